@@ -1,0 +1,100 @@
+//! The control plane under `/_cloudid/`: health, journal, reset, clock, env. JSON in and out;
+//! a bad request gets 400 with `{"error": …}` and changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock;
+use crate::server::Shared;
+
+/// Control plane routes.
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_cloudid/health", get(health))
+        .route("/_cloudid/journal", get(journal))
+        .route("/_cloudid/reset", post(reset))
+        .route("/_cloudid/clock", get(read_clock).post(move_clock))
+        .route("/_cloudid/env", get(env))
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn health() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn journal(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.journal.snapshot()).into_response()
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.reset();
+    Json(json!({ "status": "reset" })).into_response()
+}
+
+fn clock_state(shared: &Shared) -> Response {
+    Json(json!({ "now": clock::iso8601(shared.clock.now()), "frozen": shared.clock.is_frozen() })).into_response()
+}
+
+async fn read_clock(State(shared): State<Arc<Shared>>) -> Response {
+    clock_state(&shared)
+}
+
+/// `POST /_cloudid/clock` body: any one of `advance_seconds`, `set` (RFC 3339), `freeze` (bool).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    #[serde(default)]
+    advance_seconds: Option<u64>,
+    #[serde(default)]
+    set: Option<String>,
+    #[serde(default)]
+    freeze: Option<bool>,
+}
+
+async fn move_clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let change: ClockChange = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(format!("clock change: {e}")),
+    };
+    let set = match change.set.as_deref().map(clock::parse_rfc3339) {
+        Some(Err(e)) => return bad_request(format!("clock change: `set` is not RFC 3339: {e}")),
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
+    if change.advance_seconds.is_none() && set.is_none() && change.freeze.is_none() {
+        return bad_request("clock change: give one of `advance_seconds`, `set`, `freeze`");
+    }
+    if let Some(at) = set {
+        shared.clock.set(at);
+    }
+    if let Some(secs) = change.advance_seconds {
+        shared.clock.advance(Duration::from_secs(secs));
+    }
+    match change.freeze {
+        Some(true) => {
+            let now = shared.clock.now();
+            shared.clock.freeze_at(now);
+        }
+        Some(false) => shared.clock.unfreeze(),
+        None => {}
+    }
+    clock_state(&shared)
+}
+
+async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return bad_request("env: the request has no Host header");
+    };
+    Json(crate::env::client_env(&shared.model, &format!("http://{host}"))).into_response()
+}

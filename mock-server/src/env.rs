@@ -1,0 +1,86 @@
+//! The environment a client needs to reach a running server (`cloudid env`, [`crate::CloudId::env`]).
+
+use std::collections::BTreeMap;
+
+use crate::world::WorldModel;
+use crate::world::model::ContainerAgent;
+
+/// Variables pointing unmodified AWS and Google clients at the server at `endpoint`
+/// (e.g. `http://127.0.0.1:8133`, no trailing slash).
+pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String> {
+    let endpoint = endpoint.trim_end_matches('/');
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    set("AWS_REGION", model.aws.region.clone());
+    set("AWS_DEFAULT_REGION", model.aws.region.clone());
+    if model.aws.ec2.is_some() {
+        set("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("{endpoint}/"));
+    }
+    let container = model
+        .aws
+        .containers
+        .iter()
+        .find(|c| c.auth_token.is_some())
+        .or_else(|| model.aws.containers.iter().find(|c| c.agent == ContainerAgent::Ecs));
+    if let Some(c) = container {
+        set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{endpoint}{}", c.path));
+        if let Some(token) = &c.auth_token {
+            set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose().to_string());
+        }
+    }
+    env
+}
+
+/// Output formats of `cloudid env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `export NAME='value'` lines for `eval "$(cloudid env)"`.
+    Sh,
+    /// One JSON object.
+    Json,
+    /// `NAME=value` lines for `--env-file` and dotenv loaders.
+    Dotenv,
+}
+
+/// Renders `env` in `format`.
+pub fn render(env: &BTreeMap<String, String>, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(env).unwrap_or_default() + "\n",
+        Format::Dotenv => env.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
+        Format::Sh => env.iter().map(|(k, v)| format!("export {k}={}\n", sh_quote(v))).collect(),
+    }
+}
+
+fn sh_quote(v: &str) -> String {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_world_points_every_aws_client_at_the_server() {
+        let env = client_env(&crate::world::default_world(), "http://127.0.0.1:8133/");
+        assert_eq!(env["AWS_EC2_METADATA_SERVICE_ENDPOINT"], "http://127.0.0.1:8133/");
+        assert_eq!(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], "http://127.0.0.1:8133/v1/credentials");
+        assert!(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"].starts_with("eyJ"));
+        assert_eq!(env["AWS_REGION"], "ap-northeast-1");
+        assert_eq!(env["AWS_DEFAULT_REGION"], "ap-northeast-1");
+    }
+
+    #[test]
+    fn sh_output_quotes_what_needs_quoting() {
+        let mut env = BTreeMap::new();
+        env.insert("A".to_string(), "http://x:1/".to_string());
+        env.insert("B".to_string(), "it's".to_string());
+        assert_eq!(render(&env, Format::Sh), "export A=http://x:1/\nexport B='it'\\''s'\n");
+        assert_eq!(render(&env, Format::Dotenv), "A=http://x:1/\nB=it's\n");
+    }
+}

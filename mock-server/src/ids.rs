@@ -1,0 +1,88 @@
+//! Identifiers and secrets of the real shapes, drawn from the world's seeded generator.
+
+use rand::Rng;
+use rand::rngs::StdRng;
+
+const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const HEX: &[u8] = b"0123456789abcdef";
+
+fn draw(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// A temporary access key id: `ASIA` + 16 upper-case base32 characters (20 in all).
+pub fn temporary_access_key_id(rng: &mut StdRng) -> String {
+    format!("ASIA{}", draw(rng, UPPER_ALNUM, 16))
+}
+
+/// A secret access key: 40 characters of the base64 alphabet.
+pub fn secret_access_key(rng: &mut StdRng) -> String {
+    draw(rng, SECRET_CHARS, 40)
+}
+
+/// A session token: opaque base64 text of the length real STS tokens have (several hundred bytes).
+pub fn session_token(rng: &mut StdRng) -> String {
+    format!("IQoJb3JpZ2luX2Vj{}", draw(rng, SECRET_CHARS, 600))
+}
+
+/// An IMDSv2 session token: 56 characters, base64-looking, as EC2 hands out.
+pub fn imds_token(rng: &mut StdRng) -> String {
+    format!("AQAEA{}==", draw(rng, SECRET_CHARS, 49))
+}
+
+/// A request id in UUID form (lower-case hex, 8-4-4-4-12).
+pub fn request_id(rng: &mut StdRng) -> String {
+    let h = draw(rng, HEX, 32);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// A stable id derived from a name: `prefix` + 17 upper-case characters (e.g. `AROA…` for a role,
+/// `AIPA…` for an instance profile). The same name always gives the same id.
+pub fn stable_id(prefix: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{prefix}:{name}").as_bytes());
+    let body: String = digest
+        .iter()
+        .take(17)
+        .map(|b| UPPER_ALNUM[(*b as usize) % UPPER_ALNUM.len()] as char)
+        .collect();
+    format!("{prefix}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn generated_ids_have_the_real_shapes() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let akid = temporary_access_key_id(&mut rng);
+        assert_eq!(akid.len(), 20);
+        assert!(akid.starts_with("ASIA"));
+        assert!(akid.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert_eq!(secret_access_key(&mut rng).len(), 40);
+        assert!(session_token(&mut rng).len() > 300);
+        assert_eq!(imds_token(&mut rng).len(), 56);
+        let rid = request_id(&mut rng);
+        assert_eq!(rid.len(), 36);
+        assert_eq!(rid.matches('-').count(), 4);
+    }
+
+    #[test]
+    fn stable_ids_depend_only_on_the_name() {
+        assert_eq!(stable_id("AROA", "r"), stable_id("AROA", "r"));
+        assert_ne!(stable_id("AROA", "r"), stable_id("AROA", "s"));
+        assert_eq!(stable_id("AROA", "r").len(), 21);
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_values() {
+        let a = temporary_access_key_id(&mut StdRng::seed_from_u64(1));
+        let b = temporary_access_key_id(&mut StdRng::seed_from_u64(1));
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,36 @@
+//! # cloudid-mock
+//!
+//! A local stand-in for the endpoints keyless cloud authentication talks to — AWS IMDS, container
+//! credentials, STS, the GCP metadata server, GitHub's OIDC issuer, Google STS and IAM
+//! Credentials — that issues real credentials and verifies what clients send as strictly as the
+//! clouds do.
+//!
+//! One entry point for tests:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let cloud = cloudid_mock::CloudId::start().await;
+//! let env = cloud.env(); // AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_CONTAINER_CREDENTIALS_FULL_URI, …
+//! // … run the client under test with `env` …
+//! for entry in cloud.journal() {
+//!     println!("{} {} {:?}", entry.service, entry.operation, entry.verdict);
+//! }
+//! # }
+//! ```
+
+mod api;
+pub mod clock;
+pub mod control;
+pub mod env;
+pub mod ids;
+pub mod journal;
+mod secret;
+pub mod server;
+pub mod services;
+pub mod world;
+
+pub use api::{Builder, CloudId};
+pub use clock::Clock;
+pub use journal::{Check, Issued, JournalEntry, JournalSnapshot, Outcome, Verdict};
+pub use secret::{Secret, fingerprint};
+pub use world::{WorldError, WorldModel};

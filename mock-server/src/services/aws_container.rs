@@ -1,0 +1,175 @@
+//! Container credentials: the ECS agent (`/v2/credentials/<id>`, as ECS, Fargate and App Runner
+//! tasks reach it) and the EKS Pod Identity agent (`/v1/credentials` with a token).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+use crate::clock::iso8601;
+use crate::journal::{Check, Issued, Note, Verdict};
+use crate::server::{Shared, noted};
+use crate::world::model::{ContainerAgent, ContainerModel};
+use crate::world::{CredentialSource, IssuedCredential, WorldModel};
+
+/// Container credential routes: the ECS agent's prefix plus each Pod Identity path of the world.
+pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
+    let mut router = Router::new()
+        .route("/v2/credentials", any(handle))
+        .route("/v2/credentials/", any(handle))
+        .route("/v2/credentials/{*id}", any(handle));
+    for c in &model.aws.containers {
+        if c.agent == ContainerAgent::PodIdentity {
+            router = router.route(&c.path, any(handle));
+        }
+    }
+    router
+}
+
+fn ecs_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "code": code, "message": message, "HTTPErrorCode": status.as_u16() });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// The Pod Identity agent answers errors with Go's `http.Error`: plain text and a newline.
+fn agent_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::HeaderName::from_static("x-content-type-options"), "nosniff")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let path = req.uri().path();
+    let mut note = Note::new("aws_container", "GetCredentials", Verdict::Error);
+    let container = shared.model.aws.containers.iter().find(|c| c.path == path);
+    let agent = container.map_or(ContainerAgent::Ecs, |c| c.agent);
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        note.checks.push(Check::fail("container.method", format!("{} is not GET", req.method())));
+        let response = match agent {
+            ContainerAgent::Ecs => ecs_error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequest", "Invalid request method"),
+            ContainerAgent::PodIdentity => agent_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        };
+        return noted(response, note);
+    }
+    let Some(container) = container else {
+        let id = path.trim_start_matches("/v2/credentials").trim_start_matches('/');
+        let (code, message) = if id.is_empty() {
+            ("NoIdInRequest", "CredentialsV2Request: No ID in the request")
+        } else {
+            ("InvalidIdInRequest", "CredentialsV2Request: Credentials not found")
+        };
+        note.checks.push(Check::fail("container.id", format!("no task credentials at {path}")));
+        return noted(ecs_error(StatusCode::BAD_REQUEST, code, message), note);
+    };
+    note.checks.push(Check::pass("container.id", None));
+    if let Err(refusal) = check_token(container, req.headers(), &shared) {
+        note.verdict = Verdict::Denied;
+        note.checks.push(Check::fail("container.authorization", refusal.detail.to_string()));
+        return noted(refusal.response, note);
+    }
+    note.checks.push(match container.auth_token {
+        Some(_) => Check::pass("container.authorization", "Authorization matches the world's token".to_string()),
+        None => Check::skip("container.authorization", "no token required".to_string()),
+    });
+    let (cred, rotated) = credentials(&shared, container);
+    note.verdict = Verdict::Granted;
+    note.principal = Some(cred.principal.arn());
+    note.checks.push(Check::pass(
+        "container.credentials",
+        format!("{} ({})", if rotated { "issued new credentials" } else { "current credentials" }, iso8601(cred.expires_at)),
+    ));
+    note.issued = Some(Issued {
+        access_key_id: cred.access_key_id.clone(),
+        secret_fingerprint: cred.secret_access_key.fingerprint(),
+        token_fingerprint: cred.session_token.fingerprint(),
+        expiration: iso8601(cred.expires_at),
+        arn: cred.principal.arn(),
+    });
+    noted(document(container, &cred), note)
+}
+
+struct Refusal {
+    detail: &'static str,
+    response: Response,
+}
+
+fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), Refusal> {
+    let Some(expected) = &container.auth_token else {
+        return Ok(());
+    };
+    let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
+    let refuse = |detail: &'static str, response: Response| Err(Refusal { detail, response });
+    match container.agent {
+        ContainerAgent::PodIdentity => {
+            if given.is_empty() {
+                return refuse("missing Authorization", agent_error(StatusCode::BAD_REQUEST, "Service account token cannot be empty"));
+            }
+            if given.split(|b| *b == b'.').count() != 3 {
+                return refuse(
+                    "Authorization is not a JWT",
+                    agent_error(
+                        StatusCode::BAD_REQUEST,
+                        "Service account token cannot be parsed: token is malformed: token contains an invalid number of segments",
+                    ),
+                );
+            }
+            if given != expected.expose().as_bytes() {
+                let rid = shared.state().request_id();
+                let message = format!("[{rid}]: (InvalidTokenException): The service account token is invalid, fault: client");
+                return refuse("Authorization does not match the pod's token", agent_error(StatusCode::BAD_REQUEST, &message));
+            }
+        }
+        ContainerAgent::Ecs => {
+            if given.is_empty() {
+                return refuse(
+                    "missing Authorization",
+                    ecs_error(StatusCode::UNAUTHORIZED, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization header is missing"),
+                );
+            }
+            if given != expected.expose().as_bytes() {
+                return refuse(
+                    "Authorization does not match",
+                    ecs_error(StatusCode::FORBIDDEN, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization token is invalid"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn credentials(shared: &Shared, container: &ContainerModel) -> (IssuedCredential, bool) {
+    let now = shared.clock.now();
+    let model = &shared.model;
+    let mut state = shared.state();
+    let state = &mut *state;
+    state.credentials.current(
+        &format!("container:{}", container.path),
+        &mut state.rng,
+        || model.role_session(&container.role, &container.session_name).expect("validated role"),
+        CredentialSource::Container,
+        now,
+        container.credentials.into(),
+    )
+}
+
+fn document(container: &ContainerModel, cred: &IssuedCredential) -> Response {
+    let mut body = serde_json::Map::new();
+    let mut put = |k: &str, v: String| {
+        body.insert(k.to_string(), serde_json::Value::String(v));
+    };
+    put("RoleArn", cred.principal.role_arn());
+    put("AccessKeyId", cred.access_key_id.clone());
+    put("SecretAccessKey", cred.secret_access_key.expose().to_string());
+    put("Token", cred.session_token.expose().to_string());
+    if container.agent == ContainerAgent::PodIdentity {
+        put("AccountId", cred.principal.account_id.clone());
+    }
+    put("Expiration", iso8601(cred.expires_at));
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::Value::Object(body).to_string()).into_response()
+}

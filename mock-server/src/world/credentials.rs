@@ -1,0 +1,196 @@
+//! The credential authority: issues AWS temporary credentials and remembers each one (who holds
+//! it, until when), so that signed requests made with them can later be verified.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use time::OffsetDateTime;
+
+use crate::ids;
+use crate::secret::Secret;
+
+/// Where an issued credential came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// EC2 instance metadata (instance profile role).
+    Imds,
+    /// A container credential endpoint (task or pod role).
+    Container,
+    /// An STS operation.
+    Sts,
+}
+
+/// The identity an issued credential stands for: an assumed-role session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Account owning the role.
+    pub account_id: String,
+    /// Role name (no path).
+    pub role_name: String,
+    /// IAM path of the role.
+    pub role_path: String,
+    /// Role id (`AROA…`).
+    pub role_id: String,
+    /// Session name (instance id, task id, or the caller's `RoleSessionName`).
+    pub session_name: String,
+}
+
+impl Principal {
+    /// `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:sts::{}:assumed-role/{}/{}", self.account_id, self.role_name, self.session_name)
+    }
+
+    /// `AROA…:SESSION`, the `UserId` GetCallerIdentity reports.
+    pub fn user_id(&self) -> String {
+        format!("{}:{}", self.role_id, self.session_name)
+    }
+
+    /// `arn:aws:iam::ACCT:role/PATH/ROLE`.
+    pub fn role_arn(&self) -> String {
+        format!("arn:aws:iam::{}:role{}{}", self.account_id, self.role_path, self.role_name)
+    }
+}
+
+/// One issued set of temporary credentials.
+#[derive(Debug, Clone)]
+pub struct IssuedCredential {
+    /// `ASIA…` access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Secret,
+    /// Session token.
+    pub session_token: Secret,
+    /// Who holds it.
+    pub principal: Principal,
+    /// Which endpoint issued it.
+    pub source: CredentialSource,
+    /// When it was issued.
+    pub issued_at: OffsetDateTime,
+    /// When it stops being valid.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Lifetime and rotation threshold for a credential slot.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    /// Lifetime of a newly issued credential.
+    pub lifetime: time::Duration,
+    /// Issue a new one once the current one has less than this left.
+    pub refresh_before: time::Duration,
+}
+
+/// Every credential the world has issued, and the current one of each endpoint.
+#[derive(Debug, Default)]
+pub struct CredentialAuthority {
+    by_key: HashMap<String, IssuedCredential>,
+    current: HashMap<String, String>,
+}
+
+impl CredentialAuthority {
+    /// Issues a new credential for `principal`, valid from `now` for `lifetime`.
+    pub fn issue(
+        &mut self,
+        rng: &mut StdRng,
+        principal: Principal,
+        source: CredentialSource,
+        now: OffsetDateTime,
+        lifetime: time::Duration,
+    ) -> IssuedCredential {
+        let cred = IssuedCredential {
+            access_key_id: ids::temporary_access_key_id(rng),
+            secret_access_key: Secret::new(ids::secret_access_key(rng)),
+            session_token: Secret::new(ids::session_token(rng)),
+            principal,
+            source,
+            issued_at: now,
+            expires_at: now + lifetime,
+        };
+        self.by_key.insert(cred.access_key_id.clone(), cred.clone());
+        cred
+    }
+
+    /// The current credential of the endpoint called `slot`, issuing a new one when there is none
+    /// or the current one is within `rotation.refresh_before` of expiry. The second value says
+    /// whether this call issued it.
+    pub fn current(
+        &mut self,
+        slot: &str,
+        rng: &mut StdRng,
+        principal: impl FnOnce() -> Principal,
+        source: CredentialSource,
+        now: OffsetDateTime,
+        rotation: Rotation,
+    ) -> (IssuedCredential, bool) {
+        if let Some(existing) = self.current.get(slot).and_then(|k| self.by_key.get(k))
+            && existing.expires_at - now > rotation.refresh_before
+        {
+            return (existing.clone(), false);
+        }
+        let cred = self.issue(rng, principal(), source, now, rotation.lifetime);
+        self.current.insert(slot.to_string(), cred.access_key_id.clone());
+        (cred, true)
+    }
+
+    /// The credential with this access key id, if the world issued it (expired or not).
+    pub fn lookup(&self, access_key_id: &str) -> Option<&IssuedCredential> {
+        self.by_key.get(access_key_id)
+    }
+
+    /// How many credentials have been issued.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether none have been issued.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use time::macros::datetime;
+
+    fn principal() -> Principal {
+        Principal {
+            account_id: "123456789012".into(),
+            role_name: "r".into(),
+            role_path: "/".into(),
+            role_id: ids::stable_id("AROA", "r"),
+            session_name: "i-0123456789abcdef0".into(),
+        }
+    }
+
+    fn rotation() -> Rotation {
+        Rotation { lifetime: time::Duration::hours(6), refresh_before: time::Duration::hours(1) }
+    }
+
+    #[test]
+    fn the_current_credential_is_reused_until_it_nears_expiry() {
+        let mut auth = CredentialAuthority::default();
+        let mut rng = StdRng::seed_from_u64(1);
+        let t0 = datetime!(2026-11-30 00:00 UTC);
+        let (a, new_a) = auth.current("ec2", &mut rng, principal, CredentialSource::Imds, t0, rotation());
+        let (b, new_b) = auth.current("ec2", &mut rng, principal, CredentialSource::Imds, t0 + time::Duration::hours(4), rotation());
+        assert!(new_a && !new_b);
+        assert_eq!(a.access_key_id, b.access_key_id);
+        let (c, new_c) = auth.current("ec2", &mut rng, principal, CredentialSource::Imds, t0 + time::Duration::minutes(5 * 60 + 1), rotation());
+        assert!(new_c);
+        assert_ne!(a.access_key_id, c.access_key_id);
+        assert_eq!(c.expires_at, t0 + time::Duration::minutes(5 * 60 + 1) + time::Duration::hours(6));
+        assert_eq!(auth.len(), 2);
+        assert!(auth.lookup(&a.access_key_id).is_some(), "rotated credentials are still remembered");
+    }
+
+    #[test]
+    fn principals_render_real_arns() {
+        let p = principal();
+        assert_eq!(p.arn(), "arn:aws:sts::123456789012:assumed-role/r/i-0123456789abcdef0");
+        assert_eq!(p.role_arn(), "arn:aws:iam::123456789012:role/r");
+        assert!(p.user_id().starts_with("AROA") && p.user_id().ends_with(":i-0123456789abcdef0"));
+    }
+}

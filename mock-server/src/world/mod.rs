@@ -1,0 +1,72 @@
+//! The world: the typed model loaded from YAML, and the live state derived from it (issued
+//! credentials, IMDS session tokens, the seeded generator).
+
+pub mod credentials;
+pub mod load;
+pub mod model;
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use time::OffsetDateTime;
+
+pub use credentials::{CredentialAuthority, CredentialSource, IssuedCredential, Principal, Rotation};
+pub use load::{WorldError, default_world, load_file, parse};
+pub use model::WorldModel;
+
+use crate::ids;
+
+/// Live state of a world: everything that changes while the server runs. `reset` rebuilds it
+/// from the model.
+#[derive(Debug)]
+pub struct WorldState {
+    /// Seeded generator for ids and secrets.
+    pub rng: StdRng,
+    /// Issued AWS credentials.
+    pub credentials: CredentialAuthority,
+    /// Live IMDSv2 session tokens and their expiry.
+    pub imds_tokens: HashMap<String, OffsetDateTime>,
+    /// When this state began (the instance's launch time, as IMDS reports it).
+    pub booted_at: OffsetDateTime,
+}
+
+impl WorldState {
+    /// Fresh state for `model`.
+    pub fn new(model: &WorldModel, now: OffsetDateTime) -> Self {
+        Self {
+            booted_at: now,
+            rng: StdRng::seed_from_u64(model.seed),
+            credentials: CredentialAuthority::default(),
+            imds_tokens: HashMap::new(),
+        }
+    }
+
+    /// A new request id from the world's generator.
+    pub fn request_id(&mut self) -> String {
+        ids::request_id(&mut self.rng)
+    }
+}
+
+impl WorldModel {
+    /// The principal of a session of role `role` named `session`, or `None` if no such role.
+    pub fn role_session(&self, role: &str, session: &str) -> Option<Principal> {
+        let r = self.aws.roles.iter().find(|r| r.name == role)?;
+        Some(Principal {
+            account_id: self.aws.account_id.clone(),
+            role_name: r.name.clone(),
+            role_path: r.path.clone(),
+            role_id: ids::stable_id("AROA", &r.name),
+            session_name: session.to_string(),
+        })
+    }
+}
+
+impl From<model::CredentialPolicy> for Rotation {
+    fn from(p: model::CredentialPolicy) -> Self {
+        Rotation {
+            lifetime: time::Duration::seconds(i64::from(p.lifetime_seconds)),
+            refresh_before: time::Duration::seconds(i64::from(p.refresh_before_seconds)),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The `cloudid` command as users run it: serve, env, and refusing a broken world file.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloudid");
+
+struct Served {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("CLOUDID_WORLD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cloudid runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.trim().strip_prefix("cloudid listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
+    Served { child, endpoint }
+}
+
+#[test]
+fn serve_prints_one_ready_line_and_env_points_at_it() {
+    let served = serve(&[]);
+    assert!(served.endpoint.starts_with("http://127.0.0.1:"), "{}", served.endpoint);
+    let out = Command::new(BIN).args(["env", "--endpoint", &served.endpoint, "--format", "dotenv"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("AWS_EC2_METADATA_SERVICE_ENDPOINT={}/\n", served.endpoint)), "{text}");
+    assert!(text.contains(&format!("AWS_CONTAINER_CREDENTIALS_FULL_URI={}/v1/credentials\n", served.endpoint)), "{text}");
+    assert!(text.contains("AWS_REGION=ap-northeast-1\n"));
+    let sh = Command::new(BIN).args(["env"]).env("CLOUDID_ENDPOINT", &served.endpoint).output().unwrap();
+    let sh = String::from_utf8(sh.stdout).unwrap();
+    assert!(sh.lines().all(|l| l.starts_with("export ")), "{sh}");
+    let json = Command::new(BIN).args(["env", "--endpoint", &served.endpoint, "--format", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["AWS_DEFAULT_REGION"], "ap-northeast-1");
+}
+
+#[test]
+fn env_says_plainly_when_no_server_is_running() {
+    let out = Command::new(BIN).args(["env", "--endpoint", "http://127.0.0.1:9"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("cloudid env: cannot reach cloudid at http://127.0.0.1:9"), "{err}");
+    assert!(err.contains("is `cloudid serve` running?"), "{err}");
+}
+
+#[test]
+fn a_broken_world_file_is_refused_naming_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("cloudid-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("world.yaml");
+    std::fs::write(&file, "aws:\n  account_id: \"123456789012\"\n  region: us-east-1\n  roles:\n    - name: r\n      max_sesion_duration: 7200\n").unwrap();
+    let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--world"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing is served from a broken world");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let expected_prefix = format!("cloudid serve: invalid world: {}:6:7: field `aws.roles[0].max_sesion_duration`: unknown field `max_sesion_duration`", file.display());
+    assert!(err.starts_with(&expected_prefix), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_custom_world_file_is_served() {
+    let dir = std::env::temp_dir().join(format!("cloudid-cli-ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("world.yaml");
+    std::fs::write(
+        &file,
+        "aws:\n  account_id: \"210987654321\"\n  region: eu-west-1\n  roles:\n    - name: worker\n  ec2:\n    instance_id: i-0123456789abcdef0\n    availability_zone: eu-west-1b\n    http_tokens: optional\n    instance_profile:\n      role: worker\n",
+    )
+    .unwrap();
+    let served = serve(&["--world", file.to_str().unwrap()]);
+    let out = Command::new(BIN).args(["env", "--endpoint", &served.endpoint, "--format", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["AWS_REGION"], "eu-west-1");
+    assert!(v.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none(), "this world has no containers");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,230 @@
+//! `cloudid-bench`: measures the AWS credential plane against a bare axum "hello" server on the
+//! same machine, in one run, and prints a Markdown report.
+//!
+//! ```text
+//! cargo build --release -p cloudid-mock -p cloudid-tests
+//! target/release/cloudid-bench [--seconds 5] [--cloudid target/release/cloudid]
+//! ```
+//!
+//! Measured: IMDS credentials GET req/s and p99 at concurrency 1 and 16 (each server in its own
+//! process, loaded over keep-alive HTTP/1.1 connections), cold start of `cloudid serve` to the
+//! first 200 on `/_cloudid/health`, and cloudid's peak RSS under that load.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use tokio::net::TcpStream;
+
+const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/embulk-gcp-access";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("hello-server") {
+        hello_server();
+        return;
+    }
+    let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(run(cloudid, Duration::from_secs(seconds)));
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn sibling(name: &str) -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name(name)
+}
+
+/// A bare axum server answering the same path with a constant: the floor to compare against.
+fn hello_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let app = axum::Router::new()
+            .route(CREDS_PATH, axum::routing::get(|| async { "hello" }))
+            .route("/_cloudid/health", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("listening on http://{}", listener.local_addr().expect("addr"));
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(program: &PathBuf, args: &[&str]) -> Server {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+    let addr = line.trim().rsplit("http://").next().expect("address").parse().expect("socket address");
+    Server { child, addr }
+}
+
+async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).ok();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+async fn request(
+    sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Bytes) {
+    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    sender.ready().await.expect("ready");
+    let resp = sender.send_request(req.body(Empty::new()).expect("request")).await.expect("response");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, body)
+}
+
+struct Load {
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+}
+
+async fn load(addr: SocketAddr, concurrency: usize, duration: Duration, token: Option<String>) -> Load {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            let mut lat = Vec::with_capacity(200_000);
+            let headers: Vec<(&str, &str)> = token.as_deref().map(|t| vec![("x-aws-ec2-metadata-token", t)]).unwrap_or_default();
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let (status, _) = request(&mut sender, Method::GET, addr, CREDS_PATH, &headers).await;
+                assert_eq!(status, 200, "load request failed");
+                lat.push(t0.elapsed().as_micros() as u64);
+            }
+            lat
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(duration.as_secs_f64());
+    all.sort_unstable();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    Load { rps: all.len() as f64 / elapsed, p50_us: pct(0.50), p99_us: pct(0.99) }
+}
+
+async fn imds_token(addr: SocketAddr) -> String {
+    let mut s = connect(addr).await;
+    let (status, body) = request(&mut s, Method::PUT, addr, "/latest/api/token", &[("x-aws-ec2-metadata-token-ttl-seconds", "21600")]).await;
+    assert_eq!(status, 200);
+    String::from_utf8(body.to_vec()).expect("token text")
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn cold_start(cloudid: &PathBuf, runs: usize) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port").local_addr().expect("addr").port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let t0 = Instant::now();
+        let mut child = Command::new(cloudid)
+            .args(["serve", "--listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cloudid");
+        loop {
+            if let Ok(stream) = TcpStream::connect(addr).await {
+                drop(stream);
+                let mut s = connect(addr).await;
+                let (status, _) = request(&mut s, Method::GET, addr, "/_cloudid/health", &[]).await;
+                if status == 200 {
+                    break;
+                }
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                panic!("cloudid did not become healthy within 10 s");
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        times.push(t0.elapsed());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    times.sort();
+    times
+}
+
+async fn run(cloudid: PathBuf, duration: Duration) {
+    let hello_bin = std::env::current_exe().expect("own path");
+    let cold = cold_start(&cloudid, 15).await;
+    let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0"]);
+    let hello = spawn(&hello_bin, &["hello-server"]);
+    let token = imds_token(cloud.addr).await;
+
+    println!("## cloudid-bench: IMDS credentials GET (`{CREDS_PATH}`), {}s per cell\n", duration.as_secs());
+    println!("| concurrency | bare axum req/s | bare p99 | cloudid req/s | cloudid p99 | cloudid / bare |");
+    println!("|---|---|---|---|---|---|");
+    for c in [1usize, 16] {
+        let bare = load(hello.addr, c, duration, None).await;
+        let ours = load(cloud.addr, c, duration, Some(token.clone())).await;
+        println!(
+            "| {c} | {:.0} | {} µs | {:.0} | {} µs | {:.2}× |",
+            bare.rps,
+            bare.p99_us,
+            ours.rps,
+            ours.p99_us,
+            ours.rps / bare.rps
+        );
+        let _ = (bare.p50_us, ours.p50_us);
+    }
+    let rss = peak_rss_kib(cloud.child.id());
+    let median = cold[cold.len() / 2];
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| cold start to first 200 on /_cloudid/health (median of {}) | {:.1} ms |", cold.len(), median.as_secs_f64() * 1000.0);
+    println!("| cold start, fastest / slowest | {:.1} / {:.1} ms |", cold[0].as_secs_f64() * 1000.0, cold[cold.len() - 1].as_secs_f64() * 1000.0);
+    println!("| cloudid peak RSS under load (VmHWM) | {:.1} MB |", rss as f64 / 1024.0);
+}

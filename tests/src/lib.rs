@@ -1,0 +1,98 @@
+//! Shared helpers for the workspace tests: a server on a fixed clock, an HTTP client, and a way
+//! to run real client programs from `fixtures/clients/` with nothing but the server's environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use cloudid_mock::{Clock, CloudId};
+
+/// The instant fixed-clock tests run at.
+pub const FIXED_NOW: &str = "2026-11-30T12:00:00Z";
+
+/// A server with the default world and a clock frozen at [`FIXED_NOW`], so bodies are stable.
+pub async fn fixed_cloud() -> CloudId {
+    CloudId::builder().clock(fixed_clock()).start().await
+}
+
+/// A clock frozen at [`FIXED_NOW`].
+pub fn fixed_clock() -> Clock {
+    Clock::frozen_at(cloudid_mock::clock::parse_rfc3339(FIXED_NOW).expect("valid instant"))
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// A client program under `fixtures/clients/`.
+pub fn client_program(relative: &str) -> PathBuf {
+    workspace_root().join("fixtures/clients").join(relative)
+}
+
+/// The Python interpreter the client fixtures run under (`CLOUDID_PYTHON`, else `python3`).
+pub fn python() -> String {
+    std::env::var("CLOUDID_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// What a client fixture printed: its one JSON line, parsed.
+#[derive(Debug)]
+pub struct ClientRun {
+    /// Exit status code (`None` if killed).
+    pub code: Option<i32>,
+    /// The parsed JSON result line (the last line of stdout).
+    pub result: serde_json::Value,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+}
+
+/// Runs `program args…` with a clean environment: only `PATH`, a throwaway `HOME`, AWS config
+/// files pointed at `/dev/null`, and `env`. Kills it after `timeout`.
+pub fn run_client(program: &str, args: &[&str], env: &BTreeMap<String, String>, timeout: Duration) -> ClientRun {
+    let home = tempfile_dir();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for keep in ["PYTHONPATH", "VIRTUAL_ENV", "PYENV_VERSION", "PYENV_ROOT"] {
+        if let Ok(v) = std::env::var(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(timeout) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("{program} failed: {e}")),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{program} {args:?} did not finish within {timeout:?}; killed");
+        }
+    };
+    let _ = std::fs::remove_dir_all(&home);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("null");
+    let result = serde_json::from_str(last).unwrap_or(serde_json::Value::Null);
+    ClientRun { code: output.status.code(), result, stderr, stdout }
+}
+
+fn tempfile_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("cloudid-home-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).expect("temp home");
+    dir
+}

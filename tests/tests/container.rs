@@ -1,0 +1,106 @@
+//! Container credentials over HTTP: the Pod Identity agent (token required) and the ECS agent
+//! (`/v2/credentials/<id>`), with every refusal in the agent's own shape.
+
+use cloudid_mock::Verdict;
+use cloudid_tests::fixed_cloud;
+use reqwest::{Client, Response};
+
+const ECS_PATH: &str = "/v2/credentials/6f1c2a4e-8b3d-4e5f-9a70-1b2c3d4e5f60";
+
+async fn shape(r: Response) -> String {
+    let mut out = format!("{}\n", r.status().as_u16());
+    if let Some(v) = r.headers().get("content-type") {
+        out.push_str(&format!("content-type: {}\n", v.to_str().unwrap()));
+    }
+    out.push('\n');
+    out.push_str(&r.text().await.unwrap());
+    out
+}
+
+#[tokio::test]
+async fn the_pod_identity_endpoint_serves_the_task_role_for_the_right_token() {
+    let cloud = fixed_cloud().await;
+    let env = cloud.env();
+    let r = Client::new()
+        .get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+        .header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = shape(r).await;
+    insta::assert_snapshot!("container_pod_identity_credentials", body);
+    let doc: serde_json::Value = serde_json::from_str(body.split("\n\n").nth(1).unwrap()).unwrap();
+    assert_eq!(doc["RoleArn"], "arn:aws:iam::123456789012:role/apprunner-bigquery-task");
+    assert_eq!(doc["AccountId"], "123456789012");
+    let e = &cloud.journal()[0];
+    assert_eq!(e.verdict, Verdict::Granted);
+    assert_eq!(e.issued.as_ref().unwrap().access_key_id, doc["AccessKeyId"]);
+    assert_eq!(e.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/apprunner-bigquery-task/eks-acme-apprunner-bigquery-task"));
+}
+
+#[tokio::test]
+async fn the_pod_identity_agent_refuses_missing_malformed_and_wrong_tokens() {
+    let cloud = fixed_cloud().await;
+    let url = cloud.env()["AWS_CONTAINER_CREDENTIALS_FULL_URI"].clone();
+    let c = Client::new();
+    let missing = c.get(&url).send().await.unwrap();
+    assert_eq!(missing.status(), 400);
+    insta::assert_snapshot!("container_pod_identity_missing_token", shape(missing).await);
+    let malformed = c.get(&url).header("Authorization", "not-a-jwt").send().await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    insta::assert_snapshot!("container_pod_identity_malformed_token", shape(malformed).await);
+    let wrong = c.get(&url).header("Authorization", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln").send().await.unwrap();
+    assert_eq!(wrong.status(), 400);
+    let text = wrong.text().await.unwrap();
+    assert!(text.contains("(InvalidTokenException)") && text.ends_with(", fault: client\n"), "{text}");
+    let bearer = c.get(&url).header("Authorization", format!("Bearer {}", cloud.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN"])).send().await.unwrap();
+    assert_eq!(bearer.status(), 400, "the token is sent raw; a Bearer prefix is a different token");
+    let journal = cloud.journal();
+    assert_eq!(journal.len(), 4);
+    assert!(journal.iter().all(|e| e.verdict == Verdict::Denied && e.issued.is_none()));
+}
+
+#[tokio::test]
+async fn the_ecs_agent_serves_a_task_by_id_and_rejects_unknown_ids() {
+    let cloud = fixed_cloud().await;
+    let c = Client::new();
+    let ok = c.get(format!("{}{ECS_PATH}", cloud.endpoint())).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    insta::assert_snapshot!("container_ecs_credentials", shape(ok).await);
+    let unknown = c.get(format!("{}/v2/credentials/00000000-0000-0000-0000-000000000000", cloud.endpoint())).send().await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    insta::assert_snapshot!("container_ecs_unknown_id", shape(unknown).await);
+    let no_id = c.get(format!("{}/v2/credentials/", cloud.endpoint())).send().await.unwrap();
+    assert_eq!(no_id.status(), 400);
+    assert_eq!(no_id.json::<serde_json::Value>().await.unwrap()["code"], "NoIdInRequest");
+    let verdicts: Vec<_> = cloud.journal().iter().map(|e| e.verdict).collect();
+    assert_eq!(verdicts, [Verdict::Granted, Verdict::Error, Verdict::Error]);
+}
+
+#[tokio::test]
+async fn an_ecs_task_with_a_token_refuses_requests_without_it() {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "      session_name: 3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c",
+        "      session_name: 3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c\n      auth_token: s3cr3t-task-token",
+    );
+    let cloud = cloudid_mock::CloudId::builder().world_yaml(&yaml).unwrap().start().await;
+    let c = Client::new();
+    let url = format!("{}{ECS_PATH}", cloud.endpoint());
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(c.get(&url).header("Authorization", "nope").send().await.unwrap().status(), 403);
+    assert_eq!(c.get(&url).header("Authorization", "s3cr3t-task-token").send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn container_credentials_are_reused_until_rotation() {
+    let cloud = fixed_cloud().await;
+    let c = Client::new();
+    let url = format!("{}{ECS_PATH}", cloud.endpoint());
+    let a: serde_json::Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    let b: serde_json::Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(a["AccessKeyId"], b["AccessKeyId"]);
+    cloud.clock().advance(std::time::Duration::from_secs(5 * 3600 + 1));
+    let d: serde_json::Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_ne!(a["AccessKeyId"], d["AccessKeyId"]);
+}

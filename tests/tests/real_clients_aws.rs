@@ -1,0 +1,215 @@
+//! The AWS credential plane with real, unmodified clients, redirected only by their documented
+//! environment variables: boto3 (Python) and Rust aws-config. Each test checks that the
+//! credentials the client ended with are exactly those the journal says were issued, and that
+//! the journal shows the requests the client is known to make.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cloudid_mock::{CloudId, JournalEntry, Verdict};
+use cloudid_tests::{ClientRun, client_program, python, run_client};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn boto3(env: &BTreeMap<String, String>) -> ClientRun {
+    let script = client_program("python-boto3/credentials.py");
+    run_client(&python(), &[script.to_str().unwrap()], env, TIMEOUT)
+}
+
+fn rust_client(mode: &str, env: &BTreeMap<String, String>) -> ClientRun {
+    run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &[mode], env, TIMEOUT)
+}
+
+/// Only the variables of one path, so the client cannot take another.
+fn pick(cloud: &CloudId, keys: &[&str]) -> BTreeMap<String, String> {
+    let all = cloud.env();
+    let mut env: BTreeMap<String, String> = keys.iter().map(|k| (k.to_string(), all[*k].clone())).collect();
+    env.insert("AWS_REGION".into(), all["AWS_REGION"].clone());
+    env.insert("AWS_DEFAULT_REGION".into(), all["AWS_DEFAULT_REGION"].clone());
+    env
+}
+
+fn imds_env(cloud: &CloudId) -> BTreeMap<String, String> {
+    pick(cloud, &["AWS_EC2_METADATA_SERVICE_ENDPOINT"])
+}
+
+fn container_env(cloud: &CloudId) -> BTreeMap<String, String> {
+    let mut env = pick(cloud, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"]);
+    env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    env
+}
+
+/// The client's credentials are the last ones the journal granted, secret and token included.
+fn assert_client_holds_issued(run: &ClientRun, journal: &[JournalEntry]) {
+    assert_eq!(run.result["ok"], true, "client failed: {}\nstderr: {}", run.result, run.stderr);
+    let granted = journal.iter().rev().find(|e| e.verdict == Verdict::Granted && e.issued.is_some()).expect("the journal shows a grant");
+    let issued = granted.issued.as_ref().unwrap();
+    assert_eq!(run.result["access_key_id"], issued.access_key_id.as_str());
+    assert_eq!(run.result["secret_fingerprint"], issued.secret_fingerprint.as_str());
+    assert_eq!(run.result["token_fingerprint"], issued.token_fingerprint.as_str());
+}
+
+fn requests(journal: &[JournalEntry]) -> Vec<String> {
+    journal.iter().map(|e| format!("{} {} {}", e.method, e.path, e.status)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_gets_instance_credentials_through_imdsv2() {
+    let cloud = CloudId::start().await;
+    let run = tokio::task::spawn_blocking({
+        let env = imds_env(&cloud);
+        move || boto3(&env)
+    })
+    .await
+    .unwrap();
+    let journal = cloud.journal();
+    assert_client_holds_issued(&run, &journal);
+    assert_eq!(run.result["method"], "iam-role");
+    assert_eq!(
+        requests(&journal),
+        [
+            "PUT /latest/api/token 200",
+            "GET /latest/meta-data/iam/security-credentials/ 200",
+            "GET /latest/meta-data/iam/security-credentials/embulk-gcp-access 200",
+        ]
+    );
+    assert!(journal[1..].iter().all(|e| e.checks.iter().any(|c| c.name == "imds.token" && c.outcome == cloudid_mock::Outcome::Pass)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_gets_task_credentials_through_the_full_uri_with_a_token() {
+    let cloud = CloudId::start().await;
+    let env = container_env(&cloud);
+    let run = tokio::task::spawn_blocking(move || boto3(&env)).await.unwrap();
+    let journal = cloud.journal();
+    assert_client_holds_issued(&run, &journal);
+    assert_eq!(run.result["method"], "container-role");
+    assert_eq!(requests(&journal), ["GET /v1/credentials 200"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_rereads_a_token_file_and_is_refused_with_a_wrong_token() {
+    let cloud = CloudId::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, &cloud.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).unwrap();
+    let mut env = container_env(&cloud);
+    env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(), token_file.display().to_string());
+    let ok = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || boto3(&env)
+    })
+    .await
+    .unwrap();
+    assert_client_holds_issued(&ok, &cloud.journal());
+
+    cloud.reset();
+    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzb21lb25lLWVsc2UifQ.c2ln").unwrap();
+    let refused = tokio::task::spawn_blocking(move || boto3(&env)).await.unwrap();
+    assert_eq!(refused.result["ok"], false, "{}", refused.result);
+    assert_ne!(refused.code, Some(0));
+    let journal = cloud.journal();
+    assert!(!journal.is_empty());
+    assert!(journal.iter().all(|e| e.verdict == Verdict::Denied && e.status == 400 && e.issued.is_none()), "{journal:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_uses_imdsv2_when_v1_is_disabled() {
+    let cloud = CloudId::start().await;
+    let mut env = imds_env(&cloud);
+    env.insert("AWS_EC2_METADATA_V1_DISABLED".into(), "true".into());
+    env.insert("AWS_METADATA_SERVICE_NUM_ATTEMPTS".into(), "1".into());
+    let ok = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || boto3(&env)
+    })
+    .await
+    .unwrap();
+    assert_eq!(ok.result["ok"], true, "v2 works with v1 disabled: {}", ok.result);
+    assert_eq!(cloud.journal()[0].operation, "PutToken");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_aws_config_gets_instance_credentials_through_imdsv2() {
+    let cloud = CloudId::start().await;
+    let env = imds_env(&cloud);
+    let run = tokio::task::spawn_blocking(move || rust_client("imds", &env)).await.unwrap();
+    let journal = cloud.journal();
+    assert_client_holds_issued(&run, &journal);
+    assert_eq!(
+        requests(&journal),
+        [
+            "PUT /latest/api/token 200",
+            "GET /latest/meta-data/iam/security-credentials/ 200",
+            "GET /latest/meta-data/iam/security-credentials/embulk-gcp-access 200",
+        ]
+    );
+    let expiry: i64 = run.result["expiry_unix"].as_str().unwrap().parse().unwrap();
+    assert_eq!(cloudid_mock::clock::iso8601(time::OffsetDateTime::from_unix_timestamp(expiry).unwrap()), journal[2].issued.as_ref().unwrap().expiration);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_aws_config_gets_task_credentials_through_the_full_uri_with_a_token() {
+    let cloud = CloudId::start().await;
+    let env = container_env(&cloud);
+    let run = tokio::task::spawn_blocking(move || rust_client("ecs", &env)).await.unwrap();
+    let journal = cloud.journal();
+    assert_client_holds_issued(&run, &journal);
+    assert_eq!(run.result["account_id"], "123456789012", "aws-config reads AccountId from Pod Identity");
+    assert_eq!(requests(&journal), ["GET /v1/credentials 200"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_aws_config_default_chain_finds_the_container_then_the_instance() {
+    let cloud = CloudId::start().await;
+    let mut env = container_env(&cloud);
+    env.remove("AWS_EC2_METADATA_DISABLED");
+    env.insert("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), cloud.env()["AWS_EC2_METADATA_SERVICE_ENDPOINT"].clone());
+    let run = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || rust_client("chain", &env)
+    })
+    .await
+    .unwrap();
+    assert_client_holds_issued(&run, &cloud.journal());
+    assert_eq!(cloud.journal()[0].service, "aws_container", "the container provider comes before IMDS");
+
+    cloud.reset();
+    let run = tokio::task::spawn_blocking(move || rust_client("chain", &imds_env_only(env))).await.unwrap();
+    let journal = cloud.journal();
+    assert_client_holds_issued(&run, &journal);
+    assert!(journal.iter().all(|e| e.service == "aws_imds"));
+}
+
+fn imds_env_only(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    env.remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_aws_config_is_refused_when_the_container_token_is_wrong() {
+    let cloud = CloudId::start().await;
+    let mut env = container_env(&cloud);
+    env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".into());
+    let run = tokio::task::spawn_blocking(move || rust_client("ecs", &env)).await.unwrap();
+    assert_eq!(run.result["ok"], false, "{}", run.result);
+    let journal = cloud.journal();
+    assert!(journal.iter().all(|e| e.verdict == Verdict::Denied && e.issued.is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_aws_config_finds_no_credentials_on_an_instance_without_a_role() {
+    let cloud = CloudId::start().await;
+    let env = imds_env(&cloud);
+    let run = tokio::task::spawn_blocking(move || rust_client("imds", &env)).await.unwrap();
+    assert_eq!(run.result["ok"], true, "{}", run.result);
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("    instance_profile:\n      role: embulk-gcp-access\n", "");
+    let no_role = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
+    let env = imds_env(&no_role);
+    let run = tokio::task::spawn_blocking(move || rust_client("imds", &env)).await.unwrap();
+    assert_eq!(run.result["ok"], false, "an instance without a role gives no credentials: {}", run.result);
+    assert!(no_role.journal().iter().all(|e| e.issued.is_none()));
+    assert!(no_role.journal().iter().any(|e| e.status == 404));
+}
