@@ -4,7 +4,7 @@
 //! Tests move it with [`Clock::advance`] and [`Clock::set`]; the control plane exposes the same
 //! operations at `/_cloudid/clock`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 /// A shared, movable clock. Cloning gives another handle to the same clock.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    state: Arc<Mutex<ClockState>>,
+    state: Arc<RwLock<ClockState>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,13 +38,17 @@ impl Clock {
         OffsetDateTime::now_utc()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, ClockState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> ClockState {
+        *self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The current time of this clock, in UTC.
     pub fn now(&self) -> OffsetDateTime {
-        let s = *self.lock();
+        let s = self.read();
         match s.frozen {
             Some(at) => at,
             None => Self::wall() + s.offset,
@@ -92,7 +96,7 @@ impl Clock {
 
     /// Whether the clock is frozen.
     pub fn is_frozen(&self) -> bool {
-        self.lock().frozen.is_some()
+        self.read().frozen.is_some()
     }
 }
 

@@ -15,14 +15,19 @@ use serde_json::json;
 use crate::clock;
 use crate::server::Shared;
 
-/// Control plane routes.
-pub fn router() -> Router<Arc<Shared>> {
+/// Control plane routes; their responses carry `Date` from the server clock too.
+pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/_cloudid/health", get(health))
         .route("/_cloudid/journal", get(journal))
         .route("/_cloudid/reset", post(reset))
         .route("/_cloudid/clock", get(read_clock).post(move_clock))
         .route("/_cloudid/env", get(env))
+        .layer(axum::middleware::map_response_with_state(shared, stamp_date))
+}
+
+async fn stamp_date(State(shared): State<Arc<Shared>>, response: Response) -> Response {
+    shared.dated(response)
 }
 
 fn bad_request(message: impl Into<String>) -> Response {

@@ -1,10 +1,13 @@
 //! The journal: every request an emulated endpoint served, in order, with its verdict and the
 //! checks that ran. Secrets never enter it: issued secrets appear only as fingerprints.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use axum::http::Method;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// What the server decided about a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,29 +38,38 @@ pub enum Outcome {
 /// One named check and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// Short name, e.g. `imds.token.valid`.
-    pub name: String,
+    /// Short name, e.g. `imds.token`.
+    pub name: Cow<'static, str>,
     /// What it found.
     pub outcome: Outcome,
     /// Evidence, never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Cow<'static, str>>,
 }
 
 impl Check {
-    /// A passing check.
-    pub fn pass(name: &str, detail: impl Into<Option<String>>) -> Self {
-        Self { name: name.into(), outcome: Outcome::Pass, detail: detail.into() }
+    fn new(name: &'static str, outcome: Outcome, detail: Option<Cow<'static, str>>) -> Self {
+        Self { name: Cow::Borrowed(name), outcome, detail }
     }
 
-    /// A failing check.
-    pub fn fail(name: &str, detail: impl Into<Option<String>>) -> Self {
-        Self { name: name.into(), outcome: Outcome::Fail, detail: detail.into() }
+    /// A passing check, with its evidence.
+    pub fn pass(name: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name, Outcome::Pass, Some(detail.into()))
     }
 
-    /// A check that did not apply.
-    pub fn skip(name: &str, detail: impl Into<Option<String>>) -> Self {
-        Self { name: name.into(), outcome: Outcome::Skip, detail: detail.into() }
+    /// A passing check that needs no evidence.
+    pub fn passed(name: &'static str) -> Self {
+        Self::new(name, Outcome::Pass, None)
+    }
+
+    /// A failing check, with why.
+    pub fn fail(name: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name, Outcome::Fail, Some(detail.into()))
+    }
+
+    /// A check that did not apply, with why.
+    pub fn skip(name: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name, Outcome::Skip, Some(detail.into()))
     }
 }
 
@@ -121,7 +133,7 @@ pub struct Note {
     /// Checks that ran.
     pub checks: Vec<Check>,
     /// Credentials handed out.
-    pub issued: Option<Issued>,
+    pub issued: Option<Arc<Issued>>,
 }
 
 impl Note {
@@ -151,7 +163,46 @@ struct Inner {
     capacity: usize,
     next_seq: u64,
     dropped: u64,
-    entries: VecDeque<JournalEntry>,
+    entries: VecDeque<Record>,
+}
+
+/// What the journal keeps per request: cheap to make on the hot path, rendered on demand.
+#[derive(Debug)]
+pub struct Record {
+    seq: u64,
+    /// When it was answered (server clock).
+    pub time: OffsetDateTime,
+    /// HTTP method.
+    pub method: Method,
+    /// Request path.
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// The handler's note.
+    pub note: Note,
+}
+
+impl Record {
+    /// A record of a request answered at `time`.
+    pub fn new(time: OffsetDateTime, method: Method, path: String, status: u16, note: Note) -> Self {
+        Self { seq: 0, time, method, path, status, note }
+    }
+
+    fn render(&self) -> JournalEntry {
+        JournalEntry {
+            seq: self.seq,
+            time: crate::clock::iso8601(self.time),
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            service: self.note.service.to_string(),
+            operation: self.note.operation.to_string(),
+            principal: self.note.principal.clone(),
+            verdict: self.note.verdict,
+            status: self.status,
+            checks: self.note.checks.clone(),
+            issued: self.note.issued.as_deref().cloned(),
+        }
+    }
 }
 
 impl Journal {
@@ -171,8 +222,8 @@ impl Journal {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends an entry, giving it the next sequence number.
-    pub fn push(&self, mut entry: JournalEntry) {
+    /// Appends a record, giving it the next sequence number.
+    pub fn push(&self, mut entry: Record) {
         let mut j = self.lock();
         entry.seq = j.next_seq;
         j.next_seq += 1;
@@ -186,7 +237,7 @@ impl Journal {
     /// A copy of everything kept.
     pub fn snapshot(&self) -> JournalSnapshot {
         let j = self.lock();
-        JournalSnapshot { dropped: j.dropped, entries: j.entries.iter().cloned().collect() }
+        JournalSnapshot { dropped: j.dropped, entries: j.entries.iter().map(Record::render).collect() }
     }
 
     /// The kept entries, oldest first.
@@ -207,20 +258,8 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn entry(path: &str) -> JournalEntry {
-        JournalEntry {
-            seq: 0,
-            time: String::new(),
-            method: "GET".into(),
-            path: path.into(),
-            service: "s".into(),
-            operation: "o".into(),
-            principal: None,
-            verdict: Verdict::Served,
-            status: 200,
-            checks: vec![],
-            issued: None,
-        }
+    fn entry(path: &str) -> Record {
+        Record::new(OffsetDateTime::UNIX_EPOCH, Method::GET, path.into(), 200, Note::new("s", "o", Verdict::Served))
     }
 
     #[test]

@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::clock::{self, Clock};
-use crate::journal::{Journal, JournalEntry, Note, Verdict};
+use crate::journal::{Journal, Note, Record, Verdict};
 use crate::world::{WorldModel, WorldState};
 use crate::{control, services};
 
@@ -44,6 +43,22 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Completes a service's answer: stamps `Date` from the server clock and journals the
+    /// request with the handler's note. Every emulated endpoint answers through here.
+    pub fn finish(&self, method: &Method, path: &str, (mut response, note): Answer) -> Response {
+        let now = self.clock.now();
+        response.headers_mut().insert(header::DATE, date_header(now));
+        let status = response.status().as_u16();
+        self.journal.push(Record::new(now, method.clone(), path.to_string(), status, note));
+        response
+    }
+
+    /// Stamps `Date` from the server clock on a control-plane response (not journaled).
+    pub fn dated(&self, mut response: Response) -> Response {
+        response.headers_mut().insert(header::DATE, date_header(self.clock.now()));
+        response
+    }
+
     /// Back to the world as loaded: fresh live state, empty journal, clock as configured.
     pub fn reset(&self) {
         apply_clock_config(&self.model, &self.clock);
@@ -69,61 +84,55 @@ pub fn apply_clock_config(model: &WorldModel, clock: &Clock) {
     }
 }
 
-/// Attaches a journal note to a response.
-pub fn noted(mut response: Response, note: Note) -> Response {
-    response.extensions_mut().insert(note);
-    response
+/// A service's response with what it says for the journal; [`Shared::finish`] completes it.
+pub type Answer = (Response, Note);
+
+/// Pairs a response with its journal note.
+pub fn noted(response: Response, note: Note) -> Answer {
+    (response, note)
 }
 
-/// The whole application: control plane plus every emulated service, with the journal layer.
+/// The whole application: control plane plus every emulated service.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .merge(control::router())
+        .merge(control::router(shared.clone()))
         .merge(services::router(&shared.model))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(shared.clone(), record))
+        .fallback(fallback)
         .with_state(shared)
 }
 
-async fn not_found(req: Request) -> Response {
-    let body = format!("cloudid: no emulated endpoint at {} {}\n", req.method(), req.uri().path());
+/// The answer for a path no service emulates.
+pub fn not_found(method: &Method, path: &str) -> Answer {
+    let body = format!("cloudid: no emulated endpoint at {method} {path}\n");
     noted(
         (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response(),
         Note::new("cloudid", "NotFound", Verdict::Error),
     )
 }
 
-async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let mut response = next.run(req).await;
-    let now = shared.clock.now();
-    if !response.headers().contains_key(header::DATE)
-        && let Ok(date) = HeaderValue::from_str(&clock::http_date(now))
-    {
-        response.headers_mut().insert(header::DATE, date);
-    }
+async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (method, path) = (req.method(), req.uri().path());
     if path.starts_with("/_cloudid") {
-        return response;
+        let body = format!("cloudid: no control-plane endpoint at {method} {path}\n");
+        return shared.dated((StatusCode::NOT_FOUND, body).into_response());
     }
-    let note = response
-        .extensions_mut()
-        .remove::<Note>()
-        .unwrap_or_else(|| Note::new("cloudid", "Unknown", Verdict::Error));
-    shared.journal.push(JournalEntry {
-        seq: 0,
-        time: clock::iso8601(now),
-        method,
-        path,
-        service: note.service.to_string(),
-        operation: note.operation.to_string(),
-        principal: note.principal,
-        verdict: note.verdict,
-        status: response.status().as_u16(),
-        checks: note.checks,
-        issued: note.issued,
-    });
-    response
+    shared.finish(method, path, not_found(method, path))
+}
+
+/// The `Date` header for `now`, formatted once per second per thread.
+fn date_header(now: time::OffsetDateTime) -> HeaderValue {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(i64, HeaderValue)> = const { std::cell::RefCell::new((i64::MIN, HeaderValue::from_static(""))) };
+    }
+    let secs = now.unix_timestamp();
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            let value = HeaderValue::from_str(&clock::http_date(now)).unwrap_or_else(|_| HeaderValue::from_static(""));
+            *c = (secs, value);
+        }
+        c.1.clone()
+    })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

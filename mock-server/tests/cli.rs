@@ -91,3 +91,12 @@ fn a_custom_world_file_is_served() {
     assert!(v.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none(), "this world has no containers");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut served = serve(&[]);
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = served.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop exits 0");
+}

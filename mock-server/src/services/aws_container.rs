@@ -9,9 +9,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
-use crate::clock::iso8601;
-use crate::journal::{Check, Issued, Note, Verdict};
-use crate::server::{Shared, noted};
+use crate::journal::{Check, Note, Verdict};
+use crate::server::{Answer, Shared, noted};
 use crate::world::model::{ContainerAgent, ContainerModel};
 use crate::world::{CredentialSource, IssuedCredential, WorldModel};
 
@@ -45,6 +44,10 @@ fn agent_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
+}
+
+fn answer(shared: &Shared, req: &Request) -> Answer {
     let path = req.uri().path();
     let mut note = Note::new("aws_container", "GetCredentials", Verdict::Error);
     let container = shared.model.aws.containers.iter().find(|c| c.path == path);
@@ -67,30 +70,21 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         note.checks.push(Check::fail("container.id", format!("no task credentials at {path}")));
         return noted(ecs_error(StatusCode::BAD_REQUEST, code, message), note);
     };
-    note.checks.push(Check::pass("container.id", None));
-    if let Err(refusal) = check_token(container, req.headers(), &shared) {
+    note.checks.push(Check::passed("container.id"));
+    if let Err(refusal) = check_token(container, req.headers(), shared) {
         note.verdict = Verdict::Denied;
-        note.checks.push(Check::fail("container.authorization", refusal.detail.to_string()));
+        note.checks.push(Check::fail("container.authorization", refusal.detail));
         return noted(refusal.response, note);
     }
     note.checks.push(match container.auth_token {
-        Some(_) => Check::pass("container.authorization", "Authorization matches the world's token".to_string()),
-        None => Check::skip("container.authorization", "no token required".to_string()),
+        Some(_) => Check::pass("container.authorization", "Authorization matches the world's token"),
+        None => Check::skip("container.authorization", "no token required"),
     });
-    let (cred, rotated) = credentials(&shared, container);
+    let (cred, rotated) = credentials(shared, container);
     note.verdict = Verdict::Granted;
-    note.principal = Some(cred.principal.arn());
-    note.checks.push(Check::pass(
-        "container.credentials",
-        format!("{} ({})", if rotated { "issued new credentials" } else { "current credentials" }, iso8601(cred.expires_at)),
-    ));
-    note.issued = Some(Issued {
-        access_key_id: cred.access_key_id.clone(),
-        secret_fingerprint: cred.secret_access_key.fingerprint(),
-        token_fingerprint: cred.session_token.fingerprint(),
-        expiration: iso8601(cred.expires_at),
-        arn: cred.principal.arn(),
-    });
+    note.principal = Some(cred.receipt.arn.clone());
+    note.checks.push(Check::pass("container.credentials", if rotated { "issued new credentials" } else { "current credentials" }));
+    note.issued = Some(cred.receipt.clone());
     noted(document(container, &cred), note)
 }
 
@@ -99,12 +93,12 @@ struct Refusal {
     response: Response,
 }
 
-fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), Refusal> {
+fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), Box<Refusal>> {
     let Some(expected) = &container.auth_token else {
         return Ok(());
     };
     let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
-    let refuse = |detail: &'static str, response: Response| Err(Refusal { detail, response });
+    let refuse = |detail: &'static str, response: Response| Err(Box::new(Refusal { detail, response }));
     match container.agent {
         ContainerAgent::PodIdentity => {
             if given.is_empty() {
@@ -143,7 +137,7 @@ fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared)
     Ok(())
 }
 
-fn credentials(shared: &Shared, container: &ContainerModel) -> (IssuedCredential, bool) {
+fn credentials(shared: &Shared, container: &ContainerModel) -> (Arc<IssuedCredential>, bool) {
     let now = shared.clock.now();
     let model = &shared.model;
     let mut state = shared.state();
@@ -170,6 +164,6 @@ fn document(container: &ContainerModel, cred: &IssuedCredential) -> Response {
     if container.agent == ContainerAgent::PodIdentity {
         put("AccountId", cred.principal.account_id.clone());
     }
-    put("Expiration", iso8601(cred.expires_at));
+    put("Expiration", cred.receipt.expiration.clone());
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::Value::Object(body).to_string()).into_response()
 }

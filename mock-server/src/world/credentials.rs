@@ -2,11 +2,13 @@
 //! it, until when), so that signed requests made with them can later be verified.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use time::OffsetDateTime;
 
 use crate::ids;
+use crate::journal::Issued;
 use crate::secret::Secret;
 
 /// Where an issued credential came from.
@@ -70,6 +72,8 @@ pub struct IssuedCredential {
     pub issued_at: OffsetDateTime,
     /// When it stops being valid.
     pub expires_at: OffsetDateTime,
+    /// How the journal names it (no secrets), computed once at issue.
+    pub receipt: Arc<Issued>,
 }
 
 /// Lifetime and rotation threshold for a credential slot.
@@ -84,7 +88,7 @@ pub struct Rotation {
 /// Every credential the world has issued, and the current one of each endpoint.
 #[derive(Debug, Default)]
 pub struct CredentialAuthority {
-    by_key: HashMap<String, IssuedCredential>,
+    by_key: HashMap<String, Arc<IssuedCredential>>,
     current: HashMap<String, String>,
 }
 
@@ -97,16 +101,28 @@ impl CredentialAuthority {
         source: CredentialSource,
         now: OffsetDateTime,
         lifetime: time::Duration,
-    ) -> IssuedCredential {
-        let cred = IssuedCredential {
-            access_key_id: ids::temporary_access_key_id(rng),
-            secret_access_key: Secret::new(ids::secret_access_key(rng)),
-            session_token: Secret::new(ids::session_token(rng)),
+    ) -> Arc<IssuedCredential> {
+        let access_key_id = ids::temporary_access_key_id(rng);
+        let secret_access_key = Secret::new(ids::secret_access_key(rng));
+        let session_token = Secret::new(ids::session_token(rng));
+        let expires_at = now + lifetime;
+        let receipt = Arc::new(Issued {
+            access_key_id: access_key_id.clone(),
+            secret_fingerprint: secret_access_key.fingerprint(),
+            token_fingerprint: session_token.fingerprint(),
+            expiration: crate::clock::iso8601(expires_at),
+            arn: principal.arn(),
+        });
+        let cred = Arc::new(IssuedCredential {
+            access_key_id,
+            secret_access_key,
+            session_token,
             principal,
             source,
             issued_at: now,
-            expires_at: now + lifetime,
-        };
+            expires_at,
+            receipt,
+        });
         self.by_key.insert(cred.access_key_id.clone(), cred.clone());
         cred
     }
@@ -122,7 +138,7 @@ impl CredentialAuthority {
         source: CredentialSource,
         now: OffsetDateTime,
         rotation: Rotation,
-    ) -> (IssuedCredential, bool) {
+    ) -> (Arc<IssuedCredential>, bool) {
         if let Some(existing) = self.current.get(slot).and_then(|k| self.by_key.get(k))
             && existing.expires_at - now > rotation.refresh_before
         {
@@ -134,8 +150,8 @@ impl CredentialAuthority {
     }
 
     /// The credential with this access key id, if the world issued it (expired or not).
-    pub fn lookup(&self, access_key_id: &str) -> Option<&IssuedCredential> {
-        self.by_key.get(access_key_id)
+    pub fn lookup(&self, access_key_id: &str) -> Option<Arc<IssuedCredential>> {
+        self.by_key.get(access_key_id).cloned()
     }
 
     /// How many credentials have been issued.

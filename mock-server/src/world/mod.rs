@@ -29,6 +29,11 @@ pub struct WorldState {
     pub imds_tokens: HashMap<String, OffsetDateTime>,
     /// When this state began (the instance's launch time, as IMDS reports it).
     pub booted_at: OffsetDateTime,
+    /// Response bodies rendered from a credential, by kind, so a hot endpoint renders each
+    /// credential once: kind → (access key id, body).
+    pub rendered: HashMap<&'static str, (String, axum::body::Bytes)>,
+    /// `booted_at` as an HTTP date (IMDS `Last-Modified`), formatted once.
+    pub booted_http_date: axum::http::HeaderValue,
 }
 
 impl WorldState {
@@ -36,10 +41,25 @@ impl WorldState {
     pub fn new(model: &WorldModel, now: OffsetDateTime) -> Self {
         Self {
             booted_at: now,
+            rendered: HashMap::new(),
+            booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now))
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),
             credentials: CredentialAuthority::default(),
             imds_tokens: HashMap::new(),
         }
+    }
+
+    /// The body of `kind` for credential `access_key_id`, rendered by `render` on first use.
+    pub fn rendered(&mut self, kind: &'static str, access_key_id: &str, render: impl FnOnce() -> String) -> axum::body::Bytes {
+        if let Some((key, body)) = self.rendered.get(kind)
+            && key == access_key_id
+        {
+            return body.clone();
+        }
+        let body = axum::body::Bytes::from(render());
+        self.rendered.insert(kind, (access_key_id.to_string(), body.clone()));
+        body
     }
 
     /// A new request id from the world's generator.

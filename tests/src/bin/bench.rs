@@ -25,10 +25,24 @@ const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/embulk-gcp-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("hello-server") {
-        hello_server();
+        let size: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
+        hello_server(size);
         return;
     }
-    let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
+    if args.get(1).map(String::as_str) == Some("load") {
+        // cloudid-bench load ADDR CONCURRENCY SECONDS: load one running cloudid (for profiling).
+        let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).expect("load ADDR CONCURRENCY SECONDS");
+        let c: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(16);
+        let secs: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(5);
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        let l = rt.block_on(async move {
+            let token = imds_token(addr).await;
+            load(addr, c, Duration::from_secs(secs), Some(token)).await
+        });
+        println!("{:.0} req/s, p50 {} µs, p99 {} µs", l.rps, l.p50_us, l.p99_us);
+        return;
+    }
+    let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3);
     let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(run(cloudid, Duration::from_secs(seconds)));
@@ -43,12 +57,14 @@ fn sibling(name: &str) -> PathBuf {
     me.with_file_name(name)
 }
 
-/// A bare axum server answering the same path with a constant: the floor to compare against.
-fn hello_server() {
+/// A bare axum server answering the same path with a constant — `hello`, or `size` bytes so the
+/// body costs the same on the wire: the floor to compare against.
+fn hello_server(size: usize) {
+    let body: &'static str = if size == 0 { "hello" } else { Box::leak("x".repeat(size).into_boxed_str()) };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    rt.block_on(async {
+    rt.block_on(async move {
         let app = axum::Router::new()
-            .route(CREDS_PATH, axum::routing::get(|| async { "hello" }))
+            .route(CREDS_PATH, axum::routing::get(move || async move { body }))
             .route("/_cloudid/health", axum::routing::get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         println!("listening on http://{}", listener.local_addr().expect("addr"));
@@ -110,6 +126,14 @@ async fn request(
     (status, body)
 }
 
+/// Each cell is the median of this many interleaved rounds, so machine noise hits all servers alike.
+const ROUNDS: usize = 3;
+
+fn median(mut runs: Vec<Load>) -> Load {
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    runs.swap_remove(runs.len() / 2)
+}
+
 struct Load {
     rps: f64,
     p50_us: u64,
@@ -121,13 +145,14 @@ async fn load(addr: SocketAddr, concurrency: usize, duration: Duration, token: O
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let token = token.clone();
+        let path = std::env::var("CLOUDID_BENCH_PATH").unwrap_or_else(|_| CREDS_PATH.to_string());
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(addr).await;
             let mut lat = Vec::with_capacity(200_000);
             let headers: Vec<(&str, &str)> = token.as_deref().map(|t| vec![("x-aws-ec2-metadata-token", t)]).unwrap_or_default();
             while Instant::now() < deadline {
                 let t0 = Instant::now();
-                let (status, _) = request(&mut sender, Method::GET, addr, CREDS_PATH, &headers).await;
+                let (status, _) = request(&mut sender, Method::GET, addr, &path, &headers).await;
                 assert_eq!(status, 200, "load request failed");
                 lat.push(t0.elapsed().as_micros() as u64);
             }
@@ -200,24 +225,40 @@ async fn run(cloudid: PathBuf, duration: Duration) {
     let hello_bin = std::env::current_exe().expect("own path");
     let cold = cold_start(&cloudid, 15).await;
     let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0"]);
-    let hello = spawn(&hello_bin, &["hello-server"]);
     let token = imds_token(cloud.addr).await;
+    let body_len = {
+        let mut s = connect(cloud.addr).await;
+        request(&mut s, Method::GET, cloud.addr, CREDS_PATH, &[("x-aws-ec2-metadata-token", &token)]).await.1.len()
+    };
+    let hello = spawn(&hello_bin, &["hello-server"]);
+    let same_size = spawn(&hello_bin, &["hello-server", &body_len.to_string()]);
 
-    println!("## cloudid-bench: IMDS credentials GET (`{CREDS_PATH}`), {}s per cell\n", duration.as_secs());
-    println!("| concurrency | bare axum req/s | bare p99 | cloudid req/s | cloudid p99 | cloudid / bare |");
+    println!(
+        "## cloudid-bench: IMDS credentials GET (`{CREDS_PATH}`, {body_len}-byte body), median of {ROUNDS} interleaved {}s rounds per cell\n",
+        duration.as_secs()
+    );
+    println!("| concurrency | bare axum `hello` req/s (p99) | bare axum, {body_len}-byte body req/s (p99) | cloudid req/s (p99) | cloudid / hello | cloudid / same-size |");
     println!("|---|---|---|---|---|---|");
     for c in [1usize, 16] {
-        let bare = load(hello.addr, c, duration, None).await;
-        let ours = load(cloud.addr, c, duration, Some(token.clone())).await;
+        let (mut bares, mut sizeds, mut ourss) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            bares.push(load(hello.addr, c, duration, None).await);
+            sizeds.push(load(same_size.addr, c, duration, None).await);
+            ourss.push(load(cloud.addr, c, duration, Some(token.clone())).await);
+        }
+        let (bare, sized, ours) = (median(bares), median(sizeds), median(ourss));
         println!(
-            "| {c} | {:.0} | {} µs | {:.0} | {} µs | {:.2}× |",
+            "| {c} | {:.0} ({} µs) | {:.0} ({} µs) | {:.0} ({} µs) | {:.2}× | {:.2}× |",
             bare.rps,
             bare.p99_us,
+            sized.rps,
+            sized.p99_us,
             ours.rps,
             ours.p99_us,
-            ours.rps / bare.rps
+            ours.rps / bare.rps,
+            ours.rps / sized.rps
         );
-        let _ = (bare.p50_us, ours.p50_us);
+        let _ = (bare.p50_us, sized.p50_us, ours.p50_us);
     }
     let rss = peak_rss_kib(cloud.child.id());
     let median = cold[cold.len() / 2];

@@ -11,14 +11,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 
-use crate::clock::http_date;
-use crate::journal::{Check, Issued, Note, Verdict};
-use crate::server::{Shared, noted};
+use crate::journal::{Check, Note, Verdict};
+use crate::server::{Answer, Shared, noted, not_found};
 use crate::world::model::{HttpEndpoint, HttpTokens};
-use crate::world::{CredentialSource, IssuedCredential};
+use crate::world::{CredentialSource, IssuedCredential, WorldModel, WorldState};
 use token::TokenCheck;
 use tree::Node;
 
@@ -34,7 +33,11 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/{version}/{*rest}", any(metadata))
 }
 
-async fn root(req: Request) -> Response {
+async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    shared.finish(req.method(), req.uri().path(), list_versions(&req))
+}
+
+fn list_versions(req: &Request) -> Answer {
     let mut note = Note::new("aws_imds", "ListVersions", Verdict::Served);
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         note.verdict = Verdict::Error;
@@ -43,50 +46,37 @@ async fn root(req: Request) -> Response {
     noted(text(tree::VERSIONS.join("\n"), None), note)
 }
 
-fn text(body: String, ttl: Option<i64>) -> Response {
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain"), (header::SERVER, "EC2ws"), (header::ACCEPT_RANGES, "none")],
-        body,
-    )
-        .into_response();
-    if let Some(ttl) = ttl
-        && let Ok(v) = HeaderValue::from_str(&ttl.to_string())
-    {
-        response.headers_mut().insert(HeaderName::from_static(token::TTL_HEADER), v);
+fn text(body: impl Into<axum::body::Body>, ttl: Option<i64>) -> Response {
+    let mut response = Response::new(body.into());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(header::SERVER, HeaderValue::from_static("EC2ws"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    if let Some(ttl) = ttl {
+        headers.insert(HeaderName::from_static(token::TTL_HEADER), HeaderValue::from(ttl));
     }
     response
 }
 
-fn issued(cred: &IssuedCredential) -> Issued {
-    Issued {
-        access_key_id: cred.access_key_id.clone(),
-        secret_fingerprint: cred.secret_access_key.fingerprint(),
-        token_fingerprint: cred.session_token.fingerprint(),
-        expiration: crate::clock::iso8601(cred.expires_at),
-        arn: cred.principal.arn(),
-    }
+async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
 }
 
-async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+fn answer(shared: &Shared, req: &Request) -> Answer {
     let path = req.uri().path().trim_start_matches('/');
     let (version, rest) = path.split_once('/').unwrap_or((path, ""));
     if !tree::is_version(version) {
-        let body = format!("cloudid: no emulated endpoint at {} {}\n", req.method(), req.uri().path());
-        return noted(
-            (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response(),
-            Note::new("cloudid", "NotFound", Verdict::Error),
-        );
+        return not_found(req.method(), req.uri().path());
     }
     let model = shared.model.clone();
     let Some(ec2) = model.aws.ec2.as_ref() else {
         let mut note = Note::new("aws_imds", "GetMetadata", Verdict::Error);
-        note.checks.push(Check::fail("imds.instance", "this world has no EC2 instance".to_string()));
+        note.checks.push(Check::fail("imds.instance", "this world has no EC2 instance"));
         return noted(errors::page(StatusCode::NOT_FOUND), note);
     };
     if ec2.http_endpoint == HttpEndpoint::Disabled {
         let mut note = Note::new("aws_imds", "GetMetadata", Verdict::Denied);
-        note.checks.push(Check::fail("imds.endpoint.enabled", "http_endpoint: disabled".to_string()));
+        note.checks.push(Check::fail("imds.endpoint.enabled", "http_endpoint: disabled"));
         return noted(errors::page(StatusCode::FORBIDDEN), note);
     }
     if rest == "api/token" {
@@ -95,7 +85,7 @@ async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             note.checks.push(Check::fail("imds.token.path", format!("token requested under version {version}")));
             return noted(errors::page(StatusCode::FORBIDDEN), note);
         }
-        return token::put(&shared, req.method(), req.headers());
+        return token::put(shared, req.method(), req.headers());
     }
     let operation = if rest.contains("security-credentials") { "GetCredentials" } else { "GetMetadata" };
     let mut note = Note::new("aws_imds", operation, Verdict::Error);
@@ -103,14 +93,33 @@ async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         note.checks.push(Check::fail("imds.method", format!("{} is not GET or HEAD", req.method())));
         return noted(errors::page(StatusCode::METHOD_NOT_ALLOWED), note);
     }
+    let node = tree::resolve(&model, ec2, rest);
     let now = shared.clock.now();
-    let ttl = match token::check(&shared, req.headers(), now) {
+    let wants_credentials = matches!(node, Node::Credentials { .. } | Node::IamInfo);
+    let (token_check, booted_at, last_modified, credentials) = {
+        let mut state = shared.state();
+        let check = token::check(&state, req.headers(), now);
+        let admitted = matches!(check, TokenCheck::Valid(_)) || (check == TokenCheck::Missing && ec2.http_tokens == HttpTokens::Optional);
+        let creds = (admitted && wants_credentials).then(|| {
+            let (cred, rotated) = instance_credentials(&shared.model, &mut state, now);
+            let body = match node {
+                Node::Credentials { extended } => {
+                    let kind = if extended { "imds.credentials-extended" } else { "imds.credentials" };
+                    state.rendered(kind, &cred.access_key_id, || tree::credentials_document(&model, &cred, extended))
+                }
+                _ => tree::iam_info(&model, ec2, cred.issued_at).into(),
+            };
+            (cred, rotated, body)
+        });
+        (check, state.booted_at, state.booted_http_date.clone(), creds)
+    };
+    let ttl = match token_check {
         TokenCheck::Valid(left) => {
-            note.checks.push(Check::pass("imds.token", "IMDSv2 session token valid".to_string()));
+            note.checks.push(Check::pass("imds.token", "IMDSv2 session token valid"));
             Some(left)
         }
         TokenCheck::Missing if ec2.http_tokens == HttpTokens::Optional => {
-            note.checks.push(Check::skip("imds.token", "IMDSv1 request allowed (http_tokens: optional)".to_string()));
+            note.checks.push(Check::skip("imds.token", "IMDSv1 request allowed (http_tokens: optional)"));
             None
         }
         refused => {
@@ -120,55 +129,44 @@ async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 _ => "token was not issued by this instance",
             };
             note.verdict = Verdict::Denied;
-            note.checks.push(Check::fail("imds.token", why.to_string()));
+            note.checks.push(Check::fail("imds.token", why));
             return noted(errors::page(StatusCode::UNAUTHORIZED), note);
         }
     };
-    let response = match tree::resolve(&model, ec2, rest) {
-        Node::Missing => {
+    let mut response = match (node, credentials) {
+        (Node::Missing, _) => {
             note.checks.push(Check::fail("imds.path", format!("nothing at /{version}/{rest}")));
             return noted(errors::page(StatusCode::NOT_FOUND), note);
         }
-        Node::IdentityDocument => {
-            let booted = shared.state().booted_at;
+        (Node::IdentityDocument, _) => {
             note.verdict = Verdict::Served;
-            text(tree::identity_document(&model, ec2, booted), ttl)
+            text(tree::identity_document(&model, ec2, booted_at), ttl)
         }
-        Node::Text(body) => {
+        (Node::Text(body), _) => {
             note.verdict = Verdict::Served;
             text(body, ttl)
         }
-        Node::IamInfo => {
-            let cred = instance_credentials(&shared, now).0;
+        (Node::IamInfo, Some((_, _, body))) => {
             note.verdict = Verdict::Served;
-            text(tree::iam_info(&model, ec2, cred.issued_at), ttl)
+            text(body, ttl)
         }
-        Node::Credentials { extended } => {
-            let (cred, rotated) = instance_credentials(&shared, now);
+        (Node::Credentials { .. }, Some((cred, rotated, body))) => {
             note.verdict = Verdict::Granted;
-            note.principal = Some(cred.principal.arn());
-            note.checks.push(Check::pass(
-                "imds.credentials",
-                format!("{} ({})", if rotated { "issued new credentials" } else { "current credentials" }, crate::clock::iso8601(cred.expires_at)),
-            ));
-            note.issued = Some(issued(&cred));
-            text(tree::credentials_document(&model, &cred, extended), ttl)
+            note.principal = Some(cred.receipt.arn.clone());
+            note.checks.push(Check::pass("imds.credentials", if rotated { "issued new credentials" } else { "current credentials" }));
+            note.issued = Some(cred.receipt.clone());
+            text(body, ttl)
         }
+        (Node::IamInfo | Node::Credentials { .. }, None) => unreachable!("credentials are fetched for admitted requests"),
     };
-    let mut response = response;
-    if let Ok(v) = HeaderValue::from_str(&http_date(shared.state().booted_at)) {
-        response.headers_mut().insert(header::LAST_MODIFIED, v);
-    }
+    response.headers_mut().insert(header::LAST_MODIFIED, last_modified);
     noted(response, note)
 }
 
 /// The instance role's current credentials, rotated as real IMDS rotates them.
-fn instance_credentials(shared: &Shared, now: time::OffsetDateTime) -> (IssuedCredential, bool) {
-    let model = &shared.model;
+fn instance_credentials(model: &WorldModel, state: &mut WorldState, now: time::OffsetDateTime) -> (Arc<IssuedCredential>, bool) {
     let ec2 = model.aws.ec2.as_ref().expect("checked by caller");
     let profile = ec2.instance_profile.as_ref().expect("checked by tree");
-    let mut state = shared.state();
-    let state = &mut *state;
     state.credentials.current(
         "imds",
         &mut state.rng,

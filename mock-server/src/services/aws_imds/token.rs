@@ -1,13 +1,14 @@
 //! IMDSv2 session tokens: `PUT /latest/api/token` and the check every later request passes.
 
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse as _;
 use time::OffsetDateTime;
 
 use super::errors;
 use crate::ids;
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Shared, noted};
+use crate::server::{Answer, Shared, noted};
+use crate::world::WorldState;
 
 /// Header carrying the requested (and granted) token lifetime.
 pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -18,7 +19,7 @@ pub const MAX_TTL: u32 = 21_600;
 const PRUNE_ABOVE: usize = 4096;
 
 /// `PUT /latest/api/token`.
-pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Response {
+pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answer {
     let mut note = Note::new("aws_imds", "PutToken", Verdict::Error);
     if method != Method::PUT {
         note.checks.push(Check::fail("imds.token.method", format!("{method} is not PUT")));
@@ -26,10 +27,10 @@ pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Response {
     }
     if headers.contains_key("x-forwarded-for") {
         note.verdict = Verdict::Denied;
-        note.checks.push(Check::fail("imds.token.no_forwarded_for", "PUT carried X-Forwarded-For".to_string()));
+        note.checks.push(Check::fail("imds.token.no_forwarded_for", "PUT carried X-Forwarded-For"));
         return noted(errors::page(StatusCode::FORBIDDEN), note);
     }
-    note.checks.push(Check::pass("imds.token.no_forwarded_for", None));
+    note.checks.push(Check::passed("imds.token.no_forwarded_for"));
     let ttl = match parse_ttl(headers) {
         Ok(ttl) => ttl,
         Err(why) => {
@@ -89,14 +90,14 @@ pub enum TokenCheck {
 }
 
 /// Checks the token header of a metadata request against the live tokens.
-pub fn check(shared: &Shared, headers: &HeaderMap, now: OffsetDateTime) -> TokenCheck {
+pub fn check(state: &WorldState, headers: &HeaderMap, now: OffsetDateTime) -> TokenCheck {
     let Some(value) = headers.get(TOKEN_HEADER) else {
         return TokenCheck::Missing;
     };
     let Ok(token) = value.to_str() else {
         return TokenCheck::Unknown;
     };
-    match shared.state().imds_tokens.get(token) {
+    match state.imds_tokens.get(token) {
         None => TokenCheck::Unknown,
         Some(exp) if *exp <= now => TokenCheck::Expired,
         Some(exp) => TokenCheck::Valid((*exp - now).whole_seconds().max(1)),

@@ -122,25 +122,57 @@ fn mac(ec2: &Ec2Model) -> String {
 }
 
 fn field(name: &str, value: &str) -> String {
-    format!("  \"{name}\" : {}", serde_json::Value::String(value.to_string()))
+    let mut out = String::new();
+    push_field(&mut out, name, value);
+    out
+}
+
+/// Appends `  "name" : "value"` (JSON-escaped), IMDS's pretty-printing.
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push_str("  \"");
+    out.push_str(name);
+    out.push_str("\" : \"");
+    if !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(value);
+    } else {
+        for ch in value.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
 }
 
 /// The credentials document, laid out as IMDS lays it out.
 pub fn credentials_document(model: &WorldModel, cred: &IssuedCredential, extended: bool) -> String {
     debug_assert_eq!(cred.source, CredentialSource::Imds);
-    let mut fields = vec![
-        field("Code", "Success"),
-        field("LastUpdated", &iso8601(cred.issued_at)),
-        field("Type", "AWS-HMAC"),
-        field("AccessKeyId", &cred.access_key_id),
-        field("SecretAccessKey", cred.secret_access_key.expose()),
-        field("Token", cred.session_token.expose()),
-        field("Expiration", &iso8601(cred.expires_at)),
+    let mut out = String::with_capacity(256 + cred.session_token.expose().len());
+    out.push_str("{\n");
+    let fields = [
+        ("Code", "Success"),
+        ("LastUpdated", &iso8601(cred.issued_at)),
+        ("Type", "AWS-HMAC"),
+        ("AccessKeyId", &cred.access_key_id),
+        ("SecretAccessKey", cred.secret_access_key.expose()),
+        ("Token", cred.session_token.expose()),
+        ("Expiration", &cred.receipt.expiration),
     ];
-    if extended {
-        fields.push(field("AccountId", &model.aws.account_id));
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        push_field(&mut out, name, value);
     }
-    format!("{{\n{}\n}}", fields.join(",\n"))
+    if extended {
+        out.push_str(",\n");
+        push_field(&mut out, "AccountId", &model.aws.account_id);
+    }
+    out.push_str("\n}");
+    out
 }
 
 /// `iam/info`.
