@@ -42,9 +42,9 @@ pub fn request_id(rng: &mut StdRng) -> String {
 /// A stable id derived from a name: `prefix` + 17 upper-case characters (e.g. `AROA…` for a role,
 /// `AIPA…` for an instance profile). The same name always gives the same id.
 pub fn stable_id(prefix: &str, name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{prefix}:{name}").as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{prefix}:{name}").as_bytes());
     let body: String = digest
+        .as_ref()
         .iter()
         .take(17)
         .map(|b| UPPER_ALNUM[(*b as usize) % UPPER_ALNUM.len()] as char)

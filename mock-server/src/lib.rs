@@ -27,6 +27,7 @@ pub mod journal;
 mod secret;
 pub mod server;
 pub mod services;
+pub mod verify;
 pub mod world;
 
 pub use api::{Builder, CloudId};

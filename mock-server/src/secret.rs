@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
 
 /// A secret value (secret access key, session token, bearer token). `Debug` prints a redaction;
 /// read the value with [`Secret::expose`] only where it goes on the wire.
@@ -29,8 +28,8 @@ impl Secret {
 
 /// The fingerprint [`Secret::fingerprint`] gives, for a value held as a plain string.
 pub fn fingerprint(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+    let hex: String = digest.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 

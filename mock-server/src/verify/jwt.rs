@@ -1,0 +1,228 @@
+//! JSON Web Tokens (compact JWS): decoding and signature verification against a JWK.
+//!
+//! Only asymmetric algorithms are accepted — RS256/384/512 and ES256/384 — as AWS STS and Google
+//! STS accept them. `none` and every HMAC algorithm are refused before any key is looked at, so a
+//! token can never be "verified" with a public key used as an HMAC secret.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Not three base64url parts of JSON, or a claim of the wrong type.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// `alg` is `none`, HMAC or unknown.
+    #[error("unsupported algorithm `{0}`")]
+    UnsupportedAlgorithm(String),
+    /// No key with the token's `kid` (or none without a `kid`).
+    #[error("no key `{0}` in the issuer's key set")]
+    UnknownKey(String),
+    /// The key's type does not fit the algorithm.
+    #[error("key `{kid}` cannot verify {alg}")]
+    KeyMismatch {
+        /// Key id.
+        kid: String,
+        /// Algorithm.
+        alg: String,
+    },
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// The JOSE header fields that matter.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Header {
+    /// Signing algorithm.
+    pub alg: String,
+    /// Key id.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Token type.
+    #[serde(default)]
+    pub typ: Option<String>,
+}
+
+/// A decoded, not yet verified, token.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// Its header.
+    pub header: Header,
+    /// Its claims.
+    pub claims: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+/// A public key from a JWKS.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Jwk {
+    /// `RSA` or `EC`.
+    pub kty: String,
+    /// Key id.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Algorithm the key is for, if stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// RSA modulus (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA exponent (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    /// EC curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// EC x (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// EC y (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+}
+
+/// Algorithms a token may be signed with.
+pub const ACCEPTED_ALGS: &[&str] = &["RS256", "RS384", "RS512", "ES256", "ES384"];
+
+fn b64(part: &str, what: &str) -> Result<Vec<u8>, JwtError> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed(format!("{what} is not base64url")))
+}
+
+/// Splits and decodes a compact JWS. Trailing ASCII whitespace (a token file's newline) is
+/// ignored, as STS ignores it.
+pub fn decode(token: &str) -> Result<Decoded, JwtError> {
+    let token = token.trim_end_matches([' ', '\n', '\r', '\t']);
+    let mut parts = token.split('.');
+    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(JwtError::Malformed("a JWT has three dot-separated parts".into()));
+    };
+    let header: Header = serde_json::from_slice(&b64(h, "header")?)
+        .map_err(|e| JwtError::Malformed(format!("header is not a JOSE header: {e}")))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&b64(c, "payload")?)
+        .map_err(|e| JwtError::Malformed(format!("payload is not a JSON object: {e}")))?;
+    let signature = b64(s, "signature")?;
+    Ok(Decoded { header, claims, signing_input: format!("{h}.{c}"), signature })
+}
+
+impl Decoded {
+    /// Checks the algorithm and the signature against `keys` (selected by `kid`).
+    pub fn verify<'k>(&self, keys: &'k [Jwk]) -> Result<&'k Jwk, JwtError> {
+        let alg = self.header.alg.as_str();
+        if !ACCEPTED_ALGS.contains(&alg) {
+            return Err(JwtError::UnsupportedAlgorithm(alg.to_string()));
+        }
+        let kid = self.header.kid.clone().unwrap_or_default();
+        let key = keys
+            .iter()
+            .find(|k| k.kid.as_deref().unwrap_or_default() == kid)
+            .ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
+        verify_with(alg, key, self.signing_input.as_bytes(), &self.signature)?;
+        Ok(key)
+    }
+
+    /// A string claim.
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+
+    /// A NumericDate claim; `Err` if present but not an integer (STS requires integers).
+    pub fn time_claim(&self, name: &str) -> Result<Option<i64>, JwtError> {
+        match self.claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| JwtError::Malformed(format!("`{name}` must be an integer NumericDate"))),
+        }
+    }
+
+    /// The audiences: `aud` as a string or an array of strings.
+    pub fn audiences(&self) -> Vec<&str> {
+        match self.claims.get("aud") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn verify_with(alg: &str, key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(), JwtError> {
+    use aws_lc_rs::signature as sig;
+    let mismatch = || JwtError::KeyMismatch { kid: key.kid.clone().unwrap_or_default(), alg: alg.to_string() };
+    if let Some(key_alg) = &key.alg
+        && key_alg != alg
+    {
+        return Err(mismatch());
+    }
+    match (alg, key.kty.as_str()) {
+        ("RS256" | "RS384" | "RS512", "RSA") => {
+            let n = b64(key.n.as_deref().ok_or_else(mismatch)?, "n")?;
+            let e = b64(key.e.as_deref().ok_or_else(mismatch)?, "e")?;
+            let params = match alg {
+                "RS256" => &sig::RSA_PKCS1_2048_8192_SHA256,
+                "RS384" => &sig::RSA_PKCS1_2048_8192_SHA384,
+                _ => &sig::RSA_PKCS1_2048_8192_SHA512,
+            };
+            sig::RsaPublicKeyComponents { n: &n, e: &e }
+                .verify(params, message, signature)
+                .map_err(|_| JwtError::BadSignature)
+        }
+        ("ES256" | "ES384", "EC") => {
+            let (params, crv): (&sig::EcdsaVerificationAlgorithm, &str) = match alg {
+                "ES256" => (&sig::ECDSA_P256_SHA256_FIXED, "P-256"),
+                _ => (&sig::ECDSA_P384_SHA384_FIXED, "P-384"),
+            };
+            if key.crv.as_deref() != Some(crv) {
+                return Err(mismatch());
+            }
+            let mut point = vec![0x04];
+            point.extend(b64(key.x.as_deref().ok_or_else(mismatch)?, "x")?);
+            point.extend(b64(key.y.as_deref().ok_or_else(mismatch)?, "y")?);
+            sig::UnparsedPublicKey::new(params, &point).verify(message, signature).map_err(|_| JwtError::BadSignature)
+        }
+        _ => Err(mismatch()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    #[test]
+    fn three_parts_of_json_are_required() {
+        assert!(matches!(decode("a.b"), Err(JwtError::Malformed(_))));
+        assert!(matches!(decode("a.b.c.d"), Err(JwtError::Malformed(_))));
+        assert!(matches!(decode("!!.e30.c2ln"), Err(JwtError::Malformed(_))));
+        let t = format!("{}.{}.", enc(&serde_json::json!({"alg":"RS256"})), enc(&serde_json::json!({"sub":"x"})));
+        let d = decode(&format!("{t}\n")).expect("a trailing newline is tolerated");
+        assert_eq!(d.str_claim("sub"), Some("x"));
+    }
+
+    #[test]
+    fn none_and_hmac_are_refused_before_any_key_is_used() {
+        let key = Jwk { kty: "oct".into(), kid: Some("k".into()), alg: None, n: None, e: None, crv: None, x: None, y: None };
+        for alg in ["none", "HS256", "HS512", "PS256"] {
+            let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg": alg, "kid": "k"})), enc(&serde_json::json!({})));
+            assert_eq!(decode(&t).unwrap().verify(std::slice::from_ref(&key)), Err(JwtError::UnsupportedAlgorithm(alg.into())));
+        }
+    }
+
+    #[test]
+    fn numeric_dates_must_be_integers() {
+        let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg":"RS256"})), enc(&serde_json::json!({"exp":"soon","iat":1.5,"nbf":3})));
+        let d = decode(&t).unwrap();
+        assert!(d.time_claim("exp").is_err());
+        assert!(d.time_claim("iat").is_err());
+        assert_eq!(d.time_claim("nbf"), Ok(Some(3)));
+        assert_eq!(d.time_claim("missing"), Ok(None));
+    }
+}
