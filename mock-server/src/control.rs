@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::clock;
 use crate::server::Shared;
@@ -23,6 +23,8 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/reset", post(reset))
         .route("/_cloudid/clock", get(read_clock).post(move_clock))
         .route("/_cloudid/env", get(env))
+        .route("/_cloudid/tokens/{issuer}", post(mint))
+        .route("/_cloudid/keys/rotate", post(rotate))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
 }
 
@@ -102,4 +104,66 @@ async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
         return bad_request("env: the request has no Host header");
     };
     Json(crate::env::client_env(&shared.model, &format!("http://{host}"))).into_response()
+}
+
+/// `POST /_cloudid/tokens/{issuer}` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MintRequest {
+    /// `aud`; GitHub's default is the owner URL, Google requires one.
+    audience: Option<String>,
+    /// Google: the service account (email); the world's default account when absent.
+    service_account: Option<String>,
+    /// Google: `full` adds the `google.compute_engine` claims.
+    format: Option<String>,
+    /// Claims to set (or remove, with `null`) after the issuer's own.
+    claims: serde_json::Map<String, Value>,
+}
+
+async fn mint(State(shared): State<Arc<Shared>>, axum::extract::Path(issuer): axum::extract::Path<String>, body: axum::body::Bytes) -> Response {
+    let req: MintRequest = if body.is_empty() {
+        MintRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_request(format!("token request: {e}")),
+        }
+    };
+    let now = shared.clock.now();
+    let minted = crate::world::mint::mint(&shared.model, &mut shared.state(), now, &issuer, req.audience.as_deref(), req.service_account.as_deref(), req.format.as_deref() == Some("full"), &req.claims);
+    match minted {
+        Ok(token) => Json(json!({ "token": token })).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+/// `POST /_cloudid/keys/rotate` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    issuer: String,
+    #[serde(default = "default_grace")]
+    grace_seconds: u64,
+}
+
+fn default_grace() -> u64 {
+    3600
+}
+
+async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let req: RotateRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("rotation: {e}")),
+    };
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let Some(issuer) = state.issuers.by_name_mut(&req.issuer) else {
+        return bad_request(format!("rotation: no issuer named `{}`", req.issuer));
+    };
+    if issuer.active.is_none() {
+        return bad_request(format!("rotation: issuer `{}` has no signing key (verify-only)", req.issuer));
+    }
+    let grace = time::Duration::seconds(i64::try_from(req.grace_seconds).unwrap_or(i64::MAX / 2));
+    let kid = issuer.rotate(now, grace).map(|k| k.kid.clone());
+    Json(json!({ "issuer": req.issuer, "kid": kid, "previous_valid_until": clock::iso8601(now + grace) })).into_response()
 }

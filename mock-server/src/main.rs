@@ -35,12 +35,44 @@ enum Command {
         #[arg(long, env = "CLOUDID_FORMAT", value_enum, default_value = "sh")]
         format: env::Format,
     },
+    /// Mint a token from an emulated issuer of a running server (for web-identity token files).
+    Token {
+        /// Issuer: `github`, `google`, or an extra issuer of the world.
+        issuer: String,
+        /// Audience (`aud`).
+        #[arg(long, env = "CLOUDID_AUDIENCE")]
+        audience: Option<String>,
+        /// Google: the service account email (the world's default account otherwise).
+        #[arg(long, env = "CLOUDID_SERVICE_ACCOUNT")]
+        service_account: Option<String>,
+        /// Google: `full` adds the `google.compute_engine` claims.
+        #[arg(long, env = "CLOUDID_TOKEN_FORMAT")]
+        format: Option<String>,
+        /// Claim overrides, `name=value` (JSON values allowed: `run_attempt="2"`, `exp=0`, `sub=null`).
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// Base URL of the running server.
+        #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
+        endpoint: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { world, listen } => serve(world, listen),
+        Command::Token { issuer, audience, service_account, format, claims, endpoint } => {
+            match token(&endpoint, &issuer, audience, service_account, format, &claims) {
+                Ok(t) => {
+                    print!("{t}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cloudid token: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Env { endpoint, format } => match fetch_env(&endpoint) {
             Ok(vars) => {
                 print!("{}", env::render(&vars, format));
@@ -120,8 +152,41 @@ async fn shutdown_signal() {
     }
 }
 
-/// `GET <endpoint>/_cloudid/env` over a plain HTTP/1.1 connection.
+/// Asks the server for a token. Printed without a trailing newline: token files must not end in one.
+fn token(
+    endpoint: &str,
+    issuer: &str,
+    audience: Option<String>,
+    service_account: Option<String>,
+    format: Option<String>,
+    claims: &[String],
+) -> Result<String, String> {
+    let mut overrides = serde_json::Map::new();
+    for c in claims {
+        let (k, v) = c.split_once('=').ok_or_else(|| format!("--claim `{c}` is not NAME=VALUE"))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        overrides.insert(k.to_string(), value);
+    }
+    let body = serde_json::json!({"audience": audience, "service_account": service_account, "format": format, "claims": overrides});
+    let (status, text) = http(endpoint, "POST", &format!("/_cloudid/tokens/{issuer}"), &body.to_string())?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("unexpected answer from {endpoint}: {e}"))?;
+    if status != 200 {
+        return Err(v["error"].as_str().unwrap_or(&text).to_string());
+    }
+    v["token"].as_str().map(str::to_string).ok_or_else(|| format!("unexpected answer from {endpoint}: {text}"))
+}
+
+/// `GET <endpoint>/_cloudid/env`.
 fn fetch_env(endpoint: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let (status, body) = http(endpoint, "GET", "/_cloudid/env", "")?;
+    if status != 200 {
+        return Err(format!("{endpoint} answered {status}; is it a cloudid server?"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("unexpected answer from {endpoint}: {e}"))
+}
+
+/// One request to the control plane over a plain HTTP/1.1 connection: (status, body).
+fn http(endpoint: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
     use std::io::{Read, Write};
     let authority = endpoint
         .strip_prefix("http://")
@@ -132,16 +197,19 @@ fn fetch_env(endpoint: &str) -> Result<std::collections::BTreeMap<String, String
     let mut stream = std::net::TcpStream::connect(authority).map_err(unreachable)?;
     let timeout = Some(std::time::Duration::from_secs(5));
     stream.set_read_timeout(timeout).map_err(unreachable)?;
-    write!(stream, "GET /_cloudid/env HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n").map_err(unreachable)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(unreachable)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(unreachable)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("{endpoint} answered `{}`; is it a cloudid server?", head.lines().next().unwrap_or("")));
-    }
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("malformed HTTP status line")?;
     let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-    serde_json::from_str(&body).map_err(|e| format!("unexpected answer from {endpoint}: {e}"))
+    Ok((status, body))
 }
 
 fn dechunk(body: &str) -> String {

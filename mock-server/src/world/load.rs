@@ -222,6 +222,56 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
         }
         check_policy(&c.credentials, &f("credentials"))?;
     }
+    for (i, p) in aws.oidc_providers.iter().enumerate() {
+        let f = |k: &str| format!("aws.oidc_providers[{i}].{k}");
+        let rest = p.url.strip_prefix("https://").unwrap_or("");
+        let host = rest.split('/').next().unwrap_or("");
+        if rest.is_empty() || host.contains(':') || p.url.contains(['?', '#']) || p.url.ends_with('/') {
+            return bad(&f("url"), format!("`{}` must be https://host[/path], without port, query or trailing slash", p.url));
+        }
+        if aws.oidc_providers[..i].iter().any(|o| o.url == p.url) {
+            return bad(&f("url"), format!("provider `{}` is declared twice", p.url));
+        }
+        if p.client_ids.is_empty() || p.client_ids.len() > 100 || p.client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
+            return bad(&f("client_ids"), "needs 1 … 100 client ids of 1 … 255 characters".into());
+        }
+        if p.thumbprints.len() > 5 || p.thumbprints.iter().any(|t| t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return bad(&f("thumbprints"), "at most 5 thumbprints of 40 hex digits".into());
+        }
+    }
+    for (i, iss) in w.issuers.iter().enumerate() {
+        let f = |k: &str| format!("issuers[{i}].{k}");
+        let builtin = matches!(iss.name.as_str(), "github" | "google");
+        if !builtin {
+            match &iss.iss {
+                Some(u) if u.starts_with("https://") => {}
+                _ => return bad(&f("iss"), format!("extra issuer `{}` needs an https:// `iss`", iss.name)),
+            }
+            if iss.signing_key.is_none() && iss.jwks.is_empty() {
+                return bad(&f("jwks"), format!("extra issuer `{}` needs a `signing_key` or `jwks`", iss.name));
+            }
+        }
+        if let Some(k) = &iss.signing_key
+            && super::issuers::SigningKey::fixture(k).is_none()
+        {
+            return bad(&f("signing_key"), format!("no bundled key `{k}` (see fixtures/keys/README.md)"));
+        }
+    }
+    let gcp = &w.gcp;
+    if !gcp.project_number.is_empty() && !gcp.project_number.bytes().all(|b| b.is_ascii_digit()) {
+        return bad("gcp.project_number", format!("`{}` is not a project number", gcp.project_number));
+    }
+    for (i, sa) in gcp.service_accounts.iter().enumerate() {
+        if !sa.email.ends_with(".gserviceaccount.com") || !sa.email.contains('@') {
+            return bad(&format!("gcp.service_accounts[{i}].email"), format!("`{}` is not a service account email", sa.email));
+        }
+        if sa.unique_id.len() != 21 || !sa.unique_id.bytes().all(|b| b.is_ascii_digit()) {
+            return bad(&format!("gcp.service_accounts[{i}].unique_id"), format!("`{}` is not a 21-digit unique id", sa.unique_id));
+        }
+    }
+    if gcp.service_accounts.iter().filter(|s| s.default).count() > 1 {
+        return bad("gcp.service_accounts", "only one service account can be the default".into());
+    }
     Ok(())
 }
 

@@ -2,6 +2,9 @@
 //! credentials, IMDS session tokens, the seeded generator).
 
 pub mod credentials;
+pub mod issuers;
+pub mod mint;
+pub mod tokens;
 pub mod load;
 pub mod model;
 
@@ -25,6 +28,8 @@ pub struct WorldState {
     pub rng: StdRng,
     /// Issued AWS credentials.
     pub credentials: CredentialAuthority,
+    /// Token issuers and their current keys.
+    pub issuers: issuers::IssuerAuthority,
     /// Live IMDSv2 session tokens and their expiry.
     pub imds_tokens: HashMap<String, OffsetDateTime>,
     /// When this state began (the instance's launch time, as IMDS reports it).
@@ -46,6 +51,7 @@ impl WorldState {
                 .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),
             credentials: CredentialAuthority::default(),
+            issuers: issuers::IssuerAuthority::from_model(model),
             imds_tokens: HashMap::new(),
         }
     }

@@ -21,6 +21,130 @@ pub struct WorldModel {
     pub journal_capacity: usize,
     /// The AWS side of the world.
     pub aws: AwsModel,
+    /// Extra token issuers, or settings for the built-in `github` and `google` ones.
+    #[serde(default)]
+    pub issuers: Vec<IssuerModel>,
+    /// The GitHub Actions job whose OIDC tokens the server mints.
+    #[serde(default)]
+    pub github: GithubModel,
+    /// The Google Cloud side of the world.
+    #[serde(default)]
+    pub gcp: GcpModel,
+}
+
+/// A token issuer: a built-in one (`github`, `google`) to adjust, or an extra one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerModel {
+    /// `github`, `google`, or a new name.
+    pub name: String,
+    /// The `iss` URL (required for extra issuers).
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// A bundled fixture key to sign with (`extra-issuer-1`), for extra issuers that mint.
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// Public keys (a JWKS `keys` array) for verify-only issuers.
+    #[serde(default)]
+    pub jwks: Vec<crate::verify::jwt::Jwk>,
+    /// Verifiers cannot reach this issuer's keys (STS answers `IDPCommunicationError`).
+    #[serde(default)]
+    pub unreachable: bool,
+}
+
+/// The GitHub Actions job context minted into tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubModel {
+    /// `owner/repo`.
+    pub repository: String,
+    /// Numeric repository id (a string, as in real tokens).
+    pub repository_id: String,
+    /// Numeric owner id.
+    pub repository_owner_id: String,
+    /// `public`, `private` or `internal`.
+    pub repository_visibility: String,
+    /// Git ref, e.g. `refs/heads/main`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// Commit SHA.
+    pub sha: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// Workflow file path within the repository.
+    pub workflow_path: String,
+    /// Triggering event.
+    pub event_name: String,
+    /// Deployment environment, if the job has one.
+    pub environment: Option<String>,
+    /// Who triggered the run.
+    pub actor: String,
+    /// Actor's numeric id.
+    pub actor_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// Run number.
+    pub run_number: String,
+    /// Run attempt.
+    pub run_attempt: String,
+    /// `github-hosted` or `self-hosted`.
+    pub runner_environment: String,
+    /// Custom `sub` claim keys (`include_claim_keys`), empty for the default format.
+    pub sub_claim_keys: Vec<String>,
+    /// The bearer token the Actions runtime hands the job (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`).
+    pub request_token: crate::secret::Secret,
+}
+
+impl Default for GithubModel {
+    fn default() -> Self {
+        Self {
+            repository: "acme/ecs-express-mode-api".into(),
+            repository_id: "812345678".into(),
+            repository_owner_id: "98765432".into(),
+            repository_visibility: "private".into(),
+            git_ref: "refs/heads/main".into(),
+            sha: "e4d1c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6".into(),
+            workflow: "Build and Push to ECR".into(),
+            workflow_path: ".github/workflows/deploy.yml".into(),
+            event_name: "push".into(),
+            environment: None,
+            actor: "octocat".into(),
+            actor_id: "583231".into(),
+            run_id: "10685993555".into(),
+            run_number: "154".into(),
+            run_attempt: "1".into(),
+            runner_environment: "github-hosted".into(),
+            sub_claim_keys: Vec::new(),
+            request_token: crate::secret::Secret::new("cloudid-actions-runtime-token"),
+        }
+    }
+}
+
+/// The Google Cloud project and its service accounts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpModel {
+    /// Project id.
+    pub project_id: String,
+    /// Project number (digits).
+    pub project_number: String,
+    /// Zone of the emulated instance / Cloud Run region's zone.
+    pub zone: String,
+    /// Service accounts; the one with `default: true` is the metadata server's.
+    pub service_accounts: Vec<ServiceAccountModel>,
+}
+
+/// A Google service account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountModel {
+    /// `name@project.iam.gserviceaccount.com`.
+    pub email: String,
+    /// 21-digit unique id.
+    pub unique_id: String,
+    /// Whether this is the metadata server's default account.
+    #[serde(default)]
+    pub default: bool,
 }
 
 fn default_seed() -> u64 {
@@ -60,6 +184,29 @@ pub struct AwsModel {
     /// Container credential endpoints (ECS/Fargate/App Runner tasks, EKS Pod Identity).
     #[serde(default)]
     pub containers: Vec<ContainerModel>,
+    /// IAM OIDC identity providers of the account.
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderModel>,
+}
+
+/// An IAM OIDC identity provider (`aws iam create-open-id-connect-provider`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderModel {
+    /// Issuer URL, `https://…`, no query, no port.
+    pub url: String,
+    /// Accepted audiences (`ClientIDList`).
+    pub client_ids: Vec<String>,
+    /// Thumbprints (kept as metadata, as AWS does for issuers with trusted CAs).
+    #[serde(default)]
+    pub thumbprints: Vec<String>,
+}
+
+impl OidcProviderModel {
+    /// The URL without `https://`: the provider ARN's suffix and the condition-key prefix.
+    pub fn host_path(&self) -> &str {
+        self.url.strip_prefix("https://").unwrap_or(&self.url)
+    }
 }
 
 /// An IAM role.

@@ -24,7 +24,6 @@ use tree::Node;
 /// IMDS routes.
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/", any(root))
         .route("/latest", any(metadata))
         .route("/latest/", any(metadata))
         .route("/latest/{*rest}", any(metadata))
@@ -33,13 +32,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/{version}/{*rest}", any(metadata))
 }
 
-async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), list_versions(&req))
-}
-
-fn list_versions(req: &Request) -> Answer {
+/// `GET /`: the metadata versions.
+pub fn list_versions(method: &Method) -> Answer {
     let mut note = Note::new("aws_imds", "ListVersions", Verdict::Served);
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+    if !matches!(*method, Method::GET | Method::HEAD) {
         note.verdict = Verdict::Error;
         return noted(errors::page(StatusCode::METHOD_NOT_ALLOWED), note);
     }

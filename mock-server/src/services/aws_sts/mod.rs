@@ -1,0 +1,157 @@
+//! AWS STS (query protocol): `AssumeRoleWithWebIdentity` (unsigned), `AssumeRole` and
+//! `GetCallerIdentity` (SigV4-signed), answered in STS's own XML. Form POST and GET query forms
+//! answer the same.
+
+pub mod params;
+pub mod signed;
+pub mod web_identity;
+pub mod xml;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+use crate::clock::iso8601;
+use crate::journal::{Check, Note, Verdict};
+use crate::server::{Answer, Shared, noted};
+use crate::verify::sigv4;
+use crate::world::IssuedCredential;
+use xml::{Node, StsError};
+
+/// The STS API version every request must name.
+pub const VERSION: &str = "2011-06-15";
+
+/// Error codes that refuse an identity (as opposed to a malformed request).
+const DENIALS: &[&str] = &[
+    "AccessDenied",
+    "InvalidIdentityToken",
+    "ExpiredTokenException",
+    "IDPRejectedClaim",
+    "IDPCommunicationError",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "MissingAuthenticationToken",
+    "IncompleteSignature",
+];
+
+/// What a successful operation produced.
+pub struct Outcome {
+    /// The `…Result` children.
+    pub result: Vec<Node>,
+    /// Credentials it issued, if any.
+    pub issued: Option<Arc<IssuedCredential>>,
+}
+
+/// The `Arn` of a session: `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`.
+pub fn principal_arn_of(cred: &IssuedCredential) -> String {
+    cred.receipt.arn.clone()
+}
+
+/// The `<Credentials>` element.
+pub fn credentials_node(cred: &IssuedCredential) -> Node {
+    Node::Element(
+        "Credentials",
+        vec![
+            Node::Text("AccessKeyId", cred.access_key_id.clone()),
+            Node::Text("SecretAccessKey", cred.secret_access_key.expose().to_string()),
+            Node::Text("SessionToken", cred.session_token.expose().to_string()),
+            Node::Text("Expiration", iso8601(cred.expires_at)),
+        ],
+    )
+}
+
+/// Whether a request to `/` is for STS: any POST, or a GET naming an `Action`.
+pub fn claims(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::POST
+        || parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")))
+}
+
+/// Answers an STS request.
+pub fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
+    let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
+    let request_id = shared.state().request_id();
+    let result = run(shared, parts, body, &mut note);
+    match result {
+        Ok((operation, outcome)) => {
+            note.verdict = if outcome.issued.is_some() { Verdict::Granted } else { Verdict::Served };
+            if let Some(cred) = &outcome.issued {
+                note.issued = Some(cred.receipt.clone());
+            }
+            noted(xml::success(operation, outcome.result, &request_id), note)
+        }
+        Err(e) => {
+            note.verdict = if DENIALS.contains(&e.code) { Verdict::Denied } else { Verdict::Error };
+            note.checks.push(Check::fail("sts.answer", format!("{} {}", e.status.as_u16(), e.code)));
+            noted(e.response(&request_id), note)
+        }
+    }
+}
+
+fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<(&'static str, Outcome), StsError> {
+    let query = parts.uri.query().unwrap_or("");
+    let form = if parts.method == axum::http::Method::POST {
+        let text = std::str::from_utf8(body).map_err(|_| StsError::new(400, "MalformedQueryString", "The request body is not valid UTF-8."))?;
+        let mut p = params::parse_form(text)?;
+        for (k, v) in params::parse_form(query)? {
+            p.entry(k).or_insert(v);
+        }
+        p
+    } else {
+        params::parse_form(query)?
+    };
+    let action = form.get("Action").map(String::as_str).unwrap_or("");
+    let operation: &'static str = match action {
+        "AssumeRoleWithWebIdentity" => "AssumeRoleWithWebIdentity",
+        "AssumeRole" => "AssumeRole",
+        "GetCallerIdentity" => "GetCallerIdentity",
+        "" => return Err(StsError::new(400, "MissingAction", "Missing Action")),
+        other => return Err(StsError::new(400, "InvalidAction", format!("Could not find operation {other} for version {VERSION}"))),
+    };
+    note.operation = operation;
+    match form.get("Version").map(String::as_str) {
+        Some(VERSION) => {}
+        Some(v) => return Err(StsError::new(400, "InvalidAction", format!("Could not find operation {operation} for version {v}"))),
+        None => return Err(StsError::new(400, "MissingParameter", "The request must contain the parameter Version.")),
+    }
+    let now = shared.clock.now();
+    let model = shared.model.clone();
+    if operation == "AssumeRoleWithWebIdentity" {
+        let mut state = shared.state();
+        let out = web_identity::assume(&model, &mut state, &form, now, &mut note.checks);
+        if let Ok(o) = &out {
+            note.principal = o.issued.as_ref().map(|c| principal_arn_of(c));
+        }
+        return out.map(|o| (operation, o));
+    }
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let signed = sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query, headers, body };
+    let mut state = shared.state();
+    let caller = signed::authenticate(&signed, &state, now, &mut note.checks)?;
+    note.principal = Some(principal_arn_of(&caller));
+    match operation {
+        "GetCallerIdentity" => Ok((operation, signed::caller_identity(&caller))),
+        _ => signed::assume_role(&model, &mut state, &caller, &form, now, &mut note.checks).map(|o| (operation, o)),
+    }
+}
+
+/// Reads the body and answers (the async edge of the service).
+pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let answer = match axum::body::to_bytes(body, 1 << 20).await {
+        Ok(bytes) => handle(&shared, &parts, &bytes),
+        Err(_) => {
+            let rid = shared.state().request_id();
+            let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
+            note.checks.push(Check::fail("sts.body", "body unreadable or over 1 MiB"));
+            noted(StsError::new(413, "RequestEntityTooLarge", "Request body too large").response(&rid), note)
+        }
+    };
+    shared.finish(&parts.method, parts.uri.path(), answer)
+}

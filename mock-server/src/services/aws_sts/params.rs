@@ -1,0 +1,159 @@
+//! Query-protocol parameters (form body or URL query) and STS's own validation of them.
+
+use std::collections::HashMap;
+
+use super::xml::StsError;
+
+/// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
+pub fn parse_form(text: &str) -> Result<HashMap<String, String>, StsError> {
+    let mut out = HashMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (decode(k)?, decode(v)?);
+        if out.insert(k.clone(), v).is_some() {
+            return Err(StsError::new(400, "InvalidParameterValue", format!("Parameter {k} is given more than once.")));
+        }
+    }
+    Ok(out)
+}
+
+fn decode(s: &str) -> Result<String, StsError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let Some(b) = hex else {
+                    return Err(StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."));
+                };
+                out.push(b);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| StsError::new(400, "MalformedQueryString", "The request is not valid UTF-8."))
+}
+
+/// Collects model-constraint violations into STS's `ValidationError` message.
+#[derive(Default)]
+pub struct Validation(Vec<String>);
+
+impl Validation {
+    /// Records a violation of `member` (camelCase, as STS names it).
+    pub fn fail(&mut self, value: &str, member: &str, constraint: &str) {
+        let shown: String = value.chars().take(64).collect();
+        self.0.push(format!("Value '{shown}' at '{member}' failed to satisfy constraint: {constraint}"));
+    }
+
+    /// Checks a length range.
+    pub fn length(&mut self, value: &str, member: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        if n < min {
+            self.fail(value, member, &format!("Member must have length greater than or equal to {min}"));
+        } else if n > max {
+            self.fail(value, member, &format!("Member must have length less than or equal to {max}"));
+        }
+    }
+
+    /// Checks STS's `[\w+=,.@-]*` name pattern.
+    pub fn name_pattern(&mut self, value: &str, member: &str) {
+        if !value.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
+            self.fail(value, member, "Member must satisfy regular expression pattern: [\\w+=,.@-]*");
+        }
+    }
+
+    /// The `ValidationError`, if anything failed.
+    pub fn finish(self) -> Result<(), StsError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(StsError::new(400, "ValidationError", format!("1 validation error detected: {}", self.0[0]))),
+            n => Err(StsError::new(400, "ValidationError", format!("{n} validation errors detected: {}", self.0.join("; ")))),
+        }
+    }
+}
+
+/// A required parameter.
+pub fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, StsError> {
+    p.get(name).map(String::as_str).ok_or_else(|| StsError::new(400, "MissingParameter", format!("The request must contain the parameter {name}.")))
+}
+
+/// `DurationSeconds`, validated to 900 … 43200.
+pub fn duration(p: &HashMap<String, String>, v: &mut Validation) -> Option<i64> {
+    let raw = p.get("DurationSeconds")?;
+    match raw.parse::<i64>() {
+        Ok(d) if d < 900 => {
+            v.fail(raw, "durationSeconds", "Member must have value greater than or equal to 900");
+            None
+        }
+        Ok(d) if d > 43200 => {
+            v.fail(raw, "durationSeconds", "Member must have value less than or equal to 43200");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) => {
+            v.fail(raw, "durationSeconds", "Member must be an integer");
+            None
+        }
+    }
+}
+
+/// Checks the shared session parameters: role ARN, session name, session policy, policy ARNs.
+pub fn session_params(p: &HashMap<String, String>, v: &mut Validation) {
+    if let Some(arn) = p.get("RoleArn") {
+        v.length(arn, "roleArn", 20, 2048);
+    }
+    if let Some(name) = p.get("RoleSessionName") {
+        v.length(name, "roleSessionName", 2, 64);
+        v.name_pattern(name, "roleSessionName");
+    }
+    if let Some(policy) = p.get("Policy") {
+        v.length(policy, "policy", 1, 2048);
+        if !policy.chars().all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}')) {
+            v.fail(policy, "policy", "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
+        }
+    }
+    if p.keys().filter(|k| k.starts_with("PolicyArns.member.")).count() > 10 {
+        v.fail("[…]", "policyArns", "Member must have length less than or equal to 10");
+    }
+    if let Some(si) = p.get("SourceIdentity") {
+        v.length(si, "sourceIdentity", 2, 64);
+        v.name_pattern(si, "sourceIdentity");
+    }
+}
+
+/// A role ARN's account and name: `arn:aws:iam::ACCT:role/PATH/NAME`.
+pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let path_name = resource.strip_prefix("role/")?;
+    Some((account, path_name.rsplit('/').next()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_plus_and_percent_and_refuse_duplicates() {
+        let p = parse_form("Action=AssumeRole&RoleSessionName=a+b%2Bc&Empty=").unwrap();
+        assert_eq!(p["RoleSessionName"], "a b+c");
+        assert_eq!(p["Empty"], "");
+        assert_eq!(parse_form("a=1&a=2").unwrap_err().code, "InvalidParameterValue");
+        assert_eq!(parse_form("a=%zz").unwrap_err().code, "MalformedQueryString");
+    }
+
+    #[test]
+    fn validation_errors_read_like_sts() {
+        let mut v = Validation::default();
+        v.length("x", "roleSessionName", 2, 64);
+        let e = v.finish().unwrap_err();
+        assert_eq!(e.message, "1 validation error detected: Value 'x' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2");
+        assert_eq!(parse_role_arn("arn:aws:iam::123456789012:role/path/x/r"), Some(("123456789012", "r")));
+        assert_eq!(parse_role_arn("arn:aws:iam::123456789012:user/r"), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! Signed operations: the SigV4 check every one of them passes (against the credentials the
+//! world issued), `GetCallerIdentity`, and `AssumeRole` (role chaining).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::params::{self, Validation};
+use super::xml::{Node, StsError};
+use super::{Outcome, principal_arn_of};
+use crate::journal::Check;
+use crate::verify::iam_policy::{self, Context, Decision, Principal};
+use crate::verify::sigv4::{self, KeyMaterial, ScopeRule};
+use crate::world::{CredentialSource, IssuedCredential, WorldModel, WorldState};
+
+/// Regions STS answers in (the commercial partition).
+pub const REGIONS: &[&str] = &[
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2", "il-central-1", "me-south-1",
+    "me-central-1", "mx-central-1", "sa-east-1",
+];
+
+/// The region a real STS host name implies: `sts.amazonaws.com` is us-east-1, `sts.R.amazonaws.com` is R.
+pub fn host_region(host: &str) -> Option<&str> {
+    let host = host.split(':').next().unwrap_or(host);
+    if host == "sts.amazonaws.com" {
+        return Some("us-east-1");
+    }
+    host.strip_prefix("sts.")?.strip_suffix(".amazonaws.com")
+}
+
+/// Verifies a signed STS request; the credential that signed it on success.
+pub fn authenticate(
+    req: &sigv4::Request<'_>,
+    state: &WorldState,
+    now: OffsetDateTime,
+    checks: &mut Vec<Check>,
+) -> Result<std::sync::Arc<IssuedCredential>, StsError> {
+    let host_region = req.header("host").and_then(host_region).map(str::to_string);
+    let region_ok = |r: &str| match &host_region {
+        Some(h) => r == h,
+        None => REGIONS.contains(&r),
+    };
+    let rule = ScopeRule { service: "sts", region_ok: &region_ok };
+    let mut found = None;
+    let result = sigv4::verify(req, &rule, now, |akid| {
+        let cred = state.credentials.lookup(akid)?;
+        let material = KeyMaterial {
+            secret: cred.secret_access_key.expose().to_string(),
+            session_token: Some(cred.session_token.expose().to_string()),
+            expires_at: Some(cred.expires_at),
+        };
+        found = Some(cred);
+        Some(material)
+    });
+    match result {
+        Ok(v) => {
+            checks.push(Check::pass("sigv4.signature", format!("{} signed {} in {}", v.access_key_id, v.signed_headers.join(";"), v.region)));
+            Ok(found.expect("a verified request has its credential"))
+        }
+        Err(e) => {
+            let detail = match &e {
+                sigv4::SigV4Error::Mismatch { .. } => "signature does not match".to_string(),
+                sigv4::SigV4Error::InvalidToken(why) => why.clone(),
+                other => other.to_string(),
+            };
+            checks.push(Check::fail("sigv4.signature", detail));
+            let status = match e {
+                sigv4::SigV4Error::Incomplete(_) | sigv4::SigV4Error::Expired => 400,
+                _ => 403,
+            };
+            Err(StsError::new(status, e.code(), e.to_string()))
+        }
+    }
+}
+
+/// `GetCallerIdentity`.
+pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
+    Outcome {
+        result: vec![
+            Node::Text("Arn", principal_arn_of(caller)),
+            Node::Text("UserId", caller.principal.user_id()),
+            Node::Text("Account", caller.principal.account_id.clone()),
+        ],
+        issued: None,
+    }
+}
+
+/// `AssumeRole`, from the session `caller`.
+pub fn assume_role(
+    model: &WorldModel,
+    state: &mut WorldState,
+    caller: &IssuedCredential,
+    p: &HashMap<String, String>,
+    now: OffsetDateTime,
+    checks: &mut Vec<Check>,
+) -> Result<Outcome, StsError> {
+    let role_arn = params::required(p, "RoleArn")?;
+    let session = params::required(p, "RoleSessionName")?;
+    let mut v = Validation::default();
+    params::session_params(p, &mut v);
+    let duration = params::duration(p, &mut v);
+    if let Some(ext) = p.get("ExternalId") {
+        v.length(ext, "externalId", 2, 1224);
+    }
+    v.finish()?;
+    checks.push(Check::passed("sts.params"));
+    let denied = || {
+        StsError::new(
+            403,
+            "AccessDenied",
+            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)),
+        )
+    };
+    let role = match params::parse_role_arn(role_arn) {
+        Some((acct, name)) if acct == model.aws.account_id => model.aws.roles.iter().find(|r| r.name == name),
+        _ => None,
+    };
+    let Some(role) = role else {
+        checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
+        return Err(denied());
+    };
+    let who = Principal::Aws {
+        role_arn: caller.principal.role_arn(),
+        session_arn: principal_arn_of(caller),
+        account: caller.principal.account_id.clone(),
+    };
+    let mut ctx = Context::new(who, "sts:AssumeRole")
+        .key("sts:RoleSessionName", vec![session.to_string()])
+        .key("aws:PrincipalArn", vec![caller.principal.role_arn()])
+        .key("aws:PrincipalAccount", vec![caller.principal.account_id.clone()]);
+    if let Some(ext) = p.get("ExternalId") {
+        ctx = ctx.key("sts:ExternalId", vec![ext.clone()]);
+    }
+    if let Some(si) = p.get("SourceIdentity") {
+        ctx = ctx.key("sts:SourceIdentity", vec![si.clone()]);
+    }
+    let mut actions = vec!["sts:AssumeRole"];
+    if p.keys().any(|k| k.starts_with("Tags.member.")) {
+        actions.push("sts:TagSession");
+    }
+    if p.contains_key("SourceIdentity") {
+        actions.push("sts:SetSourceIdentity");
+    }
+    let policy = role.trust_policy.clone().unwrap_or(Value::Null);
+    for action in actions {
+        let mut c = ctx.clone();
+        c.action = action.to_string();
+        match iam_policy::evaluate(&policy, &c) {
+            Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
+            other => {
+                checks.push(Check::fail("iam.trust_policy", format!("{action}: {other:?}")));
+                return Err(denied());
+            }
+        }
+    }
+    let seconds = duration.unwrap_or(3600);
+    if seconds > 3600 {
+        checks.push(Check::fail("sts.duration", format!("{seconds} s requested by a role session (chaining caps at 1 h)")));
+        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
+    }
+    if seconds > i64::from(role.max_session_duration) {
+        checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
+        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+    }
+    checks.push(Check::pass("sts.duration", seconds.to_string()));
+    let principal = model.role_session(&role.name, session).expect("role exists");
+    let cred = state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds));
+    let mut result = vec![
+        Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(&cred))]),
+        super::credentials_node(&cred),
+    ];
+    if let Some(si) = p.get("SourceIdentity") {
+        result.push(Node::Text("SourceIdentity", si.clone()));
+    }
+    Ok(Outcome { result, issued: Some(cred) })
+}

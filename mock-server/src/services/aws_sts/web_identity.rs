@@ -1,0 +1,222 @@
+//! `AssumeRoleWithWebIdentity`: the token is verified as AWS verifies it — provider registered
+//! for `iss`, audience in its client-id list, algorithm and key, signature, times — then the
+//! role's trust policy decides, then the session parameters.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::params::{self, Validation};
+use super::xml::{Node, StsError};
+use super::{Outcome, principal_arn_of};
+use crate::journal::Check;
+use crate::verify::iam_policy::{self, Context, Decision, Principal};
+use crate::verify::jwt;
+use crate::world::{CredentialSource, WorldModel, WorldState};
+
+/// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
+pub const EXP_LEEWAY: i64 = 300;
+const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+
+fn invalid(msg: impl Into<String>) -> StsError {
+    StsError::new(400, "InvalidIdentityToken", msg)
+}
+
+/// Runs the operation; checks go into `checks`.
+pub fn assume(
+    model: &WorldModel,
+    state: &mut WorldState,
+    p: &HashMap<String, String>,
+    now: OffsetDateTime,
+    checks: &mut Vec<Check>,
+) -> Result<Outcome, StsError> {
+    let role_arn = params::required(p, "RoleArn")?;
+    let session = params::required(p, "RoleSessionName")?;
+    let token = params::required(p, "WebIdentityToken")?;
+    let mut v = Validation::default();
+    params::session_params(p, &mut v);
+    v.length(token.trim_end(), "webIdentityToken", 4, 20000);
+    let duration = params::duration(p, &mut v);
+    if let Some(pid) = p.get("ProviderId") {
+        v.length(pid, "providerId", 4, 2048);
+    }
+    v.finish()?;
+    checks.push(Check::passed("sts.params"));
+    if p.contains_key("ProviderId") {
+        return Err(invalid("ProviderId is only for OAuth 2.0 access tokens; it must not be given for an OpenID Connect ID token."));
+    }
+
+    let denied = || StsError::new(403, "AccessDenied", format!("Not authorized to perform {ACTION}"));
+    let role = match params::parse_role_arn(role_arn) {
+        Some((acct, name)) if acct == model.aws.account_id => model.aws.roles.iter().find(|r| r.name == name),
+        _ => None,
+    };
+    let Some(role) = role else {
+        checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
+        return Err(denied());
+    };
+    checks.push(Check::pass("sts.role", role_arn.to_string()));
+
+    let decoded = jwt::decode(token).map_err(|e| {
+        checks.push(Check::fail("jwt.decode", e.to_string()));
+        invalid("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)")
+    })?;
+    checks.push(Check::passed("jwt.decode"));
+    let iss = decoded.str_claim("iss").unwrap_or_default().to_string();
+    let iss_url = if iss == "accounts.google.com" { "https://accounts.google.com".to_string() } else { iss.clone() };
+    let provider = model.aws.oidc_providers.iter().find(|pr| pr.url == iss_url);
+    let builtin_google = provider.is_none() && iss_url == "https://accounts.google.com";
+    let (federated, key_prefix, client_ids) = match provider {
+        Some(pr) => (format!("arn:aws:iam::{}:oidc-provider/{}", model.aws.account_id, pr.host_path()), pr.host_path().to_string(), Some(&pr.client_ids)),
+        None if builtin_google => ("accounts.google.com".to_string(), "accounts.google.com".to_string(), None),
+        None => {
+            checks.push(Check::fail("jwt.provider", format!("no IAM OIDC provider for iss `{iss}`")));
+            return Err(invalid(format!("No OpenIDConnect provider found in your account for {iss}")));
+        }
+    };
+    checks.push(Check::pass("jwt.provider", federated.clone()));
+
+    let audiences = decoded.audiences();
+    let audience = match client_ids {
+        Some(ids) => match audiences.iter().find(|a| ids.iter().any(|c| c == *a)) {
+            Some(a) => a.to_string(),
+            None => {
+                checks.push(Check::fail("jwt.audience", format!("aud {audiences:?} not in the provider's client ids {ids:?}")));
+                return Err(invalid("Incorrect token audience"));
+            }
+        },
+        None => audiences.first().map(|a| a.to_string()).unwrap_or_default(),
+    };
+    checks.push(Check::pass("jwt.audience", audience.clone()));
+
+    let issuer = state.issuers.by_iss(&iss_url);
+    let key_unreachable = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
+    let Some(issuer) = issuer else {
+        checks.push(Check::fail("jwt.signature", format!("no keys known for {iss_url}")));
+        return Err(StsError::new(400, "IDPCommunicationError", key_unreachable));
+    };
+    if issuer.unreachable {
+        checks.push(Check::fail("jwt.signature", format!("the JWKS of {iss_url} is unreachable (world: unreachable)")));
+        return Err(StsError::new(400, "IDPCommunicationError", key_unreachable));
+    }
+    match decoded.verify(&issuer.jwks(now)) {
+        Ok(k) => checks.push(Check::pass("jwt.signature", format!("{} kid {}", decoded.header.alg, k.kid.clone().unwrap_or_default()))),
+        Err(e) => {
+            checks.push(Check::fail("jwt.signature", e.to_string()));
+            return Err(match e {
+                jwt::JwtError::UnknownKey(_) => invalid(key_unreachable),
+                jwt::JwtError::UnsupportedAlgorithm(_) | jwt::JwtError::KeyMismatch { .. } => invalid("The ID Token provided is not signed with a supported algorithm (RS256, RS384, RS512, ES256, ES384, ES512)."),
+                _ => invalid("The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request."),
+            });
+        }
+    }
+
+    let t = now.unix_timestamp();
+    let time_claim = |name: &str, checks: &mut Vec<Check>| {
+        decoded.time_claim(name).map_err(|e| {
+            checks.push(Check::fail("jwt.times", e.to_string()));
+            invalid(format!("Timestamps in the token must be formatted as either an integer or a long integer: {name}"))
+        })
+    };
+    let exp = time_claim("exp", checks)?;
+    let nbf = time_claim("nbf", checks)?;
+    let iat = time_claim("iat", checks)?;
+    let Some(exp) = exp else {
+        checks.push(Check::fail("jwt.times", "no exp claim"));
+        return Err(invalid("The token has no expiration (exp) claim."));
+    };
+    if t >= exp + EXP_LEEWAY {
+        checks.push(Check::fail("jwt.times", format!("exp {exp} + {EXP_LEEWAY}s leeway is before now {t}")));
+        return Err(StsError::new(400, "ExpiredTokenException", format!("Token expired: current date/time {t} must be before the expiration date/time {exp}")));
+    }
+    if let Some(nbf) = nbf
+        && nbf > t + EXP_LEEWAY
+    {
+        checks.push(Check::fail("jwt.times", format!("nbf {nbf} is after now {t}")));
+        return Err(invalid(format!("Token is not yet valid: current date/time {t} is before the not-before date/time {nbf}")));
+    }
+    if let Some(iat) = iat
+        && iat > t + EXP_LEEWAY
+    {
+        checks.push(Check::fail("jwt.times", format!("iat {iat} is in the future (now {t})")));
+        return Err(invalid(format!("Token issued in the future: current date/time {t}, issued at {iat}")));
+    }
+    checks.push(Check::pass("jwt.times", format!("exp {exp}, now {t}")));
+    let Some(sub) = decoded.str_claim("sub").map(str::to_string) else {
+        checks.push(Check::fail("jwt.claims", "no sub claim"));
+        return Err(invalid("The token has no subject (sub) claim."));
+    };
+
+    let mut ctx = Context::new(Principal::Federated(federated.clone()), ACTION)
+        .key(&format!("{key_prefix}:sub"), vec![sub.clone()])
+        .key("sts:RoleSessionName", vec![session.to_string()]);
+    let aud_values: Vec<String> = audiences.iter().map(|a| a.to_string()).collect();
+    if iss_url == "https://accounts.google.com" {
+        let azp = decoded.str_claim("azp").map(str::to_string);
+        ctx = ctx.key(&format!("{key_prefix}:aud"), azp.map_or_else(|| aud_values.clone(), |a| vec![a])).key(&format!("{key_prefix}:oaud"), aud_values);
+        if let Some(email) = decoded.str_claim("email") {
+            ctx = ctx.key(&format!("{key_prefix}:email"), vec![email.to_string()]);
+        }
+    } else {
+        ctx = ctx.key(&format!("{key_prefix}:aud"), aud_values);
+    }
+    if let Some(amr) = decoded.claims.get("amr") {
+        let values = match amr {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => vec![],
+        };
+        ctx = ctx.key(&format!("{key_prefix}:amr"), values);
+    }
+    let source_identity = decoded.str_claim("https://aws.amazon.com/source_identity").map(str::to_string);
+    let mut actions = vec![ACTION];
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+        ctx = ctx.key("sts:SourceIdentity", vec![source_identity.clone().unwrap_or_default()]);
+    }
+    if decoded.claims.contains_key("https://aws.amazon.com/tags") {
+        actions.push("sts:TagSession");
+    }
+    let policy = role.trust_policy.clone().unwrap_or(Value::Null);
+    for action in actions {
+        let mut c = ctx.clone();
+        c.action = action.to_string();
+        match iam_policy::evaluate(&policy, &c) {
+            Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
+            Ok(Decision::ExplicitDeny(i)) => {
+                checks.push(Check::fail("iam.trust_policy", format!("{action} explicitly denied by statement {i}")));
+                return Err(denied());
+            }
+            Ok(Decision::ImplicitDeny) => {
+                checks.push(Check::fail("iam.trust_policy", format!("no statement allows {action} for {federated} with sub `{sub}`")));
+                return Err(denied());
+            }
+            Err(e) => {
+                checks.push(Check::fail("iam.trust_policy", e.to_string()));
+                return Err(denied());
+            }
+        }
+    }
+
+    let seconds = duration.unwrap_or(3600);
+    if seconds > i64::from(role.max_session_duration) {
+        checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
+        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+    }
+    checks.push(Check::pass("sts.duration", seconds.to_string()));
+
+    let principal = model.role_session(&role.name, session).expect("role exists");
+    let cred = state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds));
+    let mut result = vec![
+        Node::Text("Audience", audience),
+        Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(&cred))]),
+        Node::Text("Provider", federated),
+        super::credentials_node(&cred),
+        Node::Text("SubjectFromWebIdentityToken", sub),
+    ];
+    if let Some(si) = source_identity {
+        result.push(Node::Text("SourceIdentity", si));
+    }
+    Ok(Outcome { result, issued: Some(cred) })
+}

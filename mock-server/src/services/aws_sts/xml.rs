@@ -1,0 +1,95 @@
+//! STS's XML: `<OpResponse><OpResult>…</OpResult><ResponseMetadata><RequestId>` for answers,
+//! `<ErrorResponse><Error><Type><Code><Message></Error><RequestId>` for errors.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The STS XML namespace.
+pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Escapes text for an XML element.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A tree of result elements.
+pub enum Node {
+    /// `<name>text</name>`.
+    Text(&'static str, String),
+    /// `<name>children</name>`.
+    Element(&'static str, Vec<Node>),
+}
+
+fn render(node: &Node, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    match node {
+        Node::Text(name, text) => out.push_str(&format!("{pad}<{name}>{}</{name}>\n", esc(text))),
+        Node::Element(name, children) => {
+            out.push_str(&format!("{pad}<{name}>\n"));
+            for c in children {
+                render(c, depth + 1, out);
+            }
+            out.push_str(&format!("{pad}</{name}>\n"));
+        }
+    }
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A successful answer to `operation`.
+pub fn success(operation: &str, result: Vec<Node>, request_id: &str) -> Response {
+    let mut body = format!("<{operation}Response xmlns=\"{NS}\">\n");
+    body.push_str(&format!("  <{operation}Result>\n"));
+    for n in &result {
+        render(n, 2, &mut body);
+    }
+    body.push_str(&format!("  </{operation}Result>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{operation}Response>\n"));
+    xml_response(StatusCode::OK, body, request_id)
+}
+
+/// An STS error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Error code, e.g. `InvalidIdentityToken`.
+    pub code: &'static str,
+    /// Message.
+    pub message: String,
+}
+
+impl StsError {
+    /// An error with this status, code and message.
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, message: message.into() }
+    }
+
+    /// The `ErrorResponse` document.
+    pub fn response(&self, request_id: &str) -> Response {
+        let kind = if self.status.is_server_error() { "Receiver" } else { "Sender" };
+        let body = format!(
+            "<ErrorResponse xmlns=\"{NS}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
+            self.code,
+            esc(&self.message)
+        );
+        xml_response(self.status, body, request_id)
+    }
+}

@@ -1,0 +1,280 @@
+//! Token issuers: the emulated GitHub Actions and Google issuers (and any a world declares), their
+//! signing keys, key rotation with a grace period, JWKS, and minting signed JWTs.
+//!
+//! Keys come from `fixtures/keys/` (compiled in), so start-up never generates RSA keys; a
+//! rotation past the fixture keys generates one. Parsed key pairs are held, never re-parsed per
+//! token.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::verify::jwt::Jwk;
+
+/// `iss` of GitHub Actions tokens.
+pub const GITHUB_ISS: &str = "https://token.actions.githubusercontent.com";
+/// `iss` of Google ID tokens.
+pub const GOOGLE_ISS: &str = "https://accounts.google.com";
+
+const FIXTURE_KEYS: &[(&str, &str)] = &[
+    ("github-actions-1", include_str!("../../../fixtures/keys/github-actions-1.pem")),
+    ("github-actions-2", include_str!("../../../fixtures/keys/github-actions-2.pem")),
+    ("google-1", include_str!("../../../fixtures/keys/google-1.pem")),
+    ("google-2", include_str!("../../../fixtures/keys/google-2.pem")),
+    ("extra-issuer-1", include_str!("../../../fixtures/keys/extra-issuer-1.pem")),
+];
+
+/// The `'static` name of bundled fixture key `name`, if there is one.
+pub fn fixture_name(name: &str) -> Option<&'static str> {
+    FIXTURE_KEYS.iter().find(|(n, _)| *n == name).map(|(n, _)| *n)
+}
+
+/// PKCS#8 DER from PEM text.
+pub fn pem_to_der(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(body.trim()).expect("fixture PEM is base64")
+}
+
+/// One RSA signing key and its public JWK.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// Key id (`kid`).
+    pub kid: String,
+    pair: Arc<RsaKeyPair>,
+    /// The public half as a JWK.
+    pub jwk: Jwk,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    fn from_pair(pair: RsaKeyPair) -> Self {
+        let public = pair.public_key();
+        let n = public.modulus().big_endian_without_leading_zero().to_vec();
+        let e = public.exponent().big_endian_without_leading_zero().to_vec();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &n);
+        let kid: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let jwk = Jwk {
+            kty: "RSA".into(),
+            kid: Some(kid.clone()),
+            alg: Some("RS256".into()),
+            n: Some(URL_SAFE_NO_PAD.encode(&n)),
+            e: Some(URL_SAFE_NO_PAD.encode(&e)),
+            crv: None,
+            x: None,
+            y: None,
+        };
+        Self { kid, pair: Arc::new(pair), jwk }
+    }
+
+    /// The bundled fixture key `name` (see `fixtures/keys/README.md`).
+    pub fn fixture(name: &str) -> Option<Self> {
+        let pem = FIXTURE_KEYS.iter().find(|(n, _)| *n == name)?.1;
+        RsaKeyPair::from_pkcs8(&pem_to_der(pem)).ok().map(Self::from_pair)
+    }
+
+    /// A freshly generated 2048-bit key.
+    pub fn generate() -> Self {
+        Self::from_pair(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation"))
+    }
+
+    /// Signs `claims` as an RS256 JWT with this key; `extra_header` adds header fields.
+    pub fn sign(&self, claims: &Value, extra_header: &Map<String, Value>) -> String {
+        let mut header = Map::new();
+        header.insert("alg".into(), json!("RS256"));
+        header.insert("kid".into(), json!(self.kid));
+        header.insert("typ".into(), json!("JWT"));
+        header.extend(extra_header.clone());
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut sig = vec![0u8; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut sig)
+            .expect("RSA signing");
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+}
+
+/// An issuer the server signs for or trusts.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    /// Short name (`github`, `google`, or the world's name for it).
+    pub name: String,
+    /// `iss` claim value.
+    pub iss: String,
+    /// The key new tokens are signed with (none for verify-only issuers).
+    pub active: Option<SigningKey>,
+    /// Keys retired by a rotation, still published until the instant given.
+    pub retired: Vec<(SigningKey, OffsetDateTime)>,
+    /// Public keys declared inline by the world (verify-only).
+    pub static_keys: Vec<Jwk>,
+    /// Whether verifiers fail to reach this issuer's JWKS (`IDPCommunicationError`).
+    pub unreachable: bool,
+    next_fixture: usize,
+    fixtures: Vec<&'static str>,
+}
+
+impl Issuer {
+    /// An issuer signing with the first of `fixtures`.
+    pub fn signing(name: &str, iss: &str, fixtures: &[&'static str]) -> Self {
+        Self {
+            name: name.into(),
+            iss: iss.into(),
+            active: fixtures.first().and_then(|f| SigningKey::fixture(f)),
+            retired: Vec::new(),
+            static_keys: Vec::new(),
+            unreachable: false,
+            next_fixture: 1,
+            fixtures: fixtures.to_vec(),
+        }
+    }
+
+    /// A verify-only issuer with inline public keys.
+    pub fn verify_only(name: &str, iss: &str, keys: Vec<Jwk>) -> Self {
+        Self { static_keys: keys, ..Self::signing(name, iss, &[]) }
+    }
+
+    /// Every key a verifier may use at `now`: the active key, retired keys in their grace
+    /// period, and inline keys.
+    pub fn jwks(&self, now: OffsetDateTime) -> Vec<Jwk> {
+        let mut keys: Vec<Jwk> = self.active.iter().map(|k| k.jwk.clone()).collect();
+        keys.extend(self.retired.iter().filter(|(_, until)| *until > now).map(|(k, _)| k.jwk.clone()));
+        keys.extend(self.static_keys.iter().cloned());
+        keys
+    }
+
+    /// Moves to a new signing key; the old one stays published for `grace`.
+    pub fn rotate(&mut self, now: OffsetDateTime, grace: time::Duration) -> Option<&SigningKey> {
+        let next = match self.fixtures.get(self.next_fixture) {
+            Some(f) => SigningKey::fixture(f)?,
+            None => SigningKey::generate(),
+        };
+        self.next_fixture += 1;
+        if let Some(old) = self.active.replace(next) {
+            self.retired.push((old, now + grace));
+        }
+        self.active.as_ref()
+    }
+}
+
+impl IssuerAuthority {
+    /// The issuers of `model`: the built-ins adjusted by, and extended with, `model.issuers`.
+    pub fn from_model(model: &super::WorldModel) -> Self {
+        let mut auth = Self::new(vec![]);
+        for m in &model.issuers {
+            let existing = auth.issuers.iter().position(|i| i.name == m.name);
+            let mut issuer = match existing {
+                Some(pos) => auth.issuers[pos].clone(),
+                None => {
+                    let iss = m.iss.clone().unwrap_or_default();
+                    match m.signing_key.as_deref().and_then(fixture_name) {
+                        Some(key) => Issuer::signing(&m.name, &iss, &[key]),
+                        None => Issuer::verify_only(&m.name, &iss, vec![]),
+                    }
+                }
+            };
+            if let Some(iss) = &m.iss {
+                issuer.iss = iss.clone();
+            }
+            issuer.static_keys.extend(m.jwks.iter().cloned());
+            issuer.unreachable = m.unreachable;
+            match existing {
+                Some(pos) => auth.issuers[pos] = issuer,
+                None => auth.issuers.push(issuer),
+            }
+        }
+        auth
+    }
+}
+
+/// The world's issuers.
+#[derive(Debug, Clone)]
+pub struct IssuerAuthority {
+    issuers: Vec<Issuer>,
+}
+
+impl IssuerAuthority {
+    /// The built-in issuers plus `extra`.
+    pub fn new(extra: Vec<Issuer>) -> Self {
+        let mut issuers = vec![
+            Issuer::signing("github", GITHUB_ISS, &["github-actions-1", "github-actions-2"]),
+            Issuer::signing("google", GOOGLE_ISS, &["google-1", "google-2"]),
+        ];
+        for e in extra {
+            match issuers.iter_mut().find(|i| i.name == e.name) {
+                Some(existing) => *existing = e,
+                None => issuers.push(e),
+            }
+        }
+        Self { issuers }
+    }
+
+    /// The issuer named `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Issuer> {
+        self.issuers.iter().find(|i| i.name == name)
+    }
+
+    /// The issuer named `name`, mutably.
+    pub fn by_name_mut(&mut self, name: &str) -> Option<&mut Issuer> {
+        self.issuers.iter_mut().find(|i| i.name == name)
+    }
+
+    /// The issuer whose `iss` is `iss` (Google's bare `accounts.google.com` included).
+    pub fn by_iss(&self, iss: &str) -> Option<&Issuer> {
+        let iss = if iss == "accounts.google.com" { GOOGLE_ISS } else { iss };
+        self.issuers.iter().find(|i| i.iss == iss)
+    }
+
+    /// Every issuer.
+    pub fn all(&self) -> &[Issuer] {
+        &self.issuers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::jwt;
+
+    #[test]
+    fn minted_tokens_verify_against_the_published_keys_and_rotation_keeps_old_ones_for_the_grace_period() {
+        let mut auth = IssuerAuthority::new(vec![]);
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000);
+        let github = auth.by_name("github").unwrap();
+        let token = github.active.as_ref().unwrap().sign(&json!({"sub": "repo:a/b:ref:refs/heads/main"}), &Map::new());
+        let decoded = jwt::decode(&token).unwrap();
+        assert_eq!(decoded.header.kid.as_deref(), Some(github.active.as_ref().unwrap().kid.as_str()));
+        assert!(decoded.verify(&github.jwks(t0)).is_ok());
+
+        let issuer = auth.by_name_mut("github").unwrap();
+        let new_kid = issuer.rotate(t0, time::Duration::minutes(10)).unwrap().kid.clone();
+        assert_ne!(Some(new_kid.as_str()), decoded.header.kid.as_deref());
+        assert!(decoded.verify(&issuer.jwks(t0 + time::Duration::minutes(9))).is_ok(), "old key still published");
+        assert_eq!(decoded.verify(&issuer.jwks(t0 + time::Duration::minutes(10))).unwrap_err(), jwt::JwtError::UnknownKey(decoded.header.kid.clone().unwrap()));
+        let other = auth.by_name("google").unwrap();
+        assert!(matches!(decoded.verify(&other.jwks(t0)), Err(jwt::JwtError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn a_tampered_payload_does_not_verify() {
+        let auth = IssuerAuthority::new(vec![]);
+        let g = auth.by_name("google").unwrap();
+        let token = g.active.as_ref().unwrap().sign(&json!({"sub": "1"}), &Map::new());
+        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(json!({"sub": "2"}).to_string());
+        let forged = parts.join(".");
+        assert_eq!(jwt::decode(&forged).unwrap().verify(&g.jwks(OffsetDateTime::UNIX_EPOCH)).unwrap_err(), jwt::JwtError::BadSignature);
+    }
+}

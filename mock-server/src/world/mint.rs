@@ -1,0 +1,46 @@
+//! Minting tokens from the world's issuers, shared by the control plane, the CLI and (later) the
+//! GitHub and metadata endpoints.
+
+use serde_json::{Map, Value};
+
+use time::OffsetDateTime;
+
+use super::{WorldModel, WorldState, tokens};
+
+/// Mints a token from issuer `issuer` (`github`, `google`, or an extra issuer with a signing key).
+pub fn mint(
+    model: &WorldModel,
+    state: &mut WorldState,
+    now: OffsetDateTime,
+    issuer: &str,
+    audience: Option<&str>,
+    service_account: Option<&str>,
+    full: bool,
+    overrides: &Map<String, Value>,
+) -> Result<String, String> {
+    let jti = state.request_id();
+    let mut claims = match issuer {
+        "github" => tokens::github_claims(&model.github, audience, now, &jti),
+        "google" => {
+            let sa = match service_account {
+                Some(email) => model.gcp.service_accounts.iter().find(|s| s.email == email),
+                None => model.gcp.service_accounts.iter().find(|s| s.default),
+            }
+            .ok_or_else(|| format!("no service account {}", service_account.unwrap_or("(default)")))?;
+            let audience = audience.ok_or("a Google ID token needs an audience")?;
+            tokens::google_id_claims(&model.gcp, sa, audience, now, full)
+        }
+        other => {
+            let i = state.issuers.by_name(other).ok_or_else(|| format!("no issuer named `{other}`"))?;
+            let iat = now.unix_timestamp();
+            serde_json::json!({"iss": i.iss, "aud": audience.unwrap_or("sts.amazonaws.com"), "sub": "cloudid", "iat": iat, "exp": iat + 3600, "jti": jti})
+        }
+    };
+    tokens::apply_overrides(&mut claims, overrides);
+    let key = state
+        .issuers
+        .by_name(issuer)
+        .and_then(|i| i.active.as_ref())
+        .ok_or_else(|| format!("issuer `{issuer}` has no signing key"))?;
+    Ok(key.sign(&claims, &Map::new()))
+}
