@@ -1,6 +1,8 @@
 //! Shared helpers for the workspace tests: a server on a fixed clock, an HTTP client, and a way
 //! to run real client programs from `fixtures/clients/` with nothing but the server's environment.
 
+pub mod sts;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 /// The STS XML namespace.
 pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-/// Escapes text for an XML element.
+/// Escapes text for an XML element (quotes stay literal, as in AWS's messages).
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -15,8 +15,6 @@ pub fn esc(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
     }

@@ -1,0 +1,358 @@
+//! AWS STS over HTTP: the seeds' web-identity flows, signed calls, the attack table (each denied
+//! with STS's code, nothing issued), and the exact XML (snapshots).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cloudid_mock::{CloudId, Verdict};
+use cloudid_tests::fixed_cloud;
+use cloudid_tests::sts::*;
+use serde_json::{Value, json};
+
+const GITHUB_ROLE: &str = "GitHubActionsECRRole";
+const GOOGLE_ROLE: &str = "reply-bot-cloudrun-workload-identity-staging";
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+/// The last journal entry was refused with no credentials issued.
+fn assert_denied(cloud: &CloudId, status: u16, body: &str, code: &str, expected_status: u16) {
+    assert_eq!(tag(body, "Code").as_deref(), Some(code), "{body}");
+    assert_eq!(status, expected_status, "{body}");
+    assert!(body.starts_with("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"), "{body}");
+    assert!(tag(body, "RequestId").is_some());
+    let last = cloud.journal().pop().unwrap();
+    assert_eq!(last.service, "aws_sts");
+    assert!(last.issued.is_none(), "nothing issued on refusal");
+    assert!(!body.contains("<AccessKeyId>"));
+    if code != "ValidationError" {
+        assert_eq!(last.verdict, Verdict::Denied, "{last:?}");
+    }
+}
+
+#[tokio::test]
+async fn seed_001_a_github_token_assumes_the_ecr_role() {
+    let cloud = fixed_cloud().await;
+    let token = github_token(&cloud, json!({})).await;
+    let (status, body) = web_identity(&cloud, GITHUB_ROLE, &token, &[("DurationSeconds", "3600")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tag(&body, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/cloudid-test");
+    assert_eq!(tag(&body, "Provider").unwrap(), "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com");
+    assert_eq!(tag(&body, "Audience").unwrap(), "sts.amazonaws.com");
+    assert_eq!(tag(&body, "SubjectFromWebIdentityToken").unwrap(), "repo:acme/ecs-express-mode-api:ref:refs/heads/main");
+    assert_eq!(tag(&body, "Expiration").unwrap(), "2026-11-30T13:00:00Z");
+    let entry = cloud.journal().pop().unwrap();
+    assert_eq!((entry.operation.as_str(), entry.verdict), ("AssumeRoleWithWebIdentity", Verdict::Granted));
+    let names: Vec<&str> = entry.checks.iter().map(|c| c.name.as_ref()).collect();
+    assert_eq!(names, ["sts.params", "sts.role", "jwt.decode", "jwt.provider", "jwt.audience", "jwt.signature", "jwt.times", "iam.trust_policy", "sts.duration"]);
+    assert_eq!(entry.issued.unwrap().access_key_id, tag(&body, "AccessKeyId").unwrap());
+    insta::assert_snapshot!("sts_assume_role_with_web_identity", body);
+
+    let creds = credentials_of(&body);
+    let (status, who) = caller_identity(&cloud, &creds).await;
+    assert_eq!(status, 200, "{who}");
+    assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/cloudid-test");
+    assert!(tag(&who, "UserId").unwrap().starts_with("AROA"));
+    insta::assert_snapshot!("sts_get_caller_identity", who);
+}
+
+#[tokio::test]
+async fn seed_000_a_google_identity_token_assumes_the_cloud_run_role() {
+    let cloud = fixed_cloud().await;
+    let token = mint(&cloud, "google", json!({"audience": "reply-bot.apps.googleusercontent.com"})).await;
+    let (status, body) = web_identity(&cloud, GOOGLE_ROLE, &token, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tag(&body, "Provider").unwrap(), "arn:aws:iam::123456789012:oidc-provider/accounts.google.com");
+    assert_eq!(tag(&body, "SubjectFromWebIdentityToken").unwrap(), "104412345678901234567");
+    let checks = cloud.journal().pop().unwrap().checks;
+    assert!(checks.iter().any(|c| c.name == "iam.trust_policy" && c.outcome == cloudid_mock::Outcome::Pass));
+
+    let other_sa = mint(&cloud, "google", json!({"audience": "reply-bot.apps.googleusercontent.com", "service_account": "deployer@acme-data.iam.gserviceaccount.com"})).await;
+    let (status, body) = web_identity(&cloud, GOOGLE_ROLE, &other_sa, &[]).await;
+    assert_denied(&cloud, status, &body, "AccessDenied", 403);
+    assert_eq!(tag(&body, "Message").unwrap(), "Not authorized to perform sts:AssumeRoleWithWebIdentity");
+}
+
+#[tokio::test]
+async fn the_get_query_form_answers_like_the_post_form() {
+    let cloud = fixed_cloud().await;
+    let token = github_token(&cloud, json!({})).await;
+    let url = format!(
+        "{}/?{}",
+        cloud.endpoint(),
+        form_encode(&[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", &role_arn(GITHUB_ROLE)), ("RoleSessionName", "qs"), ("WebIdentityToken", &token)])
+    );
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tag(&body, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/qs");
+}
+
+#[tokio::test]
+async fn a_token_file_newline_is_tolerated_as_sts_tolerates_it() {
+    let cloud = fixed_cloud().await;
+    let token = github_token(&cloud, json!({})).await + "\n";
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &token, &[]).await.0, 200);
+}
+
+async fn refused(cloud: &CloudId, role: &str, token: &str, code: &str, status: u16) -> String {
+    let (s, body) = web_identity(cloud, role, token, &[]).await;
+    assert_denied(cloud, s, &body, code, status);
+    tag(&body, "Message").unwrap()
+}
+
+#[tokio::test]
+async fn alg_none_and_hmac_with_the_public_key_are_refused() {
+    let cloud = fixed_cloud().await;
+    let good = github_token(&cloud, json!({})).await;
+    let payload = good.split('.').nth(1).unwrap().to_string();
+    let none = format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"})));
+    refused(&cloud, GITHUB_ROLE, &none, "InvalidIdentityToken", 400).await;
+
+    let key = cloudid_mock::world::issuers::SigningKey::fixture("github-actions-1").unwrap();
+    let header = b64(&json!({"alg": "HS256", "kid": key.kid, "typ": "JWT"}));
+    let public_key = URL_SAFE_NO_PAD.decode(key.jwk.n.clone().unwrap()).unwrap();
+    let input = format!("{header}.{payload}");
+    let mac = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &public_key), input.as_bytes());
+    let hs = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()));
+    let msg = refused(&cloud, GITHUB_ROLE, &hs, "InvalidIdentityToken", 400).await;
+    assert!(msg.contains("supported algorithm"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_unknown_kid_a_foreign_key_and_a_tampered_payload_are_refused() {
+    let cloud = fixed_cloud().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let claims = json!({"iss": "https://token.actions.githubusercontent.com", "aud": "sts.amazonaws.com", "sub": "repo:acme/ecs-express-mode-api:ref:refs/heads/main", "iat": now, "exp": now + 300});
+    let foreign = cloudid_mock::world::issuers::SigningKey::fixture("extra-issuer-1").unwrap().sign(&claims, &Default::default());
+    let msg = refused(&cloud, GITHUB_ROLE, &foreign, "InvalidIdentityToken", 400).await;
+    assert!(msg.starts_with("Couldn't retrieve verification key"), "{msg}");
+
+    let good = github_token(&cloud, json!({})).await;
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let mut body: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    body["sub"] = json!("repo:acme/ecs-express-mode-api:ref:refs/heads/main ");
+    parts[1] = b64(&body);
+    let msg = refused(&cloud, GITHUB_ROLE, &parts.join("."), "InvalidIdentityToken", 400).await;
+    assert!(msg.contains("could not be validated"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_or_audience_is_refused() {
+    let cloud = fixed_cloud().await;
+    let evil = github_token(&cloud, json!({"iss": "https://evil.example"})).await;
+    assert_eq!(refused(&cloud, GITHUB_ROLE, &evil, "InvalidIdentityToken", 400).await, "No OpenIDConnect provider found in your account for https://evil.example");
+    let aud = github_token(&cloud, json!({"aud": "https://github.com/acme"})).await;
+    assert_eq!(refused(&cloud, GITHUB_ROLE, &aud, "InvalidIdentityToken", 400).await, "Incorrect token audience");
+}
+
+#[tokio::test]
+async fn subjects_from_another_repository_or_branch_are_denied_by_the_trust_policy() {
+    let cloud = fixed_cloud().await;
+    for sub in ["repo:acme/other-repo:ref:refs/heads/main", "repo:acme/ecs-express-mode-api:ref:refs/heads/feature", "repo:acme/ecs-express-mode-api:pull_request", "repo:evil/ecs-express-mode-api:ref:refs/heads/main"] {
+        let t = github_token(&cloud, json!({"sub": sub})).await;
+        assert_eq!(refused(&cloud, GITHUB_ROLE, &t, "AccessDenied", 403).await, "Not authorized to perform sts:AssumeRoleWithWebIdentity");
+    }
+}
+
+#[tokio::test]
+async fn expired_and_not_yet_valid_tokens_are_refused_with_aws_leeway() {
+    let cloud = fixed_cloud().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let within = github_token(&cloud, json!({"exp": now - 299})).await;
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &within, &[]).await.0, 200, "IAM allows five minutes past exp");
+    let expired = github_token(&cloud, json!({"exp": now - 301})).await;
+    let msg = refused(&cloud, GITHUB_ROLE, &expired, "ExpiredTokenException", 400).await;
+    assert_eq!(msg, format!("Token expired: current date/time {now} must be before the expiration date/time {}", now - 301));
+    let future = github_token(&cloud, json!({"nbf": now + 600})).await;
+    refused(&cloud, GITHUB_ROLE, &future, "InvalidIdentityToken", 400).await;
+    let stringly = github_token(&cloud, json!({"exp": (now + 300).to_string()})).await;
+    refused(&cloud, GITHUB_ROLE, &stringly, "InvalidIdentityToken", 400).await;
+    cloud.clock().advance(Duration::from_secs(601));
+    let later = github_token(&cloud, json!({})).await;
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &later, &[]).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_role_without_a_matching_statement_or_with_an_explicit_deny_is_refused() {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "    # Seed 000: Cloud Run",
+        "    - name: denied-role\n      trust_policy:\n        Statement:\n          - Effect: Allow\n            Principal: {Federated: arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com}\n            Action: sts:AssumeRoleWithWebIdentity\n          - Effect: Deny\n            Principal: '*'\n            Action: sts:*\n            Condition: {StringLike: {token.actions.githubusercontent.com:sub: 'repo:acme/*'}}\n    # Seed 000: Cloud Run",
+    );
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let token = github_token(&cloud, json!({})).await;
+    refused(&cloud, "embulk-gcp-access", &token, "AccessDenied", 403).await;
+    refused(&cloud, "denied-role", &token, "AccessDenied", 403).await;
+    let checks = cloud.journal().pop().unwrap().checks;
+    assert!(checks.iter().any(|c| c.detail.as_deref().is_some_and(|d| d.contains("explicitly denied by statement 1"))), "{checks:?}");
+    refused(&cloud, "no-such-role", &token, "AccessDenied", 403).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_an_idp_communication_error() {
+    let yaml = format!("{}\nissuers:\n  - name: github\n    unreachable: true\n", cloudid_mock::world::load::DEFAULT_WORLD_YAML);
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
+    let token = github_token(&cloud, json!({})).await;
+    refused(&cloud, GITHUB_ROLE, &token, "IDPCommunicationError", 400).await;
+}
+
+#[tokio::test]
+async fn session_parameters_are_validated_by_the_server() {
+    let cloud = fixed_cloud().await;
+    let token = github_token(&cloud, json!({})).await;
+    let (s, body) = web_identity(&cloud, GITHUB_ROLE, &token, &[("DurationSeconds", "7200")]).await;
+    assert_denied(&cloud, s, &body, "ValidationError", 400);
+    assert_eq!(tag(&body, "Message").unwrap(), "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+    let (s, body) = web_identity(&cloud, GITHUB_ROLE, &token, &[("DurationSeconds", "899")]).await;
+    assert_denied(&cloud, s, &body, "ValidationError", 400);
+    let arn = role_arn(GITHUB_ROLE);
+    let (s, body) = post_form(&cloud, &[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", &arn), ("RoleSessionName", "bad name!"), ("WebIdentityToken", &token)]).await;
+    assert_denied(&cloud, s, &body, "ValidationError", 400);
+    insta::assert_snapshot!("sts_validation_error", body);
+    let (s, body) = post_form(&cloud, &[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", &arn), ("WebIdentityToken", &token)]).await;
+    assert_eq!((s, tag(&body, "Code").unwrap().as_str()), (400, "MissingParameter"));
+    let (s, body) = post_form(&cloud, &[("Action", "GetFederationToken"), ("Version", "2011-06-15")]).await;
+    assert_eq!((s, tag(&body, "Code").unwrap().as_str()), (400, "InvalidAction"));
+    insta::assert_snapshot!("sts_invalid_action", body);
+}
+
+async fn session(cloud: &CloudId) -> aws_credential_types::Credentials {
+    let token = github_token(cloud, json!({})).await;
+    let (s, body) = web_identity(cloud, GITHUB_ROLE, &token, &[]).await;
+    assert_eq!(s, 200);
+    credentials_of(&body)
+}
+
+#[tokio::test]
+async fn signed_calls_refuse_tampering_bad_scopes_skew_and_bad_credentials() {
+    let cloud = fixed_cloud().await;
+    let creds = session(&cloud).await;
+    let now = to_system(cloud.clock().now());
+    let gci = [("Action", "GetCallerIdentity"), ("Version", "2011-06-15")];
+
+    let mut tampered = sign_form(&cloud, &creds, &gci, "ap-northeast-1", "sts", now);
+    tampered.headers.iter_mut().find(|(k, _)| k == "content-type").unwrap().1 = "application/x-www-form-urlencoded".into();
+    let (s, body) = send_signed(&cloud, &tampered).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+    assert!(tag(&body, "Message").unwrap().starts_with("The request signature we calculated does not match the signature you provided."));
+
+    let mut body_changed = sign_form(&cloud, &creds, &gci, "ap-northeast-1", "sts", now);
+    body_changed.body = "Action=GetCallerIdentity&Version=2011-06-15&X=1".into();
+    let (s, body) = send_signed(&cloud, &body_changed).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &gci, "us-nowhere-9", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+    assert_eq!(tag(&body, "Message").unwrap(), "Credential should be scoped to a valid region, not 'us-nowhere-9'. ");
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &gci, "ap-northeast-1", "s3", now)).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+    assert_eq!(tag(&body, "Message").unwrap(), "Credential should be scoped to correct service: 'sts'. ");
+
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &gci, "ap-northeast-1", "sts", now - Duration::from_secs(16 * 60))).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+    assert_eq!(tag(&body, "Message").unwrap(), "Signature expired: 20261130T114400Z is now earlier than 20261130T114500Z (20261130T120000Z - 15 min.)");
+    insta::assert_snapshot!("sts_signature_expired", body);
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &gci, "ap-northeast-1", "sts", now + Duration::from_secs(16 * 60))).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+    assert!(tag(&body, "Message").unwrap().starts_with("Signature not yet current: 20261130T121600Z is still later than"));
+    assert_eq!(send_signed(&cloud, &sign_form(&cloud, &creds, &gci, "ap-northeast-1", "sts", now - Duration::from_secs(14 * 60))).await.0, 200);
+
+    let no_token = aws_credential_types::Credentials::new(creds.access_key_id(), creds.secret_access_key(), None, None, "t");
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &no_token, &gci, "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "InvalidClientTokenId", 403);
+    assert_eq!(tag(&body, "Message").unwrap(), "The security token included in the request is invalid.");
+
+    let unknown = aws_credential_types::Credentials::new("ASIAUNKNOWNKEY000000", "x".repeat(40), Some("t".into()), None, "t");
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &unknown, &gci, "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "InvalidClientTokenId", 403);
+    insta::assert_snapshot!("sts_invalid_client_token_id", body);
+
+    let wrong_secret = aws_credential_types::Credentials::new(creds.access_key_id(), "y".repeat(40), creds.session_token().map(str::to_string), None, "t");
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &wrong_secret, &gci, "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "SignatureDoesNotMatch", 403);
+
+    let (s, body) = post_form(&cloud, &gci).await;
+    assert_denied(&cloud, s, &body, "MissingAuthenticationToken", 403);
+
+    cloud.clock().advance(Duration::from_secs(3601));
+    let (s, body) = caller_identity(&cloud, &creds).await;
+    assert_denied(&cloud, s, &body, "ExpiredToken", 400);
+    assert_eq!(tag(&body, "Message").unwrap(), "The security token included in the request is expired");
+}
+
+#[tokio::test]
+async fn a_real_sts_host_pins_the_signing_region() {
+    let cloud = fixed_cloud().await;
+    let creds = session(&cloud).await;
+    let gci = [("Action", "GetCallerIdentity"), ("Version", "2011-06-15")];
+    let now = to_system(cloud.clock().now());
+    for (host, region, ok) in [("sts.amazonaws.com", "us-east-1", true), ("sts.amazonaws.com", "ap-northeast-1", false), ("sts.ap-northeast-1.amazonaws.com", "ap-northeast-1", true), ("sts.ap-northeast-1.amazonaws.com", "us-west-2", false)] {
+        let (status, body) = send_signed(&cloud, &sign_for_host(&creds, &gci, region, now, host)).await;
+        assert_eq!(status == 200, ok, "{host} {region}: {body}");
+    }
+}
+
+/// Signs as a client configured for the real STS host `host` would (the request still reaches
+/// the test server; the Host header names the real host).
+fn sign_for_host(creds: &aws_credential_types::Credentials, form: &[(&str, &str)], region: &str, now: std::time::SystemTime, host: &str) -> Signed {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let body = form_encode(form);
+    let base = vec![("content-type".to_string(), "application/x-www-form-urlencoded; charset=utf-8".to_string()), ("host".to_string(), host.to_string())];
+    let identity = creds.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder().identity(&identity).region(region).name("sts").time(now).settings(SigningSettings::default()).build().unwrap().into();
+    let signable = SignableRequest::new("POST", format!("https://{host}/"), base.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(body.as_bytes())).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut headers = base;
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_ascii_lowercase(), v.to_string()));
+    }
+    Signed { headers, body }
+}
+
+#[tokio::test]
+async fn assume_role_chains_from_a_session_capped_at_one_hour() {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "    # Seed 000: Cloud Run",
+        "    - name: chained-reader\n      max_session_duration: 7200\n      trust_policy:\n        Statement:\n          - Effect: Allow\n            Principal: {AWS: arn:aws:iam::123456789012:role/GitHubActionsECRRole}\n            Action: sts:AssumeRole\n            Condition: {StringEquals: {sts:ExternalId: ext-123}}\n    # Seed 000: Cloud Run",
+    );
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let creds = session(&cloud).await;
+    let now = to_system(cloud.clock().now());
+    let arn = role_arn("chained-reader");
+    let ok = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", arn.as_str()), ("RoleSessionName", "chain"), ("ExternalId", "ext-123")];
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &ok, "ap-northeast-1", "sts", now)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(tag(&body, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/chained-reader/chain");
+    insta::assert_snapshot!("sts_assume_role", body);
+    let chained = credentials_of(&body);
+    let (_, who) = caller_identity(&cloud, &chained).await;
+    assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/chained-reader/chain");
+
+    let wrong_ext = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", arn.as_str()), ("RoleSessionName", "chain"), ("ExternalId", "nope")];
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &wrong_ext, "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "AccessDenied", 403);
+    let long = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", arn.as_str()), ("RoleSessionName", "chain"), ("ExternalId", "ext-123"), ("DurationSeconds", "7200")];
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &long, "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "ValidationError", 400);
+    assert_eq!(tag(&body, "Message").unwrap(), "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.");
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &chained, &ok, "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "AccessDenied", 403);
+}
+
+#[tokio::test]
+async fn imds_and_container_credentials_sign_calls_as_their_roles() {
+    let cloud = fixed_cloud().await;
+    let c = reqwest::Client::new();
+    let tok = c.put(format!("{}/latest/api/token", cloud.endpoint())).header("x-aws-ec2-metadata-token-ttl-seconds", "60").send().await.unwrap().text().await.unwrap();
+    let doc: Value = serde_json::from_str(&c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap()).unwrap();
+    let creds = aws_credential_types::Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "imds");
+    let (_, who) = caller_identity(&cloud, &creds).await;
+    assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890");
+    let doc: Value = c.get(format!("{}/v2/credentials/6f1c2a4e-8b3d-4e5f-9a70-1b2c3d4e5f60", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
+    let creds = aws_credential_types::Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "ecs");
+    let (_, who) = caller_identity(&cloud, &creds).await;
+    assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/apprunner-bigquery-task/3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c");
+}
