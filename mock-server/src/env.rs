@@ -14,6 +14,7 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
         env.insert(k.to_string(), v);
     };
     set("AWS_REGION", model.aws.region.clone());
+    set("AWS_ENDPOINT_URL_STS", format!("{endpoint}/"));
     set("AWS_DEFAULT_REGION", model.aws.region.clone());
     if model.aws.ec2.is_some() {
         set("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("{endpoint}/"));
@@ -73,6 +74,7 @@ mod tests {
         assert!(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"].starts_with("eyJ"));
         assert_eq!(env["AWS_REGION"], "ap-northeast-1");
         assert_eq!(env["AWS_DEFAULT_REGION"], "ap-northeast-1");
+        assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://127.0.0.1:8133/");
     }
 
     #[test]

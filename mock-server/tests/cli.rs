@@ -42,6 +42,7 @@ fn serve_prints_one_ready_line_and_env_points_at_it() {
     assert!(text.contains(&format!("AWS_EC2_METADATA_SERVICE_ENDPOINT={}/\n", served.endpoint)), "{text}");
     assert!(text.contains(&format!("AWS_CONTAINER_CREDENTIALS_FULL_URI={}/v1/credentials\n", served.endpoint)), "{text}");
     assert!(text.contains("AWS_REGION=ap-northeast-1\n"));
+    assert!(text.contains(&format!("AWS_ENDPOINT_URL_STS={}/\n", served.endpoint)), "{text}");
     let sh = Command::new(BIN).args(["env"]).env("CLOUDID_ENDPOINT", &served.endpoint).output().unwrap();
     let sh = String::from_utf8(sh.stdout).unwrap();
     assert!(sh.lines().all(|l| l.starts_with("export ")), "{sh}");

@@ -213,3 +213,105 @@ async fn rust_aws_config_finds_no_credentials_on_an_instance_without_a_role() {
     assert!(no_role.journal().iter().all(|e| e.issued.is_none()));
     assert!(no_role.journal().iter().any(|e| e.status == 404));
 }
+
+/// Seed 001 with real clients: a GitHub token in `AWS_WEB_IDENTITY_TOKEN_FILE`, the role of the
+/// seed in `AWS_ROLE_ARN`, STS at the server.
+fn web_identity_env(cloud: &CloudId, token_file: &std::path::Path, role: &str) -> BTreeMap<String, String> {
+    let mut env = pick(cloud, &["AWS_ENDPOINT_URL_STS"]);
+    env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), token_file.display().to_string());
+    env.insert("AWS_ROLE_ARN".into(), format!("arn:aws:iam::123456789012:role/{role}"));
+    env.insert("AWS_ROLE_SESSION_NAME".into(), "seed-session".into());
+    env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    env
+}
+
+async fn token_file(cloud: &CloudId, issuer: &str, audience: &str) -> tempfile::NamedTempFile {
+    let token = cloudid_tests::sts::mint(cloud, issuer, serde_json::json!({"audience": audience})).await;
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), token).unwrap();
+    f
+}
+
+fn assert_caller(run: &ClientRun, journal: &[JournalEntry], arn: &str) {
+    assert_client_holds_issued(run, journal);
+    assert_eq!(run.result["caller"]["Arn"], arn, "{}", run.result);
+    assert_eq!(run.result["caller"]["Account"], "123456789012");
+    let ops: Vec<&str> = journal.iter().map(|e| e.operation.as_str()).collect();
+    assert_eq!(ops, ["AssumeRoleWithWebIdentity", "GetCallerIdentity"], "{journal:#?}");
+    assert_eq!(journal[1].principal.as_deref(), Some(arn));
+    assert!(journal[1].checks.iter().any(|c| c.name == "sigv4.signature" && c.outcome == cloudid_mock::Outcome::Pass));
+    let run_text = format!("{}{}", run.stdout, run.stderr);
+    assert!(!run_text.contains("SecretAccessKey"), "no secret in the client's output");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_001_boto3_assumes_the_ecr_role_with_a_github_token_and_calls_sts() {
+    let cloud = CloudId::start().await;
+    let file = token_file(&cloud, "github", "sts.amazonaws.com").await;
+    cloud.reset();
+    let env = web_identity_env(&cloud, file.path(), "GitHubActionsECRRole");
+    let script = client_program("python-boto3/credentials.py");
+    let run = tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &env, TIMEOUT)).await.unwrap();
+    assert_caller(&run, &cloud.journal(), "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/seed-session");
+    assert_eq!(run.result["method"], "assume-role-with-web-identity");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_001_rust_aws_config_assumes_the_ecr_role_and_aws_sdk_sts_calls_sts() {
+    let cloud = CloudId::start().await;
+    let file = token_file(&cloud, "github", "sts.amazonaws.com").await;
+    cloud.reset();
+    let env = web_identity_env(&cloud, file.path(), "GitHubActionsECRRole");
+    let run = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["web-identity", "--sts"], &env, TIMEOUT)).await.unwrap();
+    assert_caller(&run, &cloud.journal(), "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/seed-session");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_000_boto3_assumes_the_cloud_run_role_with_a_google_identity_token() {
+    let cloud = CloudId::start().await;
+    let file = token_file(&cloud, "google", "reply-bot.apps.googleusercontent.com").await;
+    cloud.reset();
+    let env = web_identity_env(&cloud, file.path(), "reply-bot-cloudrun-workload-identity-staging");
+    let script = client_program("python-boto3/credentials.py");
+    let run = tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &env, TIMEOUT)).await.unwrap();
+    assert_caller(&run, &cloud.journal(), "arn:aws:sts::123456789012:assumed-role/reply-bot-cloudrun-workload-identity-staging/seed-session");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_and_rust_fail_cleanly_when_the_trust_policy_refuses_the_token() {
+    let cloud = CloudId::start().await;
+    let file = token_file(&cloud, "github", "sts.amazonaws.com").await;
+    cloud.reset();
+    let env = web_identity_env(&cloud, file.path(), "reply-bot-cloudrun-workload-identity-staging");
+    let script = client_program("python-boto3/credentials.py");
+    let py = {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &env, TIMEOUT)).await.unwrap()
+    };
+    assert_eq!(py.result["ok"], false, "{}", py.result);
+    assert!(py.result["error"].as_str().unwrap().contains("AccessDenied"), "{}", py.result);
+    let rs = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["web-identity", "--sts"], &env, TIMEOUT)).await.unwrap();
+    assert_eq!(rs.result["ok"], false, "{}", rs.result);
+    let journal = cloud.journal();
+    assert!(!journal.is_empty());
+    assert!(journal.iter().all(|e| e.operation == "AssumeRoleWithWebIdentity" && e.verdict == Verdict::Denied && e.issued.is_none()), "no follow-up call with a denied credential: {journal:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_and_rust_sign_sts_calls_with_instance_credentials() {
+    let cloud = CloudId::start().await;
+    let mut env = imds_env(&cloud);
+    env.insert("AWS_ENDPOINT_URL_STS".into(), cloud.env()["AWS_ENDPOINT_URL_STS"].clone());
+    let script = client_program("python-boto3/credentials.py");
+    let py = {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &env, TIMEOUT)).await.unwrap()
+    };
+    assert_eq!(py.result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "{}", py.result);
+    let rs = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
+    assert_eq!(rs.result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "{}", rs.result);
+    let sigs: Vec<String> = cloud.journal().iter().filter(|e| e.operation == "GetCallerIdentity").flat_map(|e| e.checks.iter().filter(|c| c.name == "sigv4.signature").map(|c| c.detail.clone().unwrap_or_default().to_string())).collect();
+    assert_eq!(sigs.len(), 2);
+    assert!(sigs[0].contains("content-type;host;x-amz-date;x-amz-security-token in ap-northeast-1"), "botocore's header set: {sigs:?}");
+    assert!(sigs[1].contains("x-amz-user-agent"), "Rust's header set: {sigs:?}");
+}

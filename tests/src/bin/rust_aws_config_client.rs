@@ -3,16 +3,21 @@
 //! line (fingerprints, never secrets).
 //!
 //! ```text
-//! rust-aws-config-client imds|ecs|chain
+//! rust-aws-config-client imds|ecs|web-identity|chain [--sts]
 //! ```
+//!
+//! With `--sts` it then calls `sts:GetCallerIdentity` through aws-sdk-sts, signed with the
+//! credentials it got, at the endpoint the environment names (`AWS_ENDPOINT_URL_STS`).
 
 use std::process::ExitCode;
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::BehaviorVersion;
 use aws_config::provider_config::ProviderConfig;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde_json::json;
 
@@ -20,18 +25,30 @@ use serde_json::json;
 async fn main() -> ExitCode {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    let conf = ProviderConfig::default().with_http_client(http);
-    let result = match mode.as_str() {
-        "imds" => ImdsCredentialsProvider::builder().configure(&conf).build().provide_credentials().await,
-        "ecs" => EcsCredentialsProvider::builder().configure(&conf).build().provide_credentials().await,
-        "chain" => DefaultCredentialsChain::builder().configure(conf).build().await.provide_credentials().await,
+    let conf = ProviderConfig::default().with_http_client(http.clone());
+    let provider = match mode.as_str() {
+        "imds" => SharedCredentialsProvider::new(ImdsCredentialsProvider::builder().configure(&conf).build()),
+        "ecs" => SharedCredentialsProvider::new(EcsCredentialsProvider::builder().configure(&conf).build()),
+        "web-identity" => SharedCredentialsProvider::new(WebIdentityTokenCredentialsProvider::builder().configure(&conf).build()),
+        "chain" => SharedCredentialsProvider::new(DefaultCredentialsChain::builder().configure(conf).build().await),
         other => {
-            println!("{}", json!({"ok": false, "error": format!("unknown mode `{other}` (imds|ecs|chain)")}));
+            println!("{}", json!({"ok": false, "error": format!("unknown mode `{other}` (imds|ecs|web-identity|chain)")}));
             return ExitCode::from(2);
         }
     };
-    match result {
+    match provider.provide_credentials().await {
         Ok(creds) => {
+            let mut caller = serde_json::Value::Null;
+            if std::env::args().any(|a| a == "--sts") {
+                let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).credentials_provider(creds.clone()).load().await;
+                match aws_sdk_sts::Client::new(&sdk).get_caller_identity().send().await {
+                    Ok(out) => caller = json!({"Arn": out.arn(), "UserId": out.user_id(), "Account": out.account()}),
+                    Err(e) => {
+                        println!("{}", json!({"ok": false, "error": format!("GetCallerIdentity: {:?}", e)}));
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             let expiry = creds.expiry().map(|t| {
                 let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
                 secs.to_string()
@@ -46,6 +63,7 @@ async fn main() -> ExitCode {
                     "token_fingerprint": cloudid_mock::fingerprint(creds.session_token().unwrap_or("")),
                     "expiry_unix": expiry,
                     "account_id": creds.account_id().map(|a| a.as_str().to_string()),
+                    "caller": caller,
                 })
             );
             ExitCode::SUCCESS
