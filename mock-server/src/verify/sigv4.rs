@@ -247,7 +247,9 @@ pub fn canonical_uri(raw_path: &str) -> String {
         }
         uri_encode(seg.as_bytes(), false, &mut out);
     }
-    if raw_path.ends_with('/') && !segments.is_empty() {
+    let last = raw_path.rsplit('/').next().unwrap_or("");
+    let directory = raw_path.ends_with('/') || last == "." || last == "..";
+    if directory && !segments.is_empty() {
         out.push('/');
     }
     out
@@ -476,6 +478,8 @@ mod tests {
         assert_eq!(canonical_uri("//example//"), "/example/");
         assert_eq!(canonical_uri("/example/.."), "/");
         assert_eq!(canonical_uri("/a/./b/../c"), "/a/c");
+        assert_eq!(canonical_uri("/A/."), "/A/", "a trailing dot segment leaves a directory (RFC 3986 5.2.4)");
+        assert_eq!(canonical_uri("/A/b/.."), "/A/");
         assert_eq!(canonical_uri("/path/with%20space"), "/path/with%2520space");
     }
 
