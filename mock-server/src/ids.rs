@@ -1,6 +1,6 @@
 //! Identifiers and secrets of the real shapes, drawn from the world's seeded generator.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 use rand::rngs::StdRng;
 
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -8,9 +8,13 @@ const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 const HEX: &[u8] = b"0123456789abcdef";
 
 fn draw(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
-        .collect()
+    if alphabet.len().is_power_of_two() {
+        let mask = alphabet.len() - 1;
+        let mut bytes = vec![0u8; len];
+        rng.fill_bytes(&mut bytes);
+        return bytes.iter().map(|b| alphabet[*b as usize & mask] as char).collect();
+    }
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }
 
 /// A temporary access key id: `ASIA` + 16 upper-case base32 characters (20 in all).
@@ -36,6 +40,19 @@ pub fn imds_token(rng: &mut StdRng) -> String {
 /// A request id in UUID form (lower-case hex, 8-4-4-4-12).
 pub fn request_id(rng: &mut StdRng) -> String {
     let h = draw(rng, HEX, 32);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// The `n`-th request id of a world seeded with `seed` (UUID form, lower-case hex).
+pub fn sequenced_request_id(seed: u64, n: u64) -> String {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let a = mix(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let b = mix(a ^ 0x632b_e59b_d9b4_e019);
+    let h = format!("{a:016x}{b:016x}");
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 

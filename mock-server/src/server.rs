@@ -24,6 +24,7 @@ pub struct Shared {
     /// What was served.
     pub journal: Journal,
     state: Mutex<WorldState>,
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -35,7 +36,15 @@ impl Shared {
             model: Arc::new(model),
             clock,
             state: Mutex::new(state),
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A request id (UUID form): the world's seed and a counter, mixed, so runs repeat exactly
+    /// and no lock is taken.
+    pub fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::ids::sequenced_request_id(self.model.seed, n)
     }
 
     /// The live world state, locked. Hold it briefly.
@@ -63,6 +72,7 @@ impl Shared {
     pub fn reset(&self) {
         apply_clock_config(&self.model, &self.clock);
         *self.state() = WorldState::new(&self.model, self.clock.now());
+        self.requests.store(0, std::sync::atomic::Ordering::Relaxed);
         self.journal.clear();
     }
 }

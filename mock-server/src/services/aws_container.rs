@@ -114,7 +114,7 @@ fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared)
                 );
             }
             if given != expected.expose().as_bytes() {
-                let rid = shared.state().request_id();
+                let rid = shared.request_id();
                 let message = format!("[{rid}]: (InvalidTokenException): The service account token is invalid, fault: client");
                 return refuse("Authorization does not match the pod's token", agent_error(StatusCode::BAD_REQUEST, &message));
             }

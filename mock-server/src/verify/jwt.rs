@@ -86,6 +86,106 @@ pub struct Jwk {
     pub y: Option<String>,
 }
 
+/// A JWK made ready for verification: its public key parsed once, for each algorithm it fits.
+pub struct PreparedKey {
+    /// The key as published.
+    pub jwk: Jwk,
+    parsed: Vec<(&'static str, aws_lc_rs::signature::ParsedPublicKey)>,
+}
+
+impl std::fmt::Debug for PreparedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedKey").field("kid", &self.jwk.kid).finish_non_exhaustive()
+    }
+}
+
+fn der_len(len: usize, out: &mut Vec<u8>) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+}
+
+fn der_integer(value: &[u8], out: &mut Vec<u8>) {
+    let trimmed: &[u8] = match value.iter().position(|b| *b != 0) {
+        Some(i) => &value[i..],
+        None => &[0],
+    };
+    let pad = trimmed[0] & 0x80 != 0;
+    out.push(0x02);
+    der_len(trimmed.len() + usize::from(pad), out);
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(trimmed);
+}
+
+/// PKCS#1 `RSAPublicKey` DER of modulus `n` and exponent `e`.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    der_integer(n, &mut body);
+    der_integer(e, &mut body);
+    let mut out = vec![0x30];
+    der_len(body.len(), &mut out);
+    out.extend(body);
+    out
+}
+
+impl PreparedKey {
+    /// Parses `jwk` for the algorithms its type allows; an unusable key verifies nothing.
+    pub fn new(jwk: Jwk) -> Self {
+        use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
+        let mut parsed = Vec::new();
+        let b = |v: &Option<String>| v.as_deref().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
+        match jwk.kty.as_str() {
+            "RSA" => {
+                if let (Some(n), Some(e)) = (b(&jwk.n), b(&jwk.e)) {
+                    let der = rsa_public_key_der(&n, &e);
+                    for (alg, params) in [
+                        ("RS256", &sig::RSA_PKCS1_2048_8192_SHA256),
+                        ("RS384", &sig::RSA_PKCS1_2048_8192_SHA384),
+                        ("RS512", &sig::RSA_PKCS1_2048_8192_SHA512),
+                    ] {
+                        if let Ok(k) = ParsedPublicKey::new(params, &der) {
+                            parsed.push((alg, k));
+                        }
+                    }
+                }
+            }
+            "EC" => {
+                if let (Some(x), Some(y)) = (b(&jwk.x), b(&jwk.y)) {
+                    let mut point = vec![0x04];
+                    point.extend(x);
+                    point.extend(y);
+                    let fit: Option<(&'static str, &'static sig::EcdsaVerificationAlgorithm)> = match jwk.crv.as_deref() {
+                        Some("P-256") => Some(("ES256", &sig::ECDSA_P256_SHA256_FIXED)),
+                        Some("P-384") => Some(("ES384", &sig::ECDSA_P384_SHA384_FIXED)),
+                        _ => None,
+                    };
+                    if let Some((alg, params)) = fit
+                        && let Ok(k) = ParsedPublicKey::new(params, &point)
+                    {
+                        parsed.push((alg, k));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(only) = jwk.alg.clone() {
+            parsed.retain(|(a, _)| *a == only);
+        }
+        Self { jwk, parsed }
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        self.jwk.kid.as_deref().unwrap_or_default()
+    }
+}
+
 /// Algorithms a token may be signed with.
 pub const ACCEPTED_ALGS: &[&str] = &["RS256", "RS384", "RS512", "ES256", "ES384"];
 
@@ -111,17 +211,19 @@ pub fn decode(token: &str) -> Result<Decoded, JwtError> {
 
 impl Decoded {
     /// Checks the algorithm and the signature against `keys` (selected by `kid`).
-    pub fn verify<'k>(&self, keys: &'k [Jwk]) -> Result<&'k Jwk, JwtError> {
+    pub fn verify<'k, K: std::borrow::Borrow<PreparedKey>>(&self, keys: &'k [K]) -> Result<&'k PreparedKey, JwtError> {
         let alg = self.header.alg.as_str();
         if !ACCEPTED_ALGS.contains(&alg) {
             return Err(JwtError::UnsupportedAlgorithm(alg.to_string()));
         }
         let kid = self.header.kid.clone().unwrap_or_default();
-        let key = keys
+        let key = keys.iter().map(|k| k.borrow()).find(|k| k.kid() == kid).ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
+        let (_, parsed) = key
+            .parsed
             .iter()
-            .find(|k| k.kid.as_deref().unwrap_or_default() == kid)
-            .ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
-        verify_with(alg, key, self.signing_input.as_bytes(), &self.signature)?;
+            .find(|(a, _)| *a == alg)
+            .ok_or_else(|| JwtError::KeyMismatch { kid: kid.clone(), alg: alg.to_string() })?;
+        parsed.verify_sig(self.signing_input.as_bytes(), &self.signature).map_err(|_| JwtError::BadSignature)?;
         Ok(key)
     }
 
@@ -151,44 +253,6 @@ impl Decoded {
     }
 }
 
-fn verify_with(alg: &str, key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(), JwtError> {
-    use aws_lc_rs::signature as sig;
-    let mismatch = || JwtError::KeyMismatch { kid: key.kid.clone().unwrap_or_default(), alg: alg.to_string() };
-    if let Some(key_alg) = &key.alg
-        && key_alg != alg
-    {
-        return Err(mismatch());
-    }
-    match (alg, key.kty.as_str()) {
-        ("RS256" | "RS384" | "RS512", "RSA") => {
-            let n = b64(key.n.as_deref().ok_or_else(mismatch)?, "n")?;
-            let e = b64(key.e.as_deref().ok_or_else(mismatch)?, "e")?;
-            let params = match alg {
-                "RS256" => &sig::RSA_PKCS1_2048_8192_SHA256,
-                "RS384" => &sig::RSA_PKCS1_2048_8192_SHA384,
-                _ => &sig::RSA_PKCS1_2048_8192_SHA512,
-            };
-            sig::RsaPublicKeyComponents { n: &n, e: &e }
-                .verify(params, message, signature)
-                .map_err(|_| JwtError::BadSignature)
-        }
-        ("ES256" | "ES384", "EC") => {
-            let (params, crv): (&sig::EcdsaVerificationAlgorithm, &str) = match alg {
-                "ES256" => (&sig::ECDSA_P256_SHA256_FIXED, "P-256"),
-                _ => (&sig::ECDSA_P384_SHA384_FIXED, "P-384"),
-            };
-            if key.crv.as_deref() != Some(crv) {
-                return Err(mismatch());
-            }
-            let mut point = vec![0x04];
-            point.extend(b64(key.x.as_deref().ok_or_else(mismatch)?, "x")?);
-            point.extend(b64(key.y.as_deref().ok_or_else(mismatch)?, "y")?);
-            sig::UnparsedPublicKey::new(params, &point).verify(message, signature).map_err(|_| JwtError::BadSignature)
-        }
-        _ => Err(mismatch()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +276,7 @@ mod tests {
         let key = Jwk { kty: "oct".into(), kid: Some("k".into()), alg: None, n: None, e: None, crv: None, x: None, y: None };
         for alg in ["none", "HS256", "HS512", "PS256"] {
             let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg": alg, "kid": "k"})), enc(&serde_json::json!({})));
-            assert_eq!(decode(&t).unwrap().verify(std::slice::from_ref(&key)), Err(JwtError::UnsupportedAlgorithm(alg.into())));
+            assert_eq!(decode(&t).unwrap().verify(&[PreparedKey::new(key.clone())]).unwrap_err(), JwtError::UnsupportedAlgorithm(alg.into()));
         }
     }
 

@@ -85,14 +85,50 @@ pub struct Rotation {
     pub refresh_before: time::Duration,
 }
 
-/// Every credential the world has issued, and the current one of each endpoint.
-#[derive(Debug, Default)]
+/// Every credential the world has issued (up to a capacity), and the current one of each
+/// endpoint.
+#[derive(Debug)]
 pub struct CredentialAuthority {
     by_key: HashMap<String, Arc<IssuedCredential>>,
+    order: std::collections::VecDeque<String>,
     current: HashMap<String, String>,
+    capacity: usize,
 }
 
+impl Default for CredentialAuthority {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+/// How many issued credentials are remembered by default; past it, expired ones are forgotten
+/// first, then the oldest (a later signed call with a forgotten key gets `InvalidClientTokenId`).
+pub const DEFAULT_CAPACITY: usize = 20_000;
+
 impl CredentialAuthority {
+    /// An authority remembering at most `capacity` credentials.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { by_key: HashMap::new(), order: Default::default(), current: HashMap::new(), capacity: capacity.max(16) }
+    }
+
+    fn make_room(&mut self, now: OffsetDateTime) {
+        if self.by_key.len() < self.capacity {
+            return;
+        }
+        let live: std::collections::HashSet<&String> = self.current.values().collect();
+        self.by_key.retain(|k, c| c.expires_at > now || live.contains(k));
+        self.order.retain(|k| self.by_key.contains_key(k));
+        let target = self.capacity - self.capacity / 10;
+        while self.by_key.len() > target {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if self.current.values().any(|k| *k == oldest) {
+                self.order.push_back(oldest);
+                continue;
+            }
+            self.by_key.remove(&oldest);
+        }
+    }
+
     /// Issues a new credential for `principal`, valid from `now` for `lifetime`.
     pub fn issue(
         &mut self,
@@ -123,6 +159,8 @@ impl CredentialAuthority {
             expires_at,
             receipt,
         });
+        self.make_room(now);
+        self.order.push_back(cred.access_key_id.clone());
         self.by_key.insert(cred.access_key_id.clone(), cred.clone());
         cred
     }
@@ -200,6 +238,21 @@ mod tests {
         assert_eq!(c.expires_at, t0 + time::Duration::minutes(5 * 60 + 1) + time::Duration::hours(6));
         assert_eq!(auth.len(), 2);
         assert!(auth.lookup(&a.access_key_id).is_some(), "rotated credentials are still remembered");
+    }
+
+    #[test]
+    fn past_capacity_expired_then_oldest_credentials_are_forgotten_but_current_ones_kept() {
+        let mut auth = CredentialAuthority::with_capacity(16);
+        let mut rng = StdRng::seed_from_u64(2);
+        let t0 = datetime!(2026-11-30 00:00 UTC);
+        let (current, _) = auth.current("ec2", &mut rng, principal, CredentialSource::Imds, t0, rotation());
+        let first = auth.issue(&mut rng, principal(), CredentialSource::Sts, t0, time::Duration::hours(1));
+        for _ in 0..40 {
+            auth.issue(&mut rng, principal(), CredentialSource::Sts, t0, time::Duration::hours(1));
+        }
+        assert!(auth.len() <= 16);
+        assert!(auth.lookup(&current.access_key_id).is_some(), "an endpoint's current credential is never forgotten");
+        assert!(auth.lookup(&first.access_key_id).is_none(), "the oldest go first");
     }
 
     #[test]

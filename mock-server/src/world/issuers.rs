@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::verify::jwt::Jwk;
+use crate::verify::jwt::{Jwk, PreparedKey};
 
 /// `iss` of GitHub Actions tokens.
 pub const GITHUB_ISS: &str = "https://token.actions.githubusercontent.com";
@@ -48,6 +48,8 @@ pub struct SigningKey {
     pair: Arc<RsaKeyPair>,
     /// The public half as a JWK.
     pub jwk: Jwk,
+    /// The public half, parsed for verification.
+    pub prepared: Arc<PreparedKey>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -73,7 +75,8 @@ impl SigningKey {
             x: None,
             y: None,
         };
-        Self { kid, pair: Arc::new(pair), jwk }
+        let prepared = Arc::new(PreparedKey::new(jwk.clone()));
+        Self { kid, pair: Arc::new(pair), jwk, prepared }
     }
 
     /// The bundled fixture key `name` (see `fixtures/keys/README.md`).
@@ -119,7 +122,7 @@ pub struct Issuer {
     /// Keys retired by a rotation, still published until the instant given.
     pub retired: Vec<(SigningKey, OffsetDateTime)>,
     /// Public keys declared inline by the world (verify-only).
-    pub static_keys: Vec<Jwk>,
+    pub static_keys: Vec<Arc<PreparedKey>>,
     /// Whether verifiers fail to reach this issuer's JWKS (`IDPCommunicationError`).
     pub unreachable: bool,
     next_fixture: usize,
@@ -143,16 +146,21 @@ impl Issuer {
 
     /// A verify-only issuer with inline public keys.
     pub fn verify_only(name: &str, iss: &str, keys: Vec<Jwk>) -> Self {
-        Self { static_keys: keys, ..Self::signing(name, iss, &[]) }
+        Self { static_keys: keys.into_iter().map(|k| Arc::new(PreparedKey::new(k))).collect(), ..Self::signing(name, iss, &[]) }
     }
 
     /// Every key a verifier may use at `now`: the active key, retired keys in their grace
     /// period, and inline keys.
-    pub fn jwks(&self, now: OffsetDateTime) -> Vec<Jwk> {
-        let mut keys: Vec<Jwk> = self.active.iter().map(|k| k.jwk.clone()).collect();
-        keys.extend(self.retired.iter().filter(|(_, until)| *until > now).map(|(k, _)| k.jwk.clone()));
+    pub fn keys(&self, now: OffsetDateTime) -> Vec<Arc<PreparedKey>> {
+        let mut keys: Vec<Arc<PreparedKey>> = self.active.iter().map(|k| k.prepared.clone()).collect();
+        keys.extend(self.retired.iter().filter(|(_, until)| *until > now).map(|(k, _)| k.prepared.clone()));
         keys.extend(self.static_keys.iter().cloned());
         keys
+    }
+
+    /// The published JWKS at `now` (what `keys` verifies with).
+    pub fn jwks(&self, now: OffsetDateTime) -> Vec<Jwk> {
+        self.keys(now).iter().map(|k| k.jwk.clone()).collect()
     }
 
     /// Moves to a new signing key; the old one stays published for `grace`.
@@ -188,7 +196,7 @@ impl IssuerAuthority {
             if let Some(iss) = &m.iss {
                 issuer.iss = iss.clone();
             }
-            issuer.static_keys.extend(m.jwks.iter().cloned());
+            issuer.static_keys.extend(m.jwks.iter().cloned().map(|k| Arc::new(PreparedKey::new(k))));
             issuer.unreachable = m.unreachable;
             match existing {
                 Some(pos) => auth.issuers[pos] = issuer,
@@ -256,15 +264,15 @@ mod tests {
         let token = github.active.as_ref().unwrap().sign(&json!({"sub": "repo:a/b:ref:refs/heads/main"}), &Map::new());
         let decoded = jwt::decode(&token).unwrap();
         assert_eq!(decoded.header.kid.as_deref(), Some(github.active.as_ref().unwrap().kid.as_str()));
-        assert!(decoded.verify(&github.jwks(t0)).is_ok());
+        assert!(decoded.verify(&github.keys(t0)).is_ok());
 
         let issuer = auth.by_name_mut("github").unwrap();
         let new_kid = issuer.rotate(t0, time::Duration::minutes(10)).unwrap().kid.clone();
         assert_ne!(Some(new_kid.as_str()), decoded.header.kid.as_deref());
-        assert!(decoded.verify(&issuer.jwks(t0 + time::Duration::minutes(9))).is_ok(), "old key still published");
-        assert_eq!(decoded.verify(&issuer.jwks(t0 + time::Duration::minutes(10))).unwrap_err(), jwt::JwtError::UnknownKey(decoded.header.kid.clone().unwrap()));
+        assert!(decoded.verify(&issuer.keys(t0 + time::Duration::minutes(9))).is_ok(), "old key still published");
+        assert_eq!(decoded.verify(&issuer.keys(t0 + time::Duration::minutes(10))).unwrap_err(), jwt::JwtError::UnknownKey(decoded.header.kid.clone().unwrap()));
         let other = auth.by_name("google").unwrap();
-        assert!(matches!(decoded.verify(&other.jwks(t0)), Err(jwt::JwtError::UnknownKey(_))));
+        assert!(matches!(decoded.verify(&other.keys(t0)), Err(jwt::JwtError::UnknownKey(_))));
     }
 
     #[test]
@@ -275,6 +283,6 @@ mod tests {
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(json!({"sub": "2"}).to_string());
         let forged = parts.join(".");
-        assert_eq!(jwt::decode(&forged).unwrap().verify(&g.jwks(OffsetDateTime::UNIX_EPOCH)).unwrap_err(), jwt::JwtError::BadSignature);
+        assert_eq!(jwt::decode(&forged).unwrap().verify(&g.keys(OffsetDateTime::UNIX_EPOCH)).unwrap_err(), jwt::JwtError::BadSignature);
     }
 }

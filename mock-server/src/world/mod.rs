@@ -50,7 +50,7 @@ impl WorldState {
             booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now))
                 .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),
-            credentials: CredentialAuthority::default(),
+            credentials: CredentialAuthority::with_capacity(model.credential_capacity),
             issuers: issuers::IssuerAuthority::from_model(model),
             imds_tokens: HashMap::new(),
         }
@@ -68,7 +68,7 @@ impl WorldState {
         body
     }
 
-    /// A new request id from the world's generator.
+    /// A new id from the world's generator (UUID form).
     pub fn request_id(&mut self) -> String {
         ids::request_id(&mut self.rng)
     }

@@ -19,6 +19,10 @@ pub struct WorldModel {
     /// How many journal entries the server keeps (oldest are dropped first and counted).
     #[serde(default = "default_journal_capacity")]
     pub journal_capacity: usize,
+    /// How many issued AWS credentials the server remembers for signature checks (expired
+    /// ones are forgotten first, then the oldest).
+    #[serde(default = "default_credential_capacity")]
+    pub credential_capacity: usize,
     /// The AWS side of the world.
     pub aws: AwsModel,
     /// Extra token issuers, or settings for the built-in `github` and `google` ones.
@@ -149,6 +153,10 @@ pub struct ServiceAccountModel {
 
 fn default_seed() -> u64 {
     0x00c1_0d1d
+}
+
+fn default_credential_capacity() -> usize {
+    crate::world::credentials::DEFAULT_CAPACITY
 }
 
 fn default_journal_capacity() -> usize {

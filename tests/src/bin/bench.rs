@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
 use tokio::net::TcpStream;
@@ -27,6 +29,14 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("hello-server") {
         let size: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
         hello_server(size);
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("sts") {
+        let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3);
+        let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
+        let moto = flag(&args, "--moto-bin").map(PathBuf::from);
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        rt.block_on(sts_bench(cloudid, moto, Duration::from_secs(seconds)));
         return;
     }
     if args.get(1).map(String::as_str) == Some("load") {
@@ -100,7 +110,9 @@ fn spawn(program: &PathBuf, args: &[&str]) -> Server {
     Server { child, addr }
 }
 
-async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
     let stream = TcpStream::connect(addr).await.expect("connect");
     stream.set_nodelay(true).ok();
     let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
@@ -108,22 +120,51 @@ async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Em
     sender
 }
 
-async fn request(
-    sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+async fn request(sender: &mut Sender, method: Method, addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Bytes) {
+    send(sender, &Spec { method, path: path.to_string(), headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), body: Bytes::new() }, addr).await
+}
+
+/// One request to replay under load.
+#[derive(Clone)]
+struct Spec {
     method: Method,
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Bytes) {
-    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+async fn send(sender: &mut Sender, spec: &Spec, addr: SocketAddr) -> (u16, Bytes) {
+    try_send(sender, spec, addr).await.expect("request failed")
+}
+
+/// Sends on `sender`, reconnecting once if the server closed the connection (moto's server does
+/// not keep connections alive).
+async fn try_send(sender: &mut Sender, spec: &Spec, addr: SocketAddr) -> Result<(u16, Bytes), hyper::Error> {
+    if sender.ready().await.is_err() {
+        *sender = connect(addr).await;
     }
-    sender.ready().await.expect("ready");
-    let resp = sender.send_request(req.body(Empty::new()).expect("request")).await.expect("response");
+    match send_once(sender, spec, addr).await {
+        Ok(r) => Ok(r),
+        Err(_) => {
+            *sender = connect(addr).await;
+            send_once(sender, spec, addr).await
+        }
+    }
+}
+
+async fn send_once(sender: &mut Sender, spec: &Spec, addr: SocketAddr) -> Result<(u16, Bytes), hyper::Error> {
+    let mut req = Request::builder().method(spec.method.clone()).uri(&spec.path);
+    if !spec.headers.iter().any(|(k, _)| k == "host") {
+        req = req.header("host", addr.to_string());
+    }
+    for (k, v) in &spec.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    sender.ready().await?;
+    let resp = sender.send_request(req.body(Full::new(spec.body.clone())).expect("request")).await?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, body)
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, body))
 }
 
 /// Each cell is the median of this many interleaved rounds, so machine noise hits all servers alike.
@@ -141,19 +182,23 @@ struct Load {
 }
 
 async fn load(addr: SocketAddr, concurrency: usize, duration: Duration, token: Option<String>) -> Load {
+    let path = std::env::var("CLOUDID_BENCH_PATH").unwrap_or_else(|_| CREDS_PATH.to_string());
+    let headers = token.map(|t| vec![("x-aws-ec2-metadata-token".to_string(), t)]).unwrap_or_default();
+    load_spec(addr, concurrency, duration, Arc::new(Spec { method: Method::GET, path, headers, body: Bytes::new() })).await
+}
+
+async fn load_spec(addr: SocketAddr, concurrency: usize, duration: Duration, spec: Arc<Spec>) -> Load {
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let token = token.clone();
-        let path = std::env::var("CLOUDID_BENCH_PATH").unwrap_or_else(|_| CREDS_PATH.to_string());
+        let spec = spec.clone();
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(addr).await;
             let mut lat = Vec::with_capacity(200_000);
-            let headers: Vec<(&str, &str)> = token.as_deref().map(|t| vec![("x-aws-ec2-metadata-token", t)]).unwrap_or_default();
             while Instant::now() < deadline {
                 let t0 = Instant::now();
-                let (status, _) = request(&mut sender, Method::GET, addr, &path, &headers).await;
-                assert_eq!(status, 200, "load request failed");
+                let (status, body) = send(&mut sender, &spec, addr).await;
+                assert_eq!(status, 200, "load request failed: {}", String::from_utf8_lossy(&body));
                 lat.push(t0.elapsed().as_micros() as u64);
             }
             lat
@@ -268,4 +313,135 @@ async fn run(cloudid: PathBuf, duration: Duration) {
     println!("| cold start to first 200 on /_cloudid/health (median of {}) | {:.1} ms |", cold.len(), median.as_secs_f64() * 1000.0);
     println!("| cold start, fastest / slowest | {:.1} / {:.1} ms |", cold[0].as_secs_f64() * 1000.0, cold[cold.len() - 1].as_secs_f64() * 1000.0);
     println!("| cloudid peak RSS under load (VmHWM) | {:.1} MB |", rss as f64 / 1024.0);
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut e = String::new();
+            cloudid_mock::verify::sigv4::uri_encode(v.as_bytes(), false, &mut e);
+            format!("{k}={e}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn tag(xml: &str, name: &str) -> String {
+    let start = xml.find(&format!("<{name}>")).map(|i| i + name.len() + 2).unwrap_or(0);
+    let end = xml[start..].find(&format!("</{name}>")).map(|i| i + start).unwrap_or(start);
+    xml[start..end].to_string()
+}
+
+fn form_spec(body: String, extra: Vec<(String, String)>) -> Spec {
+    let mut headers = vec![("content-type".to_string(), "application/x-www-form-urlencoded; charset=utf-8".to_string())];
+    headers.extend(extra);
+    Spec { method: Method::POST, path: "/".into(), headers, body: Bytes::from(body) }
+}
+
+/// A `GetCallerIdentity` signed now with `(akid, secret, token)` for `host`.
+fn signed_gci(host: &str, akid: &str, secret: &str, token: &str) -> Spec {
+    use cloudid_mock::verify::sigv4;
+    let body = "Action=GetCallerIdentity&Version=2011-06-15".to_string();
+    let date = sigv4::format_amz_date(time::OffsetDateTime::now_utc());
+    let headers = vec![
+        ("content-type".to_string(), "application/x-www-form-urlencoded; charset=utf-8".to_string()),
+        ("host".to_string(), host.to_string()),
+        ("x-amz-date".to_string(), date.clone()),
+        ("x-amz-security-token".to_string(), token.to_string()),
+    ];
+    let names: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+    let req = sigv4::Request { method: "POST", path: "/", query: "", headers: headers.clone(), body: body.as_bytes() };
+    let canonical = sigv4::canonical_request(&req, &names, &sigv4::sha256_hex(body.as_bytes())).expect("canonical");
+    let scope = format!("{}/us-east-1/sts/aws4_request", &date[..8]);
+    let sts = sigv4::string_to_sign(&date, &scope, &canonical);
+    let sig = sigv4::signature(secret, &date[..8], "us-east-1", "sts", &sts);
+    let mut all = headers;
+    all.push(("authorization".into(), format!("AWS4-HMAC-SHA256 Credential={akid}/{scope}, SignedHeaders={}, Signature={sig}", names.join(";"))));
+    Spec { method: Method::POST, path: "/".into(), headers: all, body: Bytes::from(body) }
+}
+
+/// STS operations on cloudid (RS256 verified, SigV4 verified) and, if given, moto (checks
+/// neither), side by side; plus the raw RS256 verify rate of aws-lc-rs on one core.
+async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Duration) {
+    let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0"]);
+    let mut s = connect(cloud.addr).await;
+    let minted = send(&mut s, &Spec { method: Method::POST, path: "/_cloudid/tokens/github".into(), headers: vec![("content-type".into(), "application/json".into())], body: Bytes::from(r#"{"audience":"sts.amazonaws.com"}"#) }, cloud.addr).await.1;
+    let token: serde_json::Value = serde_json::from_slice(&minted).expect("token json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let arwwi = form(&[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::123456789012:role/GitHubActionsECRRole"), ("RoleSessionName", "bench"), ("WebIdentityToken", &token)]);
+    let arwwi_spec = Arc::new(form_spec(arwwi.clone(), vec![]));
+    let (status, xml) = send(&mut s, &arwwi_spec, cloud.addr).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xml));
+    let xml = String::from_utf8_lossy(&xml).to_string();
+    let gci_spec = Arc::new(signed_gci(&cloud.addr.to_string(), &tag(&xml, "AccessKeyId"), &tag(&xml, "SecretAccessKey"), &tag(&xml, "SessionToken")));
+    assert_eq!(send(&mut s, &gci_spec, cloud.addr).await.0, 200, "signed GetCallerIdentity");
+
+    let moto = moto_bin.map(|bin| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let child = Command::new(bin).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("moto_server");
+        Server { child, addr: format!("127.0.0.1:{port}").parse().expect("addr") }
+    });
+    let mut moto_specs = None;
+    if let Some(m) = &moto {
+        let started = Instant::now();
+        while TcpStream::connect(m.addr).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut ms = connect(m.addr).await;
+        let a = Arc::new(form_spec(arwwi.clone(), vec![]));
+        let (st, x) = send(&mut ms, &a, m.addr).await;
+        assert_eq!(st, 200, "moto: {}", String::from_utf8_lossy(&x));
+        let x = String::from_utf8_lossy(&x).to_string();
+        let g = Arc::new(signed_gci(&m.addr.to_string(), &tag(&x, "AccessKeyId"), &tag(&x, "SecretAccessKey"), &tag(&x, "SessionToken")));
+        moto_specs = Some((a, g));
+    }
+
+    println!("## cloudid-bench sts: median of {ROUNDS} interleaved {}s rounds per cell\n", duration.as_secs());
+    println!("| operation | concurrency | cloudid req/s (p99) | moto req/s (p99) | cloudid / moto |");
+    println!("|---|---|---|---|---|");
+    let _ = gci_spec;
+    for (name, ours_spec, moto_spec) in [
+        ("GetCallerIdentity (SigV4)", None, moto_specs.as_ref().map(|m| m.1.clone())),
+        ("AssumeRoleWithWebIdentity (RS256 + trust policy)", Some(arwwi_spec.clone()), moto_specs.as_ref().map(|m| m.0.clone())),
+    ] {
+        let ours_spec = match ours_spec {
+            Some(s) => s,
+            None => {
+                let (_, xml) = send(&mut s, &arwwi_spec, cloud.addr).await;
+                let xml = String::from_utf8_lossy(&xml).to_string();
+                Arc::new(signed_gci(&cloud.addr.to_string(), &tag(&xml, "AccessKeyId"), &tag(&xml, "SecretAccessKey"), &tag(&xml, "SessionToken")))
+            }
+        };
+        for c in [1usize, 8] {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                ours.push(load_spec(cloud.addr, c, duration, ours_spec.clone()).await);
+                if let (Some(m), Some(spec)) = (&moto, &moto_spec) {
+                    theirs.push(load_spec(m.addr, c, duration, spec.clone()).await);
+                }
+            }
+            let o = median(ours);
+            match theirs.is_empty() {
+                true => println!("| {name} | {c} | {:.0} ({} µs) | not run | |", o.rps, o.p99_us),
+                false => {
+                    let t = median(theirs);
+                    println!("| {name} | {c} | {:.0} ({} µs) | {:.0} ({} µs) | {:.0}× |", o.rps, o.p99_us, t.rps, t.p99_us, o.rps / t.rps);
+                }
+            }
+        }
+    }
+    let decoded = cloudid_mock::verify::jwt::decode(&token).expect("token");
+    let key = cloudid_mock::world::issuers::SigningKey::fixture("github-actions-1").expect("fixture");
+    let keys = vec![key.prepared.clone()];
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(1) {
+        decoded.verify(&keys).expect("verifies");
+        n += 1;
+    }
+    println!("\nRaw RS256 verify (aws-lc-rs, one core, this machine): {:.0}/s", n as f64 / started.elapsed().as_secs_f64());
+    let rss = peak_rss_kib(cloud.child.id());
+    println!("cloudid peak RSS after the STS runs (VmHWM): {:.1} MB", rss as f64 / 1024.0);
 }

@@ -72,7 +72,7 @@ pub fn claims(parts: &Parts) -> bool {
 /// Answers an STS request.
 pub fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
     let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
-    let request_id = shared.state().request_id();
+    let request_id = shared.request_id();
     let result = run(shared, parts, body, &mut note);
     match result {
         Ok((operation, outcome)) => {
@@ -119,8 +119,7 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
     let now = shared.clock.now();
     let model = shared.model.clone();
     if operation == "AssumeRoleWithWebIdentity" {
-        let mut state = shared.state();
-        let out = web_identity::assume(&model, &mut state, &form, now, &mut note.checks);
+        let out = web_identity::assume(shared, &form, now, &mut note.checks);
         if let Ok(o) = &out {
             note.principal = o.issued.as_ref().map(|c| principal_arn_of(c));
         }
@@ -132,12 +131,11 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let signed = sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query, headers, body };
-    let mut state = shared.state();
-    let caller = signed::authenticate(&signed, &state, now, &mut note.checks)?;
+    let caller = signed::authenticate(&signed, shared, now, &mut note.checks)?;
     note.principal = Some(principal_arn_of(&caller));
     match operation {
         "GetCallerIdentity" => Ok((operation, signed::caller_identity(&caller))),
-        _ => signed::assume_role(&model, &mut state, &caller, &form, now, &mut note.checks).map(|o| (operation, o)),
+        _ => signed::assume_role(&model, shared, &caller, &form, now, &mut note.checks).map(|o| (operation, o)),
     }
 }
 
@@ -147,7 +145,7 @@ pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response
     let answer = match axum::body::to_bytes(body, 1 << 20).await {
         Ok(bytes) => handle(&shared, &parts, &bytes),
         Err(_) => {
-            let rid = shared.state().request_id();
+            let rid = shared.request_id();
             let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
             note.checks.push(Check::fail("sts.body", "body unreadable or over 1 MiB"));
             noted(StsError::new(413, "RequestEntityTooLarge", "Request body too large").response(&rid), note)

@@ -12,7 +12,8 @@ use super::{Outcome, principal_arn_of};
 use crate::journal::Check;
 use crate::verify::iam_policy::{self, Context, Decision, Principal};
 use crate::verify::sigv4::{self, KeyMaterial, ScopeRule};
-use crate::world::{CredentialSource, IssuedCredential, WorldModel, WorldState};
+use crate::server::Shared;
+use crate::world::{CredentialSource, IssuedCredential, WorldModel};
 
 /// Regions STS answers in (the commercial partition).
 pub const REGIONS: &[&str] = &[
@@ -35,7 +36,7 @@ pub fn host_region(host: &str) -> Option<&str> {
 /// Verifies a signed STS request; the credential that signed it on success.
 pub fn authenticate(
     req: &sigv4::Request<'_>,
-    state: &WorldState,
+    shared: &Shared,
     now: OffsetDateTime,
     checks: &mut Vec<Check>,
 ) -> Result<std::sync::Arc<IssuedCredential>, StsError> {
@@ -47,7 +48,7 @@ pub fn authenticate(
     let rule = ScopeRule { service: "sts", region_ok: &region_ok };
     let mut found = None;
     let result = sigv4::verify(req, &rule, now, |akid| {
-        let cred = state.credentials.lookup(akid)?;
+        let cred = shared.state().credentials.lookup(akid)?;
         let material = KeyMaterial {
             secret: cred.secret_access_key.expose().to_string(),
             session_token: Some(cred.session_token.expose().to_string()),
@@ -92,7 +93,7 @@ pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
 /// `AssumeRole`, from the session `caller`.
 pub fn assume_role(
     model: &WorldModel,
-    state: &mut WorldState,
+    shared: &Shared,
     caller: &IssuedCredential,
     p: &HashMap<String, String>,
     now: OffsetDateTime,
@@ -145,11 +146,11 @@ pub fn assume_role(
     if p.contains_key("SourceIdentity") {
         actions.push("sts:SetSourceIdentity");
     }
-    let policy = role.trust_policy.clone().unwrap_or(Value::Null);
+    let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
     for action in actions {
         let mut c = ctx.clone();
         c.action = action.to_string();
-        match iam_policy::evaluate(&policy, &c) {
+        match iam_policy::evaluate(policy, &c) {
             Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
             other => {
                 checks.push(Check::fail("iam.trust_policy", format!("{action}: {other:?}")));
@@ -168,7 +169,11 @@ pub fn assume_role(
     }
     checks.push(Check::pass("sts.duration", seconds.to_string()));
     let principal = model.role_session(&role.name, session).expect("role exists");
-    let cred = state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds));
+    let cred = {
+        let mut state = shared.state();
+        let state = &mut *state;
+        state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds))
+    };
     let mut result = vec![
         Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(&cred))]),
         super::credentials_node(&cred),

@@ -13,7 +13,8 @@ use super::{Outcome, principal_arn_of};
 use crate::journal::Check;
 use crate::verify::iam_policy::{self, Context, Decision, Principal};
 use crate::verify::jwt;
-use crate::world::{CredentialSource, WorldModel, WorldState};
+use crate::server::Shared;
+use crate::world::CredentialSource;
 
 /// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
 pub const EXP_LEEWAY: i64 = 300;
@@ -23,14 +24,15 @@ fn invalid(msg: impl Into<String>) -> StsError {
     StsError::new(400, "InvalidIdentityToken", msg)
 }
 
-/// Runs the operation; checks go into `checks`.
+/// Runs the operation; checks go into `checks`. The world's lock is held only to read the
+/// issuer's keys and to issue credentials, never while verifying.
 pub fn assume(
-    model: &WorldModel,
-    state: &mut WorldState,
+    shared: &Shared,
     p: &HashMap<String, String>,
     now: OffsetDateTime,
     checks: &mut Vec<Check>,
 ) -> Result<Outcome, StsError> {
+    let model = &shared.model;
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;
     let token = params::required(p, "WebIdentityToken")?;
@@ -90,18 +92,18 @@ pub fn assume(
     };
     checks.push(Check::pass("jwt.audience", audience.clone()));
 
-    let issuer = state.issuers.by_iss(&iss_url);
+    let issuer_keys = shared.state().issuers.by_iss(&iss_url).map(|i| (i.unreachable, i.keys(now)));
     let key_unreachable = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
-    let Some(issuer) = issuer else {
+    let Some((unreachable, keys)) = issuer_keys else {
         checks.push(Check::fail("jwt.signature", format!("no keys known for {iss_url}")));
         return Err(StsError::new(400, "IDPCommunicationError", key_unreachable));
     };
-    if issuer.unreachable {
+    if unreachable {
         checks.push(Check::fail("jwt.signature", format!("the JWKS of {iss_url} is unreachable (world: unreachable)")));
         return Err(StsError::new(400, "IDPCommunicationError", key_unreachable));
     }
-    match decoded.verify(&issuer.jwks(now)) {
-        Ok(k) => checks.push(Check::pass("jwt.signature", format!("{} kid {}", decoded.header.alg, k.kid.clone().unwrap_or_default()))),
+    match decoded.verify(&keys) {
+        Ok(k) => checks.push(Check::pass("jwt.signature", format!("{} kid {}", decoded.header.alg, k.kid()))),
         Err(e) => {
             checks.push(Check::fail("jwt.signature", e.to_string()));
             return Err(match e {
@@ -178,11 +180,11 @@ pub fn assume(
     if decoded.claims.contains_key("https://aws.amazon.com/tags") {
         actions.push("sts:TagSession");
     }
-    let policy = role.trust_policy.clone().unwrap_or(Value::Null);
+    let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
     for action in actions {
         let mut c = ctx.clone();
         c.action = action.to_string();
-        match iam_policy::evaluate(&policy, &c) {
+        match iam_policy::evaluate(policy, &c) {
             Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
             Ok(Decision::ExplicitDeny(i)) => {
                 checks.push(Check::fail("iam.trust_policy", format!("{action} explicitly denied by statement {i}")));
@@ -207,7 +209,11 @@ pub fn assume(
     checks.push(Check::pass("sts.duration", seconds.to_string()));
 
     let principal = model.role_session(&role.name, session).expect("role exists");
-    let cred = state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds));
+    let cred = {
+        let mut state = shared.state();
+        let state = &mut *state;
+        state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds))
+    };
     let mut result = vec![
         Node::Text("Audience", audience),
         Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(&cred))]),

@@ -9,7 +9,10 @@ pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// Escapes text for an XML element (quotes stay literal, as in AWS's messages).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -30,17 +33,30 @@ pub enum Node {
 }
 
 fn render(node: &Node, depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
+    let pad = |out: &mut String| (0..depth).for_each(|_| out.push_str("  "));
+    let tag = |out: &mut String, close: bool, name: &str| {
+        out.push_str(if close { "</" } else { "<" });
+        out.push_str(name);
+        out.push('>');
+    };
+    pad(out);
     match node {
-        Node::Text(name, text) => out.push_str(&format!("{pad}<{name}>{}</{name}>\n", esc(text))),
+        Node::Text(name, text) => {
+            tag(out, false, name);
+            out.push_str(&esc(text));
+            tag(out, true, name);
+        }
         Node::Element(name, children) => {
-            out.push_str(&format!("{pad}<{name}>\n"));
+            tag(out, false, name);
+            out.push('\n');
             for c in children {
                 render(c, depth + 1, out);
             }
-            out.push_str(&format!("{pad}</{name}>\n"));
+            pad(out);
+            tag(out, true, name);
         }
     }
+    out.push('\n');
 }
 
 fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
@@ -54,7 +70,8 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response 
 
 /// A successful answer to `operation`.
 pub fn success(operation: &str, result: Vec<Node>, request_id: &str) -> Response {
-    let mut body = format!("<{operation}Response xmlns=\"{NS}\">\n");
+    let mut body = String::with_capacity(2048);
+    body.push_str(&format!("<{operation}Response xmlns=\"{NS}\">\n"));
     body.push_str(&format!("  <{operation}Result>\n"));
     for n in &result {
         render(n, 2, &mut body);
