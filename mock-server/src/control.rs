@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::clock;
+use crate::world::mint::TokenRequest;
 use crate::server::Shared;
 
 /// Control plane routes; their responses carry `Date` from the server clock too.
@@ -106,23 +107,9 @@ async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     Json(crate::env::client_env(&shared.model, &format!("http://{host}"))).into_response()
 }
 
-/// `POST /_cloudid/tokens/{issuer}` body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct MintRequest {
-    /// `aud`; GitHub's default is the owner URL, Google requires one.
-    audience: Option<String>,
-    /// Google: the service account (email); the world's default account when absent.
-    service_account: Option<String>,
-    /// Google: `full` adds the `google.compute_engine` claims.
-    format: Option<String>,
-    /// Claims to set (or remove, with `null`) after the issuer's own.
-    claims: serde_json::Map<String, Value>,
-}
-
 async fn mint(State(shared): State<Arc<Shared>>, axum::extract::Path(issuer): axum::extract::Path<String>, body: axum::body::Bytes) -> Response {
-    let req: MintRequest = if body.is_empty() {
-        MintRequest::default()
+    let req: TokenRequest = if body.is_empty() {
+        TokenRequest::default()
     } else {
         match serde_json::from_slice(&body) {
             Ok(r) => r,
@@ -130,7 +117,7 @@ async fn mint(State(shared): State<Arc<Shared>>, axum::extract::Path(issuer): ax
         }
     };
     let now = shared.clock.now();
-    let minted = crate::world::mint::mint(&shared.model, &mut shared.state(), now, &issuer, req.audience.as_deref(), req.service_account.as_deref(), req.format.as_deref() == Some("full"), &req.claims);
+    let minted = crate::world::mint::mint(&shared.model, &mut shared.state(), now, &issuer, &req);
     match minted {
         Ok(token) => Json(json!({ "token": token })).into_response(),
         Err(e) => bad_request(e),

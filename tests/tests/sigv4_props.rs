@@ -98,7 +98,7 @@ proptest! {
                     }
                 }
             }
-            1 => path.push_str("x"),
+            1 => path.push('x'),
             2 => query = if query.is_empty() { "a=1".into() } else { format!("{query}0") },
             3 => {
                 if body.is_empty() { body.push(b'x') } else { let i = flip % body.len(); body[i] ^= 0x01 }

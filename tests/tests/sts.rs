@@ -356,3 +356,27 @@ async fn imds_and_container_credentials_sign_calls_as_their_roles() {
     let (_, who) = caller_identity(&cloud, &creds).await;
     assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/apprunner-bigquery-task/3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c");
 }
+
+#[tokio::test]
+async fn every_refusal_keeps_the_error_response_shape() {
+    let yaml = format!("{}\nissuers:\n  - name: google\n    unreachable: true\n", cloudid_mock::world::load::DEFAULT_WORLD_YAML);
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let mut bodies = Vec::new();
+    let wrong_iss = github_token(&cloud, json!({"iss": "https://evil.example"})).await;
+    bodies.push(("InvalidIdentityToken", web_identity(&cloud, GITHUB_ROLE, &wrong_iss, &[]).await.1));
+    let other_branch = github_token(&cloud, json!({"sub": "repo:acme/ecs-express-mode-api:ref:refs/heads/dev"})).await;
+    bodies.push(("AccessDenied", web_identity(&cloud, GITHUB_ROLE, &other_branch, &[]).await.1));
+    let expired = github_token(&cloud, json!({"exp": now - 600})).await;
+    bodies.push(("ExpiredTokenException", web_identity(&cloud, GITHUB_ROLE, &expired, &[]).await.1));
+    let google = mint(&cloud, "google", json!({"audience": "reply-bot.apps.googleusercontent.com"})).await;
+    bodies.push(("IDPCommunicationError", web_identity(&cloud, GOOGLE_ROLE, &google, &[]).await.1));
+    bodies.push(("MissingAuthenticationToken", post_form(&cloud, &[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")]).await.1));
+    let creds = session(&cloud).await;
+    cloud.clock().advance(Duration::from_secs(3601));
+    bodies.push(("ExpiredToken", caller_identity(&cloud, &creds).await.1));
+    for (code, body) in bodies {
+        assert_eq!(tag(&body, "Code").as_deref(), Some(code), "{body}");
+        insta::assert_snapshot!(format!("sts_error_{code}"), body);
+    }
+}

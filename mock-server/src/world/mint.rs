@@ -7,17 +7,26 @@ use time::OffsetDateTime;
 
 use super::{WorldModel, WorldState, tokens};
 
+/// What to mint (the body of `POST /_cloudid/tokens/{issuer}`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenRequest {
+    /// `aud`; GitHub's default is the owner URL, Google requires one.
+    pub audience: Option<String>,
+    /// Google: the service account (email); the world's default account when absent.
+    pub service_account: Option<String>,
+    /// Google: `full` adds the `google.compute_engine` claims.
+    pub format: Option<String>,
+    /// Claims to set (or remove, with `null`) after the issuer's own.
+    pub claims: Map<String, Value>,
+}
+
 /// Mints a token from issuer `issuer` (`github`, `google`, or an extra issuer with a signing key).
-pub fn mint(
-    model: &WorldModel,
-    state: &mut WorldState,
-    now: OffsetDateTime,
-    issuer: &str,
-    audience: Option<&str>,
-    service_account: Option<&str>,
-    full: bool,
-    overrides: &Map<String, Value>,
-) -> Result<String, String> {
+pub fn mint(model: &WorldModel, state: &mut WorldState, now: OffsetDateTime, issuer: &str, req: &TokenRequest) -> Result<String, String> {
+    let audience = req.audience.as_deref();
+    let service_account = req.service_account.as_deref();
+    let full = req.format.as_deref() == Some("full");
+    let overrides = &req.claims;
     let jti = state.request_id();
     let mut claims = match issuer {
         "github" => tokens::github_claims(&model.github, audience, now, &jti),
