@@ -29,7 +29,7 @@ pub fn operations<'a>(journal: &'a [JournalEntry], service: &str) -> Vec<&'a str
 pub fn granted_key(journal: &[JournalEntry], access_key_id: &str) -> bool {
     journal
         .iter()
-        .any(|e| e.verdict == Verdict::Granted && e.issued.as_ref().is_some_and(|i| i.access_key_id == access_key_id))
+        .any(|e| e.verdict == Verdict::Granted && e.issued.as_ref().is_some_and(|i| i.access_key_id.as_deref() == Some(access_key_id)))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/env", get(env))
         .route("/_cloudid/tokens/{issuer}", post(mint))
         .route("/_cloudid/keys/rotate", post(rotate))
+        .route("/_cloudid/issuers", get(issuers))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
 }
 
@@ -153,4 +154,27 @@ async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
     let grace = time::Duration::seconds(i64::try_from(req.grace_seconds).unwrap_or(i64::MAX / 2));
     let kid = issuer.rotate(now, grace).map(|k| k.kid.clone());
     Json(json!({ "issuer": req.issuer, "kid": kid, "previous_valid_until": clock::iso8601(now + grace) })).into_response()
+}
+
+async fn issuers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let list: Vec<_> = shared
+        .state()
+        .issuers
+        .all()
+        .iter()
+        .map(|i| {
+            json!({
+                "name": i.name,
+                "iss": i.iss,
+                "discovery": format!("http://{host}/issuers/{}/.well-known/openid-configuration", i.name),
+                "jwks": format!("http://{host}/issuers/{}/jwks", i.name),
+                "certs": format!("http://{host}/issuers/{}/certs", i.name),
+                "kid": i.active.as_ref().map(|k| k.kid.clone()),
+                "signs": i.active.is_some(),
+                "unreachable": i.unreachable,
+            })
+        })
+        .collect();
+    Json(json!({ "issuers": list })).into_response()
 }

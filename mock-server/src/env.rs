@@ -19,6 +19,16 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
     if model.aws.ec2.is_some() {
         set("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("{endpoint}/"));
     }
+    let authority = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    if !model.gcp.project_id.is_empty() {
+        set("GOOGLE_CLOUD_PROJECT", model.gcp.project_id.clone());
+    }
+    if model.gcp.default_account().is_some() {
+        set("GCE_METADATA_HOST", authority.to_string());
+        set("GCE_METADATA_IP", authority.to_string());
+    }
+    set("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{endpoint}{}?api-version=2.0", crate::services::github_oidc::PATH));
+    set("ACTIONS_ID_TOKEN_REQUEST_TOKEN", model.github.request_token.expose().to_string());
     let container = model
         .aws
         .containers
@@ -75,6 +85,11 @@ mod tests {
         assert_eq!(env["AWS_REGION"], "ap-northeast-1");
         assert_eq!(env["AWS_DEFAULT_REGION"], "ap-northeast-1");
         assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://127.0.0.1:8133/");
+        assert_eq!(env["GCE_METADATA_HOST"], "127.0.0.1:8133");
+        assert_eq!(env["GCE_METADATA_IP"], "127.0.0.1:8133");
+        assert_eq!(env["GOOGLE_CLOUD_PROJECT"], "acme-data");
+        assert_eq!(env["ACTIONS_ID_TOKEN_REQUEST_URL"], "http://127.0.0.1:8133/github/actions/idtoken?api-version=2.0");
+        assert_eq!(env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"], "cloudid-actions-runtime-token");
     }
 
     #[test]

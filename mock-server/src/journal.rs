@@ -73,19 +73,38 @@ impl Check {
     }
 }
 
+/// What kind of credential a response handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuedKind {
+    /// AWS temporary credentials (access key id, secret, session token).
+    AwsCredentials,
+    /// A Google OAuth access token.
+    GoogleAccessToken,
+    /// A signed ID token (JWT).
+    IdToken,
+}
+
 /// Credentials a response handed out, identified without their secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issued {
-    /// The access key id.
-    pub access_key_id: String,
-    /// Fingerprint of the secret access key ([`crate::Secret::fingerprint`]).
-    pub secret_fingerprint: String,
-    /// Fingerprint of the session token.
+    /// What was issued.
+    pub kind: IssuedKind,
+    /// AWS: the access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// AWS: fingerprint of the secret access key ([`crate::Secret::fingerprint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_fingerprint: Option<String>,
+    /// Fingerprint of the session token, access token or JWT.
     pub token_fingerprint: String,
     /// Expiry, `YYYY-MM-DDTHH:MM:SSZ`.
     pub expiration: String,
-    /// The assumed-role ARN the credentials stand for.
-    pub arn: String,
+    /// Who the credential stands for: an assumed-role ARN, a service account, a subject.
+    pub principal: String,
+    /// Google: the OAuth scopes; ID tokens: the audience.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// One served request.

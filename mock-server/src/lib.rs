@@ -32,6 +32,6 @@ pub mod world;
 
 pub use api::{Builder, CloudId};
 pub use clock::Clock;
-pub use journal::{Check, Issued, JournalEntry, JournalSnapshot, Outcome, Verdict};
+pub use journal::{Check, Issued, IssuedKind, JournalEntry, JournalSnapshot, Outcome, Verdict};
 pub use secret::{Secret, fingerprint};
 pub use world::{WorldError, WorldModel};

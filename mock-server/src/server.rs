@@ -126,6 +126,10 @@ async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         let body = format!("cloudid: no control-plane endpoint at {method} {path}\n");
         return shared.dated((StatusCode::NOT_FOUND, body).into_response());
     }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if let Some(answer) = services::oidc_discovery::by_host(&shared, host, path) {
+        return shared.finish(method, path, answer);
+    }
     shared.finish(method, path, not_found(method, path))
 }
 

@@ -35,7 +35,7 @@ async fn the_pod_identity_endpoint_serves_the_task_role_for_the_right_token() {
     assert_eq!(doc["AccountId"], "123456789012");
     let e = &cloud.journal()[0];
     assert_eq!(e.verdict, Verdict::Granted);
-    assert_eq!(e.issued.as_ref().unwrap().access_key_id, doc["AccessKeyId"]);
+    assert_eq!(e.issued.as_ref().unwrap().access_key_id.as_deref(), doc["AccessKeyId"].as_str());
     assert_eq!(e.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/apprunner-bigquery-task/eks-acme-apprunner-bigquery-task"));
 }
 

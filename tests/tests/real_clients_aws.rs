@@ -44,8 +44,8 @@ fn assert_client_holds_issued(run: &ClientRun, journal: &[JournalEntry]) {
     assert_eq!(run.result["ok"], true, "client failed: {}\nstderr: {}", run.result, run.stderr);
     let granted = journal.iter().rev().find(|e| e.verdict == Verdict::Granted && e.issued.is_some()).expect("the journal shows a grant");
     let issued = granted.issued.as_ref().unwrap();
-    assert_eq!(run.result["access_key_id"], issued.access_key_id.as_str());
-    assert_eq!(run.result["secret_fingerprint"], issued.secret_fingerprint.as_str());
+    assert_eq!(run.result["access_key_id"], issued.access_key_id.as_deref().unwrap());
+    assert_eq!(run.result["secret_fingerprint"], issued.secret_fingerprint.as_deref().unwrap());
     assert_eq!(run.result["token_fingerprint"], issued.token_fingerprint.as_str());
 }
 

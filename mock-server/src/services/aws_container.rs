@@ -82,7 +82,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     });
     let (cred, rotated) = credentials(shared, container);
     note.verdict = Verdict::Granted;
-    note.principal = Some(cred.receipt.arn.clone());
+    note.principal = Some(cred.receipt.principal.clone());
     note.checks.push(Check::pass("container.credentials", if rotated { "issued new credentials" } else { "current credentials" }));
     note.issued = Some(cred.receipt.clone());
     noted(document(container, &cred), note)

@@ -4,6 +4,9 @@
 pub mod aws_container;
 pub mod aws_imds;
 pub mod aws_sts;
+pub mod gcp_metadata;
+pub mod github_oidc;
+pub mod oidc_discovery;
 
 use std::sync::Arc;
 
@@ -17,14 +20,32 @@ use crate::world::WorldModel;
 
 /// Every service's routes, merged.
 pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
-    Router::new().route("/", any(root)).merge(aws_imds::router()).merge(aws_container::router(model))
+    Router::new()
+        .route("/", any(root))
+        .merge(aws_imds::router())
+        .merge(aws_container::router(model))
+        .merge(gcp_metadata::router())
+        .merge(github_oidc::router())
+        .merge(oidc_discovery::router())
 }
 
-/// `/` is shared: STS (any POST, or a GET with `Action`) and IMDS's version list.
+/// `/` is shared: STS (any POST, or a GET with `Action`), the GCP metadata server's ping
+/// (a request with `Metadata-Flavor`), and IMDS's version list. The latter also carries
+/// `Metadata-Flavor: Google`, which is all Go's GCE probe looks at.
 async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     if aws_sts::claims(&parts) {
         return aws_sts::serve(shared, Request::from_parts(parts, body)).await;
     }
-    shared.finish(&parts.method, parts.uri.path(), aws_imds::list_versions(&parts.method))
+    let has_gce = shared.model.gcp.default_account().is_some();
+    let answer = if has_gce && gcp_metadata::is_ping(&parts.headers) {
+        gcp_metadata::ping()
+    } else {
+        let (mut response, note) = aws_imds::list_versions(&parts.method);
+        if has_gce {
+            response.headers_mut().insert("metadata-flavor", axum::http::HeaderValue::from_static("Google"));
+        }
+        (response, note)
+    };
+    shared.finish(&parts.method, parts.uri.path(), answer)
 }

@@ -84,6 +84,12 @@ pub struct Jwk {
     /// EC y (base64url).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// Certificate thumbprint (base64url SHA-1), where the issuer publishes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<String>,
+    /// Certificate chain (standard base64 DER), where the issuer publishes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5c: Option<Vec<String>>,
 }
 
 /// A JWK made ready for verification: its public key parsed once, for each algorithm it fits.
@@ -273,7 +279,7 @@ mod tests {
 
     #[test]
     fn none_and_hmac_are_refused_before_any_key_is_used() {
-        let key = Jwk { kty: "oct".into(), kid: Some("k".into()), alg: None, n: None, e: None, crv: None, x: None, y: None };
+        let key = Jwk { kty: "oct".into(), kid: Some("k".into()), alg: None, n: None, e: None, crv: None, x: None, y: None, x5t: None, x5c: None };
         for alg in ["none", "HS256", "HS512", "PS256"] {
             let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg": alg, "kid": "k"})), enc(&serde_json::json!({})));
             assert_eq!(decode(&t).unwrap().verify(&[PreparedKey::new(key.clone())]).unwrap_err(), JwtError::UnsupportedAlgorithm(alg.into()));

@@ -143,11 +143,13 @@ impl CredentialAuthority {
         let session_token = Secret::new(ids::session_token(rng));
         let expires_at = now + lifetime;
         let receipt = Arc::new(Issued {
-            access_key_id: access_key_id.clone(),
-            secret_fingerprint: secret_access_key.fingerprint(),
+            kind: crate::journal::IssuedKind::AwsCredentials,
+            access_key_id: Some(access_key_id.clone()),
+            secret_fingerprint: Some(secret_access_key.fingerprint()),
             token_fingerprint: session_token.fingerprint(),
             expiration: crate::clock::iso8601(expires_at),
-            arn: principal.arn(),
+            principal: principal.arn(),
+            scopes: Vec::new(),
         });
         let cred = Arc::new(IssuedCredential {
             access_key_id,

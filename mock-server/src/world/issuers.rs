@@ -40,6 +40,19 @@ pub fn pem_to_der(pem: &str) -> Vec<u8> {
     STANDARD.decode(body.trim()).expect("fixture PEM is base64")
 }
 
+/// A self-signed certificate for the PKCS#8 key `der`, named after `kid`, valid 2026–2036.
+fn self_signed(der: &[u8], kid: &str) -> Option<(Vec<u8>, String)> {
+    let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(der.to_vec());
+    let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256).ok()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).ok()?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, format!("cloudid issuer key {kid}"));
+    params.not_before = OffsetDateTime::from_unix_timestamp(1_767_225_600).ok()?;
+    params.not_after = OffsetDateTime::from_unix_timestamp(2_082_758_400).ok()?;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(kid.as_bytes().get(..16)?));
+    let cert = params.self_signed(&key).ok()?;
+    Some((cert.der().to_vec(), cert.pem()))
+}
+
 /// One RSA signing key and its public JWK.
 #[derive(Clone)]
 pub struct SigningKey {
@@ -50,6 +63,13 @@ pub struct SigningKey {
     pub jwk: Jwk,
     /// The public half, parsed for verification.
     pub prepared: Arc<PreparedKey>,
+    /// A self-signed X.509 certificate of the key (DER), as issuers publish in `x5c` and
+    /// Google's v1 certs.
+    pub cert_der: Arc<Vec<u8>>,
+    /// The same certificate, PEM.
+    pub cert_pem: Arc<String>,
+    /// `x5t`: base64url SHA-1 of the certificate.
+    pub x5t: String,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -59,6 +79,19 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    fn from_pkcs8(der: &[u8]) -> Option<Self> {
+        let pair = RsaKeyPair::from_pkcs8(der).ok()?;
+        let mut key = Self::from_pair(pair);
+        let (cert_der, cert_pem) = self_signed(der, &key.kid)?;
+        let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert_der);
+        key.x5t = URL_SAFE_NO_PAD.encode(sha1.as_ref());
+        key.jwk.x5t = Some(key.x5t.clone());
+        key.jwk.x5c = Some(vec![STANDARD.encode(&cert_der)]);
+        key.cert_der = Arc::new(cert_der);
+        key.cert_pem = Arc::new(cert_pem);
+        Some(key)
+    }
+
     fn from_pair(pair: RsaKeyPair) -> Self {
         let public = pair.public_key();
         let n = public.modulus().big_endian_without_leading_zero().to_vec();
@@ -74,20 +107,25 @@ impl SigningKey {
             crv: None,
             x: None,
             y: None,
+            x5t: None,
+            x5c: None,
         };
         let prepared = Arc::new(PreparedKey::new(jwk.clone()));
-        Self { kid, pair: Arc::new(pair), jwk, prepared }
+        Self { kid, pair: Arc::new(pair), jwk, prepared, cert_der: Arc::default(), cert_pem: Arc::default(), x5t: String::new() }
     }
 
     /// The bundled fixture key `name` (see `fixtures/keys/README.md`).
     pub fn fixture(name: &str) -> Option<Self> {
         let pem = FIXTURE_KEYS.iter().find(|(n, _)| *n == name)?.1;
-        RsaKeyPair::from_pkcs8(&pem_to_der(pem)).ok().map(Self::from_pair)
+        Self::from_pkcs8(&pem_to_der(pem))
     }
 
     /// A freshly generated 2048-bit key.
     pub fn generate() -> Self {
-        Self::from_pair(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation"))
+        use aws_lc_rs::encoding::AsDer;
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation");
+        let der = pair.as_der().expect("PKCS#8 export");
+        Self::from_pkcs8(der.as_ref()).expect("a generated key loads")
     }
 
     /// Signs `claims` as an RS256 JWT with this key; `extra_header` adds header fields.

@@ -2,6 +2,7 @@
 //! credentials, IMDS session tokens, the seeded generator).
 
 pub mod credentials;
+pub mod google_tokens;
 pub mod issuers;
 pub mod mint;
 pub mod tokens;
@@ -28,6 +29,8 @@ pub struct WorldState {
     pub rng: StdRng,
     /// Issued AWS credentials.
     pub credentials: CredentialAuthority,
+    /// Google OAuth access tokens.
+    pub google_tokens: google_tokens::GoogleTokenAuthority,
     /// Token issuers and their current keys.
     pub issuers: issuers::IssuerAuthority,
     /// Live IMDSv2 session tokens and their expiry.
@@ -52,6 +55,7 @@ impl WorldState {
             rng: StdRng::seed_from_u64(model.seed),
             credentials: CredentialAuthority::with_capacity(model.credential_capacity),
             issuers: issuers::IssuerAuthority::from_model(model),
+            google_tokens: google_tokens::GoogleTokenAuthority::default(),
             imds_tokens: HashMap::new(),
         }
     }

@@ -136,6 +136,36 @@ pub struct GcpModel {
     pub zone: String,
     /// Service accounts; the one with `default: true` is the metadata server's.
     pub service_accounts: Vec<ServiceAccountModel>,
+    /// The instance (or Cloud Run instance) the metadata server describes.
+    pub instance: GcpInstanceModel,
+}
+
+/// The Compute Engine / Cloud Run instance behind the emulated metadata server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpInstanceModel {
+    /// Instance name.
+    pub name: String,
+    /// Numeric instance id (digits).
+    pub id: String,
+}
+
+impl Default for GcpInstanceModel {
+    fn default() -> Self {
+        Self { name: "cloudid-instance".into(), id: "4471960353289327654".into() }
+    }
+}
+
+impl GcpModel {
+    /// The metadata server's default service account, if the world has one.
+    pub fn default_account(&self) -> Option<&ServiceAccountModel> {
+        self.service_accounts.iter().find(|s| s.default)
+    }
+
+    /// The service account with this email or unique id.
+    pub fn account(&self, email_or_id: &str) -> Option<&ServiceAccountModel> {
+        self.service_accounts.iter().find(|s| s.email == email_or_id || s.unique_id == email_or_id)
+    }
 }
 
 /// A Google service account.
@@ -149,6 +179,13 @@ pub struct ServiceAccountModel {
     /// Whether this is the metadata server's default account.
     #[serde(default)]
     pub default: bool,
+    /// OAuth scopes the metadata server grants it (the instance's scopes).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["https://www.googleapis.com/auth/cloud-platform".into()]
 }
 
 fn default_seed() -> u64 {

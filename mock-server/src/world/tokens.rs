@@ -98,8 +98,8 @@ pub fn google_id_claims(gcp: &GcpModel, sa: &ServiceAccountModel, audience: &str
             "google".into(),
             json!({"compute_engine": {
                 "instance_creation_timestamp": iat - 86_400,
-                "instance_id": "4471960353289327654",
-                "instance_name": "cloudid-instance",
+                "instance_id": gcp.instance.id,
+                "instance_name": gcp.instance.name,
                 "project_id": gcp.project_id,
                 "project_number": gcp.project_number.parse::<u64>().unwrap_or(0),
                 "zone": gcp.zone,

@@ -148,7 +148,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         }
         (Node::Credentials { .. }, Some((cred, rotated, body))) => {
             note.verdict = Verdict::Granted;
-            note.principal = Some(cred.receipt.arn.clone());
+            note.principal = Some(cred.receipt.principal.clone());
             note.checks.push(Check::pass("imds.credentials", if rotated { "issued new credentials" } else { "current credentials" }));
             note.issued = Some(cred.receipt.clone());
             text(body, ttl)

@@ -47,7 +47,7 @@ pub struct Outcome {
 
 /// The `Arn` of a session: `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`.
 pub fn principal_arn_of(cred: &IssuedCredential) -> String {
-    cred.receipt.arn.clone()
+    cred.receipt.principal.clone()
 }
 
 /// The `<Credentials>` element.

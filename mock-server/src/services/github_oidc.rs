@@ -1,0 +1,119 @@
+//! The GitHub Actions OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`): a job presents the
+//! runtime's bearer token and gets `{"value": <jwt>}` for the audience it asks.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::json;
+
+use crate::journal::{Check, Issued, IssuedKind, Note, Verdict};
+use crate::server::{Answer, Shared, noted};
+use crate::world::tokens;
+
+/// Path of the token endpoint (the URL's query carries `api-version=2.0`).
+pub const PATH: &str = "/github/actions/idtoken";
+
+/// The token endpoint's route.
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new().route(PATH, any(handle))
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], json!({ "message": message }).to_string()).into_response()
+}
+
+fn param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then(|| {
+            let mut out = String::new();
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                match (b[i], v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                    (b'%', Some(x)) => {
+                        out.push(x as char);
+                        i += 3;
+                    }
+                    (b'+', _) => {
+                        out.push(' ');
+                        i += 1;
+                    }
+                    (c, _) => {
+                        out.push(c as char);
+                        i += 1;
+                    }
+                }
+            }
+            out
+        })
+    })
+}
+
+fn answer(shared: &Shared, req: &Request) -> Answer {
+    let mut note = Note::new("github_oidc", "GetIdToken", Verdict::Error);
+    if req.method() != Method::GET {
+        note.checks.push(Check::fail("github.method", format!("{} is not GET", req.method())));
+        return noted(error(StatusCode::METHOD_NOT_ALLOWED, "The requested resource does not support the HTTP method."), note);
+    }
+    let query = req.uri().query().unwrap_or("");
+    match param(query, "api-version").as_deref() {
+        Some("2.0") => note.checks.push(Check::passed("github.api_version")),
+        other => {
+            note.checks.push(Check::fail("github.api_version", format!("api-version {other:?}")));
+            return noted(error(StatusCode::BAD_REQUEST, "The api-version query parameter is required and must be 2.0."), note);
+        }
+    }
+    let expected = shared.model.github.request_token.expose();
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let bearer = given.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
+    match bearer {
+        None => {
+            note.verdict = Verdict::Denied;
+            note.checks.push(Check::fail("github.authorization", "no Authorization: Bearer token"));
+            return noted(error(StatusCode::UNAUTHORIZED, "Unauthorized: the request has no bearer token."), note);
+        }
+        Some(t) if t != expected => {
+            note.verdict = Verdict::Denied;
+            note.checks.push(Check::fail("github.authorization", "bearer token is not the job's ACTIONS_ID_TOKEN_REQUEST_TOKEN"));
+            return noted(error(StatusCode::FORBIDDEN, "Forbidden: the bearer token is not valid for this job."), note);
+        }
+        Some(_) => note.checks.push(Check::passed("github.authorization")),
+    }
+    let audience = param(query, "audience").filter(|a| !a.is_empty());
+    let now = shared.clock.now();
+    let jti = shared.request_id();
+    let claims = tokens::github_claims(&shared.model.github, audience.as_deref(), now, &jti);
+    let key = shared.state().issuers.by_name("github").and_then(|i| i.active.clone());
+    let Some(key) = key else {
+        note.checks.push(Check::fail("github.issuer", "the github issuer has no signing key"));
+        return noted(error(StatusCode::INTERNAL_SERVER_ERROR, "no signing key"), note);
+    };
+    let mut header = serde_json::Map::new();
+    header.insert("x5t".into(), json!(key.x5t));
+    let token = key.sign(&claims, &header);
+    note.verdict = Verdict::Granted;
+    let sub = claims["sub"].as_str().unwrap_or_default().to_string();
+    note.principal = Some(sub.clone());
+    let aud = claims["aud"].as_str().unwrap_or_default().to_string();
+    note.checks.push(Check::pass("github.token", format!("aud {aud}, sub {sub}")));
+    note.issued = Some(Arc::new(Issued {
+        kind: IssuedKind::IdToken,
+        access_key_id: None,
+        secret_fingerprint: None,
+        token_fingerprint: crate::secret::fingerprint(&token),
+        expiration: crate::clock::iso8601(now + time::Duration::seconds(300)),
+        principal: sub,
+        scopes: vec![aud],
+    }));
+    let body = json!({ "count": 1, "value": token });
+    noted((StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response(), note)
+}

@@ -1,0 +1,122 @@
+//! Google OAuth access tokens: opaque `ya29.` strings, each remembered with the principal and
+//! scopes it stands for, so later services (IAM Credentials, resource calls) can accept them as
+//! Bearer tokens.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rand::RngCore;
+use rand::rngs::StdRng;
+use time::OffsetDateTime;
+
+use crate::journal::{Issued, IssuedKind};
+use crate::secret::Secret;
+
+/// One issued access token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    /// The bearer token.
+    pub token: Secret,
+    /// Who it acts as (a service account email, or a federated principal).
+    pub principal: String,
+    /// Granted OAuth scopes.
+    pub scopes: Vec<String>,
+    /// When it was issued.
+    pub issued_at: OffsetDateTime,
+    /// When it expires.
+    pub expires_at: OffsetDateTime,
+    /// How the journal names it.
+    pub receipt: Arc<Issued>,
+}
+
+/// Issued access tokens and the current one per (account, scopes).
+#[derive(Debug, Default)]
+pub struct GoogleTokenAuthority {
+    by_token: HashMap<String, Arc<AccessToken>>,
+    order: VecDeque<String>,
+    current: HashMap<String, String>,
+}
+
+const CAPACITY: usize = 20_000;
+
+impl GoogleTokenAuthority {
+    /// Issues a token for `principal` with `scopes`, valid `lifetime` from `now`.
+    pub fn issue(&mut self, rng: &mut StdRng, principal: &str, scopes: Vec<String>, now: OffsetDateTime, lifetime: time::Duration) -> Arc<AccessToken> {
+        let mut raw = [0u8; 96];
+        rng.fill_bytes(&mut raw);
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let body: String = raw.iter().map(|b| ALPHABET[(*b & 63) as usize] as char).collect();
+        let token = Secret::new(format!("ya29.c.{body}"));
+        let expires_at = now + lifetime;
+        let receipt = Arc::new(Issued {
+            kind: IssuedKind::GoogleAccessToken,
+            access_key_id: None,
+            secret_fingerprint: None,
+            token_fingerprint: token.fingerprint(),
+            expiration: crate::clock::iso8601(expires_at),
+            principal: principal.to_string(),
+            scopes: scopes.clone(),
+        });
+        let t = Arc::new(AccessToken { token, principal: principal.to_string(), scopes, issued_at: now, expires_at, receipt });
+        if self.by_token.len() >= CAPACITY {
+            self.by_token.retain(|_, t| t.expires_at > now);
+            self.order.retain(|k| self.by_token.contains_key(k));
+            while self.by_token.len() >= CAPACITY - CAPACITY / 10 {
+                let Some(old) = self.order.pop_front() else { break };
+                self.by_token.remove(&old);
+            }
+        }
+        self.order.push_back(t.token.expose().to_string());
+        self.by_token.insert(t.token.expose().to_string(), t.clone());
+        t
+    }
+
+    /// The metadata server's behaviour: re-serve the same token for `slot` until it is within
+    /// `refresh_before` of expiry, then issue a new one.
+    pub fn current(
+        &mut self,
+        slot: &str,
+        rng: &mut StdRng,
+        principal: &str,
+        scopes: Vec<String>,
+        now: OffsetDateTime,
+        rotation: super::Rotation,
+    ) -> (Arc<AccessToken>, bool) {
+        if let Some(t) = self.current.get(slot).and_then(|k| self.by_token.get(k))
+            && t.expires_at - now > rotation.refresh_before
+        {
+            return (t.clone(), false);
+        }
+        let t = self.issue(rng, principal, scopes, now, rotation.lifetime);
+        self.current.insert(slot.to_string(), t.token.expose().to_string());
+        (t, true)
+    }
+
+    /// The token, if this world issued it (expired or not).
+    pub fn lookup(&self, token: &str) -> Option<Arc<AccessToken>> {
+        self.by_token.get(token).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_metadata_server_reserves_a_token_until_near_expiry() {
+        let mut a = GoogleTokenAuthority::default();
+        let mut rng = StdRng::seed_from_u64(3);
+        let t0 = datetime!(2026-11-30 00:00 UTC);
+        let r = crate::world::Rotation { lifetime: time::Duration::hours(1), refresh_before: time::Duration::minutes(5) };
+        let (x, new_x) = a.current("sa|s", &mut rng, "sa@p.iam.gserviceaccount.com", vec!["s".into()], t0, r);
+        let (y, new_y) = a.current("sa|s", &mut rng, "sa@p.iam.gserviceaccount.com", vec!["s".into()], t0 + time::Duration::minutes(50), r);
+        let (z, _) = a.current("sa|s", &mut rng, "sa@p.iam.gserviceaccount.com", vec!["s".into()], t0 + time::Duration::minutes(56), r);
+        assert!(new_x && !new_y);
+        assert_eq!(x.token, y.token);
+        assert_ne!(x.token, z.token);
+        assert!(x.token.expose().starts_with("ya29."));
+        assert_eq!(a.lookup(x.token.expose()).unwrap().principal, "sa@p.iam.gserviceaccount.com");
+    }
+}
