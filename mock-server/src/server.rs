@@ -126,11 +126,15 @@ async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         let body = format!("cloudid: no control-plane endpoint at {method} {path}\n");
         return shared.dated((StatusCode::NOT_FOUND, body).into_response());
     }
+    shared.finish(method, path, unrouted(&shared, &req))
+}
+
+/// The answer for a path no route claims: an issuer document if `Host` names a real issuer,
+/// else 404.
+pub fn unrouted(shared: &Shared, req: &Request) -> Answer {
+    let (method, path) = (req.method(), req.uri().path());
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if let Some(answer) = services::oidc_discovery::by_host(&shared, host, path) {
-        return shared.finish(method, path, answer);
-    }
-    shared.finish(method, path, not_found(method, path))
+    services::oidc_discovery::by_host(shared, host, path).unwrap_or_else(|| not_found(method, path))
 }
 
 /// The `Date` header for `now`, formatted once per second per thread.

@@ -87,6 +87,7 @@ impl SigningKey {
         key.x5t = URL_SAFE_NO_PAD.encode(sha1.as_ref());
         key.jwk.x5t = Some(key.x5t.clone());
         key.jwk.x5c = Some(vec![STANDARD.encode(&cert_der)]);
+        key.prepared = Arc::new(PreparedKey::new(key.jwk.clone()));
         key.cert_der = Arc::new(cert_der);
         key.cert_pem = Arc::new(cert_pem);
         Some(key)

@@ -15,7 +15,7 @@ use axum::response::Response;
 use axum::routing::any;
 
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted, not_found};
+use crate::server::{Answer, Shared, noted, unrouted};
 use crate::world::model::{HttpEndpoint, HttpTokens};
 use crate::world::{CredentialSource, IssuedCredential, WorldModel, WorldState};
 use token::TokenCheck;
@@ -62,7 +62,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let path = req.uri().path().trim_start_matches('/');
     let (version, rest) = path.split_once('/').unwrap_or((path, ""));
     if !tree::is_version(version) {
-        return not_found(req.method(), req.uri().path());
+        return unrouted(shared, req);
     }
     let model = shared.model.clone();
     let Some(ec2) = model.aws.ec2.as_ref() else {

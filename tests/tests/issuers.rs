@@ -1,0 +1,244 @@
+//! Token issuers over HTTP: the GitHub Actions token endpoint, the GCP metadata server, discovery
+//! and keys (by path and by real host), key rotation, and their refusals.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cloudid_mock::{CloudId, Verdict};
+use cloudid_tests::fixed_cloud;
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+
+fn claims(jwt: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+fn header(jwt: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+async fn actions_token(cloud: &CloudId, audience: Option<&str>, bearer: Option<&str>) -> Response {
+    let env = cloud.env();
+    let mut url = env["ACTIONS_ID_TOKEN_REQUEST_URL"].clone();
+    if let Some(a) = audience {
+        url.push_str(&format!("&audience={a}"));
+    }
+    let mut req = Client::new().get(url).header("accept", "application/json");
+    if let Some(b) = bearer {
+        req = req.header("authorization", b);
+    }
+    req.send().await.unwrap()
+}
+
+fn redact(mut v: Value) -> Value {
+    for k in ["jti"] {
+        if v.get(k).is_some() {
+            v[k] = json!("[jti]");
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn the_actions_endpoint_mints_a_github_token_with_the_real_claims() {
+    let cloud = fixed_cloud().await;
+    let bearer = format!("Bearer {}", cloud.env()["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]);
+    let r = actions_token(&cloud, Some("sts.amazonaws.com"), Some(&bearer)).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let jwt = body["value"].as_str().unwrap();
+    let c = claims(jwt);
+    assert_eq!(c["iss"], "https://token.actions.githubusercontent.com");
+    assert_eq!(c["aud"], "sts.amazonaws.com");
+    assert_eq!(c["sub"], "repo:acme/ecs-express-mode-api:ref:refs/heads/main");
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 300);
+    assert_eq!(c["iat"].as_i64().unwrap() - c["nbf"].as_i64().unwrap(), 600);
+    let h = header(jwt);
+    assert_eq!(h["alg"], "RS256");
+    assert!(h["x5t"].is_string() && h["kid"].is_string());
+    insta::assert_json_snapshot!("github_token_claims", redact(c));
+    let default_aud = actions_token(&cloud, None, Some("bearer cloudid-actions-runtime-token")).await;
+    let default_aud: Value = default_aud.json().await.unwrap();
+    assert_eq!(claims(default_aud["value"].as_str().unwrap())["aud"], "https://github.com/acme", "the default audience is the owner's URL");
+    let journal = cloud.journal();
+    assert!(journal.iter().all(|e| e.verdict == Verdict::Granted && e.service == "github_oidc"));
+}
+
+#[tokio::test]
+async fn the_actions_endpoint_refuses_a_missing_or_wrong_bearer_and_a_missing_api_version() {
+    let cloud = fixed_cloud().await;
+    let none = actions_token(&cloud, Some("sts.amazonaws.com"), None).await;
+    assert_eq!(none.status(), 401);
+    assert!(none.json::<Value>().await.unwrap()["message"].is_string());
+    let wrong = actions_token(&cloud, Some("sts.amazonaws.com"), Some("Bearer not-the-token")).await;
+    assert_eq!(wrong.status(), 403);
+    let basic = actions_token(&cloud, Some("sts.amazonaws.com"), Some("Basic Y2xvdWRpZA==")).await;
+    assert_eq!(basic.status(), 401);
+    let no_version = Client::new()
+        .get(format!("{}/github/actions/idtoken?audience=x", cloud.endpoint()))
+        .header("authorization", "Bearer cloudid-actions-runtime-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_version.status(), 400);
+    let journal = cloud.journal();
+    assert_eq!(journal.len(), 4);
+    assert!(journal.iter().all(|e| e.issued.is_none()), "nothing minted");
+    assert_eq!(journal.iter().filter(|e| e.verdict == Verdict::Denied).count(), 3);
+}
+
+async fn mds(cloud: &CloudId, path: &str) -> Response {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", cloud.endpoint()))
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_metadata_server_requires_its_flavor_header_and_refuses_proxies() {
+    let cloud = fixed_cloud().await;
+    let c = Client::new();
+    let url = format!("{}/computeMetadata/v1/instance/service-accounts/default/token", cloud.endpoint());
+    let missing = c.get(&url).send().await.unwrap();
+    assert_eq!(missing.status(), 403);
+    assert_eq!(missing.headers()["metadata-flavor"], "Google");
+    let text = missing.text().await.unwrap();
+    assert!(text.contains("Missing Metadata-Flavor:Google header."), "{text}");
+    insta::assert_snapshot!("gce_403_missing_flavor", text);
+    let proxied = c.get(&url).header("Metadata-Flavor", "Google").header("X-Forwarded-For", "10.1.1.1").send().await.unwrap();
+    assert_eq!(proxied.status(), 403);
+    let ident = mds(&cloud, "/computeMetadata/v1/instance/service-accounts/default/identity").await;
+    assert_eq!(ident.status(), 400);
+    assert_eq!(ident.text().await.unwrap(), "non-empty audience parameter required\n");
+    let journal = cloud.journal();
+    assert!(journal.iter().all(|e| e.issued.is_none()));
+}
+
+#[tokio::test]
+async fn the_metadata_server_serves_tokens_identities_and_facts() {
+    let cloud = fixed_cloud().await;
+    let ping = Client::new().get(format!("{}/", cloud.endpoint())).header("metadata-flavor", "Google").send().await.unwrap();
+    assert_eq!((ping.status().as_u16(), ping.headers()["metadata-flavor"].to_str().unwrap()), (200, "Google"));
+    let t = mds(&cloud, "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/cloud-platform").await;
+    assert_eq!(t.headers()["content-type"], "application/json");
+    let tok: Value = t.json().await.unwrap();
+    assert_eq!(tok["token_type"], "Bearer");
+    assert_eq!(tok["expires_in"], 3600);
+    assert!(tok["access_token"].as_str().unwrap().starts_with("ya29."));
+    cloud.clock().advance(Duration::from_secs(600));
+    let again: Value = mds(&cloud, "/computeMetadata/v1/instance/service-accounts/default/token").await.json().await.unwrap();
+    assert_eq!(again["access_token"], tok["access_token"], "the metadata server re-serves its cached token");
+    assert_eq!(again["expires_in"], 3000);
+    let issued = cloud.journal().iter().filter_map(|e| e.issued.clone()).next().unwrap();
+    assert_eq!(issued.principal, "reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com");
+    assert_eq!(issued.token_fingerprint, cloudid_mock::fingerprint(tok["access_token"].as_str().unwrap()));
+
+    let id = mds(&cloud, "/computeMetadata/v1/instance/service-accounts/default/identity?audience=https://example.com&format=full&licenses=TRUE").await.text().await.unwrap();
+    let c = claims(&id);
+    assert_eq!(c["iss"], "https://accounts.google.com");
+    assert_eq!(c["sub"], "104412345678901234567");
+    assert_eq!(c["azp"], "104412345678901234567");
+    assert_eq!(c["google"]["compute_engine"]["project_number"], 314159265358u64);
+    assert!(c["google"]["compute_engine"]["license_id"].is_array());
+    insta::assert_json_snapshot!("google_id_token_claims_full", c);
+    let standard = claims(&mds(&cloud, "/computeMetadata/v1/instance/service-accounts/default/identity?audience=x").await.text().await.unwrap());
+    assert!(standard.get("google").is_none());
+
+    let text = |p: &'static str| {
+        let cloud = &cloud;
+        async move { mds(cloud, p).await.text().await.unwrap() }
+    };
+    assert_eq!(text("/computeMetadata/v1/project/project-id").await, "acme-data");
+    assert_eq!(text("/computeMetadata/v1/project/numeric-project-id").await, "314159265358");
+    assert_eq!(text("/computeMetadata/v1/instance/zone").await, "projects/314159265358/zones/asia-northeast1-a");
+    assert_eq!(text("/computeMetadata/v1/universe/universe-domain").await, "googleapis.com");
+    assert_eq!(text("/computeMetadata/v1/instance/service-accounts/default/email").await, "reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com");
+    let rec: Value = mds(&cloud, "/computeMetadata/v1/instance/service-accounts/default/?recursive=true").await.json().await.unwrap();
+    assert_eq!(rec, json!({"aliases": ["default"], "email": "reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com", "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}));
+    let redirect = mds(&cloud, "/computeMetadata/v1/instance").await;
+    assert_eq!(redirect.status(), 301);
+    assert_eq!(redirect.headers()["location"].to_str().unwrap(), format!("http://{}/computeMetadata/v1/instance/", cloud.addr()));
+    let listing = mds(&cloud, "/computeMetadata/v1/instance/").await.text().await.unwrap();
+    assert!(listing.contains("service-accounts/\n"));
+    let missing = mds(&cloud, "/computeMetadata/v1/instance/nothing").await;
+    assert_eq!(missing.status(), 404);
+    insta::assert_snapshot!("gce_404", missing.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn discovery_and_keys_are_served_by_path_and_by_the_real_host() {
+    let cloud = fixed_cloud().await;
+    let c = Client::new();
+    let by_path: Value = c.get(format!("{}/issuers/github/.well-known/openid-configuration", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(by_path["issuer"], "https://token.actions.githubusercontent.com");
+    assert_eq!(by_path["jwks_uri"], format!("http://{}/issuers/github/jwks", cloud.addr()));
+    let by_host: Value = c.get(format!("{}/.well-known/openid-configuration", cloud.endpoint())).header("host", "token.actions.githubusercontent.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(by_host["jwks_uri"], "https://token.actions.githubusercontent.com/.well-known/jwks");
+    insta::assert_json_snapshot!("github_discovery", by_host);
+    let jwks: Value = c.get(format!("{}/.well-known/jwks", cloud.endpoint())).header("host", "token.actions.githubusercontent.com").send().await.unwrap().json().await.unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!((key["kty"].as_str(), key["alg"].as_str()), (Some("RSA"), Some("RS256")));
+    assert!(key["x5c"][0].is_string() && key["x5t"].is_string());
+    insta::assert_json_snapshot!("github_jwks", jwks);
+    let google: Value = c.get(format!("{}/.well-known/openid-configuration", cloud.endpoint())).header("host", "accounts.google.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(google["jwks_uri"], "https://www.googleapis.com/oauth2/v3/certs");
+    insta::assert_json_snapshot!("google_discovery", google);
+    let v3 = c.get(format!("{}/oauth2/v3/certs", cloud.endpoint())).header("host", "www.googleapis.com").send().await.unwrap();
+    assert!(v3.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    let v3: Value = v3.json().await.unwrap();
+    let v1: Value = c.get(format!("{}/oauth2/v1/certs", cloud.endpoint())).header("host", "www.googleapis.com").send().await.unwrap().json().await.unwrap();
+    let kid = v3["keys"][0]["kid"].as_str().unwrap();
+    assert!(v1[kid].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let issuers: Value = c.get(format!("{}/_cloudid/issuers", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = issuers["issuers"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["github", "google"]);
+}
+
+#[tokio::test]
+async fn after_a_rotation_new_tokens_use_the_new_key_and_old_ones_verify_only_during_the_grace_period() {
+    let cloud = fixed_cloud().await;
+    let c = Client::new();
+    let old = cloudid_tests::sts::github_token(&cloud, json!({})).await;
+    let old_kid = header(&old)["kid"].as_str().unwrap().to_string();
+    let r: Value = c.post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&json!({"issuer": "github", "grace_seconds": 600})).send().await.unwrap().json().await.unwrap();
+    let new_kid = r["kid"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, old_kid);
+    let new = cloudid_tests::sts::github_token(&cloud, json!({})).await;
+    assert_eq!(header(&new)["kid"], new_kid.as_str());
+    let jwks: Value = c.get(format!("{}/issuers/github/jwks", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, [new_kid.as_str(), old_kid.as_str()], "the old key stays published during the grace period");
+    cloud.clock().advance(Duration::from_secs(290));
+    let (status, _) = cloudid_tests::sts::web_identity(&cloud, "GitHubActionsECRRole", &old, &[]).await;
+    assert_eq!(status, 200, "an old token verifies during the grace period");
+    cloud.clock().advance(Duration::from_secs(320));
+    let jwks: Value = c.get(format!("{}/issuers/github/jwks", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let mut body = claims(&old);
+    let now = cloud.clock().now().unix_timestamp();
+    body["iat"] = json!(now);
+    body["exp"] = json!(now + 300);
+    let signed_by_old = cloudid_mock::world::issuers::SigningKey::fixture("github-actions-1").unwrap().sign(&body, &Default::default());
+    let (status, xml) = cloudid_tests::sts::web_identity(&cloud, "GitHubActionsECRRole", &signed_by_old, &[]).await;
+    assert_eq!(status, 400, "after the grace period a token signed by the old key fails: {xml}");
+    assert!(xml.contains("InvalidIdentityToken"));
+}
+
+#[tokio::test]
+async fn cloudid_token_and_the_control_plane_refuse_what_they_cannot_mint() {
+    let cloud = fixed_cloud().await;
+    let c = Client::new();
+    let r = c.post(format!("{}/_cloudid/tokens/google", cloud.endpoint())).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "a Google ID token needs an audience");
+    let r = c.post(format!("{}/_cloudid/tokens/nobody", cloud.endpoint())).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&json!({"issuer": "nobody"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
