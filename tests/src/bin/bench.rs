@@ -39,6 +39,13 @@ fn main() {
         rt.block_on(sts_bench(cloudid, moto, Duration::from_secs(seconds)));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("tokens") {
+        let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3);
+        let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        rt.block_on(tokens_bench(cloudid, Duration::from_secs(seconds)));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("load") {
         // cloudid-bench load ADDR CONCURRENCY SECONDS: load one running cloudid (for profiling).
         let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).expect("load ADDR CONCURRENCY SECONDS");
@@ -444,4 +451,65 @@ async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Durati
     println!("\nRaw RS256 verify (aws-lc-rs, one core, this machine): {:.0}/s", n as f64 / started.elapsed().as_secs_f64());
     let rss = peak_rss_kib(cloud.child.id());
     println!("cloudid peak RSS after the STS runs (VmHWM): {:.1} MB", rss as f64 / 1024.0);
+}
+
+/// RS256 signatures per second with aws-lc-rs on `threads` threads for `duration`.
+fn raw_sign_rate(threads: usize, duration: Duration) -> f64 {
+    let key = cloudid_mock::world::issuers::SigningKey::fixture("github-actions-1").expect("fixture");
+    let claims = serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/x:ref:refs/heads/main", "aud": "sts.amazonaws.com", "iat": 1, "exp": 2});
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let key = key.clone();
+            let claims = claims.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while started.elapsed() < duration {
+                    std::hint::black_box(key.sign(&claims, &Default::default()));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().expect("signer")).sum();
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Tokens minted per second over HTTP (GitHub Actions endpoint, metadata identity endpoint)
+/// against the raw RS256 signing rate of aws-lc-rs measured in the same run.
+async fn tokens_bench(cloudid: PathBuf, duration: Duration) {
+    let raw1 = raw_sign_rate(1, duration);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let raw_all = raw_sign_rate(cores, duration);
+    let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0"]);
+    let github = Arc::new(Spec {
+        method: Method::GET,
+        path: "/github/actions/idtoken?api-version=2.0&audience=sts.amazonaws.com".into(),
+        headers: vec![("authorization".into(), "Bearer cloudid-actions-runtime-token".into()), ("accept".into(), "application/json".into())],
+        body: Bytes::new(),
+    });
+    let identity = Arc::new(Spec {
+        method: Method::GET,
+        path: "/computeMetadata/v1/instance/service-accounts/default/identity?audience=https://example.com&format=full".into(),
+        headers: vec![("metadata-flavor".into(), "Google".into())],
+        body: Bytes::new(),
+    });
+    println!("## cloudid-bench tokens: median of {ROUNDS} {}s rounds per cell\n", duration.as_secs());
+    println!("Raw RS256 signing with aws-lc-rs on this machine, same run: {raw1:.0}/s on one core, {raw_all:.0}/s on {cores} cores.\n");
+    println!("| endpoint | concurrency | tokens/s (p99) | / raw, one core | / raw, all cores |");
+    println!("|---|---|---|---|---|");
+    for (name, spec) in [("GitHub Actions OIDC", github), ("GCE metadata identity (format=full)", identity)] {
+        for c in [1usize, 8] {
+            let runs = {
+                let mut v = Vec::new();
+                for _ in 0..ROUNDS {
+                    v.push(load_spec(cloud.addr, c, duration, spec.clone()).await);
+                }
+                v
+            };
+            let m = median(runs);
+            println!("| {name} | {c} | {:.0} ({} µs) | {:.2}× | {:.2}× |", m.rps, m.p99_us, m.rps / raw1, m.rps / raw_all);
+        }
+    }
 }
