@@ -21,6 +21,7 @@
 mod api;
 pub mod clock;
 pub mod control;
+pub mod cred_config;
 pub mod env;
 pub mod ids;
 pub mod journal;

@@ -35,6 +35,42 @@ enum Command {
         #[arg(long, env = "CLOUDID_FORMAT", value_enum, default_value = "sh")]
         format: env::Format,
     },
+    /// Write a Google `external_account` credential file pointing at the server (as
+    /// `gcloud iam workload-identity-pools create-cred-config` does).
+    CreateCredConfig {
+        /// `projects/N/locations/global/workloadIdentityPools/P/providers/X`.
+        provider: String,
+        /// Service account to impersonate (omit for direct federated access).
+        #[arg(long)]
+        service_account: Option<String>,
+        /// AWS source: credentials from IMDS on the server.
+        #[arg(long)]
+        aws: bool,
+        /// With `--aws`: use the IMDSv2 session token URL.
+        #[arg(long)]
+        enable_imdsv2: bool,
+        /// OIDC source: a token file.
+        #[arg(long)]
+        credential_source_file: Option<String>,
+        /// OIDC source: a URL returning the token.
+        #[arg(long)]
+        credential_source_url: Option<String>,
+        /// Headers for the URL source, `Key=Value,Key2=Value2`.
+        #[arg(long)]
+        credential_source_headers: Option<String>,
+        /// `text` (default) or `json`.
+        #[arg(long)]
+        credential_source_type: Option<String>,
+        /// With `json`: the field holding the token (`value` for GitHub Actions).
+        #[arg(long)]
+        credential_source_field_name: Option<String>,
+        /// Where to write the file.
+        #[arg(long)]
+        output_file: PathBuf,
+        /// Base URL of the server the file points at.
+        #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
+        endpoint: String,
+    },
     /// Mint a token from an emulated issuer of a running server (for web-identity token files).
     Token {
         /// Issuer: `github`, `google`, or an extra issuer of the world.
@@ -70,6 +106,52 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("cloudid token: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CreateCredConfig {
+            provider,
+            service_account,
+            aws,
+            enable_imdsv2,
+            credential_source_file,
+            credential_source_url,
+            credential_source_headers,
+            credential_source_type,
+            credential_source_field_name,
+            output_file,
+            endpoint,
+        } => {
+            let source = if aws {
+                cloudid_mock::cred_config::Source::Aws { imdsv2: enable_imdsv2 }
+            } else if let Some(file) = credential_source_file {
+                cloudid_mock::cred_config::Source::File { path: file, json_field: credential_source_type.filter(|t| t == "json").map(|_| credential_source_field_name.clone().unwrap_or_default()) }
+            } else if let Some(url) = credential_source_url {
+                let headers = credential_source_headers
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|h| !h.is_empty())
+                    .filter_map(|h| h.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                    .collect();
+                cloudid_mock::cred_config::Source::Url { url, headers, json_field: credential_source_type.filter(|t| t == "json").map(|_| credential_source_field_name.clone().unwrap_or_default()) }
+            } else {
+                eprintln!("cloudid create-cred-config: give one of --aws, --credential-source-file, --credential-source-url");
+                return ExitCode::from(2);
+            };
+            match cloudid_mock::cred_config::build(&provider, service_account.as_deref(), &source, &endpoint) {
+                Ok(doc) => match std::fs::write(&output_file, serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n") {
+                    Ok(()) => {
+                        eprintln!("Created credential configuration file [{}].", output_file.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("cloudid create-cred-config: cannot write {}: {e}", output_file.display());
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("cloudid create-cred-config: {e}");
+                    ExitCode::from(2)
                 }
             }
         }

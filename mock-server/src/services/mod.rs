@@ -6,6 +6,8 @@ pub mod aws_imds;
 pub mod aws_sts;
 pub mod gcp_metadata;
 pub mod github_oidc;
+pub mod google_sts;
+pub mod iam_credentials;
 pub mod oidc_discovery;
 
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
         .merge(aws_container::router(model))
         .merge(gcp_metadata::router())
         .merge(github_oidc::router())
+        .merge(google_sts::router())
+        .merge(iam_credentials::router())
         .merge(oidc_discovery::router())
 }
 

@@ -27,6 +27,19 @@ pub struct AccessToken {
     pub expires_at: OffsetDateTime,
     /// How the journal names it.
     pub receipt: Arc<Issued>,
+    /// For a federated token: the pool, subject and mapped attributes it carries.
+    pub federation: Option<Federation>,
+}
+
+/// What a federated (Google STS) token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Federation {
+    /// `projects/N/locations/global/workloadIdentityPools/P`.
+    pub pool: String,
+    /// `google.subject`.
+    pub subject: String,
+    /// Mapped `attribute.*` values (without the `attribute.` prefix).
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// Issued access tokens and the current one per (account, scopes).
@@ -42,6 +55,19 @@ const CAPACITY: usize = 20_000;
 impl GoogleTokenAuthority {
     /// Issues a token for `principal` with `scopes`, valid `lifetime` from `now`.
     pub fn issue(&mut self, rng: &mut StdRng, principal: &str, scopes: Vec<String>, now: OffsetDateTime, lifetime: time::Duration) -> Arc<AccessToken> {
+        self.issue_with(rng, principal, scopes, now, lifetime, None)
+    }
+
+    /// Issues a token that may carry a federation.
+    pub fn issue_with(
+        &mut self,
+        rng: &mut StdRng,
+        principal: &str,
+        scopes: Vec<String>,
+        now: OffsetDateTime,
+        lifetime: time::Duration,
+        federation: Option<Federation>,
+    ) -> Arc<AccessToken> {
         let mut raw = [0u8; 96];
         rng.fill_bytes(&mut raw);
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -57,7 +83,7 @@ impl GoogleTokenAuthority {
             principal: principal.to_string(),
             scopes: scopes.clone(),
         });
-        let t = Arc::new(AccessToken { token, principal: principal.to_string(), scopes, issued_at: now, expires_at, receipt });
+        let t = Arc::new(AccessToken { token, principal: principal.to_string(), scopes, issued_at: now, expires_at, receipt, federation });
         if self.by_token.len() >= CAPACITY {
             self.by_token.retain(|_, t| t.expires_at > now);
             self.order.retain(|k| self.by_token.contains_key(k));

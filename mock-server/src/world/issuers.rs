@@ -129,6 +129,13 @@ impl SigningKey {
         Self::from_pkcs8(der.as_ref()).expect("a generated key loads")
     }
 
+    /// RSASSA-PKCS1-v1_5 SHA-256 signature of `data` (IAM `signBlob`).
+    pub fn sign_bytes(&self, data: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0u8; self.pair.public_modulus_len()];
+        self.pair.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), data, &mut sig).expect("RSA signing");
+        sig
+    }
+
     /// Signs `claims` as an RS256 JWT with this key; `extra_header` adds header fields.
     pub fn sign(&self, claims: &Value, extra_header: &Map<String, Value>) -> String {
         let mut header = Map::new();

@@ -138,6 +138,8 @@ pub struct GcpModel {
     pub service_accounts: Vec<ServiceAccountModel>,
     /// The instance (or Cloud Run instance) the metadata server describes.
     pub instance: GcpInstanceModel,
+    /// Workload identity pools.
+    pub workload_identity_pools: Vec<PoolModel>,
 }
 
 /// The Compute Engine / Cloud Run instance behind the emulated metadata server.
@@ -156,7 +158,22 @@ impl Default for GcpInstanceModel {
     }
 }
 
+/// The AWS provider mapping Google applies when a provider sets none.
+pub const DEFAULT_AWS_MAPPING: &[(&str, &str)] = &[
+    ("google.subject", "assertion.arn"),
+    (
+        "attribute.aws_role",
+        "assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn",
+    ),
+];
+
 impl GcpModel {
+    /// The pool and provider named by `projects/N/locations/global/workloadIdentityPools/P/providers/X`.
+    pub fn provider(&self, pool: &str, provider: &str) -> Option<(&PoolModel, &ProviderModel)> {
+        let p = self.workload_identity_pools.iter().find(|p| p.name == pool)?;
+        Some((p, p.providers.iter().find(|x| x.name == provider)?))
+    }
+
     /// The metadata server's default service account, if the world has one.
     pub fn default_account(&self) -> Option<&ServiceAccountModel> {
         self.service_accounts.iter().find(|s| s.default)
@@ -182,6 +199,74 @@ pub struct ServiceAccountModel {
     /// OAuth scopes the metadata server grants it (the instance's scopes).
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// The service account's IAM policy: who may act as it.
+    #[serde(default)]
+    pub bindings: Vec<BindingModel>,
+}
+
+/// One IAM policy binding: a role and its members.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingModel {
+    /// `roles/iam.workloadIdentityUser` or `roles/iam.serviceAccountTokenCreator`.
+    pub role: String,
+    /// `principal://…`, `principalSet://…`, `serviceAccount:…`, `user:…`.
+    pub members: Vec<String>,
+}
+
+/// A workload identity pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolModel {
+    /// Pool id.
+    pub name: String,
+    /// A disabled pool accepts no exchange.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Its providers.
+    pub providers: Vec<ProviderModel>,
+}
+
+/// A workload identity pool provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderModel {
+    /// Provider id.
+    pub name: String,
+    /// A disabled provider accepts no exchange.
+    #[serde(default)]
+    pub disabled: bool,
+    /// An AWS provider.
+    #[serde(default)]
+    pub aws: Option<AwsProviderModel>,
+    /// An OIDC provider.
+    #[serde(default)]
+    pub oidc: Option<OidcProviderConfig>,
+    /// `google.subject`, `attribute.*` → CEL over `assertion` (AWS default when empty).
+    #[serde(default)]
+    pub attribute_mapping: std::collections::BTreeMap<String, String>,
+    /// CEL condition over `assertion`, `google`, `attribute`.
+    #[serde(default)]
+    pub attribute_condition: Option<String>,
+}
+
+/// The AWS side of an AWS provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsProviderModel {
+    /// The AWS account whose identities the provider accepts.
+    pub account_id: String,
+}
+
+/// The OIDC side of an OIDC provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// The issuer URI (`iss` of accepted tokens).
+    pub issuer_uri: String,
+    /// Accepted `aud` values; empty means the provider's own resource name.
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
 }
 
 fn default_scopes() -> Vec<String> {

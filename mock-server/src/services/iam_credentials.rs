@@ -1,0 +1,259 @@
+//! IAM Credentials (`/v1/projects/-/serviceAccounts/{email or id}:{method}`):
+//! `generateAccessToken`, `generateIdToken`, `signJwt`, `signBlob`, for a caller whose Bearer
+//! token the world issued and whose principal holds a role on the service account. Errors are
+//! `google.rpc.Status` JSON. Also `oauth2/v3/tokeninfo`, so clients can prove a token works.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::journal::{Check, Issued, IssuedKind, Note, Verdict};
+use crate::server::{Answer, Shared, noted};
+use crate::world::google_tokens::AccessToken;
+use crate::world::model::ServiceAccountModel;
+
+/// IAM Credentials and tokeninfo routes.
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v1/projects/{project}/serviceAccounts/{target}", post(handle))
+        .route("/oauth2/v3/tokeninfo", any(tokeninfo))
+        .route("/tokeninfo", any(tokeninfo))
+}
+
+/// A `google.rpc.Status` error.
+fn status(code: u16, status: &str, message: &str, permission: Option<&str>) -> Response {
+    let mut err = json!({"code": code, "message": message, "status": status});
+    if let Some(p) = permission {
+        err["details"] = json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com", "metadata": {"permission": p}}]);
+    }
+    let sc = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (sc, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], json!({ "error": err }).to_string()).into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, Path((_project, target)): Path<(String, String)>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let answer = answer(&shared, &target, &parts.headers, &bytes);
+    shared.finish(&parts.method, parts.uri.path(), answer)
+}
+
+/// Whether `member` names the caller.
+fn member_matches(member: &str, caller: &AccessToken) -> bool {
+    if let Some(fed) = &caller.federation {
+        let base = format!("//iam.googleapis.com/{}", fed.pool);
+        if let Some(rest) = member.strip_prefix("principal:") {
+            return rest == format!("{base}/subject/{}", fed.subject);
+        }
+        if let Some(rest) = member.strip_prefix("principalSet:").and_then(|r| r.strip_prefix(base.as_str())) {
+            if rest == "/*" {
+                return true;
+            }
+            if let Some(attr) = rest.strip_prefix("/attribute.") {
+                return attr.split_once('/').is_some_and(|(name, value)| fed.attributes.get(name).is_some_and(|v| v == value));
+            }
+            if let Some(group) = rest.strip_prefix("/group/") {
+                return fed.attributes.get("groups").is_some_and(|g| g.split(',').any(|x| x == group));
+            }
+        }
+        return false;
+    }
+    member == format!("serviceAccount:{}", caller.principal) || member == format!("user:{}", caller.principal)
+}
+
+/// Whether `caller` holds a role granting `permission` on `sa`.
+fn allowed(sa: &ServiceAccountModel, caller: &AccessToken) -> Option<String> {
+    let roles: &[&str] = if caller.federation.is_some() {
+        &["roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"]
+    } else {
+        &["roles/iam.serviceAccountTokenCreator"]
+    };
+    sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| b.members.iter().find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
+}
+
+fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Answer {
+    let (sa_ref, method) = target.rsplit_once(':').unwrap_or((target, ""));
+    let (operation, permission) = match method {
+        "generateAccessToken" => ("GenerateAccessToken", "iam.serviceAccounts.getAccessToken"),
+        "generateIdToken" => ("GenerateIdToken", "iam.serviceAccounts.getOpenIdToken"),
+        "signJwt" => ("SignJwt", "iam.serviceAccounts.signJwt"),
+        "signBlob" => ("SignBlob", "iam.serviceAccounts.signBlob"),
+        _ => {
+            let note = Note::new("iam_credentials", "Unknown", Verdict::Error);
+            return noted(status(404, "NOT_FOUND", &format!("Method not found: {method}"), None), note);
+        }
+    };
+    let mut note = Note::new("iam_credentials", operation, Verdict::Error);
+    let now = shared.clock.now();
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
+    let caller = bearer.and_then(|t| shared.state().google_tokens.lookup(t)).filter(|t| t.expires_at > now);
+    let Some(caller) = caller else {
+        note.verdict = Verdict::Denied;
+        note.checks.push(Check::fail("iam.caller", "no valid Bearer token issued by this world"));
+        return noted(status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.", None), note);
+    };
+    note.principal = Some(caller.principal.clone());
+    note.checks.push(Check::pass("iam.caller", caller.principal.clone()));
+    let denied = |note: &mut Note, why: String| {
+        note.verdict = Verdict::Denied;
+        note.checks.push(Check::fail("iam.permission", why));
+        status(403, "PERMISSION_DENIED", &format!("Permission '{permission}' denied on resource (or it may not exist)."), Some(permission))
+    };
+    let gcp = &shared.model.gcp;
+    let Some(sa) = gcp.account(sa_ref) else {
+        let r = denied(&mut note, format!("no service account {sa_ref}"));
+        return noted(r, note);
+    };
+    let req: Value = match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            note.checks.push(Check::fail("iam.request", "body is not a JSON object"));
+            return noted(status(400, "INVALID_ARGUMENT", "Invalid JSON payload received.", None), note);
+        }
+    };
+    let delegates: Vec<String> = req.get("delegates").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+    let mut chain: Vec<&ServiceAccountModel> = Vec::new();
+    for d in &delegates {
+        let id = d.rsplit('/').next().unwrap_or(d);
+        match gcp.account(id) {
+            Some(x) => chain.push(x),
+            None => {
+                let r = denied(&mut note, format!("delegate {d} does not exist"));
+                return noted(r, note);
+            }
+        }
+    }
+    chain.push(sa);
+    let Some(grant) = allowed(chain[0], &caller) else {
+        let r = denied(&mut note, format!("{} holds no role on {}", caller.principal, chain[0].email));
+        return noted(r, note);
+    };
+    for pair in chain.windows(2) {
+        let link = format!("serviceAccount:{}", pair[0].email);
+        if !pair[1].bindings.iter().any(|b| b.role == "roles/iam.serviceAccountTokenCreator" && b.members.contains(&link)) {
+            let r = denied(&mut note, format!("delegate {} may not act as {}", pair[0].email, pair[1].email));
+            return noted(r, note);
+        }
+    }
+    note.checks.push(Check::pass("iam.permission", grant));
+    let key = shared.state().issuers.by_name("google").and_then(|i| i.active.clone());
+    match method {
+        "generateAccessToken" => {
+            let scope: Vec<String> = req.get("scope").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+            if scope.is_empty() {
+                note.checks.push(Check::fail("iam.request", "no scope"));
+                return noted(status(400, "INVALID_ARGUMENT", "Scope required.", None), note);
+            }
+            let lifetime = match req.get("lifetime").and_then(Value::as_str) {
+                None => 3600,
+                Some(l) => match l.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()) {
+                    Some(n) if (1.0..=3600.0).contains(&n) => n as i64,
+                    _ => {
+                        note.checks.push(Check::fail("iam.request", format!("lifetime {l}")));
+                        return noted(status(400, "INVALID_ARGUMENT", "The lifetime must be between 1s and 3600s.", None), note);
+                    }
+                },
+            };
+            let token = {
+                let mut state = shared.state();
+                let state = &mut *state;
+                state.google_tokens.issue(&mut state.rng, &sa.email, scope, now, time::Duration::seconds(lifetime))
+            };
+            note.verdict = Verdict::Granted;
+            note.issued = Some(token.receipt.clone());
+            noted(ok(json!({"accessToken": token.token.expose(), "expireTime": crate::clock::iso8601(token.expires_at)})), note)
+        }
+        "generateIdToken" => {
+            let Some(audience) = req.get("audience").and_then(Value::as_str).filter(|a| !a.is_empty()) else {
+                note.checks.push(Check::fail("iam.request", "no audience"));
+                return noted(status(400, "INVALID_ARGUMENT", "Audience required.", None), note);
+            };
+            let iat = now.unix_timestamp();
+            let mut claims = json!({"aud": audience, "azp": sa.unique_id, "exp": iat + 3600, "iat": iat, "iss": crate::world::issuers::GOOGLE_ISS, "sub": sa.unique_id});
+            if req.get("includeEmail").and_then(Value::as_bool) == Some(true) {
+                claims["email"] = json!(sa.email);
+                claims["email_verified"] = json!(true);
+            }
+            let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
+            let token = key.sign(&claims, &Default::default());
+            note.verdict = Verdict::Granted;
+            note.issued = Some(Arc::new(Issued {
+                kind: IssuedKind::IdToken,
+                access_key_id: None,
+                secret_fingerprint: None,
+                token_fingerprint: crate::secret::fingerprint(&token),
+                expiration: crate::clock::iso8601(now + time::Duration::hours(1)),
+                principal: sa.unique_id.clone(),
+                scopes: vec![audience.to_string()],
+            }));
+            noted(ok(json!({ "token": token })), note)
+        }
+        "signJwt" => {
+            let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
+                return noted(status(400, "INVALID_ARGUMENT", "Payload must be a JSON object.", None), note);
+            };
+            let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
+            note.verdict = Verdict::Served;
+            noted(ok(json!({"keyId": key.kid, "signedJwt": key.sign(&payload, &Default::default())})), note)
+        }
+        _ => {
+            let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| STANDARD.decode(p).ok()) else {
+                return noted(status(400, "INVALID_ARGUMENT", "Payload must be base64.", None), note);
+            };
+            let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
+            note.verdict = Verdict::Served;
+            noted(ok(json!({"keyId": key.kid, "signedBlob": STANDARD.encode(key.sign_bytes(&payload))})), note)
+        }
+    }
+}
+
+async fn tokeninfo(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap_or_default();
+    let from_query = parts.uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string));
+    let from_body = std::str::from_utf8(&bytes).ok().and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string)));
+    let from_header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
+    let token = from_query.or(from_body).or(from_header).unwrap_or_default();
+    let now = shared.clock.now();
+    let mut note = Note::new("google_oauth2", "TokenInfo", Verdict::Error);
+    let found = shared.state().google_tokens.lookup(&token).filter(|t| t.expires_at > now);
+    let response = match found {
+        None => {
+            note.verdict = Verdict::Denied;
+            note.checks.push(Check::fail("tokeninfo", "unknown or expired token"));
+            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], json!({"error": "invalid_token", "error_description": "Invalid Value"}).to_string()).into_response()
+        }
+        Some(t) => {
+            note.verdict = Verdict::Served;
+            note.principal = Some(t.principal.clone());
+            note.checks.push(Check::pass("tokeninfo", t.principal.clone()));
+            let sa = shared.model.gcp.account(&t.principal);
+            let mut body = json!({
+                "azp": sa.map(|s| s.unique_id.clone()).unwrap_or_else(|| t.principal.clone()),
+                "aud": sa.map(|s| s.unique_id.clone()).unwrap_or_else(|| t.principal.clone()),
+                "scope": t.scopes.join(" "),
+                "exp": t.expires_at.unix_timestamp().to_string(),
+                "expires_in": (t.expires_at - now).whole_seconds().to_string(),
+                "access_type": "online",
+            });
+            if let Some(sa) = sa {
+                body["email"] = json!(sa.email);
+                body["email_verified"] = json!("true");
+            } else if let Some(f) = &t.federation {
+                body["sub"] = json!(f.subject);
+            }
+            ok(body)
+        }
+    };
+    shared.finish(&parts.method, parts.uri.path(), noted(response, note))
+}
