@@ -1,0 +1,249 @@
+//! Google STS and IAM Credentials over HTTP: AWS and OIDC exchanges, every refusal with Google's
+//! error shape (OAuth JSON for STS, google.rpc.Status for IAM), nothing issued on refusal.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use cloudid_mock::{CloudId, Verdict};
+use cloudid_tests::fixed_cloud;
+use cloudid_tests::sts::{form_encode, to_system};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+const EMBULK: &str = "//iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/providers/embulk-aws-access-provider";
+const GITHUB: &str = "//iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/github-pool/providers/github";
+
+async fn imds_credentials(cloud: &CloudId) -> Credentials {
+    let c = Client::new();
+    let tok = c.put(format!("{}/latest/api/token", cloud.endpoint())).header("x-aws-ec2-metadata-token-ttl-seconds", "60").send().await.unwrap().text().await.unwrap();
+    let doc: Value = serde_json::from_str(&c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap()).unwrap();
+    Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "imds")
+}
+
+/// A subject token as Python google-auth builds it: a signed GetCallerIdentity, target resource
+/// header unsigned, URL-encoded JSON.
+fn aws_subject_token(creds: &Credentials, target: &str, region: &str, time: SystemTime) -> Value {
+    let host = format!("sts.{region}.amazonaws.com");
+    let url = format!("https://{host}?Action=GetCallerIdentity&Version=2011-06-15");
+    let base = [("host".to_string(), host.clone())];
+    let identity = creds.clone().into();
+    let params = v4::SigningParams::builder().identity(&identity).region(region).name("sts").time(time).settings(SigningSettings::default()).build().unwrap().into();
+    let signable = SignableRequest::new("POST", url.clone(), base.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(b"")).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut headers: Vec<Value> = vec![json!({"key": "host", "value": host})];
+    for (k, v) in instructions.headers() {
+        let key = if k.eq_ignore_ascii_case("authorization") { "Authorization".to_string() } else { k.to_string() };
+        headers.push(json!({"key": key, "value": v}));
+    }
+    headers.push(json!({"key": "x-goog-cloud-target-resource", "value": target}));
+    json!({"url": url, "method": "POST", "headers": headers})
+}
+
+fn encode(v: &Value) -> String {
+    let mut out = String::new();
+    cloudid_mock::verify::sigv4::uri_encode(v.to_string().as_bytes(), false, &mut out);
+    out
+}
+
+async fn exchange(cloud: &CloudId, audience: &str, subject: &str, subject_type: &str) -> (u16, Value) {
+    let body = form_encode(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("audience", audience),
+        ("scope", "https://www.googleapis.com/auth/cloud-platform"),
+        ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("subject_token", subject),
+        ("subject_token_type", subject_type),
+    ]);
+    let r = Client::new().post(format!("{}/v1/token", cloud.endpoint())).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+const AWS4: &str = "urn:ietf:params:aws:token-type:aws4_request";
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+fn assert_refused(cloud: &CloudId, status: u16, body: &Value, error: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string());
+    assert!(body.get("access_token").is_none());
+    let last = cloud.journal().pop().unwrap();
+    assert!(last.issued.is_none(), "{last:#?}");
+}
+
+#[tokio::test]
+async fn an_aws_subject_token_exchanges_for_a_federated_token() {
+    let cloud = fixed_cloud().await;
+    let creds = imds_credentials(&cloud).await;
+    let token = aws_subject_token(&creds, EMBULK, "ap-northeast-1", to_system(cloud.clock().now()));
+    let (status, body) = exchange(&cloud, EMBULK, &encode(&token), AWS4).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let mut shape = body.clone();
+    shape["access_token"] = json!("[token]");
+    insta::assert_json_snapshot!("google_sts_success", shape);
+    let e = cloud.journal().pop().unwrap();
+    assert_eq!(e.verdict, Verdict::Granted);
+    assert_eq!(e.principal.as_deref(), Some("principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/subject/arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890"));
+
+    let json_body = json!({"grantType": "urn:ietf:params:oauth:grant-type:token-exchange", "audience": EMBULK, "scope": "https://www.googleapis.com/auth/cloud-platform", "requestedTokenType": "urn:ietf:params:oauth:token-type:access_token", "subjectToken": encode(&token), "subjectTokenType": AWS4});
+    let r = Client::new().post(format!("{}/v1/token", cloud.endpoint())).json(&json_body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the JSON camelCase form is accepted too");
+}
+
+#[tokio::test]
+async fn aws_subject_tokens_are_refused_for_a_wrong_target_a_tampered_signature_or_expired_credentials() {
+    let cloud = fixed_cloud().await;
+    let creds = imds_credentials(&cloud).await;
+    let now = to_system(cloud.clock().now());
+    let other = "//iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/your-pool/providers/your-provider";
+    let (s, b) = exchange(&cloud, EMBULK, &encode(&aws_subject_token(&creds, other, "ap-northeast-1", now)), AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    insta::assert_json_snapshot!("google_sts_target_mismatch", b);
+
+    let mut tampered = aws_subject_token(&creds, EMBULK, "ap-northeast-1", now);
+    for h in tampered["headers"].as_array_mut().unwrap() {
+        if h["key"] == "x-amz-date" {
+            h["value"] = json!("20261130T120001Z");
+        }
+    }
+    let (s, b) = exchange(&cloud, EMBULK, &encode(&tampered), AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().starts_with("Received invalid AWS response of type SignatureDoesNotMatch with error message: The request signature we calculated"), "{b}");
+    insta::assert_json_snapshot!("google_sts_aws_signature", b);
+
+    let wrong_region = aws_subject_token(&creds, EMBULK, "us-east-1", now);
+    let mut relabelled = wrong_region.clone();
+    relabelled["url"] = json!("https://sts.ap-northeast-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15");
+    let (s, b) = exchange(&cloud, EMBULK, &encode(&relabelled), AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+
+    cloud.clock().advance(Duration::from_secs(6 * 3600 + 1));
+    let later = to_system(cloud.clock().now());
+    let (s, b) = exchange(&cloud, EMBULK, &encode(&aws_subject_token(&creds, EMBULK, "ap-northeast-1", later)), AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().contains("ExpiredToken"), "{b}");
+    let (s, b) = exchange(&cloud, EMBULK, "not-json", AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+}
+
+#[tokio::test]
+async fn audiences_for_unknown_or_disabled_providers_are_refused() {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("        - name: embulk-aws-access-provider\n", "        - name: embulk-aws-access-provider\n          disabled: true\n");
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let creds = imds_credentials(&cloud).await;
+    let token = encode(&aws_subject_token(&creds, EMBULK, "ap-northeast-1", to_system(cloud.clock().now())));
+    let (s, b) = exchange(&cloud, EMBULK, &token, AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_target");
+    insta::assert_json_snapshot!("google_sts_invalid_target", b);
+    let unknown = EMBULK.replace("embulk-aws-access-pool", "no-such-pool");
+    let (s, b) = exchange(&cloud, &unknown, &token, AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_target");
+    let (s, b) = exchange(&cloud, "//iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool", &token, AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_request");
+    insta::assert_json_snapshot!("google_sts_invalid_audience", b);
+}
+
+async fn github_for_google(cloud: &CloudId, claims: Value) -> String {
+    cloudid_tests::sts::mint(cloud, "github", json!({"audience": GITHUB.replacen("//", "https://", 1), "claims": claims})).await
+}
+
+#[tokio::test]
+async fn oidc_tokens_are_refused_when_the_condition_is_false_the_audience_is_wrong_or_the_subject_too_long() {
+    let cloud = fixed_cloud().await;
+    let ok = github_for_google(&cloud, json!({})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &ok, JWT).await;
+    assert_eq!(s, 200, "{b}");
+    let foreign = github_for_google(&cloud, json!({"repository_owner": "evil", "repository": "evil/x"})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &foreign, JWT).await;
+    assert_refused(&cloud, s, &b, "unauthorized_client");
+    assert_eq!(b["error_description"], "The given credential is rejected by the attribute condition.");
+    insta::assert_json_snapshot!("google_sts_condition", b);
+    let wrong_aud = cloudid_tests::sts::mint(&cloud, "github", json!({"audience": "sts.amazonaws.com"})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &wrong_aud, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().starts_with("The audience in ID Token [sts.amazonaws.com] does not match the expected audience"));
+    let long = github_for_google(&cloud, json!({"sub": format!("repo:acme/{}:ref:refs/heads/main", "x".repeat(130))})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &long, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert_eq!(b["error_description"], "The size of mapped attribute google.subject exceeds the 127 bytes limit");
+    let now = cloud.clock().now().unix_timestamp();
+    let stale = github_for_google(&cloud, json!({"iat": now - 900, "exp": now - 600})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &stale, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().ends_with("is stale to sign-in."));
+    let mut parts: Vec<String> = ok.split('.').map(str::to_string).collect();
+    parts[2] = parts[2].chars().rev().collect();
+    let (s, b) = exchange(&cloud, GITHUB, &parts.join("."), JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+}
+
+async fn federated_token(cloud: &CloudId) -> String {
+    let ok = github_for_google(cloud, json!({})).await;
+    let (_, b) = exchange(cloud, GITHUB, &ok, JWT).await;
+    b["access_token"].as_str().unwrap().to_string()
+}
+
+async fn impersonate(cloud: &CloudId, bearer: &str, sa: &str, body: Value) -> (u16, Value) {
+    let r = Client::new()
+        .post(format!("{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken", cloud.endpoint()))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn impersonation_needs_a_binding_for_the_callers_principal_set() {
+    let cloud = fixed_cloud().await;
+    let token = federated_token(&cloud).await;
+    let (s, b) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s", "delegates": null})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["expireTime"], "2026-11-30T13:00:00Z", "whole-second RFC 3339, as Python parses it");
+    let (s, b) = impersonate(&cloud, &token, "bigquery-reader@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]})).await;
+    assert_eq!(s, 403);
+    assert_eq!(b["error"]["status"], "PERMISSION_DENIED");
+    assert_eq!(b["error"]["message"], "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).");
+    insta::assert_json_snapshot!("iam_permission_denied", b);
+    assert!(cloud.journal().pop().unwrap().issued.is_none());
+    let (s, b) = impersonate(&cloud, "ya29.not-issued", "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["x"]})).await;
+    assert_eq!((s, b["error"]["status"].as_str()), (401, Some("UNAUTHENTICATED")));
+    insta::assert_json_snapshot!("iam_unauthenticated", b);
+    let (s, b) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": []})).await;
+    assert_eq!((s, b["error"]["status"].as_str()), (400, Some("INVALID_ARGUMENT")));
+    let (s, _) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["x"], "lifetime": "7200s"})).await;
+    assert_eq!(s, 400);
+    let id = Client::new()
+        .post(format!("{}/v1/projects/-/serviceAccounts/deployer@acme-data.iam.gserviceaccount.com:generateIdToken", cloud.endpoint()))
+        .bearer_auth(&token)
+        .json(&json!({"audience": "https://run.example", "includeEmail": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id.status(), 200);
+    let jwt = id.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let claims: Value = serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwt.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!((claims["aud"].as_str(), claims["email"].as_str()), (Some("https://run.example"), Some("deployer@acme-data.iam.gserviceaccount.com")));
+    cloud.clock().advance(Duration::from_secs(3601));
+    let (s, _) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["x"]})).await;
+    assert_eq!(s, 401, "an expired federated token is refused");
+}
+
+#[tokio::test]
+async fn tokeninfo_describes_issued_tokens_and_refuses_others() {
+    let cloud = fixed_cloud().await;
+    let token = federated_token(&cloud).await;
+    let (_, b) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]})).await;
+    let sa_token = b["accessToken"].as_str().unwrap();
+    let info: Value = reqwest::get(format!("{}/oauth2/v3/tokeninfo?access_token={sa_token}", cloud.endpoint())).await.unwrap().json().await.unwrap();
+    assert_eq!(info["email"], "deployer@acme-data.iam.gserviceaccount.com");
+    assert_eq!(info["scope"], "https://www.googleapis.com/auth/cloud-platform");
+    let bad = reqwest::get(format!("{}/oauth2/v3/tokeninfo?access_token=nope", cloud.endpoint())).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap(), json!({"error": "invalid_token", "error_description": "Invalid Value"}));
+}
