@@ -174,8 +174,8 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, SigV4Error> {
         )));
     }
     let signature = signature.unwrap_or_default();
-    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SigV4Error::Incomplete(format!("Signature '{signature}' is not 64 hexadecimal digits.")));
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(SigV4Error::Incomplete(format!("Signature '{signature}' is not 64 lower-case hexadecimal digits.")));
     }
     Ok(Authorization {
         access_key_id: scope[0].to_string(),
@@ -184,7 +184,7 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, SigV4Error> {
         service: scope[3].to_string(),
         terminator: scope[4].to_string(),
         signed_headers: signed.unwrap_or_default().split(';').map(str::to_string).collect(),
-        signature: signature.to_ascii_lowercase(),
+        signature: signature.to_string(),
     })
 }
 
