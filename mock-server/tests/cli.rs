@@ -101,3 +101,35 @@ fn sigterm_stops_the_server_cleanly() {
     let status = served.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a clean stop exits 0");
 }
+
+#[test]
+fn create_cred_config_writes_an_external_account_file_like_gcloud() {
+    let dir = std::env::temp_dir().join(format!("cloudid-ccc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("cred.json");
+    let status = Command::new(BIN)
+        .args([
+            "create-cred-config",
+            "projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/providers/embulk-aws-access-provider",
+            "--service-account=embulk-aws-access@acme-data.iam.gserviceaccount.com",
+            "--aws",
+            "--enable-imdsv2",
+            "--endpoint",
+            "http://127.0.0.1:8133",
+            "--output-file",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["type"], "external_account");
+    assert_eq!(doc["subject_token_type"], "urn:ietf:params:aws:token-type:aws4_request");
+    assert_eq!(doc["credential_source"]["environment_id"], "aws1");
+    assert_eq!(doc["credential_source"]["imdsv2_session_token_url"], "http://127.0.0.1:8133/latest/api/token");
+    let bad = Command::new(BIN).args(["create-cred-config", "projects/1/pools/x", "--aws", "--output-file"]).arg(&out).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let none = Command::new(BIN).args(["create-cred-config", "projects/1/locations/global/workloadIdentityPools/p/providers/x", "--output-file"]).arg(&out).output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

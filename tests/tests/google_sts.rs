@@ -205,6 +205,9 @@ async fn impersonation_needs_a_binding_for_the_callers_principal_set() {
     let (s, b) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s", "delegates": null})).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["expireTime"], "2026-11-30T13:00:00Z", "whole-second RFC 3339, as Python parses it");
+    let mut shape = b.clone();
+    shape["accessToken"] = json!("[token]");
+    insta::assert_json_snapshot!("iam_generate_access_token", shape);
     let (s, b) = impersonate(&cloud, &token, "bigquery-reader@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]})).await;
     assert_eq!(s, 403);
     assert_eq!(b["error"]["status"], "PERMISSION_DENIED");
@@ -242,6 +245,7 @@ async fn tokeninfo_describes_issued_tokens_and_refuses_others() {
     let sa_token = b["accessToken"].as_str().unwrap();
     let info: Value = reqwest::get(format!("{}/oauth2/v3/tokeninfo?access_token={sa_token}", cloud.endpoint())).await.unwrap().json().await.unwrap();
     assert_eq!(info["email"], "deployer@acme-data.iam.gserviceaccount.com");
+    insta::assert_json_snapshot!("tokeninfo", info);
     assert_eq!(info["scope"], "https://www.googleapis.com/auth/cloud-platform");
     let bad = reqwest::get(format!("{}/oauth2/v3/tokeninfo?access_token=nope", cloud.endpoint())).await.unwrap();
     assert_eq!(bad.status(), 400);
