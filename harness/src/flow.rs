@@ -1,0 +1,122 @@
+//! Flows: what a client needs (environment, files, arguments) to perform each one against a
+//! running server. Everything comes from the server's public surface: `env()`, its control plane.
+
+use std::collections::BTreeMap;
+
+use cloudid_mock::CloudId;
+use cloudid_mock::cred_config::{self, Source};
+use serde_json::{Value, json};
+
+/// What a client run gets.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Placeholder values for the profile's command.
+    pub vars: BTreeMap<String, String>,
+    /// Files that must live as long as the run.
+    pub files: Vec<tempfile::NamedTempFile>,
+}
+
+fn param<'a>(params: &'a BTreeMap<String, Value>, k: &str, default: &'a str) -> &'a str {
+    params.get(k).and_then(Value::as_str).unwrap_or(default)
+}
+
+async fn mint(cloud: &CloudId, issuer: &str, body: Value) -> Result<String, String> {
+    let r = reqwest::Client::new().post(format!("{}/_cloudid/tokens/{issuer}", cloud.endpoint())).json(&body).send().await.map_err(|e| e.to_string())?;
+    let v: Value = r.json().await.map_err(|e| e.to_string())?;
+    v["token"].as_str().map(str::to_string).ok_or_else(|| format!("minting failed: {v}"))
+}
+
+fn file(contents: &str) -> Result<tempfile::NamedTempFile, String> {
+    let f = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::fs::write(f.path(), contents).map_err(|e| e.to_string())?;
+    Ok(f)
+}
+
+fn pick(all: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, String> {
+    keys.iter().filter_map(|k| all.get(*k).map(|v| (k.to_string(), v.clone()))).collect()
+}
+
+/// Prepares `flow` with `params` against `cloud`.
+pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Value>) -> Result<Prepared, String> {
+    let all = cloud.env();
+    let e = cloud.endpoint();
+    let mut p = Prepared::default();
+    let claims = params.get("token_claims").cloned().unwrap_or(json!({}));
+    match flow {
+        "aws-imds" => {
+            p.env = pick(&all, &["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+        }
+        "aws-container" => {
+            p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+            if let Some(t) = params.get("container_token").and_then(Value::as_str) {
+                p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.to_string());
+            }
+            p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+        }
+        "aws-web-identity" => {
+            let issuer = param(params, "issuer", "github");
+            let (default_aud, default_role) = if issuer == "google" {
+                ("reply-bot.apps.googleusercontent.com", "reply-bot-cloudrun-workload-identity-staging")
+            } else {
+                ("sts.amazonaws.com", "GitHubActionsECRRole")
+            };
+            let token = mint(cloud, issuer, json!({"audience": param(params, "audience", default_aud), "claims": claims})).await?;
+            let f = file(&token)?;
+            p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+            p.env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), f.path().display().to_string());
+            p.env.insert("AWS_ROLE_ARN".into(), format!("arn:aws:iam::123456789012:role/{}", param(params, "role", default_role)));
+            p.env.insert("AWS_ROLE_SESSION_NAME".into(), param(params, "session_name", "cloudid-scenario").to_string());
+            p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+            p.files.push(f);
+        }
+        "gcp-metadata" => {
+            p.env = pick(&all, &["GCE_METADATA_HOST", "GCE_METADATA_IP", "GOOGLE_CLOUD_PROJECT"]);
+            p.vars.insert("audience".into(), param(params, "audience", "https://reply-bot.example").into());
+            p.vars.insert("certs_url".into(), format!("{e}/issuers/{}/certs", param(params, "certs_issuer", "google")));
+        }
+        "github-oidc" => {
+            p.env = pick(&all, &["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"]);
+            if let Some(t) = params.get("request_token").and_then(Value::as_str) {
+                p.env.insert("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), t.to_string());
+            }
+            p.vars.insert("audience".into(), param(params, "audience", "sts.amazonaws.com").into());
+            p.vars.insert("jwks_url".into(), format!("{e}/issuers/github/jwks"));
+        }
+        "google-external-account" => {
+            let provider = param(params, "provider", "projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/providers/embulk-aws-access-provider").to_string();
+            let sa = params.get("service_account").and_then(Value::as_str);
+            let source = match param(params, "source", "aws") {
+                "aws" => Source::Aws { imdsv2: params.get("imdsv2").and_then(Value::as_bool).unwrap_or(true) },
+                _ => {
+                    let aud = format!("https://iam.googleapis.com/{provider}");
+                    let token = mint(cloud, "github", json!({"audience": param(params, "audience", &aud), "claims": claims})).await?;
+                    let f = file(&token)?;
+                    let s = Source::File { path: f.path().display().to_string(), json_field: None };
+                    p.files.push(f);
+                    s
+                }
+            };
+            let doc = cred_config::build(&provider, sa, &source, &e)?;
+            let f = file(&doc.to_string())?;
+            p.vars.insert("cred_config".into(), f.path().display().to_string());
+            p.vars.insert("tokeninfo_url".into(), format!("{e}/oauth2/v3/tokeninfo"));
+            p.files.push(f);
+            p.env = pick(&all, &["GOOGLE_CLOUD_PROJECT"]);
+        }
+        "google-aws-supplier" => {
+            let provider = param(params, "provider", "projects/314159265358/locations/global/workloadIdentityPools/your-pool/providers/your-provider");
+            let sa = param(params, "service_account", "bigquery-reader@acme-data.iam.gserviceaccount.com");
+            p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_REGION", "GOOGLE_CLOUD_PROJECT"]);
+            p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+            p.vars.insert("audience".into(), format!("//iam.googleapis.com/{provider}"));
+            p.vars.insert("token_url".into(), format!("{e}/v1/token"));
+            p.vars.insert("impersonation_url".into(), format!("{e}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken"));
+            p.vars.insert("tokeninfo_url".into(), format!("{e}/oauth2/v3/tokeninfo"));
+            p.vars.insert("region".into(), all.get("AWS_REGION").cloned().unwrap_or_default());
+        }
+        other => return Err(format!("unknown flow `{other}`")),
+    }
+    Ok(p)
+}

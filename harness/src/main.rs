@@ -1,0 +1,143 @@
+//! `cloudid-certify` (also reached as `cloudid run` / `cloudid certify`): runs scenarios against
+//! clients and writes reports.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cloudid_harness::runner::{self, Config, ScenarioResult};
+use cloudid_harness::{Verdict, report, scenario};
+
+/// Run cloudid scenarios against real clients.
+#[derive(Debug, Parser)]
+#[command(name = "cloudid-certify", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios (files or directories) against one profile or a custom command.
+    Run {
+        /// Scenario files or directories.
+        paths: Vec<PathBuf>,
+        /// A bundled profile.
+        #[arg(long, env = "CLOUDID_CLIENT")]
+        client: Option<String>,
+        /// A custom client command (whitespace-separated), used for every flow.
+        #[arg(long, env = "CLOUDID_CLIENT_CMD")]
+        client_cmd: Option<String>,
+        /// `FORMAT:PATH` with FORMAT one of json, junit, markdown (repeatable).
+        #[arg(long)]
+        report: Vec<String>,
+    },
+    /// Run the whole suite against one profile and write its certification report.
+    Certify {
+        /// A bundled profile.
+        #[arg(long, env = "CLOUDID_CLIENT")]
+        client: Option<String>,
+        /// A custom client command.
+        #[arg(long, env = "CLOUDID_CLIENT_CMD")]
+        client_cmd: Option<String>,
+        /// Output directory.
+        #[arg(long, default_value = "certification")]
+        out: PathBuf,
+    },
+}
+
+fn root() -> PathBuf {
+    std::env::var("CLOUDID_ROOT").map(PathBuf::from).unwrap_or_else(|_| std::env::current_dir().unwrap_or_default())
+}
+
+async fn execute(cfg: &Config, paths: &[PathBuf], client: Option<&str>, client_cmd: Option<&str>) -> Result<Vec<ScenarioResult>, String> {
+    let scenarios = scenario::load_all(paths).map_err(|e| e.to_string())?;
+    if scenarios.is_empty() {
+        return Err(format!("no scenarios under {paths:?}"));
+    }
+    match (client, client_cmd) {
+        (_, Some(cmd)) => {
+            let argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+            let mut out = Vec::new();
+            for (f, s) in &scenarios {
+                out.push(runner::run_one(cfg, f, s, "custom", &argv).await);
+            }
+            Ok(out)
+        }
+        (Some(p), None) => runner::run_profile(cfg, &scenarios, p).await,
+        (None, None) => {
+            let mut out = Vec::new();
+            for p in cfg.profiles.profiles.keys() {
+                out.extend(runner::run_profile(cfg, &scenarios, p).await?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn write(format: &str, path: &str, results: &[ScenarioResult]) -> Result<(), String> {
+    let text = match format {
+        "json" => report::json(results),
+        "junit" => report::junit(results),
+        "markdown" | "md" => report::markdown(results),
+        other => return Err(format!("unknown report format `{other}` (json, junit, markdown)")),
+    };
+    std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = root();
+    let cfg = match Config::bundled(&root) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cloudid: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cloudid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (results, reports) = match cli.command {
+        Command::Run { paths, client, client_cmd, report } => {
+            let paths = if paths.is_empty() { vec![root.join("scenarios")] } else { paths };
+            (rt.block_on(execute(&cfg, &paths, client.as_deref(), client_cmd.as_deref())), report)
+        }
+        Command::Certify { client, client_cmd, out } => {
+            if client.is_none() && client_cmd.is_none() {
+                eprintln!("cloudid certify: give --client NAME or --client-cmd CMD");
+                return ExitCode::from(2);
+            }
+            let _ = std::fs::create_dir_all(&out);
+            let reports = vec![
+                format!("markdown:{}", out.join("certification.md").display()),
+                format!("json:{}", out.join("certification.json").display()),
+                format!("junit:{}", out.join("certification.xml").display()),
+            ];
+            (rt.block_on(execute(&cfg, &[root.join("scenarios")], client.as_deref(), client_cmd.as_deref())), reports)
+        }
+    };
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cloudid: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", report::terminal(&results));
+    for r in &reports {
+        let Some((format, path)) = r.split_once(':') else {
+            eprintln!("cloudid: --report wants FORMAT:PATH, got `{r}`");
+            return ExitCode::from(2);
+        };
+        if let Err(e) = write(format, path, &results) {
+            eprintln!("cloudid: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if results.iter().any(|r| r.verdict == Verdict::Failed) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,81 @@
+//! Client profiles: which flows a client program supports and the command that runs each.
+//! Bundled profiles live in `fixtures/clients/profiles.yaml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One client profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// What the client is.
+    #[serde(default)]
+    pub description: String,
+    /// Flow → command (with `{placeholders}`).
+    pub flows: BTreeMap<String, Vec<String>>,
+}
+
+/// The profiles file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profiles {
+    /// Name → profile.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// Where the client programs and their interpreters are.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// `fixtures/clients`.
+    pub clients: PathBuf,
+    /// Python with the pinned client packages.
+    pub python: String,
+    /// Node.
+    pub node: String,
+    /// The Rust aws-config client binary.
+    pub rust_aws_config_client: String,
+}
+
+impl Tools {
+    /// From the environment (`CLOUDID_PYTHON`, `CLOUDID_NODE`, `CLOUDID_RUST_AWS_CONFIG_CLIENT`)
+    /// with `root` the workspace.
+    pub fn from_env(root: &Path) -> Self {
+        let env = |k: &str, d: String| std::env::var(k).unwrap_or(d);
+        Self {
+            clients: root.join("fixtures/clients"),
+            python: env("CLOUDID_PYTHON", "python3".into()),
+            node: env("CLOUDID_NODE", "node".into()),
+            rust_aws_config_client: env("CLOUDID_RUST_AWS_CONFIG_CLIENT", root.join("target/debug/rust-aws-config-client").display().to_string()),
+        }
+    }
+}
+
+/// Loads a profiles file.
+pub fn load(path: &Path) -> Result<Profiles, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let de = yaml_serde::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| { let p = e.path().to_string(); format!("{}: field `{p}`: {}", path.display(), e.into_inner()) })
+}
+
+/// Expands `{placeholders}` in `command` from the tools and the flow's `vars`.
+pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    command
+        .iter()
+        .map(|part| {
+            let mut out = part.replace("{clients}", &tools.clients.display().to_string());
+            out = out.replace("{python}", &tools.python).replace("{node}", &tools.node).replace("{rust-aws-config-client}", &tools.rust_aws_config_client);
+            for (k, v) in vars {
+                out = out.replace(&format!("{{{k}}}"), v);
+            }
+            if out.contains('{') && out.contains('}') && !out.starts_with('{') {
+                return Ok(out);
+            }
+            if out.starts_with('{') && out.ends_with('}') {
+                return Err(format!("no value for placeholder {out}"));
+            }
+            Ok(out)
+        })
+        .collect()
+}

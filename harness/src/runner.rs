@@ -1,0 +1,191 @@
+//! Running scenarios against profiles: a fresh server per run, the scenario's steps, then the
+//! checks.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cloudid_mock::CloudId;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{self, CheckResult, Verdict};
+use crate::client;
+use crate::flow;
+use crate::profile::{self, Profiles, Tools};
+use crate::scenario::{Scenario, Step};
+
+/// A known client gap: this scenario is expected to fail for this profile, for this reason.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownGap {
+    /// Scenario name.
+    pub scenario: String,
+    /// Profile name.
+    pub profile: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Client programs and interpreters.
+    pub tools: Tools,
+    /// Bundled profiles.
+    pub profiles: Profiles,
+    /// Known gaps (`scenarios/expected-failures.yaml`).
+    pub known_gaps: Vec<KnownGap>,
+    /// Per client run deadline.
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// The bundled configuration of the workspace at `root`.
+    pub fn bundled(root: &Path) -> Result<Self, String> {
+        let gaps_file = root.join("scenarios/expected-failures.yaml");
+        let known_gaps = if gaps_file.exists() {
+            let text = std::fs::read_to_string(&gaps_file).map_err(|e| e.to_string())?;
+            let de = yaml_serde::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize::<_, Vec<KnownGap>>(de).map_err(|e| { let p = e.path().to_string(); format!("{}: field `{p}`: {}", gaps_file.display(), e.into_inner()) })?
+        } else {
+            Vec::new()
+        };
+        Ok(Self { tools: Tools::from_env(root), profiles: profile::load(&root.join("fixtures/clients/profiles.yaml"))?, known_gaps, timeout: Duration::from_secs(90) })
+    }
+}
+
+/// The result of one scenario against one client.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its file.
+    pub file: PathBuf,
+    /// Profile (or `custom`).
+    pub profile: String,
+    /// Overall verdict.
+    pub verdict: Verdict,
+    /// The known gap, when the failure was expected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_gap: Option<String>,
+    /// Each check.
+    pub checks: Vec<CheckResult>,
+    /// The journal, for evidence.
+    pub journal: Vec<String>,
+    /// Total wall time.
+    pub elapsed_ms: u128,
+    /// Time spent in client processes.
+    pub client_ms: u128,
+}
+
+fn failed(s: &Scenario, file: &Path, profile: &str, name: &str, why: String) -> ScenarioResult {
+    ScenarioResult {
+        scenario: s.name.clone(),
+        file: file.to_path_buf(),
+        profile: profile.into(),
+        verdict: Verdict::Failed,
+        known_gap: None,
+        checks: vec![CheckResult { name: name.into(), verdict: Verdict::Failed, evidence: vec![why] }],
+        journal: vec![],
+        elapsed_ms: 0,
+        client_ms: 0,
+    }
+}
+
+/// Runs `scenario` with `command` (a profile's command for its flow, or a custom one).
+pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> ScenarioResult {
+    let started = Instant::now();
+    let mut yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.to_string();
+    for edit in &s.world {
+        if !yaml.contains(&edit.replace) {
+            return failed(s, file, profile, "world", format!("`{}` does not occur in the default world", edit.replace));
+        }
+        yaml = yaml.replacen(&edit.replace, &edit.with, 1);
+    }
+    let cloud = match CloudId::builder().world_yaml(&yaml) {
+        Ok(b) => b.start().await,
+        Err(e) => return failed(s, file, profile, "world", e.to_string()),
+    };
+    let prepared = match flow::prepare(&cloud, &s.flow, &s.params).await {
+        Ok(p) => p,
+        Err(e) => return failed(s, file, profile, "prepare", e),
+    };
+    let argv = match profile::expand(command, &cfg.tools, &prepared.vars) {
+        Ok(a) => a,
+        Err(e) => return failed(s, file, profile, "command", e),
+    };
+    let mut env = prepared.env.clone();
+    env.insert("CLOUDID_FLOW".into(), s.flow.clone());
+    for (k, v) in &prepared.vars {
+        env.insert(format!("CLOUDID_{}", k.to_ascii_uppercase()), v.clone());
+    }
+    let steps = if s.steps.is_empty() { vec![Step::Run] } else { s.steps.clone() };
+    let mut last = None;
+    let mut client_ms = 0;
+    for step in &steps {
+        match step {
+            Step::Run => {
+                let (argv, env, timeout) = (argv.clone(), env.clone(), cfg.timeout);
+                let run = tokio::task::spawn_blocking(move || client::run(&argv, &env, timeout)).await.map_err(|e| e.to_string()).and_then(|r| r);
+                match run {
+                    Ok(r) => {
+                        client_ms += r.elapsed_ms;
+                        last = Some(r);
+                    }
+                    Err(e) => return failed(s, file, profile, "client", e),
+                }
+            }
+            Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
+            Step::RotateKey { issuer, grace_seconds } => {
+                let body = serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds});
+                if let Err(e) = reqwest::Client::new().post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&body).send().await {
+                    return failed(s, file, profile, "rotate_key", e.to_string());
+                }
+            }
+        }
+    }
+    let Some(run) = last else { return failed(s, file, profile, "steps", "no `run` step".into()) };
+    let journal = cloud.journal();
+    let checks = checks::judge(&s.expect, &run, &journal);
+    let all_passed = checks.iter().all(|c| c.verdict != Verdict::Failed);
+    let gap = cfg.known_gaps.iter().find(|g| g.scenario == s.name && g.profile == profile).map(|g| g.reason.clone());
+    let verdict = match (all_passed, &gap) {
+        (true, _) => Verdict::Passed,
+        (false, Some(_)) => Verdict::Warning,
+        (false, None) => Verdict::Failed,
+    };
+    drop(prepared);
+    ScenarioResult {
+        scenario: s.name.clone(),
+        file: file.to_path_buf(),
+        profile: profile.into(),
+        verdict,
+        known_gap: if all_passed { None } else { gap },
+        checks,
+        journal: checks::journal_lines(&journal),
+        elapsed_ms: started.elapsed().as_millis(),
+        client_ms,
+    }
+}
+
+/// Runs `scenarios` against `profile` (every flow it supports; others are skipped).
+pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, String> {
+    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}` (known: {})", cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+    let mut out = Vec::new();
+    for (file, s) in scenarios {
+        match p.flows.get(&s.flow) {
+            Some(cmd) => out.push(run_one(cfg, file, s, profile, cmd).await),
+            None => out.push(ScenarioResult {
+                scenario: s.name.clone(),
+                file: file.clone(),
+                profile: profile.into(),
+                verdict: Verdict::Skipped,
+                known_gap: None,
+                checks: vec![],
+                journal: vec![],
+                elapsed_ms: 0,
+                client_ms: 0,
+            }),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,246 @@
+//! Scenario files: what world to serve, which flow a client performs, the steps, and what the
+//! journal and the client must show afterwards.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One scenario, as written in `scenarios/**/*.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name.
+    pub name: String,
+    /// The flow a client performs (`aws-imds`, `aws-container`, `aws-web-identity`,
+    /// `gcp-metadata`, `github-oidc`, `google-external-account`, `google-aws-supplier`).
+    pub flow: String,
+    /// What the scenario shows, for the report.
+    #[serde(default)]
+    pub docs: String,
+    /// Specification references.
+    #[serde(default)]
+    pub spec: Vec<String>,
+    /// Text replacements applied to the default world, in order.
+    #[serde(default)]
+    pub world: Vec<WorldEdit>,
+    /// Flow parameters (role, audience, claims, provider, service account…).
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Steps; `[run]` when absent.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// What must hold afterwards.
+    pub expect: Expect,
+}
+
+/// A text replacement in the default world's YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldEdit {
+    /// Text to find (must occur).
+    pub replace: String,
+    /// Its replacement.
+    pub with: String,
+}
+
+/// One step: `run`, `{advance_clock: SECONDS}`, `{rotate_key: {issuer, grace_seconds}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "StepRepr")]
+pub enum Step {
+    /// Run the client once.
+    Run,
+    /// Move the server's clock forward by this many seconds.
+    AdvanceClock(u64),
+    /// Rotate an issuer's signing key, keeping the old one for `grace_seconds`.
+    RotateKey {
+        /// `github` or `google`.
+        issuer: String,
+        /// Grace period.
+        #[serde(default)]
+        grace_seconds: u64,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StepRepr {
+    Word(String),
+    Advance {
+        advance_clock: u64,
+    },
+    Rotate {
+        rotate_key: RotateArgs,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateArgs {
+    issuer: String,
+    #[serde(default)]
+    grace_seconds: u64,
+}
+
+impl TryFrom<StepRepr> for Step {
+    type Error = String;
+
+    fn try_from(r: StepRepr) -> Result<Self, String> {
+        match r {
+            StepRepr::Word(w) if w == "run" => Ok(Step::Run),
+            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, advance_clock, rotate_key)")),
+            StepRepr::Advance { advance_clock } => Ok(Step::AdvanceClock(advance_clock)),
+            StepRepr::Rotate { rotate_key } => Ok(Step::RotateKey { issuer: rotate_key.issuer, grace_seconds: rotate_key.grace_seconds }),
+        }
+    }
+}
+
+/// What the client should end with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exit 0 with `"ok": true`.
+    Success,
+    /// A negative scenario: the client must refuse (exit non-zero or `"ok": false`).
+    Refused,
+}
+
+/// Expectations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// How the last client run must end.
+    pub outcome: Outcome,
+    /// Calls that must appear in this order (`service.Operation`, optionally ` STATUS`).
+    #[serde(default)]
+    pub calls: Vec<String>,
+    /// Exact number of calls per `service.Operation`.
+    #[serde(default)]
+    pub count: BTreeMap<String, usize>,
+    /// Calls that must not appear at all.
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// Whether the client's credentials must be ones the journal says were issued.
+    #[serde(default)]
+    pub holds_issued: bool,
+    /// Whether the client's output must not contain any issued secret (default true).
+    #[serde(default = "yes")]
+    pub no_secret_in_output: bool,
+    /// On a refusal: the client must make no call after the first denied one.
+    #[serde(default)]
+    pub stops_after_denial: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A scenario file that could not be loaded: file, line, column, field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, if known.
+    pub line: Option<usize>,
+    /// 1-based column, if known.
+    pub column: Option<usize>,
+    /// Dotted field path.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        if self.field.is_empty() { write!(f, ": {}", self.message) } else { write!(f, ": field `{}`: {}", self.field, self.message) }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Flows the harness knows.
+pub const FLOWS: &[&str] = &["aws-imds", "aws-container", "aws-web-identity", "gcp-metadata", "github-oidc", "google-external-account", "google-aws-supplier"];
+
+/// Parses one scenario from `text` (named `file` in errors).
+pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
+    let de = yaml_serde::Deserializer::from_str(text);
+    let s: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, column) = inner.location().map(|l| (Some(l.line()), Some(l.column()))).unwrap_or((None, None));
+        let msg = inner.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let msg = match msg.split_once(": ") {
+            Some((p, rest)) if !p.contains(' ') => rest.to_string(),
+            _ => msg,
+        };
+        LoadError { file: file.to_path_buf(), line, column, field: if field == "." { String::new() } else { field }, message: msg }
+    })?;
+    if !FLOWS.contains(&s.flow.as_str()) {
+        let line = text.lines().position(|l| l.trim_start().starts_with("flow:")).map(|i| i + 1);
+        return Err(LoadError { file: file.to_path_buf(), line, column: None, field: "flow".into(), message: format!("unknown flow `{}`; known: {}", s.flow, FLOWS.join(", ")) });
+    }
+    Ok(s)
+}
+
+/// Loads every `*.yaml` under `paths` (files or directories), sorted; `expected-failures.yaml`
+/// is not a scenario. All-or-nothing: the first broken file is the error.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, LoadError> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files);
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| LoadError { file: f.clone(), line: None, column: None, field: String::new(), message: e.to_string() })?;
+        let s = parse(&f, &text)?;
+        if out.iter().any(|(_, o): &(PathBuf, Scenario)| o.name == s.name) {
+            return Err(LoadError { file: f.clone(), line: Some(1), column: None, field: "name".into(), message: format!("scenario `{}` is defined twice", s.name) });
+        }
+        out.push((f, s));
+    }
+    Ok(out)
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                collect(&e.path(), out);
+            }
+        }
+    } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") && p.file_name().is_some_and(|n| n != "expected-failures.yaml") {
+        out.push(p.to_path_buf());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_scenario_names_file_line_and_field() {
+        let text = "name: x\nflow: aws-imds\nexpect:\n  outcome: success\n  calss: []\n";
+        let e = parse(Path::new("s.yaml"), text).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.field, "expect.calss");
+        assert!(e.to_string().starts_with("s.yaml:5:"), "{e}");
+        let e = parse(Path::new("s.yaml"), "name: x\nflow: aws-imdz\nexpect: {outcome: success}\n").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("flow", Some(2)));
+    }
+
+    #[test]
+    fn steps_read_naturally() {
+        let s = parse(Path::new("s.yaml"), "name: x\nflow: aws-imds\nsteps:\n  - run\n  - advance_clock: 3000\n  - rotate_key: {issuer: github}\nexpect: {outcome: refused}\n").unwrap();
+        assert_eq!(s.steps, vec![Step::Run, Step::AdvanceClock(3000), Step::RotateKey { issuer: "github".into(), grace_seconds: 0 }]);
+        assert!(s.expect.no_secret_in_output);
+    }
+}
