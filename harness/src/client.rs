@@ -57,7 +57,7 @@ pub fn run(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -
     let (output, timed_out) = match rx.recv_timeout(timeout) {
         Ok(out) => (out.map_err(|e| e.to_string())?, false),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &format!("-{pgid}")]).status();
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pgid}")]).status();
             let out = rx.recv_timeout(Duration::from_secs(5)).map_err(|_| "client did not die".to_string())?.map_err(|e| e.to_string())?;
             (out, true)
         }

@@ -71,6 +71,20 @@ enum Command {
         #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
         endpoint: String,
     },
+    /// Run scenarios against a client (delegates to `cloudid-certify run`).
+    #[command(disable_help_flag = true)]
+    Run {
+        /// Arguments for `cloudid-certify run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Certify a client against the whole suite (delegates to `cloudid-certify certify`).
+    #[command(disable_help_flag = true)]
+    Certify {
+        /// Arguments for `cloudid-certify certify`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Mint a token from an emulated issuer of a running server (for web-identity token files).
     Token {
         /// Issuer: `github`, `google`, or an extra issuer of the world.
@@ -97,6 +111,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { world, listen } => serve(world, listen),
+        Command::Run { args } => delegate("run", &args),
+        Command::Certify { args } => delegate("certify", &args),
         Command::Token { issuer, audience, service_account, format, claims, endpoint } => {
             match token(&endpoint, &issuer, audience, service_account, format, &claims) {
                 Ok(t) => {
@@ -165,6 +181,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// Runs `cloudid-certify SUBCOMMAND ARGS…` (the harness binary, next to this one or on PATH).
+fn delegate(sub: &str, args: &[String]) -> ExitCode {
+    let beside = std::env::current_exe().ok().map(|p| p.with_file_name("cloudid-certify")).filter(|p| p.exists());
+    let program = beside.map(|p| p.into_os_string()).unwrap_or_else(|| "cloudid-certify".into());
+    match std::process::Command::new(&program).arg(sub).args(args).status() {
+        Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("cloudid {sub}: cannot run cloudid-certify ({e}); build it with `cargo build -p cloudid-harness`");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,0 +1,87 @@
+//! The conformance suite run by the harness against every bundled client profile, and against
+//! deliberately wrong clients that it must fail.
+
+use std::path::PathBuf;
+
+use cloudid_harness::runner::{self, Config};
+use cloudid_harness::{Verdict, report, scenario};
+
+fn config() -> Config {
+    let root = cloudid_tests::workspace_root();
+    let mut cfg = Config::bundled(&root).expect("bundled profiles and expected failures load");
+    cfg.tools.python = cloudid_tests::python();
+    cfg.tools.rust_aws_config_client = env!("CARGO_BIN_EXE_rust-aws-config-client").to_string();
+    cfg
+}
+
+fn suite() -> Vec<(PathBuf, scenario::Scenario)> {
+    scenario::load_all(&[cloudid_tests::workspace_root().join("scenarios")]).expect("every scenario file loads")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bundled_profile_passes_the_suite_with_only_known_gaps() {
+    let cfg = config();
+    let scenarios = suite();
+    assert!(scenarios.len() >= 30, "{} scenarios", scenarios.len());
+    let mut results = Vec::new();
+    for profile in cfg.profiles.profiles.keys() {
+        results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+    }
+    let failed: Vec<_> = results.iter().filter(|r| r.verdict == Verdict::Failed).collect();
+    assert!(failed.is_empty(), "{}", report::terminal(&results));
+    for (_, s) in &scenarios {
+        assert!(results.iter().any(|r| r.scenario == s.name && r.verdict != Verdict::Skipped), "scenario {} ran against no profile", s.name);
+    }
+    let ran: Vec<_> = results.iter().filter(|r| r.verdict != Verdict::Skipped).collect();
+    let overhead: u128 = ran.iter().map(|r| r.elapsed_ms.saturating_sub(r.client_ms)).sum::<u128>() / ran.len() as u128;
+    let client: u128 = ran.iter().map(|r| r.client_ms).sum::<u128>() / ran.len() as u128;
+    println!("{} runs; mean scenario overhead {overhead} ms, mean client time {client} ms", ran.len());
+    insta::assert_snapshot!("certification_matrix", report::markdown(&results));
+}
+
+async fn wrong(scenario_name: &str, command: &[&str]) -> runner::ScenarioResult {
+    let cfg = config();
+    let scenarios = suite();
+    let (file, s) = scenarios.iter().find(|(_, s)| s.name == scenario_name).expect("scenario exists");
+    let argv: Vec<String> = command.iter().map(|c| c.to_string()).collect();
+    runner::run_one(&cfg, file, s, "wrong-client", &argv).await
+}
+
+fn failed_checks(r: &runner::ScenarioResult) -> Vec<&str> {
+    r.checks.iter().filter(|c| c.verdict == Verdict::Failed).map(|c| c.name.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_prints_its_secret_fails() {
+    let script = cloudid_tests::client_program("wrong/prints-secret.py");
+    let python = cloudid_tests::python();
+    let r = wrong("imds-v2-instance-credentials", &[&python, script.to_str().unwrap()]).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert!(failed_checks(&r).contains(&"no_secret_in_output"), "{:?}", r.checks);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_claims_success_without_credentials_fails_positive_and_negative_scenarios() {
+    let script = cloudid_tests::client_program("wrong/always-ok.sh");
+    let positive = wrong("seed-001-github-actions-to-aws", &[script.to_str().unwrap()]).await;
+    assert_eq!(positive.verdict, Verdict::Failed);
+    assert_eq!(failed_checks(&positive), ["calls", "count aws_sts.AssumeRoleWithWebIdentity", "holds_issued"]);
+    let negative = wrong("github-other-branch-denied", &[script.to_str().unwrap()]).await;
+    assert_eq!(negative.verdict, Verdict::Failed);
+    assert!(failed_checks(&negative).contains(&"outcome"));
+    insta::assert_snapshot!("failure_report", report::terminal(&[positive]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_client_is_killed_and_fails() {
+    let mut cfg = config();
+    cfg.timeout = std::time::Duration::from_millis(500);
+    let scenarios = suite();
+    let (file, s) = scenarios.iter().find(|(_, s)| s.name == "imds-v2-instance-credentials").unwrap();
+    let argv = vec!["sh".to_string(), "-c".to_string(), "sleep 30 & sleep 30".to_string()];
+    let started = std::time::Instant::now();
+    let r = runner::run_one(&cfg, file, s, "hangs", &argv).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the process group was killed");
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert!(r.checks[0].evidence[0].contains("timed out true"), "{:?}", r.checks);
+}
