@@ -32,6 +32,8 @@ enum Command {
         #[arg(long)]
         report: Vec<String>,
     },
+    /// Print the JSON Schema of scenario files.
+    Schema,
     /// Run the whole suite against one profile and write its certification report.
     Certify {
         /// A bundled profile.
@@ -103,6 +105,10 @@ fn main() -> ExitCode {
         }
     };
     let (results, reports) = match cli.command {
+        Command::Schema => {
+            print!("{}", scenario::json_schema());
+            return ExitCode::SUCCESS;
+        }
         Command::Run { paths, client, client_cmd, report } => {
             let paths = if paths.is_empty() { vec![root.join("scenarios")] } else { paths };
             (rt.block_on(execute(&cfg, &paths, client.as_deref(), client_cmd.as_deref())), report)

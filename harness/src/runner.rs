@@ -171,9 +171,15 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
 pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, String> {
     let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}` (known: {})", cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ")))?;
     let mut out = Vec::new();
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {
         match p.flows.get(&s.flow) {
-            Some(cmd) => out.push(run_one(cfg, file, s, profile, cmd).await),
+            Some(cmd) => {
+                if progress {
+                    eprint!("\r\x1b[2K{profile}: {} …", s.name);
+                }
+                out.push(run_one(cfg, file, s, profile, cmd).await);
+            }
             None => out.push(ScenarioResult {
                 scenario: s.name.clone(),
                 file: file.clone(),
@@ -186,6 +192,9 @@ pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profil
                 client_ms: 0,
             }),
         }
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
     }
     Ok(out)
 }

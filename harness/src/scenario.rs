@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// One scenario, as written in `scenarios/**/*.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Unique name.
@@ -35,7 +36,7 @@ pub struct Scenario {
 }
 
 /// A text replacement in the default world's YAML.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorldEdit {
     /// Text to find (must occur).
@@ -45,7 +46,7 @@ pub struct WorldEdit {
 }
 
 /// One step: `run`, `{advance_clock: SECONDS}`, `{rotate_key: {issuer, grace_seconds}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(try_from = "StepRepr")]
 pub enum Step {
     /// Run the client once.
@@ -62,7 +63,7 @@ pub enum Step {
     },
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum StepRepr {
     Word(String),
@@ -74,7 +75,7 @@ enum StepRepr {
     },
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateArgs {
     issuer: String,
@@ -96,7 +97,7 @@ impl TryFrom<StepRepr> for Step {
 }
 
 /// What the client should end with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Exit 0 with `"ok": true`.
@@ -106,7 +107,7 @@ pub enum Outcome {
 }
 
 /// Expectations.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// How the last client run must end.
@@ -133,6 +134,11 @@ pub struct Expect {
 
 fn yes() -> bool {
     true
+}
+
+/// The JSON Schema of scenario files (`scenarios/scenario.schema.json`), for editors.
+pub fn json_schema() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(Scenario)).unwrap_or_default() + "\n"
 }
 
 /// A scenario file that could not be loaded: file, line, column, field.
@@ -242,5 +248,30 @@ mod tests {
         let s = parse(Path::new("s.yaml"), "name: x\nflow: aws-imds\nsteps:\n  - run\n  - advance_clock: 3000\n  - rotate_key: {issuer: github}\nexpect: {outcome: refused}\n").unwrap();
         assert_eq!(s.steps, vec![Step::Run, Step::AdvanceClock(3000), Step::RotateKey { issuer: "github".into(), grace_seconds: 0 }]);
         assert!(s.expect.no_secret_in_output);
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    #[test]
+    fn the_committed_schema_is_the_one_the_types_generate() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario.schema.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = super::json_schema();
+        if committed != generated && std::env::var("CLOUDID_UPDATE_SCHEMA").is_ok() {
+            std::fs::write(&path, &generated).unwrap();
+            return;
+        }
+        assert_eq!(committed, generated, "run with CLOUDID_UPDATE_SCHEMA=1 to regenerate {}", path.display());
+    }
+
+    #[test]
+    fn every_scenario_file_points_editors_at_the_schema() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let files = super::load_all(&[dir]).expect("scenarios load");
+        for (f, _) in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(text.starts_with("# yaml-language-server: $schema=../scenario.schema.json\n"), "{}", f.display());
+        }
     }
 }
