@@ -118,5 +118,8 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
         }
         other => return Err(format!("unknown flow `{other}`")),
     }
+    if let Some(n) = params.get("repeat").and_then(Value::as_u64) {
+        p.env.insert("CLOUDID_REPEAT".into(), n.to_string());
+    }
     Ok(p)
 }

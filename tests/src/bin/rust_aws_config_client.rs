@@ -8,6 +8,8 @@
 //!
 //! With `--sts` it then calls `sts:GetCallerIdentity` through aws-sdk-sts, signed with the
 //! credentials it got, at the endpoint the environment names (`AWS_ENDPOINT_URL_STS`).
+//! `CLOUDID_REPEAT=N` makes N calls through one client whose identity cache holds the provider,
+//! as an application would, so caching is visible in the server's journal.
 
 use std::process::ExitCode;
 
@@ -36,6 +38,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let repeat: usize = std::env::var("CLOUDID_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    if repeat > 1 && std::env::args().any(|a| a == "--sts") {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).credentials_provider(provider.clone()).load().await;
+        let client = aws_sdk_sts::Client::new(&sdk);
+        let mut caller = serde_json::Value::Null;
+        for _ in 0..repeat {
+            match client.get_caller_identity().send().await {
+                Ok(out) => caller = json!({"Arn": out.arn(), "UserId": out.user_id(), "Account": out.account()}),
+                Err(e) => {
+                    println!("{}", json!({"ok": false, "error": format!("GetCallerIdentity: {:?}", e)}));
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        println!("{}", json!({"ok": true, "method": mode, "caller": caller}));
+        return ExitCode::SUCCESS;
+    }
     match provider.provide_credentials().await {
         Ok(creds) => {
             let mut caller = serde_json::Value::Null;
