@@ -27,6 +27,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/tokens/{issuer}", post(mint))
         .route("/_cloudid/keys/rotate", post(rotate))
         .route("/_cloudid/issuers", get(issuers))
+        .route("/_cloudid/faults", get(list_faults).post(add_faults).delete(clear_faults))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
 }
 
@@ -177,4 +178,34 @@ async fn issuers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         })
         .collect();
     Json(json!({ "issuers": list })).into_response()
+}
+
+async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
+    Json(json!({ "faults": shared.faults.rules() })).into_response()
+}
+
+/// `POST /_cloudid/faults`: one rule or an array of rules; answers their ids.
+async fn add_faults(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("faults: {e}")),
+    };
+    let list = match value {
+        serde_json::Value::Array(a) => a,
+        one => vec![one],
+    };
+    let mut rules = Vec::new();
+    for (i, v) in list.into_iter().enumerate() {
+        match serde_json::from_value::<crate::faults::Rule>(v) {
+            Ok(r) => rules.push(r),
+            Err(e) => return bad_request(format!("faults[{i}]: {e}")),
+        }
+    }
+    let ids = shared.faults.add(rules, shared.clock.now());
+    Json(json!({ "ids": ids })).into_response()
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
+    shared.faults.clear();
+    Json(json!({ "status": "cleared" })).into_response()
 }

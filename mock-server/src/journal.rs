@@ -135,6 +135,9 @@ pub struct JournalEntry {
     /// Credentials handed out, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<Issued>,
+    /// The injected fault that hit this request, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 /// What a handler says about the request it answered; the server's journal layer completes it
@@ -153,12 +156,14 @@ pub struct Note {
     pub checks: Vec<Check>,
     /// Credentials handed out.
     pub issued: Option<Arc<Issued>>,
+    /// The injected fault that hit the request.
+    pub fault: Option<String>,
 }
 
 impl Note {
     /// A note for `service`/`operation` with the given verdict and no checks yet.
     pub fn new(service: &'static str, operation: &'static str, verdict: Verdict) -> Self {
-        Self { service, operation, principal: None, verdict, checks: Vec::new(), issued: None }
+        Self { service, operation, principal: None, verdict, checks: Vec::new(), issued: None, fault: None }
     }
 }
 
@@ -220,6 +225,7 @@ impl Record {
             status: self.status,
             checks: self.note.checks.clone(),
             issued: self.note.issued.as_deref().cloned(),
+            fault: self.note.fault.clone(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod control;
 pub mod cred_config;
 pub mod env;
+pub mod faults;
 pub mod ids;
 pub mod journal;
 mod secret;

@@ -25,6 +25,8 @@ pub struct Shared {
     pub journal: Journal,
     state: Mutex<WorldState>,
     requests: std::sync::atomic::AtomicU64,
+    /// Injected fault rules.
+    pub faults: crate::faults::Faults,
 }
 
 impl Shared {
@@ -37,6 +39,7 @@ impl Shared {
             clock,
             state: Mutex::new(state),
             requests: std::sync::atomic::AtomicU64::new(0),
+            faults: crate::faults::Faults::default(),
         })
     }
 
@@ -62,6 +65,51 @@ impl Shared {
         response
     }
 
+    /// The fault rule that hits this request, if any.
+    pub fn fault_hit(&self, method: &Method, path: &str) -> Option<crate::faults::Hit> {
+        self.faults.check(method, path, self.clock.now())
+    }
+
+    /// Runs the service unless the fault answers instead (error status, dropped connection, hang).
+    pub fn answer_unless_faulted(&self, hit: &Option<crate::faults::Hit>, answer: impl FnOnce() -> Answer) -> Option<Answer> {
+        use crate::faults::Action;
+        match hit.as_ref().map(|h| &h.action) {
+            Some(Action::Status { .. } | Action::Reset | Action::Hang { .. }) => None,
+            _ => Some(answer()),
+        }
+    }
+
+    /// Completes an answer through the fault that hit it: the fault's own answer, a delay, or a
+    /// reshaped response; then [`Shared::finish`]. Use through [`serve!`](crate::serve).
+    pub async fn respond(&self, method: &Method, path: &str, hit: Option<crate::faults::Hit>, answered: Option<Answer>) -> Response {
+        use crate::faults::{self, Action};
+        let Some(hit) = hit else {
+            return match answered {
+                Some(a) => self.finish(method, path, a),
+                None => self.finish(method, path, not_found(method, path)),
+            };
+        };
+        let service = faults::service_of(method, path);
+        let mut fault_note = Note::new(service, "Fault", Verdict::Error);
+        fault_note.fault = Some(hit.describe());
+        let Some((response, mut note)) = answered else {
+            if let Action::Status { code } = hit.action {
+                return self.finish(method, path, (faults::error_response(service, code, &self.request_id()), fault_note));
+            }
+            self.finish(method, path, (StatusCode::OK.into_response(), fault_note));
+            if let Action::Hang { ms } = hit.action {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            return faults::reset();
+        };
+        note.fault = Some(hit.describe());
+        if let Action::Latency { ms } = hit.action {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        let response = faults::reshape(&hit.action, response).await;
+        self.finish(method, path, (response, note))
+    }
+
     /// Stamps `Date` from the server clock on a control-plane response (not journaled).
     pub fn dated(&self, mut response: Response) -> Response {
         response.headers_mut().insert(header::DATE, date_header(self.clock.now()));
@@ -73,6 +121,7 @@ impl Shared {
         apply_clock_config(&self.model, &self.clock);
         *self.state() = WorldState::new(&self.model, self.clock.now());
         self.requests.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.faults.clear();
         self.journal.clear();
     }
 }
@@ -92,6 +141,16 @@ pub fn apply_clock_config(model: &WorldModel, clock: &Clock) {
         }
         (None, false) => clock.reset(),
     }
+}
+
+/// Answers `$method $path` with `$answer` (an [`Answer`] expression), through the fault rules.
+#[macro_export]
+macro_rules! serve {
+    ($shared:expr, $method:expr, $path:expr, $answer:expr) => {{
+        let hit = $shared.fault_hit($method, $path);
+        let answered = $shared.answer_unless_faulted(&hit, || $answer);
+        $shared.respond($method, $path, hit, answered).await
+    }};
 }
 
 /// A service's response with what it says for the journal; [`Shared::finish`] completes it.
@@ -126,7 +185,7 @@ async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         let body = format!("cloudid: no control-plane endpoint at {method} {path}\n");
         return shared.dated((StatusCode::NOT_FOUND, body).into_response());
     }
-    shared.finish(method, path, unrouted(&shared, &req))
+    crate::serve!(shared, method, path, unrouted(&shared, &req))
 }
 
 /// The answer for a path no route claims: an issuer document if `Host` names a real issuer,

@@ -44,7 +44,7 @@ fn agent_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn answer(shared: &Shared, req: &Request) -> Answer {

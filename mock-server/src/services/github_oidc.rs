@@ -23,7 +23,7 @@ pub fn router() -> Router<Arc<Shared>> {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -36,7 +36,11 @@ pub fn router() -> Router<Arc<Shared>> {
 async fn introspect(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap_or_default();
-    let form = fields("application/x-www-form-urlencoded", &bytes).unwrap_or_default();
+    crate::serve!(shared, &parts.method, parts.uri.path(), introspect_answer(&shared, &bytes))
+}
+
+fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
+    let form = fields("application/x-www-form-urlencoded", bytes).unwrap_or_default();
     let now = shared.clock.now();
     let token = form.get("token").and_then(|t| shared.state().google_tokens.lookup(t)).filter(|t| t.expires_at > now);
     let mut note = Note::new("google_sts", "Introspect", Verdict::Served);
@@ -48,7 +52,7 @@ async fn introspect(State(shared): State<Arc<Shared>>, req: Request) -> Response
         None => json!({"active": false}),
     };
     let response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response();
-    shared.finish(&parts.method, parts.uri.path(), noted(response, note))
+    noted(response, note)
 }
 
 /// An OAuth error: `{"error", "error_description"}`.
@@ -80,8 +84,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let answer = exchange(&shared, parts.method.as_str(), &content_type, &bytes);
-    shared.finish(&parts.method, parts.uri.path(), answer)
+    crate::serve!(shared, &parts.method, parts.uri.path(), exchange(&shared, parts.method.as_str(), &content_type, &bytes))
 }
 
 fn form_decode(s: &str) -> String {

@@ -44,8 +44,7 @@ fn ok(body: Value) -> Response {
 async fn handle(State(shared): State<Arc<Shared>>, Path((_project, target)): Path<(String, String)>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let answer = answer(&shared, &target, &parts.headers, &bytes);
-    shared.finish(&parts.method, parts.uri.path(), answer)
+    crate::serve!(shared, &parts.method, parts.uri.path(), answer(&shared, &target, &parts.headers, &bytes))
 }
 
 /// Whether `member` names the caller.
@@ -224,9 +223,13 @@ async fn tokeninfo(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     let from_body = std::str::from_utf8(&bytes).ok().and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string)));
     let from_header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
     let token = from_query.or(from_body).or(from_header).unwrap_or_default();
+    crate::serve!(shared, &parts.method, parts.uri.path(), tokeninfo_answer(&shared, &token))
+}
+
+fn tokeninfo_answer(shared: &Shared, token: &str) -> Answer {
     let now = shared.clock.now();
     let mut note = Note::new("google_oauth2", "TokenInfo", Verdict::Error);
-    let found = shared.state().google_tokens.lookup(&token).filter(|t| t.expires_at > now);
+    let found = shared.state().google_tokens.lookup(token).filter(|t| t.expires_at > now);
     let response = match found {
         None => {
             note.verdict = Verdict::Denied;
@@ -255,5 +258,5 @@ async fn tokeninfo(State(shared): State<Arc<Shared>>, req: Request) -> Response 
             ok(body)
         }
     };
-    shared.finish(&parts.method, parts.uri.path(), noted(response, note))
+    noted(response, note)
 }

@@ -42,14 +42,15 @@ async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return aws_sts::serve(shared, Request::from_parts(parts, body)).await;
     }
     let has_gce = shared.model.gcp.default_account().is_some();
-    let answer = if has_gce && gcp_metadata::is_ping(&parts.headers) {
-        gcp_metadata::ping()
-    } else {
+    let answer = || {
+        if has_gce && gcp_metadata::is_ping(&parts.headers) {
+            return gcp_metadata::ping();
+        }
         let (mut response, note) = aws_imds::list_versions(&parts.method);
         if has_gce {
             response.headers_mut().insert("metadata-flavor", axum::http::HeaderValue::from_static("Google"));
         }
         (response, note)
     };
-    shared.finish(&parts.method, parts.uri.path(), answer)
+    crate::serve!(shared, &parts.method, parts.uri.path(), answer())
 }

@@ -135,15 +135,15 @@ fn by_path(shared: &Shared, name: &str, doc: Doc, req: &Request) -> Answer {
 }
 
 async fn discovery_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), by_path(&shared, &name, Doc::Discovery, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Discovery, &req))
 }
 
 async fn jwks_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), by_path(&shared, &name, Doc::Jwks, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Jwks, &req))
 }
 
 async fn certs_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), by_path(&shared, &name, Doc::Certs, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Certs, &req))
 }
 
 /// The document a request to a real issuer host asks for, if any: `Host` names an issuer (or

@@ -55,7 +55,7 @@ fn text(body: impl Into<axum::body::Body>, ttl: Option<i64>) -> Response {
 }
 
 async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn answer(shared: &Shared, req: &Request) -> Answer {

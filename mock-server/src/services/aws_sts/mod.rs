@@ -142,14 +142,14 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
 /// Reads the body and answers (the async edge of the service).
 pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let answer = match axum::body::to_bytes(body, 1 << 20).await {
-        Ok(bytes) => handle(&shared, &parts, &bytes),
-        Err(_) => {
-            let rid = shared.request_id();
-            let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
-            note.checks.push(Check::fail("sts.body", "body unreadable or over 1 MiB"));
-            noted(StsError::new(413, "RequestEntityTooLarge", "Request body too large").response(&rid), note)
-        }
-    };
-    shared.finish(&parts.method, parts.uri.path(), answer)
+    let bytes = axum::body::to_bytes(body, 1 << 20).await;
+    crate::serve!(shared, &parts.method, parts.uri.path(), match &bytes {
+            Ok(bytes) => handle(&shared, &parts, bytes),
+            Err(_) => {
+                let rid = shared.request_id();
+                let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
+                note.checks.push(Check::fail("sts.body", "body unreadable or over 1 MiB"));
+                noted(StsError::new(413, "RequestEntityTooLarge", "Request body too large").response(&rid), note)
+            }
+        })
 }

@@ -42,7 +42,7 @@ pub fn ping() -> Answer {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    shared.finish(req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn query_params(q: Option<&str>) -> HashMap<String, String> {

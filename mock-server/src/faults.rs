@@ -1,0 +1,308 @@
+//! Fault injection: rules set from scenarios and `POST /_cloudid/faults` make chosen requests
+//! fail the way the real services fail — an error status with the service's own error body, added
+//! latency, a hang, a dropped connection, a truncated or malformed body, a wrong content type.
+//! Every request a fault hits is journaled with it.
+
+use std::sync::Mutex;
+
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Answer with this status and the service's real error body for it.
+    Status {
+        /// HTTP status.
+        code: u16,
+    },
+    /// Answer normally, this many milliseconds late.
+    Latency {
+        /// Delay.
+        ms: u64,
+    },
+    /// Hold the request this long (default 120 s: past any client timeout), then drop it.
+    Hang {
+        /// How long.
+        #[serde(default = "long")]
+        ms: u64,
+    },
+    /// Drop the connection without an answer.
+    Reset,
+    /// Send only the first half of the body.
+    Truncate,
+    /// Replace the body with something that is not what the client parses.
+    Malformed,
+    /// Answer normally but with this `Content-Type`.
+    ContentType {
+        /// The header value.
+        value: String,
+    },
+}
+
+fn long() -> u64 {
+    120_000
+}
+
+/// Which requests a rule hits.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// Service (`aws_imds`, `aws_container`, `aws_sts`, `gcp_metadata`, `github_oidc`,
+    /// `google_sts`, `iam_credentials`, `oidc_discovery`).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Path prefix.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// HTTP method.
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// A fault rule.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Which requests.
+    #[serde(default, rename = "match")]
+    pub matches: Match,
+    /// Fire on the n-th matching request (1-based) and the `times − 1` after it.
+    #[serde(default)]
+    pub nth: Option<u64>,
+    /// How many matching requests it fires for (default: 1 with `nth`, else unlimited).
+    #[serde(default)]
+    pub times: Option<u64>,
+    /// Fire with this probability (seeded, reproducible).
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// Seconds from now before which the rule sleeps.
+    #[serde(default)]
+    pub after_seconds: Option<u64>,
+    /// Seconds from now after which the rule stops.
+    #[serde(default)]
+    pub for_seconds: Option<u64>,
+    /// What it does.
+    pub action: Action,
+}
+
+#[derive(Debug)]
+struct Armed {
+    rule: Rule,
+    id: usize,
+    seen: u64,
+    fired: u64,
+    from: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+}
+
+/// The server's fault rules.
+#[derive(Debug)]
+pub struct Faults {
+    inner: Mutex<(Vec<Armed>, StdRng, usize)>,
+    any: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self { inner: Mutex::new((Vec::new(), StdRng::seed_from_u64(0x0fa0_17), 0)), any: Default::default() }
+    }
+}
+
+/// A fault that hit a request.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Rule id (order of addition, from 1).
+    pub id: usize,
+    /// The action.
+    pub action: Action,
+}
+
+impl Hit {
+    /// How the journal names it.
+    pub fn describe(&self) -> String {
+        format!("fault #{}: {}", self.id, serde_json::to_string(&self.action).unwrap_or_default())
+    }
+}
+
+/// The service a request goes to, from its method and path (as the router sends it).
+pub fn service_of(method: &Method, path: &str) -> &'static str {
+    match path {
+        "/" if *method == Method::POST => "aws_sts",
+        p if p.starts_with("/latest") || p == "/" => "aws_imds",
+        p if p.starts_with("/v2/credentials") || p.starts_with("/v1/credentials") => "aws_container",
+        p if p.starts_with("/computeMetadata") => "gcp_metadata",
+        p if p.starts_with("/github/") => "github_oidc",
+        "/v1/token" | "/v1/introspect" => "google_sts",
+        p if p.starts_with("/v1/projects/") => "iam_credentials",
+        p if p.starts_with("/issuers/") || p.starts_with("/.well-known") || p.starts_with("/oauth2/v") => "oidc_discovery",
+        _ => "other",
+    }
+}
+
+impl Faults {
+    /// Adds rules; the ids they got.
+    pub fn add(&self, rules: Vec<Rule>, now: OffsetDateTime) -> Vec<usize> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = Vec::new();
+        for rule in rules {
+            g.2 += 1;
+            let id = g.2;
+            let from = rule.after_seconds.map(|s| now + time::Duration::seconds(s as i64));
+            let until = rule.for_seconds.map(|s| from.unwrap_or(now) + time::Duration::seconds(s as i64));
+            g.0.push(Armed { rule, id, seen: 0, fired: 0, from, until });
+            ids.push(id);
+        }
+        self.any.store(!g.0.is_empty(), std::sync::atomic::Ordering::Relaxed);
+        ids
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *g = (Vec::new(), StdRng::seed_from_u64(0x0fa0_17), 0);
+        self.any.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The rules, as added.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).0.iter().map(|a| a.rule.clone()).collect()
+    }
+
+    /// The fault that hits this request, if any (first matching rule that fires).
+    pub fn check(&self, method: &Method, path: &str, now: OffsetDateTime) -> Option<Hit> {
+        if !self.any.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let service = service_of(method, path);
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (rules, rng, _) = &mut *g;
+        for a in rules.iter_mut() {
+            let m = &a.rule.matches;
+            let matches = m.service.as_deref().is_none_or(|s| s == service)
+                && m.path.as_deref().is_none_or(|p| path.starts_with(p))
+                && m.method.as_deref().is_none_or(|x| x.eq_ignore_ascii_case(method.as_str()))
+                && a.from.is_none_or(|f| now >= f)
+                && a.until.is_none_or(|u| now < u);
+            if !matches {
+                continue;
+            }
+            a.seen += 1;
+            let times = a.rule.times.unwrap_or(if a.rule.nth.is_some() { 1 } else { u64::MAX });
+            let due = a.rule.nth.is_none_or(|n| a.seen >= n) && a.fired < times;
+            let lucky = a.rule.probability.is_none_or(|p| rng.random::<f64>() < p);
+            if due && lucky {
+                a.fired += 1;
+                return Some(Hit { id: a.id, action: a.rule.action.clone() });
+            }
+        }
+        None
+    }
+}
+
+/// The real error response of `service` for `code`.
+pub fn error_response(service: &str, code: u16, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match service {
+        "aws_imds" => crate::services::aws_imds::errors::page(status),
+        "aws_sts" => {
+            let (c, m) = match code {
+                400 | 429 => ("Throttling", "Rate exceeded"),
+                503 => ("ServiceUnavailable", "Service is unable to handle request."),
+                _ => ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+            };
+            crate::services::aws_sts::xml::StsError::new(code, c, m).response(request_id)
+        }
+        "google_sts" | "iam_credentials" => {
+            let (s, m) = match code {
+                429 => ("RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Token exchange requests' and limit 'Token exchange requests per minute'."),
+                503 => ("UNAVAILABLE", "The service is currently unavailable."),
+                _ => ("INTERNAL", "Internal error encountered."),
+            };
+            let body = serde_json::json!({"error": {"code": code, "message": m, "status": s}});
+            (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+        }
+        "github_oidc" => (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({"message": status.canonical_reason().unwrap_or("error")}).to_string()).into_response(),
+        "gcp_metadata" => crate::services::gcp_metadata::respond::stamp((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response()),
+        _ => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response(),
+    }
+}
+
+/// Applies a body-changing action to a finished response.
+pub async fn reshape(action: &Action, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let new: Vec<u8> = match action {
+        Action::Truncate => bytes[..bytes.len() / 2].to_vec(),
+        Action::Malformed => b"{\"Code\": \"Success\", \"AccessKeyId\": <<malformed>>".to_vec(),
+        Action::ContentType { value } => {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                parts.headers.insert(header::CONTENT_TYPE, v);
+            }
+            bytes.to_vec()
+        }
+        _ => bytes.to_vec(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(new))
+}
+
+/// A response whose body fails at once, so the connection is dropped without an answer.
+pub fn reset() -> Response {
+    let stream = futures_lite_error();
+    Response::new(axum::body::Body::from_stream(stream))
+}
+
+fn futures_lite_error() -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    struct Fail;
+    impl futures_core::Stream for Fail {
+        type Item = Result<axum::body::Bytes, std::io::Error>;
+        fn poll_next(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: reset"))))
+        }
+    }
+    Fail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(json: serde_json::Value) -> Rule {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn nth_fires_once_on_the_nth_match_and_only_for_matching_requests() {
+        let f = Faults::default();
+        let t = OffsetDateTime::UNIX_EPOCH;
+        f.add(vec![rule(serde_json::json!({"match": {"service": "aws_imds"}, "nth": 2, "action": {"status": {"code": 503}}}))], t);
+        assert!(f.check(&Method::POST, "/", t).is_none(), "STS does not match");
+        assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_none());
+        assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_some());
+        assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_none());
+    }
+
+    #[test]
+    fn windows_and_probabilities_are_honoured_reproducibly() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let f = Faults::default();
+        f.add(vec![rule(serde_json::json!({"after_seconds": 10, "for_seconds": 5, "action": "reset"}))], t);
+        assert!(f.check(&Method::GET, "/x", t).is_none());
+        assert!(f.check(&Method::GET, "/x", t + time::Duration::seconds(12)).is_some());
+        assert!(f.check(&Method::GET, "/x", t + time::Duration::seconds(16)).is_none());
+        let run = || {
+            let f = Faults::default();
+            f.add(vec![rule(serde_json::json!({"probability": 0.5, "action": {"latency": {"ms": 1}}}))], t);
+            (0..64).map(|_| f.check(&Method::GET, "/x", t).is_some()).collect::<Vec<_>>()
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a, b, "seeded");
+        assert!(a.iter().any(|x| *x) && a.iter().any(|x| !*x));
+    }
+}
