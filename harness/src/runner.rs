@@ -135,6 +135,14 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
                 }
             }
             Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
+            Step::Faults(rules) => {
+                let r = reqwest::Client::new().post(format!("{}/_cloudid/faults", cloud.endpoint())).json(rules).send().await;
+                match r {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => return failed(s, file, profile, "faults", r.text().await.unwrap_or_default()),
+                    Err(e) => return failed(s, file, profile, "faults", e.to_string()),
+                }
+            }
             Step::RotateKey { issuer, grace_seconds } => {
                 let body = serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds});
                 if let Err(e) = reqwest::Client::new().post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&body).send().await {

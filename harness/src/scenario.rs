@@ -45,7 +45,8 @@ pub struct WorldEdit {
     pub with: String,
 }
 
-/// One step: `run`, `{advance_clock: SECONDS}`, `{rotate_key: {issuer, grace_seconds}}`.
+/// One step: `run`, `{advance_clock: SECONDS}`, `{rotate_key: {issuer, grace_seconds}}`,
+/// `{faults: [rule, …]}` (see the server's fault rules).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(try_from = "StepRepr")]
 pub enum Step {
@@ -53,6 +54,8 @@ pub enum Step {
     Run,
     /// Move the server's clock forward by this many seconds.
     AdvanceClock(u64),
+    /// Add fault rules (the body of `POST /_cloudid/faults`).
+    Faults(Vec<serde_json::Value>),
     /// Rotate an issuer's signing key, keeping the old one for `grace_seconds`.
     RotateKey {
         /// `github` or `google`.
@@ -73,6 +76,9 @@ enum StepRepr {
     Rotate {
         rotate_key: RotateArgs,
     },
+    Faults {
+        faults: Vec<serde_json::Value>,
+    },
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -92,6 +98,7 @@ impl TryFrom<StepRepr> for Step {
             StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, advance_clock, rotate_key)")),
             StepRepr::Advance { advance_clock } => Ok(Step::AdvanceClock(advance_clock)),
             StepRepr::Rotate { rotate_key } => Ok(Step::RotateKey { issuer: rotate_key.issuer, grace_seconds: rotate_key.grace_seconds }),
+            StepRepr::Faults { faults } => Ok(Step::Faults(faults)),
         }
     }
 }
