@@ -108,9 +108,12 @@ pub struct Faults {
     any: std::sync::atomic::AtomicBool,
 }
 
+/// Seed of the probability generator (reset with the rules).
+const SEED: u64 = 0x000f_a017;
+
 impl Default for Faults {
     fn default() -> Self {
-        Self { inner: Mutex::new((Vec::new(), StdRng::seed_from_u64(0x0fa0_17), 0)), any: Default::default() }
+        Self { inner: Mutex::new((Vec::new(), StdRng::seed_from_u64(SEED), 0)), any: Default::default() }
     }
 }
 
@@ -165,7 +168,7 @@ impl Faults {
     /// Removes every rule.
     pub fn clear(&self) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *g = (Vec::new(), StdRng::seed_from_u64(0x0fa0_17), 0);
+        *g = (Vec::new(), StdRng::seed_from_u64(SEED), 0);
         self.any.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -254,11 +257,10 @@ pub async fn reshape(action: &Action, response: Response) -> Response {
 
 /// A response whose body fails at once, so the connection is dropped without an answer.
 pub fn reset() -> Response {
-    let stream = futures_lite_error();
-    Response::new(axum::body::Body::from_stream(stream))
+    Response::new(axum::body::Body::from_stream(failing_body()))
 }
 
-fn futures_lite_error() -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+fn failing_body() -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
     struct Fail;
     impl futures_core::Stream for Fail {
         type Item = Result<axum::body::Bytes, std::io::Error>;
