@@ -39,7 +39,16 @@ fn check(name: &str, ok: bool, evidence: impl FnOnce() -> Vec<String>) -> CheckR
 
 /// `service.Operation STATUS verdict` lines of the journal.
 pub fn journal_lines(journal: &[JournalEntry]) -> Vec<String> {
-    journal.iter().map(|e| format!("#{} {} {} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict)).collect()
+    journal
+        .iter()
+        .map(|e| {
+            let line = format!("#{} {} {} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict);
+            match &e.fault {
+                Some(f) => format!("{line} | {f}"),
+                None => line,
+            }
+        })
+        .collect()
 }
 
 fn matches(pattern: &str, e: &JournalEntry) -> bool {

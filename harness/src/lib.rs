@@ -14,6 +14,7 @@
 pub mod checks;
 pub mod client;
 pub mod flow;
+pub mod fuzz;
 pub mod profile;
 pub mod report;
 pub mod runner;

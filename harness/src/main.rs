@@ -34,6 +34,21 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Serve a client seeded mutations of valid responses and classify what it does.
+    Fuzz {
+        /// A bundled profile.
+        #[arg(long, env = "CLOUDID_CLIENT")]
+        client: String,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Cases per flow the profile supports.
+        #[arg(long, default_value_t = 20)]
+        cases: u64,
+        /// Write the JSON cases here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the whole suite against one profile and write its certification report.
     Certify {
         /// A bundled profile.
@@ -108,6 +123,21 @@ fn main() -> ExitCode {
         Command::Schema => {
             print!("{}", scenario::json_schema());
             return ExitCode::SUCCESS;
+        }
+        Command::Fuzz { client, seed, cases, out } => {
+            return match rt.block_on(cloudid_harness::fuzz::run(&cfg, &client, seed, cases)) {
+                Ok(results) => {
+                    print!("{}", cloudid_harness::fuzz::report(&client, &results));
+                    if let Some(path) = out {
+                        let _ = std::fs::write(path, serde_json::to_string_pretty(&results).unwrap_or_default());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cloudid fuzz: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Run { paths, client, client_cmd, report } => {
             let paths = if paths.is_empty() { vec![root.join("scenarios")] } else { paths };

@@ -93,25 +93,35 @@ fn failed(s: &Scenario, file: &Path, profile: &str, name: &str, why: String) -> 
 
 /// Runs `scenario` with `command` (a profile's command for its flow, or a custom one).
 pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> ScenarioResult {
+    run_one_raw(cfg, file, s, profile, command).await.0
+}
+
+/// As [`run_one`], also giving the last client run.
+pub async fn run_one_raw(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> (ScenarioResult, Option<client::ClientRun>) {
+    let r = run_inner(cfg, file, s, profile, command).await;
+    (r.0, r.1)
+}
+
+async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> (ScenarioResult, Option<client::ClientRun>) {
     let started = Instant::now();
     let mut yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.to_string();
     for edit in &s.world {
         if !yaml.contains(&edit.replace) {
-            return failed(s, file, profile, "world", format!("`{}` does not occur in the default world", edit.replace));
+            return (failed(s, file, profile, "world", format!("`{}` does not occur in the default world", edit.replace)), None);
         }
         yaml = yaml.replacen(&edit.replace, &edit.with, 1);
     }
     let cloud = match CloudId::builder().world_yaml(&yaml) {
         Ok(b) => b.start().await,
-        Err(e) => return failed(s, file, profile, "world", e.to_string()),
+        Err(e) => return (failed(s, file, profile, "world", e.to_string()), None),
     };
     let prepared = match flow::prepare(&cloud, &s.flow, &s.params).await {
         Ok(p) => p,
-        Err(e) => return failed(s, file, profile, "prepare", e),
+        Err(e) => return (failed(s, file, profile, "prepare", e), None),
     };
     let argv = match profile::expand(command, &cfg.tools, &prepared.vars) {
         Ok(a) => a,
-        Err(e) => return failed(s, file, profile, "command", e),
+        Err(e) => return (failed(s, file, profile, "command", e), None),
     };
     let mut env = prepared.env.clone();
     env.insert("CLOUDID_FLOW".into(), s.flow.clone());
@@ -131,7 +141,7 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
                         client_ms += r.elapsed_ms;
                         last = Some(r);
                     }
-                    Err(e) => return failed(s, file, profile, "client", e),
+                    Err(e) => return (failed(s, file, profile, "client", e), None),
                 }
             }
             Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
@@ -139,19 +149,19 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
                 let r = reqwest::Client::new().post(format!("{}/_cloudid/faults", cloud.endpoint())).json(rules).send().await;
                 match r {
                     Ok(r) if r.status().is_success() => {}
-                    Ok(r) => return failed(s, file, profile, "faults", r.text().await.unwrap_or_default()),
-                    Err(e) => return failed(s, file, profile, "faults", e.to_string()),
+                    Ok(r) => return (failed(s, file, profile, "faults", r.text().await.unwrap_or_default()), None),
+                    Err(e) => return (failed(s, file, profile, "faults", e.to_string()), None),
                 }
             }
             Step::RotateKey { issuer, grace_seconds } => {
                 let body = serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds});
                 if let Err(e) = reqwest::Client::new().post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&body).send().await {
-                    return failed(s, file, profile, "rotate_key", e.to_string());
+                    return (failed(s, file, profile, "rotate_key", e.to_string()), None);
                 }
             }
         }
     }
-    let Some(run) = last else { return failed(s, file, profile, "steps", "no `run` step".into()) };
+    let Some(run) = last else { return (failed(s, file, profile, "steps", "no `run` step".into()), None) };
     let journal = cloud.journal();
     let checks = checks::judge(&s.expect, &run, &journal);
     let all_passed = checks.iter().all(|c| c.verdict != Verdict::Failed);
@@ -162,7 +172,7 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
         (false, None) => Verdict::Failed,
     };
     drop(prepared);
-    ScenarioResult {
+    let result = ScenarioResult {
         scenario: s.name.clone(),
         file: file.to_path_buf(),
         profile: profile.into(),
@@ -172,7 +182,8 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
         journal: checks::journal_lines(&journal),
         elapsed_ms: started.elapsed().as_millis(),
         client_ms,
-    }
+    };
+    (result, Some(run))
 }
 
 /// Runs `scenarios` against `profile` (every flow it supports; others are skipped).

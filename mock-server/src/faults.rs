@@ -43,6 +43,12 @@ pub enum Action {
         /// The header value.
         value: String,
     },
+    /// Answer with a seeded mutation of the real body (a field removed, nulled, retyped, made
+    /// huge, given a bad date; an extra field; broken JSON/XML) — for client-side fuzzing.
+    Mutate {
+        /// Which mutation (reproducible).
+        seed: u64,
+    },
 }
 
 fn long() -> u64 {
@@ -236,11 +242,87 @@ pub fn error_response(service: &str, code: u16, request_id: &str) -> Response {
     }
 }
 
-/// Applies a body-changing action to a finished response.
-pub async fn reshape(action: &Action, response: Response) -> Response {
+/// The mutation `seed` picks for `body`, and its description.
+pub fn mutate(body: &[u8], seed: u64) -> (Vec<u8>, String) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let text = String::from_utf8_lossy(body).into_owned();
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(&text) {
+        let keys: Vec<String> = map.keys().cloned().collect();
+        let kind = rng.random_range(0..8u8);
+        if keys.is_empty() || kind == 7 {
+            let cut = text.len() * 2 / 3;
+            return (text.as_bytes()[..cut].to_vec(), "broken JSON (cut at 2/3)".into());
+        }
+        let key = keys[rng.random_range(0..keys.len())].clone();
+        let what = match kind {
+            0 => {
+                map.remove(&key);
+                format!("removed `{key}`")
+            }
+            1 => {
+                map.insert(key.clone(), serde_json::Value::Null);
+                format!("`{key}` = null")
+            }
+            2 => {
+                map.insert(key.clone(), serde_json::json!(12345));
+                format!("`{key}` = a number")
+            }
+            3 => {
+                map.insert(key.clone(), serde_json::Value::String("x".repeat(1 << 20)));
+                format!("`{key}` = a 1 MiB string")
+            }
+            4 => {
+                map.insert(key.clone(), serde_json::json!("2026-13-45T99:99:99Z"));
+                format!("`{key}` = an impossible date")
+            }
+            5 => {
+                map.insert(key.clone(), serde_json::json!(""));
+                format!("`{key}` = empty string")
+            }
+            _ => {
+                map.insert("CloudidExtraField".into(), serde_json::json!({"nested": [1, 2, 3]}));
+                "an extra field".into()
+            }
+        };
+        let out = serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default();
+        return (out, what);
+    }
+    if text.trim_start().starts_with('<') {
+        let elements: Vec<(usize, String)> = text.match_indices("</").map(|(i, _)| (i, text[i + 2..].split('>').next().unwrap_or("").to_string())).collect();
+        let kind = rng.random_range(0..4u8);
+        if elements.is_empty() || kind == 3 {
+            return (text.as_bytes()[..text.len() / 2].to_vec(), "broken XML (cut in half)".into());
+        }
+        let (_, name) = &elements[rng.random_range(0..elements.len())];
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        let (Some(a), Some(b)) = (text.find(&open), text.find(&close)) else { return (body.to_vec(), "unchanged".into()) };
+        let out = match kind {
+            0 => format!("{}{}", &text[..a], &text[b + close.len()..]),
+            1 => format!("{}{open}{close}{}", &text[..a], &text[b + close.len()..]),
+            _ => format!("{}{open}2026-13-45T99:99:99Z{close}{}", &text[..a], &text[b + close.len()..]),
+        };
+        let what = ["removed", "emptied", "bad date in"][kind as usize];
+        return (out.into_bytes(), format!("{what} <{name}>"));
+    }
+    match rng.random_range(0..3u8) {
+        0 => (Vec::new(), "empty body".into()),
+        1 => ([body, b"\n"].concat(), "trailing newline".into()),
+        _ => (vec![b'A'; 1 << 20], "1 MiB body".into()),
+    }
+}
+
+/// Applies a body-changing action to a finished response; the mutation applied, if any.
+pub async fn reshape(action: &Action, response: Response) -> (Response, Option<String>) {
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let mut described = None;
     let new: Vec<u8> = match action {
+        Action::Mutate { seed } => {
+            let (b, what) = mutate(&bytes, *seed);
+            described = Some(what);
+            b
+        }
         Action::Truncate => bytes[..bytes.len() / 2].to_vec(),
         Action::Malformed => b"{\"Code\": \"Success\", \"AccessKeyId\": <<malformed>>".to_vec(),
         Action::ContentType { value } => {
@@ -252,7 +334,7 @@ pub async fn reshape(action: &Action, response: Response) -> Response {
         _ => bytes.to_vec(),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, axum::body::Body::from(new))
+    (Response::from_parts(parts, axum::body::Body::from(new)), described)
 }
 
 /// A response whose body fails at once, so the connection is dropped without an answer.
@@ -288,6 +370,19 @@ mod tests {
         assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_none());
         assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_some());
         assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_none());
+    }
+
+    #[test]
+    fn mutations_are_reproducible_and_change_the_body() {
+        let json = br#"{"AccessKeyId":"ASIA","SecretAccessKey":"s","Token":"t","Expiration":"2026-11-30T18:00:00Z"}"#;
+        for seed in 0..32 {
+            let (a, wa) = mutate(json, seed);
+            let (b, wb) = mutate(json, seed);
+            assert_eq!((a.clone(), wa.clone()), (b, wb));
+            assert_ne!(a, json.to_vec(), "seed {seed}: {wa}");
+        }
+        let xml = b"<R>\n  <Credentials>\n    <AccessKeyId>A</AccessKeyId>\n  </Credentials>\n</R>\n";
+        assert!((0..16).all(|s| mutate(xml, s).0 != xml.to_vec()));
     }
 
     #[test]

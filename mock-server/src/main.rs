@@ -85,6 +85,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Feed a client mutated responses and classify what it does (delegates to `cloudid-certify fuzz`).
+    #[command(disable_help_flag = true)]
+    Fuzz {
+        /// Arguments for `cloudid-certify fuzz`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Mint a token from an emulated issuer of a running server (for web-identity token files).
     Token {
         /// Issuer: `github`, `google`, or an extra issuer of the world.
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
         Command::Serve { world, listen } => serve(world, listen),
         Command::Run { args } => delegate("run", &args),
         Command::Certify { args } => delegate("certify", &args),
+        Command::Fuzz { args } => delegate("fuzz", &args),
         Command::Token { issuer, audience, service_account, format, claims, endpoint } => {
             match token(&endpoint, &issuer, audience, service_account, format, &claims) {
                 Ok(t) => {

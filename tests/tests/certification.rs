@@ -85,3 +85,18 @@ async fn a_hanging_client_is_killed_and_fails() {
     assert_eq!(r.verdict, Verdict::Failed);
     assert!(r.checks[0].evidence[0].contains("timed out true"), "{:?}", r.checks);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_fuzzing_classifies_every_case_reproducibly() {
+    let cfg = config();
+    let a = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
+    let b = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
+    assert_eq!(a.len(), 9, "3 cases for each of the profile's 3 flows");
+    let shape = |v: &[cloudid_harness::fuzz::Case]| v.iter().map(|c| (c.flow.clone(), c.seed, c.mutation.clone())).collect::<Vec<_>>();
+    assert_eq!(shape(&a), shape(&b), "the same seed serves the same mutations");
+    assert!(a.iter().all(|c| !c.mutation.starts_with("not applied")), "{a:#?}");
+    let rust = cloudid_harness::fuzz::run(&cfg, "rust-aws-config", 7, 2).await.unwrap();
+    assert!(rust.iter().all(|c| c.class != cloudid_harness::fuzz::Class::Hung), "{rust:#?}");
+    let table = cloudid_harness::fuzz::report("python-boto3", &a);
+    assert!(table.starts_with("## Client fuzzing: python-boto3, 9 cases\n"), "{table}");
+}

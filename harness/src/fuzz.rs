@@ -1,0 +1,120 @@
+//! Client-side fuzzing: serve a client seeded mutations of otherwise valid responses and classify
+//! what it does — a clean error, accepting something invalid, crashing, hanging.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::runner::{self, Config};
+use crate::scenario::{Expect, Outcome as Expected, Scenario, Step};
+
+/// What a client did with a mutated response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// It refused with an error (exit non-zero, `"ok": false`).
+    CleanError,
+    /// It succeeded and the mutation was harmless (an extra field, an optional field).
+    Tolerated,
+    /// It succeeded although a field it needs was missing or corrupt.
+    AcceptedInvalid,
+    /// It died without its result line, or with an unusual exit status.
+    Crashed,
+    /// It did not finish before the deadline.
+    Hung,
+}
+
+/// One fuzz case.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// Flow.
+    pub flow: String,
+    /// Seed of the mutation.
+    pub seed: u64,
+    /// The mutation the server applied (from the journal).
+    pub mutation: String,
+    /// The classification.
+    pub class: Class,
+}
+
+/// Which response each flow's fuzzing mutates.
+fn target(flow: &str) -> serde_json::Value {
+    match flow {
+        "aws-imds" => serde_json::json!({"path": "/latest/meta-data/iam/security-credentials/embulk-gcp-access", "method": "GET"}),
+        "aws-container" => serde_json::json!({"service": "aws_container"}),
+        "aws-web-identity" => serde_json::json!({"service": "aws_sts"}),
+        "gcp-metadata" => serde_json::json!({"path": "/computeMetadata/v1/instance/service-accounts/default/token"}),
+        "github-oidc" => serde_json::json!({"path": "/github/actions/idtoken"}),
+        _ => serde_json::json!({"path": "/v1/token"}),
+    }
+}
+
+/// Fields a client must have intact to succeed honestly.
+const REQUIRED: &[&str] = &["AccessKeyId", "SecretAccessKey", "Token", "SessionToken", "Expiration", "Credentials", "access_token", "value", "token_type"];
+
+fn classify(run: &crate::client::ClientRun, mutation: &str) -> Class {
+    if run.timed_out {
+        return Class::Hung;
+    }
+    if run.result.is_null() || !matches!(run.code, Some(0) | Some(1)) {
+        return Class::Crashed;
+    }
+    if !run.succeeded() {
+        return Class::CleanError;
+    }
+    let harmful = REQUIRED.iter().any(|f| mutation.contains(&format!("`{f}`")) || mutation.contains(&format!("<{f}>")))
+        || mutation.contains("broken")
+        || mutation.contains("empty body");
+    if harmful { Class::AcceptedInvalid } else { Class::Tolerated }
+}
+
+/// Runs `cases` seeded mutations per flow `profile` supports, from `seed`.
+pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<Vec<Case>, String> {
+    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}`"))?;
+    let mut out = Vec::new();
+    for (flow, command) in &p.flows {
+        for i in 0..cases {
+            let s = seed.wrapping_add(i);
+            let scenario = Scenario {
+                name: format!("fuzz-{flow}-{s}"),
+                flow: flow.clone(),
+                docs: String::new(),
+                spec: vec![],
+                world: vec![],
+                params: BTreeMap::new(),
+                steps: vec![Step::Faults(vec![serde_json::json!({"match": target(flow), "times": 1, "action": {"mutate": {"seed": s}}})]), Step::Run],
+                expect: Expect { outcome: Expected::Success, calls: vec![], count: BTreeMap::new(), absent: vec![], holds_issued: false, no_secret_in_output: false, stops_after_denial: false },
+            };
+            let (result, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &scenario, profile, command).await;
+            let mutation = result
+                .journal
+                .iter()
+                .find_map(|l| l.split_once(" | ").and_then(|(_, f)| f.split_once("} → ").map(|(_, m)| m.to_string())))
+                .unwrap_or_else(|| "not applied (the client never asked for the response)".into());
+            let class = run.as_ref().map_or(Class::Crashed, |r| classify(r, &mutation));
+            out.push(Case { flow: flow.clone(), seed: s, mutation, class });
+        }
+    }
+    Ok(out)
+}
+
+/// The classification table and the minimal mutations behind each non-clean outcome.
+pub fn report(profile: &str, cases: &[Case]) -> String {
+    let mut counts: BTreeMap<Class, usize> = BTreeMap::new();
+    for c in cases {
+        *counts.entry(c.class).or_default() += 1;
+    }
+    let mut out = format!("## Client fuzzing: {profile}, {} cases\n\n| outcome | cases |\n|---|---|\n", cases.len());
+    for (class, n) in &counts {
+        out.push_str(&format!("| {} | {n} |\n", serde_json::to_value(class).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()));
+    }
+    let notable: Vec<&Case> = cases.iter().filter(|c| matches!(c.class, Class::AcceptedInvalid | Class::Crashed | Class::Hung)).collect();
+    if !notable.is_empty() {
+        out.push_str("\n| flow | seed | mutation | outcome |\n|---|---|---|---|\n");
+        for c in notable {
+            out.push_str(&format!("| {} | {} | {} | {:?} |\n", c.flow, c.seed, c.mutation, c.class));
+        }
+    }
+    out
+}
