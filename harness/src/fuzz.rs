@@ -17,6 +17,8 @@ pub enum Class {
     CleanError,
     /// It succeeded and the mutation was harmless (an extra field, an optional field).
     Tolerated,
+    /// It asked again after the mutated answer and succeeded with the real one.
+    Retried,
     /// It succeeded although a field it needs was missing or corrupt.
     AcceptedInvalid,
     /// It died without its result line, or with an unusual exit status.
@@ -53,7 +55,7 @@ fn target(flow: &str) -> serde_json::Value {
 /// Fields a client must have intact to succeed honestly.
 const REQUIRED: &[&str] = &["AccessKeyId", "SecretAccessKey", "Token", "SessionToken", "Expiration", "Credentials", "access_token", "value", "token_type"];
 
-fn classify(run: &crate::client::ClientRun, mutation: &str) -> Class {
+fn classify(run: &crate::client::ClientRun, mutation: &str, journal: &[String]) -> Class {
     if run.timed_out {
         return Class::Hung;
     }
@@ -62,6 +64,13 @@ fn classify(run: &crate::client::ClientRun, mutation: &str) -> Class {
     }
     if !run.succeeded() {
         return Class::CleanError;
+    }
+    let path_of = |l: &str| l.split(' ').nth(2).map(str::to_string);
+    if let Some(i) = journal.iter().position(|l| l.contains(" | fault #"))
+        && let Some(p) = path_of(&journal[i])
+        && journal[i + 1..].iter().any(|l| path_of(l).as_deref() == Some(p.as_str()))
+    {
+        return Class::Retried;
     }
     let harmful = REQUIRED.iter().any(|f| mutation.contains(&format!("`{f}`")) || mutation.contains(&format!("<{f}>")))
         || mutation.contains("broken")
@@ -92,7 +101,7 @@ pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<V
                 .iter()
                 .find_map(|l| l.split_once(" | ").and_then(|(_, f)| f.split_once("} → ").map(|(_, m)| m.to_string())))
                 .unwrap_or_else(|| "not applied (the client never asked for the response)".into());
-            let class = run.as_ref().map_or(Class::Crashed, |r| classify(r, &mutation));
+            let class = run.as_ref().map_or(Class::Crashed, |r| classify(r, &mutation, &result.journal));
             out.push(Case { flow: flow.clone(), seed: s, mutation, class });
         }
     }
