@@ -39,6 +39,14 @@ fn main() {
         rt.block_on(sts_bench(cloudid, moto, Duration::from_secs(seconds)));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("soak") {
+        let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(60);
+        let clients: usize = flag(&args, "--clients").and_then(|s| s.parse().ok()).unwrap_or(64);
+        let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        rt.block_on(soak(cloudid, clients, Duration::from_secs(seconds)));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("tokens") {
         let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3);
         let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
@@ -512,4 +520,60 @@ async fn tokens_bench(cloudid: PathBuf, duration: Duration) {
             println!("| {name} | {c} | {:.0} ({} µs) | {:.2}× | {:.2}× |", m.rps, m.p99_us, m.rps / raw1, m.rps / raw_all);
         }
     }
+}
+
+/// The load run: `clients` concurrent clients for `duration` over IMDS, container credentials and
+/// signed STS; every answer must be 200 and every request must be accounted for by the journal
+/// (kept + dropped), whose memory stays bounded.
+async fn soak(cloudid: PathBuf, clients: usize, duration: Duration) {
+    let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0"]);
+    let addr = cloud.addr;
+    let token = imds_token(addr).await;
+    let mut s = connect(addr).await;
+    let env: serde_json::Value = serde_json::from_slice(&request(&mut s, Method::GET, addr, "/_cloudid/env", &[]).await.1).expect("env");
+    let container_path = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].as_str().expect("uri").split_once(&addr.to_string()).expect("on this server").1.to_string();
+    let container_token = env["AWS_CONTAINER_AUTHORIZATION_TOKEN"].as_str().expect("token").to_string();
+    let creds: serde_json::Value = serde_json::from_slice(&request(&mut s, Method::GET, addr, CREDS_PATH, &[("x-aws-ec2-metadata-token", &token)]).await.1).expect("creds");
+    let gci = signed_gci(&addr.to_string(), creds["AccessKeyId"].as_str().expect("akid"), creds["SecretAccessKey"].as_str().expect("secret"), creds["Token"].as_str().expect("token"));
+    let specs = Arc::new(vec![
+        Spec { method: Method::GET, path: CREDS_PATH.into(), headers: vec![("x-aws-ec2-metadata-token".into(), token.clone())], body: Bytes::new() },
+        Spec { method: Method::GET, path: container_path, headers: vec![("authorization".into(), container_token)], body: Bytes::new() },
+        gci,
+    ]);
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let specs = specs.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            let (mut ok, mut errors, mut n) = (0u64, 0u64, i);
+            while Instant::now() < deadline {
+                let spec = &specs[n % specs.len()];
+                n += 1;
+                match try_send(&mut sender, spec, addr).await {
+                    Ok((200, _)) => ok += 1,
+                    _ => errors += 1,
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    let (mut ok, mut errors) = (0u64, 0u64);
+    for t in tasks {
+        let (o, e) = t.await.expect("client");
+        ok += o;
+        errors += e;
+    }
+    let journal: serde_json::Value = serde_json::from_slice(&request(&mut s, Method::GET, addr, "/_cloudid/journal", &[]).await.1).expect("journal");
+    let kept = journal["entries"].as_array().map_or(0, Vec::len) as u64;
+    let dropped = journal["dropped"].as_u64().unwrap_or(0);
+    let setup = 2;
+    println!("## cloudid-bench soak: {clients} clients, {}s over IMDS, container credentials and signed STS\n", duration.as_secs());
+    println!("| measure | value |\n|---|---|");
+    println!("| requests answered 200 | {ok} ({:.0}/s) |", ok as f64 / duration.as_secs_f64());
+    println!("| errors | {errors} |");
+    println!("| journal: kept + dropped | {kept} + {dropped} = {} (requests: {}) |", kept + dropped, ok + errors + setup);
+    println!("| peak RSS (VmHWM) | {:.1} MB |", peak_rss_kib(cloud.child.id()) as f64 / 1024.0);
+    assert_eq!(errors, 0, "every request answered 200");
+    assert_eq!(kept + dropped, ok + errors + setup, "every request is in the journal's count");
 }
