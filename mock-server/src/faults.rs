@@ -43,6 +43,12 @@ pub enum Action {
         /// The header value.
         value: String,
     },
+    /// Answer normally but with the credentials' `Expiration` moved to now + `seconds` (negative:
+    /// already expired), as IMDS does during an outage (static stability) or just before rotation.
+    ExpiresIn {
+        /// Seconds from the server's now.
+        seconds: i64,
+    },
     /// Answer with a seeded mutation of the real body (a field removed, nulled, retyped, made
     /// huge, given a bad date; an extra field; broken JSON/XML) — for client-side fuzzing.
     Mutate {
@@ -312,8 +318,24 @@ pub fn mutate(body: &[u8], seed: u64) -> (Vec<u8>, String) {
     }
 }
 
+/// `body` with every `Expiration` (JSON field or XML element) set to `at`.
+pub fn with_expiration(body: &[u8], at: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(&text) {
+        if map.contains_key("Expiration") {
+            map.insert("Expiration".into(), serde_json::Value::String(at.to_string()));
+            return serde_json::to_vec_pretty(&serde_json::Value::Object(map)).unwrap_or_default();
+        }
+        return body.to_vec();
+    }
+    match (text.find("<Expiration>"), text.find("</Expiration>")) {
+        (Some(a), Some(b)) => format!("{}<Expiration>{at}{}", &text[..a], &text[b..]).into_bytes(),
+        _ => body.to_vec(),
+    }
+}
+
 /// Applies a body-changing action to a finished response; the mutation applied, if any.
-pub async fn reshape(action: &Action, response: Response) -> (Response, Option<String>) {
+pub async fn reshape(action: &Action, response: Response, now: OffsetDateTime) -> (Response, Option<String>) {
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
     let mut described = None;
@@ -324,6 +346,11 @@ pub async fn reshape(action: &Action, response: Response) -> (Response, Option<S
             b
         }
         Action::Truncate => bytes[..bytes.len() / 2].to_vec(),
+        Action::ExpiresIn { seconds } => {
+            let at = crate::clock::iso8601(now + time::Duration::seconds(*seconds));
+            described = Some(format!("Expiration = {at}"));
+            with_expiration(&bytes, &at)
+        }
         Action::Malformed => b"{\"Code\": \"Success\", \"AccessKeyId\": <<malformed>>".to_vec(),
         Action::ContentType { value } => {
             if let Ok(v) = HeaderValue::from_str(value) {

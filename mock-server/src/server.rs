@@ -106,7 +106,7 @@ impl Shared {
         if let Action::Latency { ms } = hit.action {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        let (response, mutation) = faults::reshape(&hit.action, response).await;
+        let (response, mutation) = faults::reshape(&hit.action, response, self.clock.now()).await;
         if let Some(m) = mutation {
             note.fault = Some(format!("{} → {m}", hit.describe()));
         }

@@ -140,3 +140,19 @@ async fn google_auth_surfaces_an_sts_error() {
     assert!(err.contains("RESOURCE_EXHAUSTED") || err.contains("429"), "{err}");
     assert!(cloud.journal().iter().all(|e| e.service != "iam_credentials"), "no impersonation after the refusal");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn already_expired_imds_credentials_are_extended_by_boto3_and_aws_config_static_stability() {
+    let cloud = CloudId::start().await;
+    add(&cloud, json!({"match": {"path": "/latest/meta-data/iam/security-credentials/embulk-gcp-access"}, "action": {"expires_in": {"seconds": -60}}})).await;
+    let env = imds_env(&cloud);
+    let e = env.clone();
+    let script = client_program("python-boto3/credentials.py");
+    let py = tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &e, TIMEOUT)).await.unwrap();
+    assert_eq!(py.result["ok"], true, "botocore keeps expired IMDS credentials and extends them locally: {}", py.result);
+    let rust = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
+    assert_eq!(rust.result["ok"], true, "aws-config extends expired IMDS credentials: {}", rust.result);
+    let served: Vec<String> = cloud.journal().iter().filter_map(|e| e.fault.clone()).collect();
+    assert!(served.iter().all(|f| f.contains("Expiration = ")), "{served:?}");
+    assert!(!served.is_empty());
+}
