@@ -39,7 +39,16 @@ async fn main() -> ExitCode {
         }
     };
     let repeat: usize = std::env::var("CLOUDID_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
-    if repeat > 1 && std::env::args().any(|a| a == "--sts") {
+    if std::env::var("CLOUDID_REFETCH").is_ok() {
+        // The provider itself, asked N times, as N credential refreshes would.
+        for _ in 1..repeat {
+            if let Err(e) = provider.provide_credentials().await {
+                println!("{}", json!({"ok": false, "error": e.to_string()}));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if repeat > 1 && std::env::var("CLOUDID_REFETCH").is_err() && std::env::args().any(|a| a == "--sts") {
         let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).credentials_provider(provider.clone()).load().await;
         let client = aws_sdk_sts::Client::new(&sdk);
         let mut caller = serde_json::Value::Null;
@@ -58,7 +67,7 @@ async fn main() -> ExitCode {
     match provider.provide_credentials().await {
         Ok(creds) => {
             let mut caller = serde_json::Value::Null;
-            if std::env::args().any(|a| a == "--sts") {
+            if std::env::args().any(|a| a == "--sts") && std::env::var("CLOUDID_REFETCH").is_err() {
                 let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).credentials_provider(creds.clone()).load().await;
                 match aws_sdk_sts::Client::new(&sdk).get_caller_identity().send().await {
                     Ok(out) => caller = json!({"Arn": out.arn(), "UserId": out.user_id(), "Account": out.account()}),
