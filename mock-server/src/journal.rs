@@ -107,6 +107,21 @@ pub struct Issued {
     pub scopes: Vec<String>,
 }
 
+impl Issued {
+    /// The receipt of a signed ID token (JWT) for `principal` and `audience`.
+    pub fn id_token(token: &str, principal: &str, audience: &str, expires_at: time::OffsetDateTime) -> Self {
+        Self {
+            kind: IssuedKind::IdToken,
+            access_key_id: None,
+            secret_fingerprint: None,
+            token_fingerprint: crate::secret::fingerprint(token),
+            expiration: crate::clock::iso8601(expires_at),
+            principal: principal.to_string(),
+            scopes: vec![audience.to_string()],
+        }
+    }
+}
+
 /// One served request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::json;
 
-use crate::journal::{Check, Issued, IssuedKind, Note, Verdict};
+use crate::journal::{Check, Issued, Note, Verdict};
 use crate::server::{Answer, Shared, noted};
 use crate::world::tokens;
 
@@ -105,15 +105,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     note.principal = Some(sub.clone());
     let aud = claims["aud"].as_str().unwrap_or_default().to_string();
     note.checks.push(Check::pass("github.token", format!("aud {aud}, sub {sub}")));
-    note.issued = Some(Arc::new(Issued {
-        kind: IssuedKind::IdToken,
-        access_key_id: None,
-        secret_fingerprint: None,
-        token_fingerprint: crate::secret::fingerprint(&token),
-        expiration: crate::clock::iso8601(now + time::Duration::seconds(300)),
-        principal: sub,
-        scopes: vec![aud],
-    }));
+    note.issued = Some(Arc::new(Issued::id_token(&token, &sub, &aud, now + time::Duration::seconds(300))));
     let body = json!({ "count": 1, "value": token });
     noted((StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response(), note)
 }

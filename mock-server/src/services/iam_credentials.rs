@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::journal::{Check, Issued, IssuedKind, Note, Verdict};
+use crate::journal::{Check, Issued, Note, Verdict};
 use crate::server::{Answer, Shared, noted};
 use crate::world::google_tokens::AccessToken;
 use crate::world::model::ServiceAccountModel;
@@ -186,15 +186,7 @@ fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: 
             let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
             let token = key.sign(&claims, &Default::default());
             note.verdict = Verdict::Granted;
-            note.issued = Some(Arc::new(Issued {
-                kind: IssuedKind::IdToken,
-                access_key_id: None,
-                secret_fingerprint: None,
-                token_fingerprint: crate::secret::fingerprint(&token),
-                expiration: crate::clock::iso8601(now + time::Duration::hours(1)),
-                principal: sa.unique_id.clone(),
-                scopes: vec![audience.to_string()],
-            }));
+            note.issued = Some(Arc::new(Issued::id_token(&token, &sa.unique_id, audience, now + time::Duration::hours(1))));
             noted(ok(json!({ "token": token })), note)
         }
         "signJwt" => {

@@ -50,6 +50,58 @@ pub fn principal_arn_of(cred: &IssuedCredential) -> String {
     cred.receipt.principal.clone()
 }
 
+/// Evaluates `policy` for `ctx` under each of `actions`; the first refusal ends it.
+pub fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::Context, actions: &[&str], checks: &mut Vec<Check>) -> Result<(), String> {
+    use crate::verify::iam_policy::{self, Decision};
+    for action in actions {
+        let mut c = ctx.clone();
+        c.action = action.to_string();
+        match iam_policy::evaluate(policy, &c) {
+            Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
+            Ok(Decision::ExplicitDeny(i)) => {
+                let why = format!("{action} explicitly denied by statement {i}");
+                checks.push(Check::fail("iam.trust_policy", why.clone()));
+                return Err(why);
+            }
+            Ok(Decision::ImplicitDeny) => {
+                let why = format!("no statement allows {action}");
+                checks.push(Check::fail("iam.trust_policy", why.clone()));
+                return Err(why);
+            }
+            Err(e) => {
+                checks.push(Check::fail("iam.trust_policy", e.to_string()));
+                return Err(e.to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks `seconds` against the role's maximum, then issues a session of `role` named `session`.
+pub fn issue_session(
+    shared: &Shared,
+    role: &crate::world::model::RoleModel,
+    session: &str,
+    seconds: i64,
+    now: time::OffsetDateTime,
+    checks: &mut Vec<Check>,
+) -> Result<Arc<IssuedCredential>, StsError> {
+    if seconds > i64::from(role.max_session_duration) {
+        checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
+        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+    }
+    checks.push(Check::pass("sts.duration", seconds.to_string()));
+    let principal = shared.model.role_session(&role.name, session).expect("role exists");
+    let mut state = shared.state();
+    let state = &mut *state;
+    Ok(state.credentials.issue(&mut state.rng, principal, crate::world::CredentialSource::Sts, now, time::Duration::seconds(seconds)))
+}
+
+/// The `<AssumedRoleUser>` element.
+pub fn assumed_role_user(cred: &IssuedCredential) -> Node {
+    Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(cred))])
+}
+
 /// The `<Credentials>` element.
 pub fn credentials_node(cred: &IssuedCredential) -> Node {
     Node::Element(

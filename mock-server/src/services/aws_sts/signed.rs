@@ -10,10 +10,10 @@ use super::params::{self, Validation};
 use super::xml::{Node, StsError};
 use super::{Outcome, principal_arn_of};
 use crate::journal::Check;
-use crate::verify::iam_policy::{self, Context, Decision, Principal};
+use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::sigv4::{self, KeyMaterial, ScopeRule};
 use crate::server::Shared;
-use crate::world::{CredentialSource, IssuedCredential, WorldModel};
+use crate::world::{IssuedCredential, WorldModel};
 
 /// Regions STS answers in (the commercial partition).
 pub const REGIONS: &[&str] = &[
@@ -147,37 +147,14 @@ pub fn assume_role(
         actions.push("sts:SetSourceIdentity");
     }
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
-    for action in actions {
-        let mut c = ctx.clone();
-        c.action = action.to_string();
-        match iam_policy::evaluate(policy, &c) {
-            Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
-            other => {
-                checks.push(Check::fail("iam.trust_policy", format!("{action}: {other:?}")));
-                return Err(denied());
-            }
-        }
-    }
+    super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
     let seconds = duration.unwrap_or(3600);
     if seconds > 3600 {
         checks.push(Check::fail("sts.duration", format!("{seconds} s requested by a role session (chaining caps at 1 h)")));
         return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
     }
-    if seconds > i64::from(role.max_session_duration) {
-        checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
-        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
-    }
-    checks.push(Check::pass("sts.duration", seconds.to_string()));
-    let principal = model.role_session(&role.name, session).expect("role exists");
-    let cred = {
-        let mut state = shared.state();
-        let state = &mut *state;
-        state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds))
-    };
-    let mut result = vec![
-        Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(&cred))]),
-        super::credentials_node(&cred),
-    ];
+    let cred = super::issue_session(shared, role, session, seconds, now, checks)?;
+    let mut result = vec![super::assumed_role_user(&cred), super::credentials_node(&cred)];
     if let Some(si) = p.get("SourceIdentity") {
         result.push(Node::Text("SourceIdentity", si.clone()));
     }

@@ -9,12 +9,11 @@ use time::OffsetDateTime;
 
 use super::params::{self, Validation};
 use super::xml::{Node, StsError};
-use super::{Outcome, principal_arn_of};
+use super::Outcome;
 use crate::journal::Check;
-use crate::verify::iam_policy::{self, Context, Decision, Principal};
+use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::jwt;
 use crate::server::Shared;
-use crate::world::CredentialSource;
 
 /// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
 pub const EXP_LEEWAY: i64 = 300;
@@ -181,42 +180,11 @@ pub fn assume(
         actions.push("sts:TagSession");
     }
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
-    for action in actions {
-        let mut c = ctx.clone();
-        c.action = action.to_string();
-        match iam_policy::evaluate(policy, &c) {
-            Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
-            Ok(Decision::ExplicitDeny(i)) => {
-                checks.push(Check::fail("iam.trust_policy", format!("{action} explicitly denied by statement {i}")));
-                return Err(denied());
-            }
-            Ok(Decision::ImplicitDeny) => {
-                checks.push(Check::fail("iam.trust_policy", format!("no statement allows {action} for {federated} with sub `{sub}`")));
-                return Err(denied());
-            }
-            Err(e) => {
-                checks.push(Check::fail("iam.trust_policy", e.to_string()));
-                return Err(denied());
-            }
-        }
-    }
-
-    let seconds = duration.unwrap_or(3600);
-    if seconds > i64::from(role.max_session_duration) {
-        checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
-        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
-    }
-    checks.push(Check::pass("sts.duration", seconds.to_string()));
-
-    let principal = model.role_session(&role.name, session).expect("role exists");
-    let cred = {
-        let mut state = shared.state();
-        let state = &mut *state;
-        state.credentials.issue(&mut state.rng, principal, CredentialSource::Sts, now, time::Duration::seconds(seconds))
-    };
+    super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
+    let cred = super::issue_session(shared, role, session, duration.unwrap_or(3600), now, checks)?;
     let mut result = vec![
         Node::Text("Audience", audience),
-        Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(&cred))]),
+        super::assumed_role_user(&cred),
         Node::Text("Provider", federated),
         super::credentials_node(&cred),
         Node::Text("SubjectFromWebIdentityToken", sub),

@@ -14,7 +14,7 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::json;
 
-use crate::journal::{Check, Issued, IssuedKind, Note, Verdict};
+use crate::journal::{Check, Issued, Note, Verdict};
 use crate::server::{Answer, Shared, noted};
 use crate::world::model::{GcpModel, ServiceAccountModel};
 use crate::world::{Rotation, tokens};
@@ -276,14 +276,6 @@ fn identity(shared: &Shared, gcp: &GcpModel, sa: &ServiceAccountModel, params: &
     note.verdict = Verdict::Granted;
     note.principal = Some(sa.email.clone());
     note.checks.push(Check::pass("gce.identity", format!("aud {audience}, format {format}")));
-    note.issued = Some(Arc::new(Issued {
-        kind: IssuedKind::IdToken,
-        access_key_id: None,
-        secret_fingerprint: None,
-        token_fingerprint: crate::secret::fingerprint(&token),
-        expiration: crate::clock::iso8601(now + time::Duration::hours(1)),
-        principal: sa.unique_id.clone(),
-        scopes: vec![audience.clone()],
-    }));
+    note.issued = Some(Arc::new(Issued::id_token(&token, &sa.unique_id, audience, now + time::Duration::hours(1))));
     noted(respond::jwt(token), note)
 }
