@@ -29,6 +29,7 @@ pub mod journal;
 mod secret;
 pub mod server;
 pub mod services;
+pub mod tls;
 pub mod verify;
 pub mod world;
 

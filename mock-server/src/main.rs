@@ -25,6 +25,18 @@ enum Command {
         /// Address to listen on; port 0 picks a free one.
         #[arg(long, env = "CLOUDID_LISTEN", default_value = "127.0.0.1:8133")]
         listen: SocketAddr,
+        /// Also serve HTTPS here, with a generated CA, for the real host names (e.g. 0.0.0.0:443).
+        #[arg(long, env = "CLOUDID_TLS_LISTEN")]
+        tls_listen: Option<SocketAddr>,
+        /// Where to write the CA certificate (PEM) clients must trust.
+        #[arg(long, env = "CLOUDID_CA_OUT")]
+        ca_out: Option<PathBuf>,
+    },
+    /// Exit 0 if a server answers `/_cloudid/health` (a container health check).
+    Health {
+        /// Base URL of the server.
+        #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
+        endpoint: String,
     },
     /// Print the environment a client needs to reach a running server.
     Env {
@@ -117,7 +129,18 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { world, listen } => serve(world, listen),
+        Command::Serve { world, listen, tls_listen, ca_out } => serve(world, listen, tls_listen, ca_out),
+        Command::Health { endpoint } => match http(&endpoint, "GET", "/_cloudid/health", "") {
+            Ok((200, _)) => ExitCode::SUCCESS,
+            Ok((status, _)) => {
+                eprintln!("cloudid health: {endpoint} answered {status}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("cloudid health: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run { args } => delegate("run", &args),
         Command::Certify { args } => delegate("certify", &args),
         Command::Fuzz { args } => delegate("fuzz", &args),
@@ -205,7 +228,7 @@ fn delegate(sub: &str, args: &[String]) -> ExitCode {
     }
 }
 
-fn serve(world_file: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
+fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<SocketAddr>, ca_out: Option<PathBuf>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CLOUDID_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -240,7 +263,36 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
         server::apply_clock_config(&model, &clock);
         let shared = server::Shared::new(model, clock);
         let router = server::router(shared);
+        let mut tls_bound = None;
+        if let Some(tls_addr) = tls_listen {
+            let authority = match cloudid_mock::tls::Authority::generate(&[]) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("cloudid serve: cannot make the TLS certificates: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(path) = &ca_out
+                && let Err(e) = std::fs::write(path, &authority.ca_pem)
+            {
+                eprintln!("cloudid serve: cannot write the CA to {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            let tls_listener = match tokio::net::TcpListener::bind(tls_addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("cloudid serve: cannot listen on {tls_addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tls_bound = Some(tls_listener.local_addr().unwrap_or(tls_addr));
+            let tls_router = router.clone();
+            tokio::spawn(async move { authority.serve(tls_listener, tls_router).await });
+        }
         println!("cloudid listening on http://{addr}");
+        if let Some(t) = tls_bound {
+            println!("cloudid listening on https://{t}");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         match server::serve(listener, router, shutdown_signal()).await {

@@ -133,3 +133,12 @@ fn create_cred_config_writes_an_external_account_file_like_gcloud() {
     assert_eq!(none.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn health_answers_for_a_running_server_and_fails_without_one() {
+    let served = serve(&[]);
+    let ok = Command::new(BIN).args(["health", "--endpoint", &served.endpoint]).status().unwrap();
+    assert!(ok.success());
+    let down = Command::new(BIN).args(["health", "--endpoint", "http://127.0.0.1:9"]).output().unwrap();
+    assert!(!down.status.success());
+}
