@@ -1,0 +1,99 @@
+//! Containers: the scratch image and the compose environment at the real addresses. An
+//! unmodified aws-config workload in its own container, with no endpoint settings at all, gets
+//! instance credentials from 169.254.169.254 and calls STS at https://sts.ap-northeast-1.amazonaws.com;
+//! the journal shows both. Skipped, with a message saying why, only where no container engine
+//! answers (`.ci/run` starts podman's Docker API service).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("docker CLI")
+}
+
+fn engine() -> Result<(), String> {
+    let out = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().map_err(|e| format!("no docker CLI: {e}"))?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
+}
+
+/// The static binaries (`CLOUDID_STATIC_BIN_DIR`, else built here).
+fn static_bins() -> PathBuf {
+    if let Ok(dir) = std::env::var("CLOUDID_STATIC_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let root = cloudid_tests::workspace_root();
+    let status = Command::new("cargo")
+        .current_dir(&root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu", "-p", "cloudid-mock", "--bin", "cloudid", "-p", "cloudid-tests", "--bin", "rust-aws-config-client"])
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "static build failed");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    target.join("x86_64-unknown-linux-gnu/release")
+}
+
+fn build_image(tag: &str, containerfile: &str, binary: &PathBuf) {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::copy(binary, ctx.path().join(binary.file_name().unwrap())).unwrap();
+    let file = cloudid_tests::workspace_root().join("fixtures/compose").join(containerfile);
+    let out = docker(&["build", "-q", "-t", tag, "-f", file.to_str().unwrap(), ctx.path().to_str().unwrap()]);
+    assert!(out.status.success(), "docker build {tag}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+struct Compose {
+    project: String,
+    file: PathBuf,
+}
+
+impl Compose {
+    fn run(&self, args: &[&str], port: u16) -> std::process::Output {
+        Command::new("docker-compose")
+            .env("CLOUDID_HOST_PORT", port.to_string())
+            .args(["-p", &self.project, "-f", self.file.to_str().unwrap()])
+            .args(args)
+            .output()
+            .expect("docker-compose")
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", "-v"], 0);
+    }
+}
+
+#[test]
+fn an_unmodified_workload_finds_imds_and_sts_at_their_real_addresses() {
+    if let Err(why) = engine() {
+        eprintln!("SKIPPED: no container engine answers ({why}); .ci/run starts podman's Docker API service");
+        return;
+    }
+    let bins = static_bins();
+    build_image("localhost/cloudid:dev", "Containerfile", &bins.join("cloudid"));
+    build_image("localhost/cloudid-aws-workload:dev", "Containerfile.workload", &bins.join("rust-aws-config-client"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let compose = Compose { project: format!("cloudidtest{}", std::process::id()), file: cloudid_tests::workspace_root().join("fixtures/compose/compose.yml") };
+    let _ = compose.run(&["down", "-v"], port);
+    let up = compose.run(&["up", "-d"], port);
+    assert!(up.status.success(), "compose up: {}", String::from_utf8_lossy(&up.stderr));
+    let workload = format!("{}_aws-workload_1", compose.project);
+    let waited = docker(&["wait", &workload]);
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "0", "the workload exits 0: {}", String::from_utf8_lossy(&docker(&["logs", &workload]).stdout));
+    let logs = String::from_utf8_lossy(&docker(&["logs", &workload]).stdout).to_string();
+    let result: serde_json::Value = serde_json::from_str(logs.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("null")).unwrap();
+    assert_eq!(result["ok"], true, "{logs}");
+    assert_eq!(result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890");
+    let text = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the published control port");
+        s.write_all(b"GET /_cloudid/journal HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        raw
+    };
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let j: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("journal: {e}: {text}"));
+    let ops: Vec<String> = j["entries"].as_array().unwrap().iter().map(|e| format!("{}.{} {}", e["service"].as_str().unwrap(), e["operation"].as_str().unwrap(), e["status"])).collect();
+    assert_eq!(ops, ["aws_imds.PutToken 200", "aws_imds.GetCredentials 200", "aws_imds.GetCredentials 200", "aws_sts.GetCallerIdentity 200"]);
+}
