@@ -21,6 +21,8 @@
 mod api;
 pub mod clock;
 pub mod control;
+#[cfg(feature = "testcontainers")]
+pub mod container;
 pub mod cred_config;
 pub mod env;
 pub mod faults;

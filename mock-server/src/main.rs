@@ -273,7 +273,7 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
                 }
             };
             if let Some(path) = &ca_out
-                && let Err(e) = std::fs::write(path, &authority.ca_pem)
+                && let Err(e) = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, &authority.ca_pem))
             {
                 eprintln!("cloudid serve: cannot write the CA to {}: {e}", path.display());
                 return ExitCode::FAILURE;

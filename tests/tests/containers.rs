@@ -97,3 +97,39 @@ fn an_unmodified_workload_finds_imds_and_sts_at_their_real_addresses() {
     let ops: Vec<String> = j["entries"].as_array().unwrap().iter().map(|e| format!("{}.{} {}", e["service"].as_str().unwrap(), e["operation"].as_str().unwrap(), e["status"])).collect();
     assert_eq!(ops, ["aws_imds.PutToken 200", "aws_imds.GetCredentials 200", "aws_imds.GetCredentials 200", "aws_sts.GetCallerIdentity 200"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_testcontainers_cloudid_gives_aws_config_instance_credentials_in_its_world() {
+    use aws_credential_types::provider::ProvideCredentials;
+    use cloudid_mock::container::{CloudIdContainer, IMAGE, TAG};
+    if let Err(why) = engine() {
+        eprintln!("SKIPPED: no container engine answers ({why}); .ci/run starts podman's Docker API service");
+        return;
+    }
+    let bins = tokio::task::spawn_blocking(static_bins).await.unwrap();
+    build_image(&format!("{IMAGE}:{TAG}"), "Containerfile", &bins.join("cloudid"));
+    let world = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("ap-northeast-1", "eu-west-1");
+    let cloud = CloudIdContainer::default().with_world(world).expect("the world loads").start().await.expect("the container starts");
+    let env = cloud.env();
+    assert_eq!(env["AWS_REGION"], "eu-west-1");
+
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
+    let conf = aws_config::provider_config::ProviderConfig::default().with_http_client(http);
+    let imds = aws_config::imds::Client::builder().configure(&conf).endpoint(env["AWS_EC2_METADATA_SERVICE_ENDPOINT"].as_str()).expect("endpoint").build();
+    let region = imds.get("/latest/meta-data/placement/region").await.expect("aws-config reads the region");
+    assert_eq!(region.as_ref(), "eu-west-1", "the container serves the world it was given");
+    let creds = aws_config::imds::credentials::ImdsCredentialsProvider::builder().configure(&conf).imds_client(imds).build().provide_credentials().await.expect("aws-config gets instance credentials");
+    assert!(creds.access_key_id().starts_with("ASIA"), "{}", creds.access_key_id());
+
+    let journal: serde_json::Value = reqwest::get(format!("{}/_cloudid/journal", cloud.endpoint())).await.unwrap().json().await.unwrap();
+    let ops: Vec<String> = journal["entries"].as_array().unwrap().iter().map(|e| format!("{}.{} {}", e["service"].as_str().unwrap(), e["operation"].as_str().unwrap(), e["status"])).collect();
+    assert!(ops.iter().any(|o| o == "aws_imds.GetCredentials 200"), "{ops:?}");
+}
+
+#[test]
+fn a_broken_world_fails_before_any_container_starts() {
+    let err = cloudid_mock::container::CloudIdContainer::default().with_world("aws:\n  regoin: x\n").unwrap_err();
+    assert!(err.to_string().contains("world.yaml:2"), "{err}");
+}

@@ -25,9 +25,9 @@ fn cloudid() -> String {
 }
 
 #[test]
-fn the_tls_listener_serves_every_real_host_name_under_the_written_ca() {
+fn the_tls_listener_serves_every_real_host_name_under_the_ca_written_into_a_new_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
+    let ca = dir.path().join("not-yet-made/ca.pem");
     let bin = cloudid();
     if !std::path::Path::new(&bin).exists() {
         assert!(Command::new("cargo").args(["build", "-q", "-p", "cloudid-mock", "--bin", "cloudid"]).status().unwrap().success());
@@ -46,8 +46,7 @@ fn the_tls_listener_serves_every_real_host_name_under_the_written_ca() {
     assert!(http.starts_with("cloudid listening on http://"), "{http}");
     let tls_addr = https.strip_prefix("cloudid listening on https://").unwrap().to_string();
     let (host, port) = tls_addr.rsplit_once(':').unwrap();
-    let check = format!(
-        r#"
+    let check = r#"
 import json, ssl, socket, sys
 ca, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
@@ -65,11 +64,10 @@ try:
     untrusted = "accepted"
 except ssl.SSLError:
     untrusted = "refused"
-print(json.dumps({{"ok": all(l == "HTTP/1.1 200 OK" for l in ok), "statuses": ok, "without_ca": untrusted}}))
-"#
-    );
+print(json.dumps({"ok": all(l == "HTTP/1.1 200 OK" for l in ok), "statuses": ok, "without_ca": untrusted}))
+"#;
     let env: BTreeMap<String, String> = BTreeMap::new();
-    let run = run_client(&python(), &["-c", &check, ca.to_str().unwrap(), host, port], &env, Duration::from_secs(30));
+    let run = run_client(&python(), &["-c", check, ca.to_str().unwrap(), host, port], &env, Duration::from_secs(30));
     assert_eq!(run.result["ok"], true, "{}\n{}", run.result, run.stderr);
     assert_eq!(run.result["without_ca"], "refused", "the certificate is only trusted through the CA cloudid wrote");
 
