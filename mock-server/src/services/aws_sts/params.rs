@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 
 use super::xml::StsError;
+use crate::journal::Check;
+use crate::world::WorldModel;
+use crate::world::model::RoleModel;
 
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
 pub fn parse_form(text: &str) -> Result<HashMap<String, String>, StsError> {
@@ -132,6 +135,19 @@ pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
     let (account, resource) = rest.split_once(':')?;
     let path_name = resource.strip_prefix("role/")?;
     Some((account, path_name.rsplit('/').next()?))
+}
+
+/// The world's role named by `role_arn` (in the world's account), or `None` with a failed
+/// `sts.role` check recorded.
+pub fn world_role<'m>(model: &'m WorldModel, role_arn: &str, checks: &mut Vec<Check>) -> Option<&'m RoleModel> {
+    let role = match parse_role_arn(role_arn) {
+        Some((acct, name)) if acct == model.aws.account_id => model.aws.roles.iter().find(|r| r.name == name),
+        _ => None,
+    };
+    if role.is_none() {
+        checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
+    }
+    role
 }
 
 #[cfg(test)]

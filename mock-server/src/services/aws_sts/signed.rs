@@ -116,12 +116,7 @@ pub fn assume_role(
             format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)),
         )
     };
-    let role = match params::parse_role_arn(role_arn) {
-        Some((acct, name)) if acct == model.aws.account_id => model.aws.roles.iter().find(|r| r.name == name),
-        _ => None,
-    };
-    let Some(role) = role else {
-        checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
+    let Some(role) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
     let who = Principal::Aws {

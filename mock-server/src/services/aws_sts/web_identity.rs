@@ -49,12 +49,7 @@ pub fn assume(
     }
 
     let denied = || StsError::new(403, "AccessDenied", format!("Not authorized to perform {ACTION}"));
-    let role = match params::parse_role_arn(role_arn) {
-        Some((acct, name)) if acct == model.aws.account_id => model.aws.roles.iter().find(|r| r.name == name),
-        _ => None,
-    };
-    let Some(role) = role else {
-        checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
+    let Some(role) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
     checks.push(Check::pass("sts.role", role_arn.to_string()));
