@@ -48,7 +48,7 @@ pub enum ContainerError {
         /// How long it was polled.
         seconds: u64,
     },
-    /// A local file or socket operation failed (reading the world, finding a free port).
+    /// No free loopback port to publish on.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -80,10 +80,7 @@ impl CloudIdContainer {
 
     /// Serve the world in this file.
     pub fn with_world_file(self, path: impl AsRef<Path>) -> Result<Self, ContainerError> {
-        let path = path.as_ref();
-        let model = world::load_file(path)?;
-        let yaml = std::fs::read_to_string(path)?;
-        Ok(Self { world: Some((yaml, model)), ..self })
+        Ok(Self { world: Some(world::load::load_file_with_text(path.as_ref())?), ..self })
     }
 
     /// Another image tag than the pinned one (e.g. `dev`).

@@ -23,6 +23,13 @@ pub fn fixed_clock() -> Clock {
     Clock::frozen_at(cloudid_mock::clock::parse_rfc3339(FIXED_NOW).expect("valid instant"))
 }
 
+/// The HTTP client the Rust AWS SDK clients here use: rustls with ring, no OpenSSL, so the same
+/// code links statically for the container images.
+pub fn aws_http_client() -> aws_sdk_sts::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()

@@ -16,6 +16,16 @@ fn engine() -> Result<(), String> {
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
 }
 
+/// True (and says so) where no container engine answers, so the test is skipped, not failed.
+fn no_engine() -> bool {
+    engine().inspect_err(|why| eprintln!("SKIPPED: no container engine answers ({why}); .ci/run starts podman's Docker API service")).is_err()
+}
+
+/// `service.operation status` for each journal entry, oldest first.
+fn journal_ops(journal: &serde_json::Value) -> Vec<String> {
+    journal["entries"].as_array().unwrap().iter().map(|e| format!("{}.{} {}", e["service"].as_str().unwrap(), e["operation"].as_str().unwrap(), e["status"])).collect()
+}
+
 /// The static binaries (`CLOUDID_STATIC_BIN_DIR`, else built here).
 fn static_bins() -> PathBuf {
     if let Ok(dir) = std::env::var("CLOUDID_STATIC_BIN_DIR") {
@@ -65,8 +75,7 @@ impl Drop for Compose {
 
 #[test]
 fn an_unmodified_workload_finds_imds_and_sts_at_their_real_addresses() {
-    if let Err(why) = engine() {
-        eprintln!("SKIPPED: no container engine answers ({why}); .ci/run starts podman's Docker API service");
+    if no_engine() {
         return;
     }
     let bins = static_bins();
@@ -94,16 +103,14 @@ fn an_unmodified_workload_finds_imds_and_sts_at_their_real_addresses() {
     };
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
     let j: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("journal: {e}: {text}"));
-    let ops: Vec<String> = j["entries"].as_array().unwrap().iter().map(|e| format!("{}.{} {}", e["service"].as_str().unwrap(), e["operation"].as_str().unwrap(), e["status"])).collect();
-    assert_eq!(ops, ["aws_imds.PutToken 200", "aws_imds.GetCredentials 200", "aws_imds.GetCredentials 200", "aws_sts.GetCallerIdentity 200"]);
+    assert_eq!(journal_ops(&j), ["aws_imds.PutToken 200", "aws_imds.GetCredentials 200", "aws_imds.GetCredentials 200", "aws_sts.GetCallerIdentity 200"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_testcontainers_cloudid_gives_aws_config_instance_credentials_in_its_world() {
     use aws_credential_types::provider::ProvideCredentials;
     use cloudid_mock::container::{CloudIdContainer, IMAGE, TAG};
-    if let Err(why) = engine() {
-        eprintln!("SKIPPED: no container engine answers ({why}); .ci/run starts podman's Docker API service");
+    if no_engine() {
         return;
     }
     let bins = tokio::task::spawn_blocking(static_bins).await.unwrap();
@@ -113,10 +120,7 @@ async fn a_testcontainers_cloudid_gives_aws_config_instance_credentials_in_its_w
     let env = cloud.env();
     assert_eq!(env["AWS_REGION"], "eu-west-1");
 
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
-        .build_https();
-    let conf = aws_config::provider_config::ProviderConfig::default().with_http_client(http);
+    let conf = aws_config::provider_config::ProviderConfig::default().with_http_client(cloudid_tests::aws_http_client());
     let imds = aws_config::imds::Client::builder().configure(&conf).endpoint(env["AWS_EC2_METADATA_SERVICE_ENDPOINT"].as_str()).expect("endpoint").build();
     let region = imds.get("/latest/meta-data/placement/region").await.expect("aws-config reads the region");
     assert_eq!(region.as_ref(), "eu-west-1", "the container serves the world it was given");
@@ -124,7 +128,7 @@ async fn a_testcontainers_cloudid_gives_aws_config_instance_credentials_in_its_w
     assert!(creds.access_key_id().starts_with("ASIA"), "{}", creds.access_key_id());
 
     let journal: serde_json::Value = reqwest::get(format!("{}/_cloudid/journal", cloud.endpoint())).await.unwrap().json().await.unwrap();
-    let ops: Vec<String> = journal["entries"].as_array().unwrap().iter().map(|e| format!("{}.{} {}", e["service"].as_str().unwrap(), e["operation"].as_str().unwrap(), e["status"])).collect();
+    let ops = journal_ops(&journal);
     assert!(ops.iter().any(|o| o == "aws_imds.GetCredentials 200"), "{ops:?}");
 }
 
@@ -132,4 +136,11 @@ async fn a_testcontainers_cloudid_gives_aws_config_instance_credentials_in_its_w
 fn a_broken_world_fails_before_any_container_starts() {
     let err = cloudid_mock::container::CloudIdContainer::default().with_world("aws:\n  regoin: x\n").unwrap_err();
     assert!(err.to_string().contains("world.yaml:2"), "{err}");
+}
+
+#[test]
+fn a_world_file_that_cannot_be_read_is_named_before_any_container_starts() {
+    let err = cloudid_mock::container::CloudIdContainer::default().with_world_file("/nonexistent/world.yaml").unwrap_err();
+    assert!(err.to_string().starts_with("/nonexistent/world.yaml"), "{err}");
+    assert!(err.to_string().contains("cannot read world file"), "{err}");
 }

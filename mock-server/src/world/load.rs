@@ -46,6 +46,11 @@ impl std::error::Error for WorldError {}
 
 /// Loads and validates the world in `path`.
 pub fn load_file(path: &Path) -> Result<WorldModel, WorldError> {
+    load_file_with_text(path).map(|(_, model)| model)
+}
+
+/// Loads and validates the world in `path`, keeping the text it was read from.
+pub fn load_file_with_text(path: &Path) -> Result<(String, WorldModel), WorldError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| WorldError {
         file: name.clone(),
@@ -54,7 +59,8 @@ pub fn load_file(path: &Path) -> Result<WorldModel, WorldError> {
         field: String::new(),
         message: format!("cannot read world file: {e}"),
     })?;
-    parse(&name, &text)
+    let model = parse(&name, &text)?;
+    Ok((text, model))
 }
 
 /// The built-in default world.

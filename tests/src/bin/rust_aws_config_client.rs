@@ -20,13 +20,12 @@ use aws_config::BehaviorVersion;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http = cloudid_tests::aws_http_client();
     let conf = ProviderConfig::default().with_http_client(http.clone());
     let provider = match mode.as_str() {
         "imds" => SharedCredentialsProvider::new(ImdsCredentialsProvider::builder().configure(&conf).build()),
