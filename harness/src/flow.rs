@@ -75,6 +75,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.env = pick(&all, &["GCE_METADATA_HOST", "GCE_METADATA_IP", "GOOGLE_CLOUD_PROJECT"]);
             p.vars.insert("audience".into(), param(params, "audience", "https://reply-bot.example").into());
             p.vars.insert("certs_url".into(), format!("{e}/issuers/{}/certs", param(params, "certs_issuer", "google")));
+            p.vars.insert("jwks_url".into(), format!("{e}/issuers/{}/jwks", param(params, "certs_issuer", "google")));
         }
         "github-oidc" => {
             p.env = pick(&all, &["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"]);
@@ -104,6 +105,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.vars.insert("tokeninfo_url".into(), format!("{e}/oauth2/v3/tokeninfo"));
             p.files.push(f);
             p.env = pick(&all, &["GOOGLE_CLOUD_PROJECT"]);
+            p.env.insert("GOOGLE_APPLICATION_CREDENTIALS".into(), p.vars["cred_config"].clone());
         }
         "google-aws-supplier" => {
             let provider = param(params, "provider", "projects/314159265358/locations/global/workloadIdentityPools/your-pool/providers/your-provider");

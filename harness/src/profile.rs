@@ -36,11 +36,13 @@ pub struct Tools {
     pub node: String,
     /// The Rust aws-config client binary.
     pub rust_aws_config_client: String,
+    /// The Rust google-cloud-auth client binary.
+    pub rust_google_auth_client: String,
 }
 
 impl Tools {
-    /// From the environment (`CLOUDID_PYTHON`, `CLOUDID_NODE`, `CLOUDID_RUST_AWS_CONFIG_CLIENT`)
-    /// with `root` the workspace.
+    /// From the environment (`CLOUDID_PYTHON`, `CLOUDID_NODE`, `CLOUDID_RUST_AWS_CONFIG_CLIENT`,
+    /// `CLOUDID_RUST_GOOGLE_AUTH_CLIENT`) with `root` the workspace.
     pub fn from_env(root: &Path) -> Self {
         let env = |k: &str, d: String| std::env::var(k).unwrap_or(d);
         Self {
@@ -48,6 +50,7 @@ impl Tools {
             python: env("CLOUDID_PYTHON", "python3".into()),
             node: env("CLOUDID_NODE", "node".into()),
             rust_aws_config_client: env("CLOUDID_RUST_AWS_CONFIG_CLIENT", root.join("target/debug/rust-aws-config-client").display().to_string()),
+            rust_google_auth_client: env("CLOUDID_RUST_GOOGLE_AUTH_CLIENT", root.join("target/debug/rust-google-auth-client").display().to_string()),
         }
     }
 }
@@ -66,6 +69,7 @@ pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>
         .map(|part| {
             let mut out = part.replace("{clients}", &tools.clients.display().to_string());
             out = out.replace("{python}", &tools.python).replace("{node}", &tools.node).replace("{rust-aws-config-client}", &tools.rust_aws_config_client);
+            out = out.replace("{rust-google-auth-client}", &tools.rust_google_auth_client);
             for (k, v) in vars {
                 out = out.replace(&format!("{{{k}}}"), v);
             }

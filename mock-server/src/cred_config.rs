@@ -36,24 +36,46 @@ fn format(json_field: &Option<String>) -> Value {
     }
 }
 
-/// The credential configuration for `provider` (`projects/N/locations/global/workloadIdentityPools/P/providers/X`).
+/// The hosts a credential file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosts<'a> {
+    /// Every URL on one cloudid server (`http://127.0.0.1:8133`).
+    Server(&'a str),
+    /// The URLs `gcloud` writes: `https://sts.googleapis.com`, `https://iamcredentials.googleapis.com`
+    /// and IMDS at `http://169.254.169.254`, for the compose environment where they resolve to cloudid.
+    Real,
+}
+
+/// The credential configuration for `provider` (`projects/N/locations/global/workloadIdentityPools/P/providers/X`),
+/// every URL on the cloudid server at `endpoint`.
 pub fn build(provider: &str, service_account: Option<&str>, source: &Source, endpoint: &str) -> Result<Value, String> {
+    build_for(provider, service_account, source, Hosts::Server(endpoint))
+}
+
+/// The credential configuration for `provider`, naming `hosts`.
+pub fn build_for(provider: &str, service_account: Option<&str>, source: &Source, hosts: Hosts<'_>) -> Result<Value, String> {
     let parts: Vec<&str> = provider.split('/').collect();
     if !matches!(parts.as_slice(), ["projects", n, "locations", "global", "workloadIdentityPools", p, "providers", x] if !n.is_empty() && !p.is_empty() && !x.is_empty()) {
         return Err(format!("`{provider}` is not projects/N/locations/global/workloadIdentityPools/P/providers/X"));
     }
-    let endpoint = endpoint.trim_end_matches('/');
+    let (imds, sts, iam) = match hosts {
+        Hosts::Server(e) => {
+            let e = e.trim_end_matches('/');
+            (e.to_string(), e.to_string(), e.to_string())
+        }
+        Hosts::Real => ("http://169.254.169.254".to_string(), "https://sts.googleapis.com".to_string(), "https://iamcredentials.googleapis.com".to_string()),
+    };
     let audience = format!("//iam.googleapis.com/{provider}");
     let (subject_token_type, credential_source) = match source {
         Source::Aws { imdsv2 } => {
             let mut cs = json!({
                 "environment_id": "aws1",
-                "region_url": format!("{endpoint}/latest/meta-data/placement/availability-zone"),
-                "url": format!("{endpoint}/latest/meta-data/iam/security-credentials"),
+                "region_url": format!("{imds}/latest/meta-data/placement/availability-zone"),
+                "url": format!("{imds}/latest/meta-data/iam/security-credentials"),
                 "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
             });
             if *imdsv2 {
-                cs["imdsv2_session_token_url"] = json!(format!("{endpoint}/latest/api/token"));
+                cs["imdsv2_session_token_url"] = json!(format!("{imds}/latest/api/token"));
             }
             ("urn:ietf:params:aws:token-type:aws4_request", cs)
         }
@@ -68,12 +90,12 @@ pub fn build(provider: &str, service_account: Option<&str>, source: &Source, end
         "type": "external_account",
         "audience": audience,
         "subject_token_type": subject_token_type,
-        "token_url": format!("{endpoint}/v1/token"),
+        "token_url": format!("{sts}/v1/token"),
         "credential_source": credential_source,
-        "token_info_url": format!("{endpoint}/v1/introspect"),
+        "token_info_url": format!("{sts}/v1/introspect"),
     });
     if let Some(sa) = service_account {
-        doc["service_account_impersonation_url"] = json!(format!("{endpoint}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken"));
+        doc["service_account_impersonation_url"] = json!(format!("{iam}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken"));
     }
     Ok(doc)
 }
@@ -91,5 +113,16 @@ mod tests {
         assert_eq!(doc["credential_source"]["regional_cred_verification_url"], "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15");
         assert_eq!(doc["service_account_impersonation_url"], "http://127.0.0.1:9/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken");
         assert!(build("projects/1/pools/p", None, &Source::Aws { imdsv2: false }, "http://x").is_err());
+    }
+
+    #[test]
+    fn a_config_for_the_real_hosts_names_them_as_gcloud_writes_them() {
+        let doc = build_for("projects/1/locations/global/workloadIdentityPools/p/providers/x", Some("sa@p.iam.gserviceaccount.com"), &Source::Aws { imdsv2: true }, Hosts::Real).unwrap();
+        assert_eq!(doc["token_url"], "https://sts.googleapis.com/v1/token");
+        assert_eq!(doc["token_info_url"], "https://sts.googleapis.com/v1/introspect");
+        assert_eq!(doc["credential_source"]["url"], "http://169.254.169.254/latest/meta-data/iam/security-credentials");
+        assert_eq!(doc["credential_source"]["region_url"], "http://169.254.169.254/latest/meta-data/placement/availability-zone");
+        assert_eq!(doc["credential_source"]["imdsv2_session_token_url"], "http://169.254.169.254/latest/api/token");
+        assert_eq!(doc["service_account_impersonation_url"], "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken");
     }
 }

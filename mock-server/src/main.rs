@@ -82,6 +82,11 @@ enum Command {
         /// Base URL of the server the file points at.
         #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
         endpoint: String,
+        /// Name the real hosts instead (`https://sts.googleapis.com`, IMDS at 169.254.169.254…),
+        /// as gcloud writes them, for the compose environment where they resolve to cloudid;
+        /// `--endpoint` is then unused.
+        #[arg(long)]
+        real_hosts: bool,
     },
     /// Run scenarios against a client (delegates to `cloudid-certify run`).
     #[command(disable_help_flag = true)]
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
             credential_source_field_name,
             output_file,
             endpoint,
+            real_hosts,
         } => {
             let source = if aws {
                 cloudid_mock::cred_config::Source::Aws { imdsv2: enable_imdsv2 }
@@ -185,7 +191,8 @@ fn main() -> ExitCode {
                 eprintln!("cloudid create-cred-config: give one of --aws, --credential-source-file, --credential-source-url");
                 return ExitCode::from(2);
             };
-            match cloudid_mock::cred_config::build(&provider, service_account.as_deref(), &source, &endpoint) {
+            let hosts = if real_hosts { cloudid_mock::cred_config::Hosts::Real } else { cloudid_mock::cred_config::Hosts::Server(&endpoint) };
+            match cloudid_mock::cred_config::build_for(&provider, service_account.as_deref(), &source, hosts) {
                 Ok(doc) => match std::fs::write(&output_file, serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n") {
                     Ok(()) => {
                         eprintln!("Created credential configuration file [{}].", output_file.display());

@@ -11,6 +11,7 @@ fn config() -> Config {
     let mut cfg = Config::bundled(&root).expect("bundled profiles and expected failures load");
     cfg.tools.python = cloudid_tests::python();
     cfg.tools.rust_aws_config_client = env!("CARGO_BIN_EXE_rust-aws-config-client").to_string();
+    cfg.tools.rust_google_auth_client = env!("CARGO_BIN_EXE_rust-google-auth-client").to_string();
     cfg
 }
 
