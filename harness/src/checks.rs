@@ -107,6 +107,14 @@ pub fn judge(expect: &Expect, run: &ClientRun, journal: &[JournalEntry]) -> Vec<
             ev
         }));
     }
+    for (op, n) in &expect.at_least {
+        let got = journal.iter().filter(|e| matches(op, e)).count();
+        out.push(check(&format!("at_least {op}"), got >= *n, || {
+            let mut ev = vec![format!("expected at least {n}, got {got}")];
+            ev.extend(lines());
+            ev
+        }));
+    }
     for op in &expect.absent {
         let hits: Vec<String> = journal.iter().filter(|e| matches(op, e)).map(|e| format!("#{} {}.{}", e.seq, e.service, e.operation)).collect();
         out.push(check(&format!("absent {op}"), hits.is_empty(), || hits));

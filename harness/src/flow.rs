@@ -123,6 +123,9 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
     if let Some(n) = params.get("repeat").and_then(Value::as_u64) {
         p.env.insert("CLOUDID_REPEAT".into(), n.to_string());
     }
+    if let Some(ms) = params.get("pause_ms").and_then(Value::as_u64) {
+        p.env.insert("CLOUDID_REPEAT_PAUSE_MS".into(), ms.to_string());
+    }
     if params.get("refetch").and_then(Value::as_bool) == Some(true) {
         p.env.insert("CLOUDID_REFETCH".into(), "1".into());
     }

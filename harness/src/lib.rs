@@ -10,6 +10,9 @@
 //! one JSON object: `{"ok": true|false, …}` with fingerprints (`sha256:` + 12 hex digits of
 //! SHA-256) of what it holds — `secret_fingerprint`, `token_fingerprint`,
 //! `access_token_fingerprint`, `id_token_fingerprint` — never the secrets themselves.
+//! `CLOUDID_REPEAT=N` (scenario param `repeat`) asks a client to use its credentials N times in
+//! one process, as an application would, and `CLOUDID_REPEAT_PAUSE_MS` (param `pause_ms`) to
+//! wait that long between uses, for SDKs that refresh in the background.
 
 pub mod checks;
 pub mod client;

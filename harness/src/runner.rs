@@ -186,30 +186,46 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
     (result, Some(run))
 }
 
+/// The result of a scenario that does not apply to `profile`.
+pub fn skipped(file: &Path, s: &Scenario, profile: &str) -> ScenarioResult {
+    ScenarioResult {
+        scenario: s.name.clone(),
+        file: file.to_path_buf(),
+        profile: profile.into(),
+        verdict: Verdict::Skipped,
+        known_gap: None,
+        checks: vec![],
+        journal: vec![],
+        elapsed_ms: 0,
+        client_ms: 0,
+    }
+}
+
+/// Scenarios whose `profiles` name a profile that is not bundled: `file: field `profiles`: …`.
+pub fn check_profiles(cfg: &Config, scenarios: &[(PathBuf, Scenario)]) -> Result<(), String> {
+    for (file, s) in scenarios {
+        if let Some(unknown) = s.profiles.iter().find(|p| !cfg.profiles.profiles.contains_key(*p)) {
+            let known = cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(format!("{}: field `profiles`: unknown profile `{unknown}` (known: {known})", file.display()));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `scenarios` against `profile` (every flow it supports; others are skipped).
 pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, String> {
     let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}` (known: {})", cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ")))?;
     let mut out = Vec::new();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {
-        match p.flows.get(&s.flow) {
+        match p.flows.get(&s.flow).filter(|_| s.profiles.is_empty() || s.profiles.iter().any(|n| n == profile)) {
             Some(cmd) => {
                 if progress {
                     eprint!("\r\x1b[2K{profile}: {} …", s.name);
                 }
                 out.push(run_one(cfg, file, s, profile, cmd).await);
             }
-            None => out.push(ScenarioResult {
-                scenario: s.name.clone(),
-                file: file.clone(),
-                profile: profile.into(),
-                verdict: Verdict::Skipped,
-                known_gap: None,
-                checks: vec![],
-                journal: vec![],
-                elapsed_ms: 0,
-                client_ms: 0,
-            }),
+            None => out.push(skipped(file, s, profile)),
         }
     }
     if progress {

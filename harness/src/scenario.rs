@@ -19,6 +19,10 @@ pub struct Scenario {
     /// What the scenario shows, for the report.
     #[serde(default)]
     pub docs: String,
+    /// Only these profiles (for behaviour one SDK documents, such as its refresh window); every
+    /// profile supporting the flow when empty. Others are reported as skipped.
+    #[serde(default)]
+    pub profiles: Vec<String>,
     /// Specification references.
     #[serde(default)]
     pub spec: Vec<String>,
@@ -125,6 +129,10 @@ pub struct Expect {
     /// Exact number of calls per `service.Operation`.
     #[serde(default)]
     pub count: BTreeMap<String, usize>,
+    /// Minimum number of calls per `service.Operation` (for behaviour with jitter, such as a
+    /// refresh on every use).
+    #[serde(default)]
+    pub at_least: BTreeMap<String, usize>,
     /// Calls that must not appear at all.
     #[serde(default)]
     pub absent: Vec<String>,

@@ -43,8 +43,9 @@ pub enum Action {
         /// The header value.
         value: String,
     },
-    /// Answer normally but with the credentials' `Expiration` moved to now + `seconds` (negative:
-    /// already expired), as IMDS does during an outage (static stability) or just before rotation.
+    /// Answer normally but with the credentials' expiry moved to now + `seconds` (negative:
+    /// already expired), as IMDS does during an outage (static stability) or just before rotation:
+    /// AWS's `Expiration`, Google's `expires_in` and `expireTime`.
     ExpiresIn {
         /// Seconds from the server's now.
         seconds: i64,
@@ -318,15 +319,20 @@ pub fn mutate(body: &[u8], seed: u64) -> (Vec<u8>, String) {
     }
 }
 
-/// `body` with every `Expiration` (JSON field or XML element) set to `at`.
-pub fn with_expiration(body: &[u8], at: &str) -> Vec<u8> {
+/// `body` with its expiry moved to `at` (`seconds` from now): AWS's `Expiration` (JSON field or
+/// XML element), Google's `expires_in` (OAuth token responses, the metadata server) and
+/// `expireTime` (IAM Credentials).
+pub fn with_expiration(body: &[u8], at: &str, seconds: i64) -> Vec<u8> {
     let text = String::from_utf8_lossy(body);
     if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(&text) {
-        if map.contains_key("Expiration") {
-            map.insert("Expiration".into(), serde_json::Value::String(at.to_string()));
-            return serde_json::to_vec_pretty(&serde_json::Value::Object(map)).unwrap_or_default();
+        let mut changed = false;
+        for (key, value) in [("Expiration", serde_json::json!(at)), ("expireTime", serde_json::json!(at)), ("expires_in", serde_json::json!(seconds))] {
+            if map.contains_key(key) {
+                map.insert(key.into(), value);
+                changed = true;
+            }
         }
-        return body.to_vec();
+        return if changed { serde_json::to_vec_pretty(&serde_json::Value::Object(map)).unwrap_or_default() } else { body.to_vec() };
     }
     match (text.find("<Expiration>"), text.find("</Expiration>")) {
         (Some(a), Some(b)) => format!("{}<Expiration>{at}{}", &text[..a], &text[b..]).into_bytes(),
@@ -349,7 +355,7 @@ pub async fn reshape(action: &Action, response: Response, now: OffsetDateTime) -
         Action::ExpiresIn { seconds } => {
             let at = crate::clock::iso8601(now + time::Duration::seconds(*seconds));
             described = Some(format!("Expiration = {at}"));
-            with_expiration(&bytes, &at)
+            with_expiration(&bytes, &at, *seconds)
         }
         Action::Malformed => b"{\"Code\": \"Success\", \"AccessKeyId\": <<malformed>>".to_vec(),
         Action::ContentType { value } => {
@@ -386,6 +392,20 @@ mod tests {
 
     fn rule(json: serde_json::Value) -> Rule {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn expires_in_moves_the_expiry_of_aws_and_google_answers_alike() {
+        let at = "2026-11-30T12:04:00Z";
+        let aws: serde_json::Value = serde_json::from_slice(&with_expiration(br#"{"Code":"Success","Expiration":"2026-11-30T18:00:00Z"}"#, at, 240)).unwrap();
+        assert_eq!(aws["Expiration"], at);
+        let oauth: serde_json::Value = serde_json::from_slice(&with_expiration(br#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer"}"#, at, 240)).unwrap();
+        assert_eq!(oauth["expires_in"], 240);
+        let iam: serde_json::Value = serde_json::from_slice(&with_expiration(br#"{"accessToken":"ya29.x","expireTime":"2026-11-30T13:00:00Z"}"#, at, 240)).unwrap();
+        assert_eq!(iam["expireTime"], at);
+        let xml = String::from_utf8(with_expiration(b"<Credentials><Expiration>2026-11-30T18:00:00Z</Expiration></Credentials>", at, 240)).unwrap();
+        assert_eq!(xml, format!("<Credentials><Expiration>{at}</Expiration></Credentials>"));
+        assert_eq!(with_expiration(br#"{"other":1}"#, at, 240), br#"{"other":1}"#);
     }
 
     #[test]

@@ -40,6 +40,30 @@ async fn every_bundled_profile_passes_the_suite_with_only_known_gaps() {
     insta::assert_snapshot!("certification_matrix", report::markdown(&results));
 }
 
+#[test]
+fn every_scenario_names_only_bundled_profiles() {
+    let cfg = config();
+    runner::check_profiles(&cfg, &suite()).expect("profiles named by scenarios exist");
+    let (file, mut s) = suite().into_iter().next().unwrap();
+    s.profiles = vec!["python-botox".into()];
+    let err = runner::check_profiles(&cfg, &[(file.clone(), s)]).unwrap_err();
+    assert!(err.starts_with(&format!("{}: field `profiles`: unknown profile `python-botox` (known: ", file.display())), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_with_a_narrower_refresh_window_fails_the_botocore_refresh_row() {
+    // The JS SDK keeps credentials until 5 minutes before expiry; with 12 minutes left it does
+    // not refresh, so botocore's advisory-window row must fail for it.
+    let cfg = config();
+    let scenarios = suite();
+    let (file, s) = scenarios.iter().find(|(_, s)| s.name == "container-credentials-inside-botocore-advisory-window-are-refreshed").expect("scenario exists");
+    let node = &cfg.profiles.profiles["node-aws-sdk"].flows["aws-container"];
+    let r = runner::run_one(&cfg, file, s, "node-aws-sdk", node).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert_eq!(failed_checks(&r), ["at_least aws_container.GetCredentials 200"]);
+    assert!(r.checks.iter().any(|c| c.evidence.first().is_some_and(|e| e == "expected at least 3, got 1")), "{:?}", r.checks);
+}
+
 async fn wrong(scenario_name: &str, command: &[&str]) -> runner::ScenarioResult {
     let cfg = config();
     let scenarios = suite();

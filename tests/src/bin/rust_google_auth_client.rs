@@ -11,7 +11,8 @@
 //! AWS or OIDC source, Google STS and IAM Credentials) and sends it to tokeninfo. `mds` gets an
 //! access token and an ID token for AUDIENCE from the metadata server (`GCE_METADATA_HOST`) and
 //! verifies the ID token with the crate's own verifier against JWKS_URL. `CLOUDID_REPEAT=N`
-//! asks the same credentials N times, so caching is visible in the server's journal.
+//! asks the same credentials N times, `CLOUDID_REPEAT_PAUSE_MS` apart, so caching and the
+//! background refresh are visible in the server's journal.
 
 use std::process::ExitCode;
 
@@ -27,13 +28,22 @@ fn repeat() -> usize {
     std::env::var("CLOUDID_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1).max(1)
 }
 
+/// Waits `CLOUDID_REPEAT_PAUSE_MS` between uses (google-cloud-auth refreshes in the background).
+async fn pause(i: usize) {
+    if i > 0 {
+        let ms = std::env::var("CLOUDID_REPEAT_PAUSE_MS").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
 async fn adc(tokeninfo_url: &str) -> ExitCode {
     let creds = match Builder::default().with_scopes(["https://www.googleapis.com/auth/cloud-platform"]).build_access_token_credentials() {
         Ok(c) => c,
         Err(e) => return fail("building credentials", e),
     };
     let mut token = String::new();
-    for _ in 0..repeat() {
+    for i in 0..repeat() {
+        pause(i).await;
         match creds.access_token().await {
             Ok(t) => token = t.token,
             Err(e) => return fail("access token", e),
@@ -63,7 +73,8 @@ async fn mds(audience: &str, jwks_url: &str) -> ExitCode {
         Err(e) => return fail("building credentials", e),
     };
     let mut token = String::new();
-    for _ in 0..repeat() {
+    for i in 0..repeat() {
+        pause(i).await;
         match creds.access_token().await {
             Ok(t) => token = t.token,
             Err(e) => return fail("access token", e),
