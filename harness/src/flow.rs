@@ -53,15 +53,19 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             if let Some(t) = params.get("container_token").and_then(Value::as_str) {
                 p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.to_string());
             }
+            if params.get("token_file").and_then(Value::as_bool) == Some(true) {
+                // As EKS Pod Identity mounts it: the token in a file the SDK reads on each fetch.
+                let token = p.env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN").unwrap_or_default();
+                let f = file(&token)?;
+                p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(), f.path().display().to_string());
+                p.files.push(f);
+            }
             p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
         }
         "aws-web-identity" => {
             let issuer = param(params, "issuer", "github");
-            let (default_aud, default_role) = if issuer == "google" {
-                ("reply-bot.apps.googleusercontent.com", "reply-bot-cloudrun-workload-identity-staging")
-            } else {
-                ("sts.amazonaws.com", "GitHubActionsECRRole")
-            };
+            let (default_aud, default_role) =
+                if issuer == "google" { ("reply-bot.apps.googleusercontent.com", "reply-bot-cloudrun-workload-identity-staging") } else { ("sts.amazonaws.com", "GitHubActionsECRRole") };
             let token = mint(cloud, issuer, json!({"audience": param(params, "audience", default_aud), "claims": claims})).await?;
             let f = file(&token)?;
             p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);

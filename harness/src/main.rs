@@ -99,7 +99,9 @@ fn write(format: &str, path: &str, results: &[ScenarioResult]) -> Result<(), Str
         "json" => report::json(results),
         "junit" => report::junit(results),
         "markdown" | "md" => report::markdown(results),
-        other => return Err(format!("unknown report format `{other}` (json, junit, markdown)")),
+        other => {
+            return Err(format!("unknown report format `{other}` (json, junit, markdown)"));
+        }
     };
     std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))
 }

@@ -45,7 +45,10 @@ impl Config {
         let known_gaps = if gaps_file.exists() {
             let text = std::fs::read_to_string(&gaps_file).map_err(|e| e.to_string())?;
             let de = yaml_serde::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize::<_, Vec<KnownGap>>(de).map_err(|e| { let p = e.path().to_string(); format!("{}: field `{p}`: {}", gaps_file.display(), e.into_inner()) })?
+            serde_path_to_error::deserialize::<_, Vec<KnownGap>>(de).map_err(|e| {
+                let p = e.path().to_string();
+                format!("{}: field `{p}`: {}", gaps_file.display(), e.into_inner())
+            })?
         } else {
             Vec::new()
         };
@@ -132,36 +135,50 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
     let mut last = None;
     let mut client_ms = 0;
     for step in &steps {
-        match step {
-            Step::Run => {
-                let (argv, env, timeout) = (argv.clone(), env.clone(), cfg.timeout);
-                let run = tokio::task::spawn_blocking(move || client::run(&argv, &env, timeout)).await.map_err(|e| e.to_string()).and_then(|r| r);
-                match run {
-                    Ok(r) => {
-                        client_ms += r.elapsed_ms;
-                        last = Some(r);
-                    }
-                    Err(e) => return (failed(s, file, profile, "client", e), None),
+        let between = match step {
+            Step::Run => None,
+            Step::RunWith { between } => Some(between.clone()),
+            other => {
+                if let Err((name, why)) = apply(&cloud, &env, other).await {
+                    return (failed(s, file, profile, name, why), None);
+                }
+                continue;
+            }
+        };
+        let mut env = env.clone();
+        if between.is_some() {
+            env.insert("CLOUDID_PAUSE".into(), "1".into());
+        }
+        let (pause_tx, mut pauses) = tokio::sync::mpsc::channel::<u64>(1);
+        let (resume_tx, resume_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (argv, timeout) = (argv.clone(), cfg.timeout);
+        let client = tokio::task::spawn_blocking(move || {
+            client::run_interactive(&argv, &env, timeout, |n| {
+                pause_tx.blocking_send(n).map_err(|e| e.to_string())?;
+                resume_rx.recv().map_err(|e| e.to_string())?
+            })
+        });
+        while pauses.recv().await.is_some() {
+            let mut outcome = Ok(());
+            for b in between.iter().flatten() {
+                if let Err((name, why)) = apply(&cloud, &prepared.env, b).await {
+                    outcome = Err(format!("{name}: {why}"));
+                    break;
                 }
             }
-            Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
-            Step::Faults(rules) => {
-                let r = reqwest::Client::new().post(format!("{}/_cloudid/faults", cloud.endpoint())).json(rules).send().await;
-                match r {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => return (failed(s, file, profile, "faults", r.text().await.unwrap_or_default()), None),
-                    Err(e) => return (failed(s, file, profile, "faults", e.to_string()), None),
-                }
+            let _ = resume_tx.send(outcome);
+        }
+        match client.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(r) => {
+                client_ms += r.elapsed_ms;
+                last = Some(r);
             }
-            Step::RotateKey { issuer, grace_seconds } => {
-                let body = serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds});
-                if let Err(e) = reqwest::Client::new().post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&body).send().await {
-                    return (failed(s, file, profile, "rotate_key", e.to_string()), None);
-                }
-            }
+            Err(e) => return (failed(s, file, profile, "client", e), None),
         }
     }
-    let Some(run) = last else { return (failed(s, file, profile, "steps", "no `run` step".into()), None) };
+    let Some(run) = last else {
+        return (failed(s, file, profile, "steps", "no `run` step".into()), None);
+    };
     let journal = cloud.journal();
     let checks = checks::judge(&s.expect, &run, &journal);
     let all_passed = checks.iter().all(|c| c.verdict != Verdict::Failed);
@@ -207,6 +224,41 @@ pub fn check_profiles(cfg: &Config, scenarios: &[(PathBuf, Scenario)]) -> Result
         if let Some(unknown) = s.profiles.iter().find(|p| !cfg.profiles.profiles.contains_key(*p)) {
             let known = cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
             return Err(format!("{}: field `profiles`: unknown profile `{unknown}` (known: {known})", file.display()));
+        }
+    }
+    Ok(())
+}
+
+async fn answered(name: &'static str, r: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response, (&'static str, String)> {
+    match r {
+        Ok(r) if r.status().is_success() => Ok(r),
+        Ok(r) => Err((name, format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))),
+        Err(e) => Err((name, e.to_string())),
+    }
+}
+
+/// Applies one step other than `run` to `cloud`; `env` is the client's (files it names may change).
+async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>, step: &Step) -> Result<(), (&'static str, String)> {
+    let control = |path: &str| format!("{}/_cloudid/{path}", cloud.endpoint());
+    let post = |path: &str, body: serde_json::Value| reqwest::Client::new().post(control(path)).json(&body).send();
+    match step {
+        Step::Run | Step::RunWith { .. } => {
+            return Err(("steps", "a run cannot be applied as a step".into()));
+        }
+        Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
+        Step::WaitMs(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+        Step::Faults(rules) => {
+            answered("faults", post("faults", serde_json::Value::Array(rules.clone())).await).await?;
+        }
+        Step::RotateKey { issuer, grace_seconds } => {
+            answered("rotate_key", post("keys/rotate", serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds})).await).await?;
+        }
+        Step::RotateContainerToken => {
+            let r = answered("rotate_container_token", post("containers/rotate-token", serde_json::json!({})).await).await?;
+            let v: serde_json::Value = r.json().await.map_err(|e| ("rotate_container_token", e.to_string()))?;
+            if let (Some(path), Some(token)) = (env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"), v["token"].as_str()) {
+                std::fs::write(path, token).map_err(|e| ("rotate_container_token", format!("{path}: {e}")))?;
+            }
         }
     }
     Ok(())

@@ -49,13 +49,20 @@ pub struct WorldEdit {
     pub with: String,
 }
 
-/// One step: `run`, `{advance_clock: SECONDS}`, `{rotate_key: {issuer, grace_seconds}}`,
-/// `{faults: [rule, …]}` (see the server's fault rules).
+/// One step: `run`, `{run: {between: [step, …]}}`, `{advance_clock: SECONDS}`,
+/// `{rotate_key: {issuer, grace_seconds}}`, `rotate_container_token`, `{faults: [rule, …]}` (see
+/// the server's fault rules), `{wait_ms: N}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(try_from = "StepRepr")]
 pub enum Step {
     /// Run the client once.
     Run,
+    /// Run the client once with `CLOUDID_PAUSE=1`: each time it pauses between two uses of its
+    /// credentials, apply these steps, then let it go on.
+    RunWith {
+        /// Steps applied at each pause (no `run` among them).
+        between: Vec<Step>,
+    },
     /// Move the server's clock forward by this many seconds.
     AdvanceClock(u64),
     /// Add fault rules (the body of `POST /_cloudid/faults`).
@@ -68,21 +75,28 @@ pub enum Step {
         #[serde(default)]
         grace_seconds: u64,
     },
+    /// Rotate the container authorization token (as the kubelet rotates a pod's projected token)
+    /// and write the new one to the client's `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, if any.
+    RotateContainerToken,
+    /// Wait this many milliseconds.
+    WaitMs(u64),
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum StepRepr {
     Word(String),
-    Advance {
-        advance_clock: u64,
-    },
-    Rotate {
-        rotate_key: RotateArgs,
-    },
-    Faults {
-        faults: Vec<serde_json::Value>,
-    },
+    RunWith { run: RunArgs },
+    Advance { advance_clock: u64 },
+    Rotate { rotate_key: RotateArgs },
+    Faults { faults: Vec<serde_json::Value> },
+    Wait { wait_ms: u64 },
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RunArgs {
+    between: Vec<Step>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -99,10 +113,14 @@ impl TryFrom<StepRepr> for Step {
     fn try_from(r: StepRepr) -> Result<Self, String> {
         match r {
             StepRepr::Word(w) if w == "run" => Ok(Step::Run),
-            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, advance_clock, rotate_key)")),
+            StepRepr::Word(w) if w == "rotate_container_token" => Ok(Step::RotateContainerToken),
+            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, advance_clock, rotate_key, faults, wait_ms)")),
+            StepRepr::RunWith { run } if run.between.iter().any(|s| matches!(s, Step::Run | Step::RunWith { .. })) => Err("`between` steps cannot run the client".into()),
+            StepRepr::RunWith { run } => Ok(Step::RunWith { between: run.between }),
             StepRepr::Advance { advance_clock } => Ok(Step::AdvanceClock(advance_clock)),
             StepRepr::Rotate { rotate_key } => Ok(Step::RotateKey { issuer: rotate_key.issuer, grace_seconds: rotate_key.grace_seconds }),
             StepRepr::Faults { faults } => Ok(Step::Faults(faults)),
+            StepRepr::Wait { wait_ms } => Ok(Step::WaitMs(wait_ms)),
         }
     }
 }
@@ -263,6 +281,16 @@ mod tests {
         let s = parse(Path::new("s.yaml"), "name: x\nflow: aws-imds\nsteps:\n  - run\n  - advance_clock: 3000\n  - rotate_key: {issuer: github}\nexpect: {outcome: refused}\n").unwrap();
         assert_eq!(s.steps, vec![Step::Run, Step::AdvanceClock(3000), Step::RotateKey { issuer: "github".into(), grace_seconds: 0 }]);
         assert!(s.expect.no_secret_in_output);
+        let s = parse(Path::new("s.yaml"), "name: x\nflow: aws-container\nsteps:\n  - run: {between: [rotate_container_token, {wait_ms: 5}]}\nexpect: {outcome: success}\n").unwrap();
+        assert_eq!(s.steps, vec![Step::RunWith { between: vec![Step::RotateContainerToken, Step::WaitMs(5)] }]);
+    }
+
+    #[test]
+    fn a_run_between_runs_is_refused_with_its_line() {
+        let e = parse(Path::new("s.yaml"), "name: x\nflow: aws-container\nsteps:\n  - run: {between: [run]}\nexpect: {outcome: success}\n").unwrap_err();
+        assert_eq!(e.field, "steps[0]");
+        assert_eq!(e.line, Some(4));
+        assert!(e.message.contains("cannot run the client"), "{e}");
     }
 }
 

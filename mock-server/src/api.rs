@@ -115,7 +115,7 @@ impl CloudId {
 
     /// The environment variables that point clients at this server (as `cloudid env`).
     pub fn env(&self) -> BTreeMap<String, String> {
-        crate::env::client_env(&self.shared.model, &self.endpoint())
+        self.shared.client_env(&self.endpoint())
     }
 
     /// Every request served so far, oldest first.

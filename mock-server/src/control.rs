@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock;
-use crate::world::mint::TokenRequest;
 use crate::server::Shared;
+use crate::world::mint::TokenRequest;
 
 /// Control plane routes; their responses carry `Date` from the server clock too.
 pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/env", get(env))
         .route("/_cloudid/tokens/{issuer}", post(mint))
         .route("/_cloudid/keys/rotate", post(rotate))
+        .route("/_cloudid/containers/rotate-token", post(rotate_container_token))
         .route("/_cloudid/issuers", get(issuers))
         .route("/_cloudid/faults", get(list_faults).post(add_faults).delete(clear_faults))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
@@ -106,7 +107,7 @@ async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return bad_request("env: the request has no Host header");
     };
-    Json(crate::env::client_env(&shared.model, &format!("http://{host}"))).into_response()
+    Json(shared.client_env(&format!("http://{host}"))).into_response()
 }
 
 async fn mint(State(shared): State<Arc<Shared>>, axum::extract::Path(issuer): axum::extract::Path<String>, body: axum::body::Bytes) -> Response {
@@ -155,6 +156,43 @@ async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
     let grace = time::Duration::seconds(i64::try_from(req.grace_seconds).unwrap_or(i64::MAX / 2));
     let kid = issuer.rotate(now, grace).map(|k| k.kid.clone());
     Json(json!({ "issuer": req.issuer, "kid": kid, "previous_valid_until": clock::iso8601(now + grace) })).into_response()
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContainerRotateRequest {
+    /// The container's path; the one `cloudid env` points at when absent.
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// Rotates a container's authorization token, as the kubelet rotates a pod's projected
+/// service-account token: the old one is refused from now on, the new one is answered.
+async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let req: ContainerRotateRequest = if body.is_empty() {
+        ContainerRotateRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_request(format!("container token rotation: {e}")),
+        }
+    };
+    let with_token = |c: &&crate::world::model::ContainerModel| c.auth_token.is_some();
+    let container = match &req.path {
+        Some(p) => shared.model.aws.containers.iter().filter(with_token).find(|c| &c.path == p),
+        None => shared.model.aws.containers.iter().find(with_token),
+    };
+    let Some(container) = container else {
+        return bad_request(format!("container token rotation: no container with an authorization token at {}", req.path.as_deref().unwrap_or("any path")));
+    };
+    let mut state = shared.state();
+    let n: u64 = rand::Rng::random(&mut state.rng);
+    let old = state.container_tokens.get(&container.path).or(container.auth_token.as_ref()).map(|t| t.expose().to_string()).unwrap_or_default();
+    let head = old.rsplit_once('.').map_or(old.as_str(), |(h, _)| h);
+    let signature = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, format!("cloudid-rotated-{n:016x}"));
+    let token = crate::secret::Secret::new(format!("{head}.{signature}"));
+    state.container_tokens.insert(container.path.clone(), token.clone());
+    Json(json!({ "path": container.path, "token": token.expose() })).into_response()
 }
 
 async fn issuers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

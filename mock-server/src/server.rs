@@ -43,6 +43,23 @@ impl Shared {
         })
     }
 
+    /// The authorization token `container` currently expects: a rotated one, else the world's.
+    pub fn container_token(&self, container: &crate::world::model::ContainerModel) -> Option<crate::secret::Secret> {
+        container.auth_token.as_ref()?;
+        self.state().container_tokens.get(&container.path).cloned().or_else(|| container.auth_token.clone())
+    }
+
+    /// The environment pointing clients at this server at `endpoint`, with current container tokens.
+    pub fn client_env(&self, endpoint: &str) -> std::collections::BTreeMap<String, String> {
+        let mut env = crate::env::client_env(&self.model, endpoint);
+        let uri = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").cloned().unwrap_or_default();
+        let container = self.model.aws.containers.iter().find(|c| c.auth_token.is_some() && uri.ends_with(&c.path));
+        if let Some(t) = container.and_then(|c| self.container_token(c)) {
+            env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
+        }
+        env
+    }
+
     /// A request id (UUID form): the world's seed and a counter, mixed, so runs repeat exactly
     /// and no lock is taken.
     pub fn request_id(&self) -> String {

@@ -64,6 +64,22 @@ async fn a_client_with_a_narrower_refresh_window_fails_the_botocore_refresh_row(
     assert!(r.checks.iter().any(|c| c.evidence.first().is_some_and(|e| e == "expected at least 3, got 1")), "{:?}", r.checks);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_holding_the_token_in_its_environment_fails_the_rotation_row() {
+    // The same SDK given the token as AWS_CONTAINER_AUTHORIZATION_TOKEN cannot see the rotation:
+    // its refetch after the pause sends the old token, which the agent refuses.
+    let cfg = config();
+    let scenarios = suite();
+    let (file, s) = scenarios.iter().find(|(_, s)| s.name == "container-token-file-re-read-after-rotation").expect("scenario exists");
+    let mut s = s.clone();
+    s.params.insert("token_file".into(), serde_json::json!(false));
+    let rust = &cfg.profiles.profiles["rust-aws-config"].flows["aws-container"];
+    let r = runner::run_one(&cfg, file, &s, "rust-aws-config", rust).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert!(failed_checks(&r).contains(&"absent aws_container.GetCredentials 400"), "{:?}", r.checks);
+    assert!(r.journal.iter().any(|l| l.contains("aws_container.GetCredentials → 400")), "{:?}", r.journal);
+}
+
 async fn wrong(scenario_name: &str, command: &[&str]) -> runner::ScenarioResult {
     let cfg = config();
     let scenarios = suite();

@@ -21,12 +21,7 @@ async fn shape(r: Response) -> String {
 async fn the_pod_identity_endpoint_serves_the_task_role_for_the_right_token() {
     let cloud = fixed_cloud().await;
     let env = cloud.env();
-    let r = Client::new()
-        .get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
-        .header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
-        .send()
-        .await
-        .unwrap();
+    let r = Client::new().get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]).header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body = shape(r).await;
     insta::assert_snapshot!("container_pod_identity_credentials", body);
@@ -80,10 +75,8 @@ async fn the_ecs_agent_serves_a_task_by_id_and_rejects_unknown_ids() {
 
 #[tokio::test]
 async fn an_ecs_task_with_a_token_refuses_requests_without_it() {
-    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
-        "      session_name: 3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c",
-        "      session_name: 3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c\n      auth_token: s3cr3t-task-token",
-    );
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML
+        .replace("      session_name: 3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c", "      session_name: 3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c\n      auth_token: s3cr3t-task-token");
     let cloud = cloudid_mock::CloudId::builder().world_yaml(&yaml).unwrap().start().await;
     let c = Client::new();
     let url = format!("{}{ECS_PATH}", cloud.endpoint());
@@ -103,4 +96,32 @@ async fn container_credentials_are_reused_until_rotation() {
     cloud.clock().advance(std::time::Duration::from_secs(5 * 3600 + 1));
     let d: serde_json::Value = c.get(&url).send().await.unwrap().json().await.unwrap();
     assert_ne!(a["AccessKeyId"], d["AccessKeyId"]);
+}
+
+#[tokio::test]
+async fn a_rotated_pod_token_replaces_the_old_one_which_is_then_refused() {
+    let cloud = fixed_cloud().await;
+    let before = cloud.env();
+    let url = before["AWS_CONTAINER_CREDENTIALS_FULL_URI"].clone();
+    let c = Client::new();
+    let rotated: serde_json::Value = c.post(format!("{}/_cloudid/containers/rotate-token", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
+    let new = rotated["token"].as_str().unwrap();
+    assert_ne!(new, before["AWS_CONTAINER_AUTHORIZATION_TOKEN"]);
+    assert_eq!(new.split('.').count(), 3, "still shaped as a service-account JWT");
+    assert_eq!(cloud.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN"], new, "env gives the current token");
+    let old = c.get(&url).header("Authorization", &before["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap();
+    assert_eq!(old.status(), 400);
+    assert!(old.text().await.unwrap().contains("(InvalidTokenException)"));
+    assert_eq!(c.get(&url).header("Authorization", new).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn rotating_the_token_of_a_container_without_one_is_a_clear_error_and_changes_nothing() {
+    let cloud = fixed_cloud().await;
+    let before = cloud.env();
+    let r = Client::new().post(format!("{}/_cloudid/containers/rotate-token", cloud.endpoint())).body(format!(r#"{{"path": "{ECS_PATH}"}}"#)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], format!("container token rotation: no container with an authorization token at {ECS_PATH}"));
+    assert_eq!(cloud.env(), before);
 }

@@ -94,7 +94,7 @@ struct Refusal {
 }
 
 fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), Box<Refusal>> {
-    let Some(expected) = &container.auth_token else {
+    let Some(expected) = shared.container_token(container) else {
         return Ok(());
     };
     let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();

@@ -42,6 +42,9 @@ pub struct WorldState {
     pub rendered: HashMap<&'static str, (String, axum::body::Bytes)>,
     /// `booted_at` as an HTTP date (IMDS `Last-Modified`), formatted once.
     pub booted_http_date: axum::http::HeaderValue,
+    /// Container authorization tokens rotated while running (path → token), as the kubelet
+    /// rotates a pod's projected service-account token; they replace the world's.
+    pub container_tokens: HashMap<String, crate::secret::Secret>,
 }
 
 impl WorldState {
@@ -50,6 +53,7 @@ impl WorldState {
         Self {
             booted_at: now,
             rendered: HashMap::new(),
+            container_tokens: HashMap::new(),
             booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now))
                 .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),

@@ -9,14 +9,16 @@
 //! With `--sts` it then calls `sts:GetCallerIdentity` through aws-sdk-sts, signed with the
 //! credentials it got, at the endpoint the environment names (`AWS_ENDPOINT_URL_STS`).
 //! `CLOUDID_REPEAT=N` makes N calls through one client whose identity cache holds the provider,
-//! as an application would, so caching is visible in the server's journal.
+//! as an application would, so caching is visible in the server's journal; with `CLOUDID_PAUSE=1`
+//! it prints `{"cloudid_pause": i}` before each call after the first and waits for a line on
+//! stdin, so the harness can change the world between calls.
 
 use std::process::ExitCode;
 
+use aws_config::BehaviorVersion;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::imds::credentials::ImdsCredentialsProvider;
-use aws_config::BehaviorVersion;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -51,7 +53,11 @@ async fn main() -> ExitCode {
         let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).credentials_provider(provider.clone()).load().await;
         let client = aws_sdk_sts::Client::new(&sdk);
         let mut caller = serde_json::Value::Null;
-        for _ in 0..repeat {
+        for i in 0..repeat {
+            if i > 0 && std::env::var("CLOUDID_PAUSE").is_ok() {
+                println!("{}", json!({"cloudid_pause": i}));
+                let _ = std::io::stdin().read_line(&mut String::new());
+            }
             match client.get_caller_identity().send().await {
                 Ok(out) => caller = json!({"Arn": out.arn(), "UserId": out.user_id(), "Account": out.account()}),
                 Err(e) => {
