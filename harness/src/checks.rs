@@ -115,6 +115,21 @@ pub fn judge(expect: &Expect, run: &ClientRun, journal: &[JournalEntry]) -> Vec<
             ev
         }));
     }
+    for want in &expect.checks {
+        let parts: Vec<&str> = want.split_whitespace().collect();
+        let found = match parts.as_slice() {
+            [op, name, outcome] => journal.iter().any(|e| matches(op, e) && e.checks.iter().any(|c| c.name == *name && format!("{:?}", c.outcome).eq_ignore_ascii_case(outcome))),
+            _ => false,
+        };
+        out.push(check(&format!("check {want}"), found, || {
+            let mut ev = vec![if parts.len() == 3 { "no such check in the journal".to_string() } else { "write `service.Operation check outcome`".to_string() }];
+            ev.extend(journal.iter().filter(|e| parts.first().is_some_and(|op| matches(op, e))).map(|e| {
+                let cs: Vec<String> = e.checks.iter().map(|c| format!("{} {:?}", c.name, c.outcome).to_lowercase()).collect();
+                format!("#{} {}.{}: {}", e.seq, e.service, e.operation, cs.join(", "))
+            }));
+            ev
+        }));
+    }
     for op in &expect.absent {
         let hits: Vec<String> = journal.iter().filter(|e| matches(op, e)).map(|e| format!("#{} {}.{}", e.seq, e.service, e.operation)).collect();
         out.push(check(&format!("absent {op}"), hits.is_empty(), || hits));

@@ -94,7 +94,7 @@ pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<V
                 world: vec![],
                 params: BTreeMap::new(),
                 steps: vec![Step::Faults(vec![serde_json::json!({"match": target(flow), "times": 1, "action": {"mutate": {"seed": s}}})]), Step::Run],
-                expect: Expect { outcome: Expected::Success, calls: vec![], count: BTreeMap::new(), at_least: BTreeMap::new(), absent: vec![], holds_issued: false, no_secret_in_output: false, stops_after_denial: false },
+                expect: Expect { outcome: Expected::Success, calls: vec![], count: BTreeMap::new(), at_least: BTreeMap::new(), checks: vec![], absent: vec![], holds_issued: false, no_secret_in_output: false, stops_after_denial: false },
             };
             let (result, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &scenario, profile, command).await;
             let mutation = result

@@ -246,6 +246,9 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
             return Err(("steps", "a run cannot be applied as a step".into()));
         }
         Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
+        Step::SetClock(at) => {
+            answered("set_clock", post("clock", serde_json::json!({"set": at})).await).await?;
+        }
         Step::WaitMs(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
         Step::Faults(rules) => {
             answered("faults", post("faults", serde_json::Value::Array(rules.clone())).await).await?;

@@ -49,7 +49,7 @@ pub struct WorldEdit {
     pub with: String,
 }
 
-/// One step: `run`, `{run: {between: [step, …]}}`, `{advance_clock: SECONDS}`,
+/// One step: `run`, `{run: {between: [step, …]}}`, `{advance_clock: SECONDS}`, `{set_clock: RFC3339}`,
 /// `{rotate_key: {issuer, grace_seconds}}`, `rotate_container_token`, `{faults: [rule, …]}` (see
 /// the server's fault rules), `{wait_ms: N}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -65,6 +65,8 @@ pub enum Step {
     },
     /// Move the server's clock forward by this many seconds.
     AdvanceClock(u64),
+    /// Set the server's clock to this RFC 3339 time.
+    SetClock(String),
     /// Add fault rules (the body of `POST /_cloudid/faults`).
     Faults(Vec<serde_json::Value>),
     /// Rotate an issuer's signing key, keeping the old one for `grace_seconds`.
@@ -88,6 +90,7 @@ enum StepRepr {
     Word(String),
     RunWith { run: RunArgs },
     Advance { advance_clock: u64 },
+    Set { set_clock: String },
     Rotate { rotate_key: RotateArgs },
     Faults { faults: Vec<serde_json::Value> },
     Wait { wait_ms: u64 },
@@ -114,10 +117,11 @@ impl TryFrom<StepRepr> for Step {
         match r {
             StepRepr::Word(w) if w == "run" => Ok(Step::Run),
             StepRepr::Word(w) if w == "rotate_container_token" => Ok(Step::RotateContainerToken),
-            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, advance_clock, rotate_key, faults, wait_ms)")),
+            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, advance_clock, set_clock, rotate_key, faults, wait_ms)")),
             StepRepr::RunWith { run } if run.between.iter().any(|s| matches!(s, Step::Run | Step::RunWith { .. })) => Err("`between` steps cannot run the client".into()),
             StepRepr::RunWith { run } => Ok(Step::RunWith { between: run.between }),
             StepRepr::Advance { advance_clock } => Ok(Step::AdvanceClock(advance_clock)),
+            StepRepr::Set { set_clock } => Ok(Step::SetClock(set_clock)),
             StepRepr::Rotate { rotate_key } => Ok(Step::RotateKey { issuer: rotate_key.issuer, grace_seconds: rotate_key.grace_seconds }),
             StepRepr::Faults { faults } => Ok(Step::Faults(faults)),
             StepRepr::Wait { wait_ms } => Ok(Step::WaitMs(wait_ms)),
@@ -151,6 +155,10 @@ pub struct Expect {
     /// refresh on every use).
     #[serde(default)]
     pub at_least: BTreeMap<String, usize>,
+    /// Server-side checks that must appear with this outcome: `service.Operation check outcome`
+    /// (outcome `pass`, `fail` or `skip`), e.g. `aws_sts.AssumeRoleWithWebIdentity jwt.audience fail`.
+    #[serde(default)]
+    pub checks: Vec<String>,
     /// Calls that must not appear at all.
     #[serde(default)]
     pub absent: Vec<String>,
