@@ -256,6 +256,9 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
         Step::RotateKey { issuer, grace_seconds } => {
             answered("rotate_key", post("keys/rotate", serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds})).await).await?;
         }
+        Step::RevokeBinding { service_account, member, role } => {
+            answered("revoke_binding", post("google/bindings/revoke", serde_json::json!({"service_account": service_account, "member": member, "role": role})).await).await?;
+        }
         Step::RotateContainerToken => {
             let r = answered("rotate_container_token", post("containers/rotate-token", serde_json::json!({})).await).await?;
             let v: serde_json::Value = r.json().await.map_err(|e| ("rotate_container_token", e.to_string()))?;

@@ -51,7 +51,7 @@ pub struct WorldEdit {
 
 /// One step: `run`, `{run: {between: [step, …]}}`, `{advance_clock: SECONDS}`, `{set_clock: RFC3339}`,
 /// `{rotate_key: {issuer, grace_seconds}}`, `rotate_container_token`, `{faults: [rule, …]}` (see
-/// the server's fault rules), `{wait_ms: N}`.
+/// the server's fault rules), `{wait_ms: N}`, `{revoke_binding: {service_account, member, role}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(try_from = "StepRepr")]
 pub enum Step {
@@ -82,6 +82,16 @@ pub enum Step {
     RotateContainerToken,
     /// Wait this many milliseconds.
     WaitMs(u64),
+    /// Remove `member` from `service_account`'s IAM bindings (every role holding it, or `role`).
+    RevokeBinding {
+        /// The service account's email.
+        service_account: String,
+        /// The member to remove.
+        member: String,
+        /// Only this role.
+        #[serde(default)]
+        role: Option<String>,
+    },
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -94,12 +104,22 @@ enum StepRepr {
     Rotate { rotate_key: RotateArgs },
     Faults { faults: Vec<serde_json::Value> },
     Wait { wait_ms: u64 },
+    Revoke { revoke_binding: RevokeArgs },
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunArgs {
     between: Vec<Step>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RevokeArgs {
+    service_account: String,
+    member: String,
+    #[serde(default)]
+    role: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -117,7 +137,7 @@ impl TryFrom<StepRepr> for Step {
         match r {
             StepRepr::Word(w) if w == "run" => Ok(Step::Run),
             StepRepr::Word(w) if w == "rotate_container_token" => Ok(Step::RotateContainerToken),
-            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, advance_clock, set_clock, rotate_key, faults, wait_ms)")),
+            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, advance_clock, set_clock, rotate_key, revoke_binding, faults, wait_ms)")),
             StepRepr::RunWith { run } if run.between.iter().any(|s| matches!(s, Step::Run | Step::RunWith { .. })) => Err("`between` steps cannot run the client".into()),
             StepRepr::RunWith { run } => Ok(Step::RunWith { between: run.between }),
             StepRepr::Advance { advance_clock } => Ok(Step::AdvanceClock(advance_clock)),
@@ -125,6 +145,7 @@ impl TryFrom<StepRepr> for Step {
             StepRepr::Rotate { rotate_key } => Ok(Step::RotateKey { issuer: rotate_key.issuer, grace_seconds: rotate_key.grace_seconds }),
             StepRepr::Faults { faults } => Ok(Step::Faults(faults)),
             StepRepr::Wait { wait_ms } => Ok(Step::WaitMs(wait_ms)),
+            StepRepr::Revoke { revoke_binding: r } => Ok(Step::RevokeBinding { service_account: r.service_account, member: r.member, role: r.role }),
         }
     }
 }

@@ -27,6 +27,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/tokens/{issuer}", post(mint))
         .route("/_cloudid/keys/rotate", post(rotate))
         .route("/_cloudid/containers/rotate-token", post(rotate_container_token))
+        .route("/_cloudid/google/bindings/revoke", post(revoke_binding))
         .route("/_cloudid/issuers", get(issuers))
         .route("/_cloudid/faults", get(list_faults).post(add_faults).delete(clear_faults))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
@@ -193,6 +194,39 @@ async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::b
     let token = crate::secret::Secret::new(format!("{head}.{signature}"));
     state.container_tokens.insert(container.path.clone(), token.clone());
     Json(json!({ "path": container.path, "token": token.expose() })).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    /// The service account's email.
+    service_account: String,
+    /// The member (`principalSet://…`, `serviceAccount:…`) to remove.
+    member: String,
+    /// Only from this role; from every role holding the member when absent.
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// Removes a member from a service account's IAM bindings, as `gcloud iam service-accounts
+/// remove-iam-policy-binding` does: impersonation through it is refused from now on.
+async fn revoke_binding(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let req: RevokeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("binding revocation: {e}")),
+    };
+    let Some(sa) = shared.model.gcp.account(&req.service_account) else {
+        return bad_request(format!("binding revocation: no service account {}", req.service_account));
+    };
+    let roles: Vec<&str> = sa.bindings.iter().filter(|b| req.role.as_deref().is_none_or(|r| r == b.role) && b.members.contains(&req.member)).map(|b| b.role.as_str()).collect();
+    if roles.is_empty() {
+        return bad_request(format!("binding revocation: {} holds no {} on {}", req.member, req.role.as_deref().unwrap_or("role"), sa.email));
+    }
+    let mut state = shared.state();
+    for role in &roles {
+        state.revoked_bindings.insert((sa.email.clone(), role.to_string(), req.member.clone()));
+    }
+    Json(json!({ "service_account": sa.email, "member": req.member, "revoked_roles": roles })).into_response()
 }
 
 async fn issuers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

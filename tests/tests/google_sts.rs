@@ -251,3 +251,39 @@ async fn tokeninfo_describes_issued_tokens_and_refuses_others() {
     assert_eq!(bad.status(), 400);
     assert_eq!(bad.json::<Value>().await.unwrap(), json!({"error": "invalid_token", "error_description": "Invalid Value"}));
 }
+
+async fn revoke(cloud: &CloudId, body: Value) -> (u16, Value) {
+    let r = Client::new().post(format!("{}/_cloudid/google/bindings/revoke", cloud.endpoint())).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_revoked_binding_refuses_impersonation_from_then_on() {
+    let cloud = fixed_cloud().await;
+    let token = federated_token(&cloud).await;
+    let deployer = "deployer@acme-data.iam.gserviceaccount.com";
+    let scope = json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]});
+    assert_eq!(impersonate(&cloud, &token, deployer, scope.clone()).await.0, 200);
+    let member = cloud.world().gcp.account(deployer).unwrap().bindings[0].members[0].clone();
+    let (s, b) = revoke(&cloud, json!({"service_account": deployer, "member": member})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["revoked_roles"], json!(["roles/iam.workloadIdentityUser"]));
+    let (s, b) = impersonate(&cloud, &token, deployer, scope).await;
+    assert_eq!(s, 403);
+    assert_eq!(b["error"]["message"], "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).");
+    let last = cloud.journal().pop().unwrap();
+    assert!(last.checks.iter().any(|c| c.name == "iam.permission" && c.outcome == cloudid_mock::journal::Outcome::Fail), "{:?}", last.checks);
+}
+
+#[tokio::test]
+async fn revoking_a_member_the_account_does_not_hold_is_a_clear_error_and_changes_nothing() {
+    let cloud = fixed_cloud().await;
+    let token = federated_token(&cloud).await;
+    let deployer = "deployer@acme-data.iam.gserviceaccount.com";
+    let (s, b) = revoke(&cloud, json!({"service_account": deployer, "member": "serviceAccount:nobody@acme-data.iam.gserviceaccount.com"})).await;
+    assert_eq!(s, 400);
+    assert_eq!(b["error"], format!("binding revocation: serviceAccount:nobody@acme-data.iam.gserviceaccount.com holds no role on {deployer}"));
+    let (s, b) = revoke(&cloud, json!({"service_account": "ghost@acme-data.iam.gserviceaccount.com", "member": "x"})).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("binding revocation: no service account ghost@acme-data.iam.gserviceaccount.com")));
+    assert_eq!(impersonate(&cloud, &token, deployer, json!({"scope": ["x"]})).await.0, 200);
+}

@@ -3,6 +3,7 @@
 //! token the world issued and whose principal holds a role on the service account. Errors are
 //! `google.rpc.Status` JSON. Also `oauth2/v3/tokeninfo`, so clients can prove a token works.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Router;
@@ -70,14 +71,19 @@ fn member_matches(member: &str, caller: &AccessToken) -> bool {
     member == format!("serviceAccount:{}", caller.principal) || member == format!("user:{}", caller.principal)
 }
 
+/// `sa`'s binding members for `role` still in force (not revoked while running).
+fn members<'a>(sa: &'a ServiceAccountModel, role: &'a str, members: &'a [String], revoked: &'a HashSet<(String, String, String)>) -> impl Iterator<Item = &'a String> {
+    members.iter().filter(move |m| !revoked.contains(&(sa.email.clone(), role.to_string(), (*m).clone())))
+}
+
 /// Whether `caller` holds a role granting `permission` on `sa`.
-fn allowed(sa: &ServiceAccountModel, caller: &AccessToken) -> Option<String> {
+fn allowed(sa: &ServiceAccountModel, caller: &AccessToken, revoked: &HashSet<(String, String, String)>) -> Option<String> {
     let roles: &[&str] = if caller.federation.is_some() {
         &["roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"]
     } else {
         &["roles/iam.serviceAccountTokenCreator"]
     };
-    sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| b.members.iter().find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
+    sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| members(sa, &b.role, &b.members, revoked).find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
 }
 
 fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Answer {
@@ -133,13 +139,14 @@ fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: 
         }
     }
     chain.push(sa);
-    let Some(grant) = allowed(chain[0], &caller) else {
+    let revoked = shared.state().revoked_bindings.clone();
+    let Some(grant) = allowed(chain[0], &caller, &revoked) else {
         let r = denied(&mut note, format!("{} holds no role on {}", caller.principal, chain[0].email));
         return noted(r, note);
     };
     for pair in chain.windows(2) {
         let link = format!("serviceAccount:{}", pair[0].email);
-        if !pair[1].bindings.iter().any(|b| b.role == "roles/iam.serviceAccountTokenCreator" && b.members.contains(&link)) {
+        if !pair[1].bindings.iter().any(|b| b.role == "roles/iam.serviceAccountTokenCreator" && members(pair[1], &b.role, &b.members, &revoked).any(|m| *m == link)) {
             let r = denied(&mut note, format!("delegate {} may not act as {}", pair[0].email, pair[1].email));
             return noted(r, note);
         }

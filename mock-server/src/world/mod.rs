@@ -45,6 +45,8 @@ pub struct WorldState {
     /// Container authorization tokens rotated while running (path → token), as the kubelet
     /// rotates a pod's projected service-account token; they replace the world's.
     pub container_tokens: HashMap<String, crate::secret::Secret>,
+    /// IAM binding members removed while running: (service account email, role, member).
+    pub revoked_bindings: std::collections::HashSet<(String, String, String)>,
 }
 
 impl WorldState {
@@ -54,6 +56,7 @@ impl WorldState {
             booted_at: now,
             rendered: HashMap::new(),
             container_tokens: HashMap::new(),
+            revoked_bindings: std::collections::HashSet::new(),
             booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now))
                 .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),
