@@ -76,6 +76,11 @@ pub struct Match {
     /// HTTP method.
     #[serde(default)]
     pub method: Option<String>,
+    /// Operation as the journal names it (`AssumeRoleWithWebIdentity`, `GetCredentials`,
+    /// `GenerateAccessToken`…). Such a rule is judged once the service has answered (STS names its
+    /// operation in the body), so a status, reset or hang replaces an answer already made.
+    #[serde(default)]
+    pub operation: Option<String>,
 }
 
 /// A fault rule.
@@ -191,7 +196,9 @@ impl Faults {
     }
 
     /// The fault that hits this request, if any (first matching rule that fires).
-    pub fn check(&self, method: &Method, path: &str, now: OffsetDateTime) -> Option<Hit> {
+    /// `operation` is `None` before the service answers (rules naming no operation) and the
+    /// journal's operation after it (rules naming one).
+    pub fn check(&self, method: &Method, path: &str, operation: Option<&str>, now: OffsetDateTime) -> Option<Hit> {
         if !self.any.load(std::sync::atomic::Ordering::Relaxed) {
             return None;
         }
@@ -203,6 +210,7 @@ impl Faults {
             let matches = m.service.as_deref().is_none_or(|s| s == service)
                 && m.path.as_deref().is_none_or(|p| path.starts_with(p))
                 && m.method.as_deref().is_none_or(|x| x.eq_ignore_ascii_case(method.as_str()))
+                && m.operation.as_deref() == operation
                 && a.from.is_none_or(|f| now >= f)
                 && a.until.is_none_or(|u| now < u);
             if !matches {
@@ -395,6 +403,16 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_naming_an_operation_is_judged_only_once_the_operation_is_known() {
+        let f = Faults::default();
+        let t = OffsetDateTime::UNIX_EPOCH;
+        f.add(vec![rule(serde_json::json!({"match": {"service": "aws_sts", "operation": "AssumeRoleWithWebIdentity"}, "action": {"status": {"code": 400}}}))], t);
+        assert!(f.check(&Method::POST, "/", None, t).is_none(), "not before the service answers");
+        assert!(f.check(&Method::POST, "/", Some("GetCallerIdentity"), t).is_none());
+        assert!(f.check(&Method::POST, "/", Some("AssumeRoleWithWebIdentity"), t).is_some());
+    }
+
+    #[test]
     fn expires_in_moves_the_expiry_of_aws_and_google_answers_alike() {
         let at = "2026-11-30T12:04:00Z";
         let aws: serde_json::Value = serde_json::from_slice(&with_expiration(br#"{"Code":"Success","Expiration":"2026-11-30T18:00:00Z"}"#, at, 240)).unwrap();
@@ -413,10 +431,10 @@ mod tests {
         let f = Faults::default();
         let t = OffsetDateTime::UNIX_EPOCH;
         f.add(vec![rule(serde_json::json!({"match": {"service": "aws_imds"}, "nth": 2, "action": {"status": {"code": 503}}}))], t);
-        assert!(f.check(&Method::POST, "/", t).is_none(), "STS does not match");
-        assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_none());
-        assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_some());
-        assert!(f.check(&Method::GET, "/latest/meta-data/", t).is_none());
+        assert!(f.check(&Method::POST, "/", None, t).is_none(), "STS does not match");
+        assert!(f.check(&Method::GET, "/latest/meta-data/", None, t).is_none());
+        assert!(f.check(&Method::GET, "/latest/meta-data/", None, t).is_some());
+        assert!(f.check(&Method::GET, "/latest/meta-data/", None, t).is_none());
     }
 
     #[test]
@@ -437,13 +455,13 @@ mod tests {
         let t = OffsetDateTime::UNIX_EPOCH;
         let f = Faults::default();
         f.add(vec![rule(serde_json::json!({"after_seconds": 10, "for_seconds": 5, "action": "reset"}))], t);
-        assert!(f.check(&Method::GET, "/x", t).is_none());
-        assert!(f.check(&Method::GET, "/x", t + time::Duration::seconds(12)).is_some());
-        assert!(f.check(&Method::GET, "/x", t + time::Duration::seconds(16)).is_none());
+        assert!(f.check(&Method::GET, "/x", None, t).is_none());
+        assert!(f.check(&Method::GET, "/x", None, t + time::Duration::seconds(12)).is_some());
+        assert!(f.check(&Method::GET, "/x", None, t + time::Duration::seconds(16)).is_none());
         let run = || {
             let f = Faults::default();
             f.add(vec![rule(serde_json::json!({"probability": 0.5, "action": {"latency": {"ms": 1}}}))], t);
-            (0..64).map(|_| f.check(&Method::GET, "/x", t).is_some()).collect::<Vec<_>>()
+            (0..64).map(|_| f.check(&Method::GET, "/x", None, t).is_some()).collect::<Vec<_>>()
         };
         let (a, b) = (run(), run());
         assert_eq!(a, b, "seeded");

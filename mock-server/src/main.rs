@@ -296,13 +296,15 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
             let tls_router = router.clone();
             tokio::spawn(async move { authority.serve(tls_listener, tls_router).await });
         }
+        // Handlers first, then the ready line: a SIGTERM right after it must stop us cleanly.
+        let shutdown = shutdown_signal();
         println!("cloudid listening on http://{addr}");
         if let Some(t) = tls_bound {
             println!("cloudid listening on https://{t}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        match server::serve(listener, router, shutdown_signal()).await {
+        match server::serve(listener, router, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cloudid serve: {e}");
@@ -312,21 +314,25 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGINT or SIGTERM; both handlers are installed when this returns, before the
+/// future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(int.take()) => {},
+            () = wait(term.take()) => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
 

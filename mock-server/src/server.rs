@@ -84,7 +84,7 @@ impl Shared {
 
     /// The fault rule that hits this request, if any.
     pub fn fault_hit(&self, method: &Method, path: &str) -> Option<crate::faults::Hit> {
-        self.faults.check(method, path, self.clock.now())
+        self.faults.check(method, path, None, self.clock.now())
     }
 
     /// Runs the service unless the fault answers instead (error status, dropped connection, hang).
@@ -100,14 +100,21 @@ impl Shared {
     /// reshaped response; then [`Shared::finish`]. Use through [`serve!`](crate::serve).
     pub async fn respond(&self, method: &Method, path: &str, hit: Option<crate::faults::Hit>, answered: Option<Answer>) -> Response {
         use crate::faults::{self, Action};
-        let Some(hit) = hit else {
-            return match answered {
-                Some(a) => self.finish(method, path, a),
-                None => self.finish(method, path, not_found(method, path)),
-            };
+        let mut operation = "Fault";
+        let (hit, answered) = match (hit, answered) {
+            (Some(h), a) => (h, a),
+            (None, Some(a)) => match self.faults.check(method, path, Some(a.1.operation), self.clock.now()) {
+                Some(h) => {
+                    operation = a.1.operation;
+                    let keep = !matches!(h.action, Action::Status { .. } | Action::Reset | Action::Hang { .. });
+                    (h, keep.then_some(a))
+                }
+                None => return self.finish(method, path, a),
+            },
+            (None, None) => return self.finish(method, path, not_found(method, path)),
         };
         let service = faults::service_of(method, path);
-        let mut fault_note = Note::new(service, "Fault", Verdict::Error);
+        let mut fault_note = Note::new(service, operation, Verdict::Error);
         fault_note.fault = Some(hit.describe());
         let Some((response, mut note)) = answered else {
             if let Action::Status { code } = hit.action {
