@@ -111,14 +111,19 @@ async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     Json(shared.client_env(&format!("http://{host}"))).into_response()
 }
 
+/// A JSON request body that may be left out (then the defaults): the request, or the error
+/// message naming `what` for a 400.
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, String> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("{what}: {e}"))
+}
+
 async fn mint(State(shared): State<Arc<Shared>>, axum::extract::Path(issuer): axum::extract::Path<String>, body: axum::body::Bytes) -> Response {
-    let req: TokenRequest = if body.is_empty() {
-        TokenRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return bad_request(format!("token request: {e}")),
-        }
+    let req: TokenRequest = match optional_body(&body, "token request") {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
     };
     let now = shared.clock.now();
     let minted = crate::world::mint::mint(&shared.model, &mut shared.state(), now, &issuer, &req);
@@ -170,13 +175,9 @@ struct ContainerRotateRequest {
 /// Rotates a container's authorization token, as the kubelet rotates a pod's projected
 /// service-account token: the old one is refused from now on, the new one is answered.
 async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
-    let req: ContainerRotateRequest = if body.is_empty() {
-        ContainerRotateRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return bad_request(format!("container token rotation: {e}")),
-        }
+    let req: ContainerRotateRequest = match optional_body(&body, "container token rotation") {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
     };
     let with_token = |c: &&crate::world::model::ContainerModel| c.auth_token.is_some();
     let container = match &req.path {

@@ -36,19 +36,23 @@ async fn pause(i: usize) {
     }
 }
 
-async fn adc(tokeninfo_url: &str) -> ExitCode {
-    let creds = match Builder::default().with_scopes(["https://www.googleapis.com/auth/cloud-platform"]).build_access_token_credentials() {
-        Ok(c) => c,
-        Err(e) => return fail("building credentials", e),
-    };
+/// ADC credentials from `builder`, asked for a token `CLOUDID_REPEAT` times (pausing between),
+/// as an application asks before each call; the last token, or the exit after printing the error.
+async fn access_token(builder: Builder) -> Result<String, ExitCode> {
+    let creds = builder.build_access_token_credentials().map_err(|e| fail("building credentials", e))?;
     let mut token = String::new();
     for i in 0..repeat() {
         pause(i).await;
-        match creds.access_token().await {
-            Ok(t) => token = t.token,
-            Err(e) => return fail("access token", e),
-        }
+        token = creds.access_token().await.map_err(|e| fail("access token", e))?.token;
     }
+    Ok(token)
+}
+
+async fn adc(tokeninfo_url: &str) -> ExitCode {
+    let token = match access_token(Builder::default().with_scopes(["https://www.googleapis.com/auth/cloud-platform"])).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let info = match reqwest::Client::new().get(tokeninfo_url).query(&[("access_token", token.as_str())]).send().await {
         Ok(r) => r,
         Err(e) => return fail("tokeninfo", e),
@@ -68,18 +72,10 @@ async fn adc(tokeninfo_url: &str) -> ExitCode {
 }
 
 async fn mds(audience: &str, jwks_url: &str) -> ExitCode {
-    let creds = match Builder::default().build_access_token_credentials() {
-        Ok(c) => c,
-        Err(e) => return fail("building credentials", e),
+    let token = match access_token(Builder::default()).await {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    let mut token = String::new();
-    for i in 0..repeat() {
-        pause(i).await;
-        match creds.access_token().await {
-            Ok(t) => token = t.token,
-            Err(e) => return fail("access token", e),
-        }
-    }
     let id = match idtoken::mds::Builder::new(audience).with_format(idtoken::mds::Format::Full).build() {
         Ok(c) => c,
         Err(e) => return fail("building ID token credentials", e),
