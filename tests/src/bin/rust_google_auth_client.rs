@@ -28,11 +28,17 @@ fn repeat() -> usize {
     std::env::var("CLOUDID_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1).max(1)
 }
 
-/// Waits `CLOUDID_REPEAT_PAUSE_MS` between uses (google-cloud-auth refreshes in the background).
+/// Between uses: waits `CLOUDID_REPEAT_PAUSE_MS` (google-cloud-auth refreshes in the background)
+/// and, with `CLOUDID_PAUSE=1`, prints `{"cloudid_pause": i}` and waits for a line on stdin while
+/// the harness changes the world. The runtime keeps running meanwhile, as an application's would.
 async fn pause(i: usize) {
     if i > 0 {
         let ms = std::env::var("CLOUDID_REPEAT_PAUSE_MS").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        if std::env::var("CLOUDID_PAUSE").is_ok() {
+            println!("{}", json!({"cloudid_pause": i}));
+            let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
+        }
     }
 }
 
