@@ -7,6 +7,16 @@ const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const HEX: &[u8] = b"0123456789abcdef";
 
+/// Lower-case hex of `bytes` (digests, signatures, key ids), without the formatting machinery.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
 fn draw(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
     if alphabet.len().is_power_of_two() {
         let mask = alphabet.len() - 1;
@@ -73,6 +83,12 @@ pub fn stable_id(prefix: &str, name: &str) -> String {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+    }
 
     #[test]
     fn generated_ids_have_the_real_shapes() {

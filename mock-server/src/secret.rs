@@ -29,8 +29,7 @@ impl Secret {
 /// The fingerprint [`Secret::fingerprint`] gives, for a value held as a plain string.
 pub fn fingerprint(value: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
-    let hex: String = digest.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::ids::hex(&digest.as_ref()[..6]))
 }
 
 impl fmt::Debug for Secret {

@@ -282,16 +282,9 @@ fn canonical_header_value(values: &[&str]) -> String {
 
 /// Hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex_encode(digest::digest(&digest::SHA256, data).as_ref())
+    crate::ids::hex(digest::digest(&digest::SHA256, data).as_ref())
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
 
 /// The canonical request for `req` over `signed_headers`, with `payload_hash`.
 pub fn canonical_request(req: &Request<'_>, signed_headers: &[String], payload_hash: &str) -> Result<String, SigV4Error> {
@@ -331,7 +324,7 @@ pub fn signature(secret: &str, date: &str, region: &str, service: &str, string_t
     let k_region = mac(k_date.as_ref(), region);
     let k_service = mac(k_region.as_ref(), service);
     let k_signing = mac(k_service.as_ref(), "aws4_request");
-    hex_encode(mac(k_signing.as_ref(), string_to_sign).as_ref())
+    crate::ids::hex(mac(k_signing.as_ref(), string_to_sign).as_ref())
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ`.

@@ -98,7 +98,7 @@ impl SigningKey {
         let n = public.modulus().big_endian_without_leading_zero().to_vec();
         let e = public.exponent().big_endian_without_leading_zero().to_vec();
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &n);
-        let kid: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let kid = crate::ids::hex(digest.as_ref());
         let jwk = Jwk {
             kty: "RSA".into(),
             kid: Some(kid.clone()),
