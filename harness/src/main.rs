@@ -28,8 +28,9 @@ enum Command {
         /// A custom client command (whitespace-separated), used for every flow.
         #[arg(long, env = "CLOUDID_CLIENT_CMD")]
         client_cmd: Option<String>,
-        /// `FORMAT:PATH` with FORMAT one of json, junit, markdown (repeatable).
-        #[arg(long)]
+        /// `FORMAT:PATH` with FORMAT one of json, junit, markdown (repeatable; in the
+        /// environment, comma-separated).
+        #[arg(long, env = "CLOUDID_REPORT", value_delimiter = ',')]
         report: Vec<String>,
     },
     /// Print the JSON Schema of scenario files.
@@ -40,13 +41,13 @@ enum Command {
         #[arg(long, env = "CLOUDID_CLIENT")]
         client: String,
         /// First seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, env = "CLOUDID_SEED", default_value_t = 1)]
         seed: u64,
         /// Cases per flow the profile supports.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, env = "CLOUDID_CASES", default_value_t = 20)]
         cases: u64,
         /// Write the JSON cases here.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_OUT")]
         out: Option<PathBuf>,
     },
     /// Run the whole suite against one profile and write its certification report.
@@ -58,7 +59,7 @@ enum Command {
         #[arg(long, env = "CLOUDID_CLIENT_CMD")]
         client_cmd: Option<String>,
         /// Output directory.
-        #[arg(long, default_value = "certification")]
+        #[arg(long, env = "CLOUDID_OUT", default_value = "certification")]
         out: PathBuf,
     },
 }

@@ -53,31 +53,31 @@ enum Command {
         /// `projects/N/locations/global/workloadIdentityPools/P/providers/X`.
         provider: String,
         /// Service account to impersonate (omit for direct federated access).
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_SERVICE_ACCOUNT")]
         service_account: Option<String>,
         /// AWS source: credentials from IMDS on the server.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_AWS")]
         aws: bool,
         /// With `--aws`: use the IMDSv2 session token URL.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_ENABLE_IMDSV2")]
         enable_imdsv2: bool,
         /// OIDC source: a token file.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_CREDENTIAL_SOURCE_FILE")]
         credential_source_file: Option<String>,
         /// OIDC source: a URL returning the token.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_CREDENTIAL_SOURCE_URL")]
         credential_source_url: Option<String>,
         /// Headers for the URL source, `Key=Value,Key2=Value2`.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_CREDENTIAL_SOURCE_HEADERS")]
         credential_source_headers: Option<String>,
         /// `text` (default) or `json`.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_CREDENTIAL_SOURCE_TYPE")]
         credential_source_type: Option<String>,
         /// With `json`: the field holding the token (`value` for GitHub Actions).
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_CREDENTIAL_SOURCE_FIELD_NAME")]
         credential_source_field_name: Option<String>,
         /// Where to write the file.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_OUTPUT_FILE")]
         output_file: PathBuf,
         /// Base URL of the server the file points at.
         #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
@@ -85,7 +85,7 @@ enum Command {
         /// Name the real hosts instead (`https://sts.googleapis.com`, IMDS at 169.254.169.254…),
         /// as gcloud writes them, for the compose environment where they resolve to cloudid;
         /// `--endpoint` is then unused.
-        #[arg(long)]
+        #[arg(long, env = "CLOUDID_REAL_HOSTS")]
         real_hosts: bool,
     },
     /// Run scenarios against a client (delegates to `cloudid-certify run`).

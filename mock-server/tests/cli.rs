@@ -135,6 +135,28 @@ fn create_cred_config_writes_an_external_account_file_like_gcloud() {
 }
 
 #[test]
+fn create_cred_config_flags_can_come_from_cloudid_environment_variables() {
+    let dir = std::env::temp_dir().join(format!("cloudid-ccc-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("cred.json");
+    let status = Command::new(BIN)
+        .args(["create-cred-config", "projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/providers/embulk-aws-access-provider"])
+        .env("CLOUDID_SERVICE_ACCOUNT", "embulk-aws-access@acme-data.iam.gserviceaccount.com")
+        .env("CLOUDID_AWS", "true")
+        .env("CLOUDID_ENABLE_IMDSV2", "true")
+        .env("CLOUDID_REAL_HOSTS", "true")
+        .env("CLOUDID_OUTPUT_FILE", &out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["token_url"], "https://sts.googleapis.com/v1/token");
+    assert_eq!(doc["credential_source"]["imdsv2_session_token_url"], "http://169.254.169.254/latest/api/token");
+    assert_eq!(doc["service_account_impersonation_url"], "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/embulk-aws-access@acme-data.iam.gserviceaccount.com:generateAccessToken");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn health_answers_for_a_running_server_and_fails_without_one() {
     let served = serve(&[]);
     let ok = Command::new(BIN).args(["health", "--endpoint", &served.endpoint]).status().unwrap();
