@@ -179,11 +179,11 @@ async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::b
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
-    let with_token = |c: &&crate::world::model::ContainerModel| c.auth_token.is_some();
     let container = match &req.path {
-        Some(p) => shared.model.aws.containers.iter().filter(with_token).find(|c| &c.path == p),
-        None => shared.model.aws.containers.iter().find(with_token),
-    };
+        Some(p) => shared.model.aws.containers.iter().find(|c| &c.path == p),
+        None => crate::env::env_container(&shared.model),
+    }
+    .filter(|c| c.auth_token.is_some());
     let Some(container) = container else {
         return bad_request(format!("container token rotation: no container with an authorization token at {}", req.path.as_deref().unwrap_or("any path")));
     };

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::world::WorldModel;
-use crate::world::model::ContainerAgent;
+use crate::world::model::{ContainerAgent, ContainerModel};
 
 /// Variables pointing unmodified AWS and Google clients at the server at `endpoint`
 /// (e.g. `http://127.0.0.1:8133`, no trailing slash).
@@ -29,19 +29,19 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
     }
     set("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{endpoint}{}?api-version=2.0", crate::services::github_oidc::PATH));
     set("ACTIONS_ID_TOKEN_REQUEST_TOKEN", model.github.request_token.expose().to_string());
-    let container = model
-        .aws
-        .containers
-        .iter()
-        .find(|c| c.auth_token.is_some())
-        .or_else(|| model.aws.containers.iter().find(|c| c.agent == ContainerAgent::Ecs));
-    if let Some(c) = container {
+    if let Some(c) = env_container(model) {
         set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{endpoint}{}", c.path));
         if let Some(token) = &c.auth_token {
             set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose().to_string());
         }
     }
     env
+}
+
+/// The container endpoint `cloudid env` points clients at: the first one requiring a token
+/// (Pod Identity), else the first ECS agent.
+pub fn env_container(model: &WorldModel) -> Option<&ContainerModel> {
+    model.aws.containers.iter().find(|c| c.auth_token.is_some()).or_else(|| model.aws.containers.iter().find(|c| c.agent == ContainerAgent::Ecs))
 }
 
 /// Output formats of `cloudid env`.

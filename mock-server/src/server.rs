@@ -52,9 +52,7 @@ impl Shared {
     /// The environment pointing clients at this server at `endpoint`, with current container tokens.
     pub fn client_env(&self, endpoint: &str) -> std::collections::BTreeMap<String, String> {
         let mut env = crate::env::client_env(&self.model, endpoint);
-        let uri = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").cloned().unwrap_or_default();
-        let container = self.model.aws.containers.iter().find(|c| c.auth_token.is_some() && uri.ends_with(&c.path));
-        if let Some(t) = container.and_then(|c| self.container_token(c)) {
+        if let Some(t) = crate::env::env_container(&self.model).and_then(|c| self.container_token(c)) {
             env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
         }
         env

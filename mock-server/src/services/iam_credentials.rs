@@ -73,7 +73,7 @@ fn member_matches(member: &str, caller: &AccessToken) -> bool {
 
 /// `sa`'s binding members for `role` still in force (not revoked while running).
 fn members<'a>(sa: &'a ServiceAccountModel, role: &'a str, members: &'a [String], revoked: &'a HashSet<(String, String, String)>) -> impl Iterator<Item = &'a String> {
-    members.iter().filter(move |m| !revoked.contains(&(sa.email.clone(), role.to_string(), (*m).clone())))
+    members.iter().filter(move |m| revoked.is_empty() || !revoked.contains(&(sa.email.clone(), role.to_string(), (*m).clone())))
 }
 
 /// Whether `caller` holds a role granting `permission` on `sa`.
