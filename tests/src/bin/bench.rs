@@ -39,6 +39,12 @@ fn main() {
         rt.block_on(sts_bench(cloudid, moto, Duration::from_secs(seconds)));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("handler") {
+        let n: u32 = flag(&args, "--requests").and_then(|s| s.parse().ok()).unwrap_or(20_000);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(handler_bench(n));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("soak") {
         let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(60);
         let clients: usize = flag(&args, "--clients").and_then(|s| s.parse().ok()).unwrap_or(64);
@@ -459,6 +465,50 @@ async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Durati
     println!("\nRaw RS256 verify (aws-lc-rs, one core, this machine): {:.0}/s", n as f64 / started.elapsed().as_secs_f64());
     let rss = peak_rss_kib(cloud.child.id());
     println!("cloudid peak RSS after the STS runs (VmHWM): {:.1} MB", rss as f64 / 1024.0);
+}
+
+/// The server's own cost per STS request, without the network: each request goes through the
+/// whole router (routing, body, fault check, journal) in-process on one thread.
+async fn handler_bench(n: u32) {
+    use tower::ServiceExt;
+    let shared = cloudid_mock::server::Shared::new(cloudid_mock::world::load::default_world(), cloudid_mock::clock::Clock::system());
+    let app = cloudid_mock::server::router(shared);
+    let call = |spec: &Spec| {
+        let mut req = Request::builder().method(spec.method.clone()).uri(&spec.path);
+        if !spec.headers.iter().any(|(k, _)| k == "host") {
+            req = req.header("host", "127.0.0.1:1");
+        }
+        for (k, v) in &spec.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.body(axum::body::Body::from(spec.body.clone())).expect("request");
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.expect("infallible");
+            let status = resp.status().as_u16();
+            (status, resp.into_body().collect().await.expect("body").to_bytes())
+        }
+    };
+    let mint = Spec { method: Method::POST, path: "/_cloudid/tokens/github".into(), headers: vec![("content-type".into(), "application/json".into())], body: Bytes::from(r#"{"audience":"sts.amazonaws.com"}"#) };
+    let token: serde_json::Value = serde_json::from_slice(&call(&mint).await.1).expect("token json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let arwwi = form_spec(form(&[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::123456789012:role/GitHubActionsECRRole"), ("RoleSessionName", "bench"), ("WebIdentityToken", &token)]), vec![]);
+    let (status, xml) = call(&arwwi).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xml));
+    let xml = String::from_utf8_lossy(&xml).to_string();
+    let gci = signed_gci("127.0.0.1:1", &tag(&xml, "AccessKeyId"), &tag(&xml, "SecretAccessKey"), &tag(&xml, "SessionToken"));
+    println!("## cloudid-bench handler: in-process, one thread, {n} requests each\n");
+    println!("| operation | µs per request | requests/s on one core |");
+    println!("|---|---|---|");
+    for (name, spec) in [("GetCallerIdentity (SigV4)", &gci), ("AssumeRoleWithWebIdentity (RS256 + trust policy)", &arwwi)] {
+        let started = Instant::now();
+        for _ in 0..n {
+            let (status, _) = call(spec).await;
+            assert_eq!(status, 200);
+        }
+        let per = started.elapsed().as_secs_f64() / f64::from(n);
+        println!("| {name} | {:.1} | {:.0} |", per * 1e6, 1.0 / per);
+    }
 }
 
 /// RS256 signatures per second with aws-lc-rs on `threads` threads for `duration`.
