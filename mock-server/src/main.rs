@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cloudid_mock::{clock::Clock, env, server, world};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// cloudid: keyless cloud identity endpoints on one machine, verified as strictly as the clouds.
 #[derive(Debug, Parser)]
 #[command(name = "cloudid", version, about)]

@@ -35,14 +35,18 @@ fn main() {
         let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3);
         let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
         let moto = flag(&args, "--moto-bin").map(PathBuf::from);
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(sts_bench(cloudid, moto, Duration::from_secs(seconds)));
         return;
     }
     if args.get(1).map(String::as_str) == Some("handler") {
         let n: u32 = flag(&args, "--requests").and_then(|s| s.parse().ok()).unwrap_or(20_000);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(handler_bench(n));
+        let tasks: usize = flag(&args, "--tasks").and_then(|s| s.parse().ok()).unwrap_or(1);
+        let rt = match tasks {
+            1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        };
+        rt.expect("runtime").block_on(handler_bench(n, tasks));
         return;
     }
     if args.get(1).map(String::as_str) == Some("soak") {
@@ -229,6 +233,93 @@ async fn load_spec(addr: SocketAddr, concurrency: usize, duration: Duration, spe
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await.expect("load task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(duration.as_secs_f64());
+    all.sort_unstable();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    Load { rps: all.len() as f64 / elapsed, p50_us: pct(0.50), p99_us: pct(0.99) }
+}
+
+/// `spec` as HTTP/1.1 bytes on the wire, sent as-is by [`raw_load`].
+fn wire(spec: &Spec, addr: SocketAddr) -> Vec<u8> {
+    let mut out = format!("{} {} HTTP/1.1\r\n", spec.method, spec.path);
+    if !spec.headers.iter().any(|(k, _)| k == "host") {
+        out.push_str(&format!("host: {addr}\r\n"));
+    }
+    for (k, v) in &spec.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", spec.body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&spec.body);
+    bytes
+}
+
+/// Reads one response from `stream` into `buf`: its status and whether the server keeps the
+/// connection open. `None` if the connection ended first.
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(u16, bool)> {
+    use tokio::io::AsyncReadExt;
+    buf.clear();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?.to_ascii_lowercase();
+    let status: u16 = head.get(9..12)?.parse().ok()?;
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok())?;
+    let keep_alive = !head.lines().any(|l| l.starts_with("connection:") && l.contains("close")) && head.starts_with("http/1.1");
+    while buf.len() < head_end + length {
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+    Some((status, keep_alive))
+}
+
+/// Load like `wrk -t1`: `concurrency` keep-alive connections on the calling thread, each sending
+/// the same pre-serialised request and reading the answer with a minimal HTTP/1.1 parser, so the
+/// load generator spends as little of the shared CPU as it can. Reconnects when a server closes
+/// the connection (moto's does after every answer), counting the reconnect in the latency.
+async fn raw_load(addr: SocketAddr, concurrency: usize, duration: Duration, spec: Arc<Spec>) -> Load {
+    use tokio::io::AsyncWriteExt;
+    let request: Arc<[u8]> = wire(&spec, addr).into();
+    let deadline = Instant::now() + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let request = request.clone();
+        tasks.spawn(async move {
+            let (mut lat, mut buf) = (Vec::with_capacity(200_000), Vec::with_capacity(8192));
+            let mut stream: Option<TcpStream> = None;
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let s = match stream.take() {
+                    Some(s) => s,
+                    None => {
+                        let s = TcpStream::connect(addr).await.expect("connect");
+                        s.set_nodelay(true).ok();
+                        s
+                    }
+                };
+                let mut s = s;
+                s.write_all(&request).await.expect("send");
+                let (status, keep) = read_response(&mut s, &mut buf).await.expect("a whole response");
+                assert_eq!(status, 200, "load request failed: {}", String::from_utf8_lossy(&buf));
+                lat.push(t0.elapsed().as_micros() as u64);
+                if keep {
+                    stream = Some(s);
+                }
+            }
+            lat
+        });
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    while let Some(t) = tasks.join_next().await {
+        all.extend(t.expect("load task"));
     }
     let elapsed = started.elapsed().as_secs_f64().max(duration.as_secs_f64());
     all.sort_unstable();
@@ -438,9 +529,9 @@ async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Durati
         for c in [1usize, 8] {
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
-                ours.push(load_spec(cloud.addr, c, duration, ours_spec.clone()).await);
+                ours.push(raw_load(cloud.addr, c, duration, ours_spec.clone()).await);
                 if let (Some(m), Some(spec)) = (&moto, &moto_spec) {
-                    theirs.push(load_spec(m.addr, c, duration, spec.clone()).await);
+                    theirs.push(raw_load(m.addr, c, duration, spec.clone()).await);
                 }
             }
             let o = median(ours);
@@ -469,11 +560,11 @@ async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Durati
 
 /// The server's own cost per STS request, without the network: each request goes through the
 /// whole router (routing, body, fault check, journal) in-process on one thread.
-async fn handler_bench(n: u32) {
+async fn handler_bench(n: u32, tasks: usize) {
     use tower::ServiceExt;
     let shared = cloudid_mock::server::Shared::new(cloudid_mock::world::load::default_world(), cloudid_mock::clock::Clock::system());
     let app = cloudid_mock::server::router(shared);
-    let call = |spec: &Spec| {
+    let call = move |spec: &Spec| {
         let mut req = Request::builder().method(spec.method.clone()).uri(&spec.path);
         if !spec.headers.iter().any(|(k, _)| k == "host") {
             req = req.header("host", "127.0.0.1:1");
@@ -497,14 +588,23 @@ async fn handler_bench(n: u32) {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xml));
     let xml = String::from_utf8_lossy(&xml).to_string();
     let gci = signed_gci("127.0.0.1:1", &tag(&xml, "AccessKeyId"), &tag(&xml, "SecretAccessKey"), &tag(&xml, "SessionToken"));
-    println!("## cloudid-bench handler: in-process, one thread, {n} requests each\n");
-    println!("| operation | µs per request | requests/s on one core |");
+    println!("## cloudid-bench handler: in-process, {tasks} task(s), {n} requests each\n");
+    println!("| operation | µs per request (wall) | requests/s |");
     println!("|---|---|---|");
-    for (name, spec) in [("GetCallerIdentity (SigV4)", &gci), ("AssumeRoleWithWebIdentity (RS256 + trust policy)", &arwwi)] {
+    for (name, spec) in [("GetCallerIdentity (SigV4)", Arc::new(gci)), ("AssumeRoleWithWebIdentity (RS256 + trust policy)", Arc::new(arwwi))] {
         let started = Instant::now();
-        for _ in 0..n {
-            let (status, _) = call(spec).await;
-            assert_eq!(status, 200);
+        let mut running = Vec::new();
+        for _ in 0..tasks {
+            let (spec, call) = (spec.clone(), call.clone());
+            running.push(tokio::spawn(async move {
+                for _ in 0..n / tasks as u32 {
+                    let (status, _) = call(&spec).await;
+                    assert_eq!(status, 200);
+                }
+            }));
+        }
+        for r in running {
+            r.await.expect("task");
         }
         let per = started.elapsed().as_secs_f64() / f64::from(n);
         println!("| {name} | {:.1} | {:.0} |", per * 1e6, 1.0 / per);

@@ -21,13 +21,19 @@ pub fn parse_form(text: &str) -> Result<HashMap<String, String>, StsError> {
 }
 
 fn decode(s: &str) -> Result<String, StsError> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Ok(s.to_string());
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
+        let run = bytes[i..].iter().position(|b| *b == b'%' || *b == b'+').unwrap_or(bytes.len() - i);
+        out.extend_from_slice(&bytes[i..i + run]);
+        i += run;
+        match bytes.get(i) {
+            Some(b'+') => out.push(b' '),
+            Some(_) => {
                 let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
                 let Some(b) = hex else {
                     return Err(StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."));
@@ -35,7 +41,7 @@ fn decode(s: &str) -> Result<String, StsError> {
                 out.push(b);
                 i += 2;
             }
-            b => out.push(b),
+            None => break,
         }
         i += 1;
     }
@@ -161,6 +167,16 @@ mod tests {
         assert_eq!(p["Empty"], "");
         assert_eq!(parse_form("a=1&a=2").unwrap_err().code, "InvalidParameterValue");
         assert_eq!(parse_form("a=%zz").unwrap_err().code, "MalformedQueryString");
+    }
+
+    #[test]
+    fn percent_escapes_decode_anywhere_and_broken_ones_are_refused() {
+        assert_eq!(decode("plain.token-_~").unwrap(), "plain.token-_~");
+        assert_eq!(decode("%E3%81%82x+%2F").unwrap(), "あx /");
+        assert_eq!(decode("ab%3D%3D").unwrap(), "ab==");
+        for bad in ["%", "x%4", "%4g", "%FF"] {
+            assert_eq!(decode(bad).unwrap_err().code, "MalformedQueryString", "{bad}");
+        }
     }
 
     #[test]
