@@ -21,17 +21,26 @@ pub const GITHUB_ISS: &str = "https://token.actions.githubusercontent.com";
 /// `iss` of Google ID tokens.
 pub const GOOGLE_ISS: &str = "https://accounts.google.com";
 
-const FIXTURE_KEYS: &[(&str, &str)] = &[
-    ("github-actions-1", include_str!("../../../fixtures/keys/github-actions-1.pem")),
-    ("github-actions-2", include_str!("../../../fixtures/keys/github-actions-2.pem")),
-    ("google-1", include_str!("../../../fixtures/keys/google-1.pem")),
-    ("google-2", include_str!("../../../fixtures/keys/google-2.pem")),
-    ("extra-issuer-1", include_str!("../../../fixtures/keys/extra-issuer-1.pem")),
+macro_rules! fixture_key {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../../fixtures/keys/", $name, ".pem")), include_str!(concat!("../../../fixtures/keys/", $name, ".crt.pem")))
+    };
+}
+
+/// Bundled keys: name, PKCS#8 PEM, and the self-signed certificate [`self_signed`] makes for the
+/// key, stored so that start-up signs nothing (aws-lc seeds its random generator — ~35 ms of
+/// jitter entropy — on the first RSA signature, and a certificate is one).
+const FIXTURE_KEYS: &[(&str, &str, &str)] = &[
+    fixture_key!("github-actions-1"),
+    fixture_key!("github-actions-2"),
+    fixture_key!("google-1"),
+    fixture_key!("google-2"),
+    fixture_key!("extra-issuer-1"),
 ];
 
 /// The `'static` name of bundled fixture key `name`, if there is one.
 pub fn fixture_name(name: &str) -> Option<&'static str> {
-    FIXTURE_KEYS.iter().find(|(n, _)| *n == name).map(|(n, _)| *n)
+    FIXTURE_KEYS.iter().find(|(n, _, _)| *n == name).map(|(n, _, _)| *n)
 }
 
 /// PKCS#8 DER from PEM text.
@@ -79,10 +88,14 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    fn from_pkcs8(der: &[u8]) -> Option<Self> {
+    /// The key of PKCS#8 `der`, with `cert` (DER, PEM) as its certificate, or one made now.
+    fn from_pkcs8(der: &[u8], cert: Option<(Vec<u8>, String)>) -> Option<Self> {
         let pair = RsaKeyPair::from_pkcs8(der).ok()?;
         let mut key = Self::from_pair(pair);
-        let (cert_der, cert_pem) = self_signed(der, &key.kid)?;
+        let (cert_der, cert_pem) = match cert {
+            Some(c) => c,
+            None => self_signed(der, &key.kid)?,
+        };
         let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert_der);
         key.x5t = URL_SAFE_NO_PAD.encode(sha1.as_ref());
         key.jwk.x5t = Some(key.x5t.clone());
@@ -117,8 +130,8 @@ impl SigningKey {
 
     /// The bundled fixture key `name` (see `fixtures/keys/README.md`).
     pub fn fixture(name: &str) -> Option<Self> {
-        let pem = FIXTURE_KEYS.iter().find(|(n, _)| *n == name)?.1;
-        Self::from_pkcs8(&pem_to_der(pem))
+        let (_, pem, cert) = FIXTURE_KEYS.iter().find(|(n, _, _)| *n == name)?;
+        Self::from_pkcs8(&pem_to_der(pem), Some((pem_to_der(cert), cert.to_string())))
     }
 
     /// A freshly generated 2048-bit key.
@@ -126,7 +139,7 @@ impl SigningKey {
         use aws_lc_rs::encoding::AsDer;
         let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation");
         let der = pair.as_der().expect("PKCS#8 export");
-        Self::from_pkcs8(der.as_ref()).expect("a generated key loads")
+        Self::from_pkcs8(der.as_ref(), None).expect("a generated key loads")
     }
 
     /// RSASSA-PKCS1-v1_5 SHA-256 signature of `data` (IAM `signBlob`).
@@ -301,6 +314,25 @@ impl IssuerAuthority {
 mod tests {
     use super::*;
     use crate::verify::jwt;
+
+    /// Rewrites `fixtures/keys/*.crt.pem` with `CLOUDID_UPDATE_FIXTURES=1`.
+    #[test]
+    fn stored_fixture_certificates_are_the_ones_their_keys_make() {
+        for (name, pem, stored) in FIXTURE_KEYS {
+            let der = pem_to_der(pem);
+            let kid = SigningKey::from_pair(RsaKeyPair::from_pkcs8(&der).unwrap()).kid;
+            let (cert_der, cert_pem) = self_signed(&der, &kid).unwrap();
+            if std::env::var_os("CLOUDID_UPDATE_FIXTURES").is_some() {
+                let path = format!("{}/../fixtures/keys/{name}.crt.pem", env!("CARGO_MANIFEST_DIR"));
+                std::fs::write(path, &cert_pem).unwrap();
+                continue;
+            }
+            assert_eq!(*stored, cert_pem, "fixtures/keys/{name}.crt.pem is stale: run with CLOUDID_UPDATE_FIXTURES=1");
+            let key = SigningKey::fixture(name).unwrap();
+            assert_eq!(*key.cert_der, cert_der);
+            assert_eq!(key.jwk.x5c.as_deref(), Some(&[STANDARD.encode(&cert_der)][..]));
+        }
+    }
 
     #[test]
     fn minted_tokens_verify_against_the_published_keys_and_rotation_keeps_old_ones_for_the_grace_period() {
