@@ -22,6 +22,10 @@ use hyper::body::Bytes;
 use hyper::{Method, Request};
 use tokio::net::TcpStream;
 
+/// The allocator `cloudid serve` uses, so in-process measurements match the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/embulk-gcp-access";
 
 fn main() {
