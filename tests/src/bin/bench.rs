@@ -238,10 +238,15 @@ async fn load_spec(addr: SocketAddr, concurrency: usize, duration: Duration, spe
     for t in tasks {
         all.extend(t.await.expect("load task"));
     }
-    let elapsed = started.elapsed().as_secs_f64().max(duration.as_secs_f64());
-    all.sort_unstable();
+    summarize(all, started.elapsed().max(duration))
+}
+
+/// Throughput and latency percentiles of `latencies_us` collected over `elapsed`.
+fn summarize(mut latencies_us: Vec<u64>, elapsed: Duration) -> Load {
+    latencies_us.sort_unstable();
+    let all = &latencies_us;
     let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    Load { rps: all.len() as f64 / elapsed, p50_us: pct(0.50), p99_us: pct(0.99) }
+    Load { rps: all.len() as f64 / elapsed.as_secs_f64(), p50_us: pct(0.50), p99_us: pct(0.99) }
 }
 
 /// `spec` as HTTP/1.1 bytes on the wire, sent as-is by [`raw_load`].
@@ -300,7 +305,7 @@ async fn raw_load(addr: SocketAddr, concurrency: usize, duration: Duration, spec
             let mut stream: Option<TcpStream> = None;
             while Instant::now() < deadline {
                 let t0 = Instant::now();
-                let s = match stream.take() {
+                let mut s = match stream.take() {
                     Some(s) => s,
                     None => {
                         let s = TcpStream::connect(addr).await.expect("connect");
@@ -308,7 +313,6 @@ async fn raw_load(addr: SocketAddr, concurrency: usize, duration: Duration, spec
                         s
                     }
                 };
-                let mut s = s;
                 s.write_all(&request).await.expect("send");
                 let (status, keep) = read_response(&mut s, &mut buf).await.expect("a whole response");
                 assert_eq!(status, 200, "load request failed: {}", String::from_utf8_lossy(&buf));
@@ -325,10 +329,7 @@ async fn raw_load(addr: SocketAddr, concurrency: usize, duration: Duration, spec
     while let Some(t) = tasks.join_next().await {
         all.extend(t.expect("load task"));
     }
-    let elapsed = started.elapsed().as_secs_f64().max(duration.as_secs_f64());
-    all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    Load { rps: all.len() as f64 / elapsed, p50_us: pct(0.50), p99_us: pct(0.99) }
+    summarize(all, started.elapsed().max(duration))
 }
 
 async fn imds_token(addr: SocketAddr) -> String {
@@ -563,7 +564,8 @@ async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Durati
 }
 
 /// The server's own cost per STS request, without the network: each request goes through the
-/// whole router (routing, body, fault check, journal) in-process on one thread.
+/// whole router (routing, body, fault check, journal) in-process, from `tasks` concurrent tasks
+/// (one task: a current-thread runtime, so the time per request is one core's).
 async fn handler_bench(n: u32, tasks: usize) {
     use tower::ServiceExt;
     let shared = cloudid_mock::server::Shared::new(cloudid_mock::world::load::default_world(), cloudid_mock::clock::Clock::system());
