@@ -22,7 +22,8 @@ fn draw(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
         let mask = alphabet.len() - 1;
         let mut bytes = vec![0u8; len];
         rng.fill_bytes(&mut bytes);
-        return bytes.iter().map(|b| alphabet[*b as usize & mask] as char).collect();
+        bytes.iter_mut().for_each(|b| *b = alphabet[*b as usize & mask]);
+        return String::from_utf8(bytes).expect("the alphabets are ASCII");
     }
     (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }

@@ -90,7 +90,9 @@ pub struct Rotation {
 #[derive(Debug)]
 pub struct CredentialAuthority {
     by_key: HashMap<String, Arc<IssuedCredential>>,
-    order: std::collections::VecDeque<String>,
+    /// Access key ids in the order they were issued, each with its expiry (Unix nanoseconds), so
+    /// that making room scans one compact sequence instead of every credential.
+    order: std::collections::VecDeque<(i128, String)>,
     current: HashMap<String, String>,
     capacity: usize,
 }
@@ -115,17 +117,28 @@ impl CredentialAuthority {
         if self.by_key.len() < self.capacity {
             return;
         }
-        let live: std::collections::HashSet<&String> = self.current.values().collect();
-        self.by_key.retain(|k, c| c.expires_at > now || live.contains(k));
-        self.order.retain(|k| self.by_key.contains_key(k));
-        let target = self.capacity - self.capacity / 10;
-        while self.by_key.len() > target {
-            let Some(oldest) = self.order.pop_front() else { break };
-            if self.current.values().any(|k| *k == oldest) {
-                self.order.push_back(oldest);
-                continue;
+        let now = now.unix_timestamp_nanos();
+        let Self { by_key, order, current, capacity } = self;
+        let live: std::collections::HashSet<&str> = current.values().map(String::as_str).collect();
+        order.retain(|(expires_at, key)| {
+            let keep = *expires_at > now || live.contains(key.as_str());
+            if !keep {
+                by_key.remove(key);
             }
-            self.by_key.remove(&oldest);
+            keep
+        });
+        let target = *capacity - *capacity / 10;
+        let mut spared = Vec::new();
+        while by_key.len() > target {
+            let Some(oldest) = order.pop_front() else { break };
+            if live.contains(oldest.1.as_str()) {
+                spared.push(oldest);
+            } else {
+                by_key.remove(&oldest.1);
+            }
+        }
+        for entry in spared.into_iter().rev() {
+            order.push_front(entry);
         }
     }
 
@@ -162,7 +175,7 @@ impl CredentialAuthority {
             receipt,
         });
         self.make_room(now);
-        self.order.push_back(cred.access_key_id.clone());
+        self.order.push_back((expires_at.unix_timestamp_nanos(), cred.access_key_id.clone()));
         self.by_key.insert(cred.access_key_id.clone(), cred.clone());
         cred
     }
@@ -255,6 +268,23 @@ mod tests {
         assert!(auth.len() <= 16);
         assert!(auth.lookup(&current.access_key_id).is_some(), "an endpoint's current credential is never forgotten");
         assert!(auth.lookup(&first.access_key_id).is_none(), "the oldest go first");
+    }
+
+    #[test]
+    fn past_capacity_expired_credentials_go_before_older_live_ones() {
+        let mut auth = CredentialAuthority::with_capacity(16);
+        let mut rng = StdRng::seed_from_u64(3);
+        let t0 = datetime!(2026-11-30 00:00 UTC);
+        let (current, _) = auth.current("ec2", &mut rng, principal, CredentialSource::Imds, t0, rotation());
+        let old_live = auth.issue(&mut rng, principal(), CredentialSource::Sts, t0, time::Duration::hours(1));
+        let short: Vec<_> = (0..14).map(|_| auth.issue(&mut rng, principal(), CredentialSource::Sts, t0, time::Duration::minutes(1))).collect();
+        assert_eq!(auth.len(), 16);
+        let newest = auth.issue(&mut rng, principal(), CredentialSource::Sts, t0 + time::Duration::minutes(2), time::Duration::hours(1));
+        assert_eq!(auth.len(), 3, "only the 14 expired ones were forgotten");
+        for key in [&current.access_key_id, &old_live.access_key_id, &newest.access_key_id] {
+            assert!(auth.lookup(key).is_some(), "{key} is live and stays");
+        }
+        assert!(short.iter().all(|c| auth.lookup(&c.access_key_id).is_none()));
     }
 
     #[test]

@@ -7,20 +7,25 @@ use axum::response::{IntoResponse, Response};
 /// The STS XML namespace.
 pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-/// Escapes text for an XML element (quotes stay literal, as in AWS's messages).
+/// Appends `s` to `out`, escaped for an XML element (quotes stay literal, as in AWS's messages).
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['&', '<', '>']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            _ => "&gt;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// `s` escaped for an XML element (quotes stay literal, as in AWS's messages).
 pub fn esc(s: &str) -> String {
-    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s);
     out
 }
 
@@ -43,7 +48,7 @@ fn render(node: &Node, depth: usize, out: &mut String) {
     match node {
         Node::Text(name, text) => {
             tag(out, false, name);
-            out.push_str(&esc(text));
+            push_escaped(out, text);
             tag(out, true, name);
         }
         Node::Element(name, children) => {
@@ -71,12 +76,15 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response 
 /// A successful answer to `operation`.
 pub fn success(operation: &str, result: Vec<Node>, request_id: &str) -> Response {
     let mut body = String::with_capacity(2048);
-    body.push_str(&format!("<{operation}Response xmlns=\"{NS}\">\n"));
-    body.push_str(&format!("  <{operation}Result>\n"));
+    for part in ["<", operation, "Response xmlns=\"", NS, "\">\n  <", operation, "Result>\n"] {
+        body.push_str(part);
+    }
     for n in &result {
         render(n, 2, &mut body);
     }
-    body.push_str(&format!("  </{operation}Result>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{operation}Response>\n"));
+    for part in ["  </", operation, "Result>\n  <ResponseMetadata>\n    <RequestId>", request_id, "</RequestId>\n  </ResponseMetadata>\n</", operation, "Response>\n"] {
+        body.push_str(part);
+    }
     xml_response(StatusCode::OK, body, request_id)
 }
 
@@ -106,5 +114,18 @@ impl StsError {
             esc(&self.message)
         );
         xml_response(self.status, body, request_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn element_text_escapes_markup_and_keeps_quotes_and_other_text() {
+        assert_eq!(esc(r#"a<b>&c"d'é"#), r#"a&lt;b&gt;&amp;c"d'é"#);
+        assert_eq!(esc("&&"), "&amp;&amp;");
+        assert_eq!(esc("plain"), "plain");
+        assert_eq!(esc(""), "");
     }
 }
