@@ -200,6 +200,21 @@ async fn an_unreachable_issuer_is_an_idp_communication_error() {
 }
 
 #[tokio::test]
+async fn an_oauth2_provider_id_is_rejected_by_that_provider_and_any_other_is_an_invalid_token() {
+    let cloud = fixed_cloud().await;
+    let token = github_token(&cloud, json!({})).await;
+    let (s, body) = web_identity(&cloud, GITHUB_ROLE, &token, &[("ProviderId", "graph.facebook.com")]).await;
+    assert_denied(&cloud, s, &body, "IDPRejectedClaim", 403);
+    assert_eq!(tag(&body, "Message").unwrap(), "graph.facebook.com: graph.facebook.com responded with HTTP/1.1 400 Bad Request");
+    let (s, body) = web_identity(&cloud, GITHUB_ROLE, "Atza|IQEBLjAsAhRFiXuWpUXuRvQ9PZL3GMFcYevydwIUFAHZwXZXX", &[("ProviderId", "www.amazon.com")]).await;
+    assert_denied(&cloud, s, &body, "IDPRejectedClaim", 403);
+    let (s, body) = web_identity(&cloud, GITHUB_ROLE, &token, &[("ProviderId", "token.actions.githubusercontent.com")]).await;
+    assert_denied(&cloud, s, &body, "InvalidIdentityToken", 400);
+    assert!(tag(&body, "Message").unwrap().contains("ProviderId is only for OAuth 2.0 access tokens"), "{body}");
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &token, &[]).await.0, 200, "the same token without ProviderId is good");
+}
+
+#[tokio::test]
 async fn session_parameters_are_validated_by_the_server() {
     let cloud = fixed_cloud().await;
     let token = github_token(&cloud, json!({})).await;
@@ -371,6 +386,8 @@ async fn every_refusal_keeps_the_error_response_shape() {
     bodies.push(("ExpiredTokenException", web_identity(&cloud, GITHUB_ROLE, &expired, &[]).await.1));
     let google = mint(&cloud, "google", json!({"audience": "reply-bot.apps.googleusercontent.com"})).await;
     bodies.push(("IDPCommunicationError", web_identity(&cloud, GOOGLE_ROLE, &google, &[]).await.1));
+    let token = github_token(&cloud, json!({})).await;
+    bodies.push(("IDPRejectedClaim", web_identity(&cloud, GITHUB_ROLE, &token, &[("ProviderId", "graph.facebook.com")]).await.1));
     bodies.push(("MissingAuthenticationToken", post_form(&cloud, &[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")]).await.1));
     let creds = session(&cloud).await;
     cloud.clock().advance(Duration::from_secs(3601));

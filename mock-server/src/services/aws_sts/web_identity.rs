@@ -23,6 +23,22 @@ fn invalid(msg: impl Into<String>) -> StsError {
     StsError::new(400, "InvalidIdentityToken", msg)
 }
 
+/// The OAuth 2.0 providers STS accepts an access token from (`ProviderId`).
+pub const OAUTH2_PROVIDERS: &[&str] = &["www.amazon.com", "graph.facebook.com"];
+
+/// The answer to a `ProviderId` call. STS hands an OAuth 2.0 access token to the provider named
+/// to validate; no world has Login with Amazon or Facebook users, so the provider rejects every
+/// token, as `graph.facebook.com` answers a token it did not issue: `IDPRejectedClaim` (403),
+/// message as STS words it. Any other `ProviderId` is not an OAuth 2.0 provider STS knows.
+fn oauth2_provider(provider_id: &str, checks: &mut Vec<Check>) -> StsError {
+    if OAUTH2_PROVIDERS.contains(&provider_id) {
+        checks.push(Check::fail("sts.provider_id", format!("{provider_id} rejects the access token: the world has no users of it")));
+        return StsError::new(403, "IDPRejectedClaim", format!("{provider_id}: {provider_id} responded with HTTP/1.1 400 Bad Request"));
+    }
+    checks.push(Check::fail("sts.provider_id", format!("`{provider_id}` is not an OAuth 2.0 provider STS accepts ({})", OAUTH2_PROVIDERS.join(", "))));
+    invalid("ProviderId is only for OAuth 2.0 access tokens from www.amazon.com or graph.facebook.com; it must not be given for an OpenID Connect ID token.")
+}
+
 /// Runs the operation; checks go into `checks`. The world's lock is held only to read the
 /// issuer's keys and to issue credentials, never while verifying.
 pub fn assume(
@@ -44,15 +60,15 @@ pub fn assume(
     }
     v.finish()?;
     checks.push(Check::passed("sts.params"));
-    if p.contains_key("ProviderId") {
-        return Err(invalid("ProviderId is only for OAuth 2.0 access tokens; it must not be given for an OpenID Connect ID token."));
-    }
 
     let denied = || StsError::new(403, "AccessDenied", format!("Not authorized to perform {ACTION}"));
     let Some(role) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
     checks.push(Check::pass("sts.role", role_arn.to_string()));
+    if let Some(provider_id) = p.get("ProviderId") {
+        return Err(oauth2_provider(provider_id, checks));
+    }
 
     let decoded = jwt::decode(token).map_err(|e| {
         checks.push(Check::fail("jwt.decode", e.to_string()));
