@@ -121,3 +121,58 @@ pub async fn caller_identity(cloud: &CloudId, creds: &Credentials) -> (u16, Stri
 pub fn to_system(t: time::OffsetDateTime) -> SystemTime {
     SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_timestamp() as u64)
 }
+
+/// The default world plus account `210987654321` — `deployer` trusts the seed-001 GitHub role of
+/// the main account, `audit` trusts only its own account, `gh-direct` takes GitHub tokens through
+/// that account's own OIDC provider, `google-builtin` Google tokens with no IAM provider — and
+/// account `333333333333`, whose `no-provider` names a GitHub provider the account lacks.
+pub fn multi_account_world() -> String {
+    cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "\ngithub:\n",
+        r#"
+  accounts:
+    - account_id: "210987654321"
+      oidc_providers:
+        - url: https://token.actions.githubusercontent.com
+          client_ids: [sts.amazonaws.com]
+      roles:
+        - name: deployer
+          path: /ci/
+          trust_policy:
+            Statement:
+              - Effect: Allow
+                Principal: {AWS: arn:aws:iam::123456789012:role/GitHubActionsECRRole}
+                Action: sts:AssumeRole
+        - name: audit
+          trust_policy:
+            Statement:
+              - Effect: Allow
+                Principal: {AWS: arn:aws:iam::210987654321:root}
+                Action: sts:AssumeRole
+        - name: gh-direct
+          trust_policy:
+            Statement:
+              - Effect: Allow
+                Principal: {Federated: arn:aws:iam::210987654321:oidc-provider/token.actions.githubusercontent.com}
+                Action: sts:AssumeRoleWithWebIdentity
+                Condition: {StringLike: {"token.actions.githubusercontent.com:sub": "repo:acme/*"}}
+        - name: google-builtin
+          trust_policy:
+            Statement:
+              - Effect: Allow
+                Principal: {Federated: accounts.google.com}
+                Action: sts:AssumeRoleWithWebIdentity
+                Condition: {StringEquals: {"accounts.google.com:oaud": reply-bot.apps.googleusercontent.com}}
+    - account_id: "333333333333"
+      roles:
+        - name: no-provider
+          trust_policy:
+            Statement:
+              - Effect: Allow
+                Principal: {Federated: arn:aws:iam::333333333333:oidc-provider/token.actions.githubusercontent.com}
+                Action: sts:AssumeRoleWithWebIdentity
+
+github:
+"#,
+    )
+}

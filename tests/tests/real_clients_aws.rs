@@ -315,3 +315,56 @@ async fn boto3_and_rust_sign_sts_calls_with_instance_credentials() {
     assert!(sigs[0].contains("content-type;host;x-amz-date;x-amz-security-token in ap-northeast-1"), "botocore's header set: {sigs:?}");
     assert!(sigs[1].contains("x-amz-user-agent"), "Rust's header set: {sigs:?}");
 }
+
+/// A profile chain as a deployment pipeline writes it: profile `ci` assumes the seed-001 role
+/// with the GitHub token file, profile `deploy` assumes `deployer` in account `210987654321`
+/// with `ci` as its `source_profile`.
+fn chained_profile_env(cloud: &CloudId, token_file: &std::path::Path, config: &std::path::Path) -> BTreeMap<String, String> {
+    std::fs::write(
+        config,
+        format!(
+            "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/GitHubActionsECRRole\nweb_identity_token_file = {}\nrole_session_name = ci\n\n\
+             [profile deploy]\nrole_arn = arn:aws:iam::210987654321:role/ci/deployer\nsource_profile = ci\nrole_session_name = deploy\n",
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let mut env = pick(cloud, &["AWS_ENDPOINT_URL_STS"]);
+    env.insert("AWS_CONFIG_FILE".into(), config.display().to_string());
+    env.insert("AWS_PROFILE".into(), "deploy".into());
+    env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_and_rust_aws_config_chain_a_profile_into_a_role_of_another_account() {
+    let cloud = CloudId::builder().world_yaml(&cloudid_tests::sts::multi_account_world()).unwrap().start().await;
+    let file = token_file(&cloud, "github", "sts.amazonaws.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = chained_profile_env(&cloud, file.path(), &dir.path().join("config"));
+    let script = client_program("python-boto3/credentials.py").to_str().unwrap().to_string();
+    let clients = [
+        ("boto3", python(), vec![script, "--sts".to_string()]),
+        ("rust aws-config", env!("CARGO_BIN_EXE_rust-aws-config-client").to_string(), vec!["chain".to_string(), "--sts".to_string()]),
+    ];
+    for (name, program, args) in clients {
+        cloud.reset();
+        let env = env.clone();
+        let run = tokio::task::spawn_blocking(move || run_client(&program, &args.iter().map(String::as_str).collect::<Vec<_>>(), &env, TIMEOUT)).await.unwrap();
+        let journal = cloud.journal();
+        assert_client_holds_issued(&run, &journal);
+        assert_eq!(run.result["caller"]["Arn"], "arn:aws:sts::210987654321:assumed-role/deployer/deploy", "{name}: {}", run.result);
+        assert_eq!(run.result["caller"]["Account"], "210987654321", "{name}");
+        let calls: Vec<(&str, Option<&str>)> = journal.iter().map(|e| (e.operation.as_str(), e.principal.as_deref())).collect();
+        assert_eq!(
+            calls,
+            [
+                ("AssumeRoleWithWebIdentity", Some("arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/ci")),
+                ("AssumeRole", Some("arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/ci")),
+                ("GetCallerIdentity", Some("arn:aws:sts::210987654321:assumed-role/deployer/deploy")),
+            ],
+            "{name}: {journal:#?}"
+        );
+        assert!(journal.iter().all(|e| e.status == 200), "{name}: {journal:#?}");
+    }
+}

@@ -358,6 +358,55 @@ async fn assume_role_chains_from_a_session_capped_at_one_hour() {
 }
 
 #[tokio::test]
+async fn a_session_assumes_a_role_in_another_account_that_trusts_it_and_is_refused_by_one_that_does_not() {
+    let cloud = CloudId::builder().world_yaml(&multi_account_world()).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let creds = session(&cloud).await;
+    let now = to_system(cloud.clock().now());
+    let assume = |arn: &'static str| [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", arn), ("RoleSessionName", "deploy")];
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &assume("arn:aws:iam::210987654321:role/ci/deployer"), "ap-northeast-1", "sts", now)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(tag(&body, "Arn").unwrap(), "arn:aws:sts::210987654321:assumed-role/deployer/deploy");
+    let role_id = tag(&body, "AssumedRoleId").unwrap();
+    assert!(role_id.starts_with("AROA") && role_id.ends_with(":deploy"), "{role_id}");
+    let (_, who) = caller_identity(&cloud, &credentials_of(&body)).await;
+    assert_eq!(tag(&who, "Account").unwrap(), "210987654321");
+    assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::210987654321:assumed-role/deployer/deploy");
+    assert_eq!(tag(&who, "UserId").unwrap(), role_id);
+
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &assume("arn:aws:iam::210987654321:role/audit"), "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "AccessDenied", 403);
+    assert_eq!(
+        tag(&body, "Message").unwrap(),
+        "User: arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/cloudid-test is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/audit"
+    );
+    let (s, body) = send_signed(&cloud, &sign_form(&cloud, &creds, &assume("arn:aws:iam::999999999999:role/deployer"), "ap-northeast-1", "sts", now)).await;
+    assert_denied(&cloud, s, &body, "AccessDenied", 403);
+}
+
+#[tokio::test]
+async fn a_web_identity_token_is_checked_against_the_oidc_providers_of_the_roles_account() {
+    let cloud = CloudId::builder().world_yaml(&multi_account_world()).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let token = github_token(&cloud, json!({})).await;
+    let arn = "arn:aws:iam::210987654321:role/gh-direct";
+    let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", arn), ("RoleSessionName", "direct"), ("WebIdentityToken", token.as_str())];
+    let (s, body) = post_form(&cloud, &form).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(tag(&body, "Provider").unwrap(), "arn:aws:iam::210987654321:oidc-provider/token.actions.githubusercontent.com");
+    assert_eq!(tag(&body, "Arn").unwrap(), "arn:aws:sts::210987654321:assumed-role/gh-direct/direct");
+    let google = mint(&cloud, "google", json!({"audience": "reply-bot.apps.googleusercontent.com"})).await;
+    let arn = "arn:aws:iam::210987654321:role/google-builtin";
+    let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", arn), ("RoleSessionName", "direct"), ("WebIdentityToken", google.as_str())];
+    let (s, body) = post_form(&cloud, &form).await;
+    assert_eq!(s, 200, "accounts.google.com needs no IAM provider: {body}");
+    assert_eq!(tag(&body, "Provider").unwrap(), "accounts.google.com");
+    let arn = "arn:aws:iam::333333333333:role/no-provider";
+    let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", arn), ("RoleSessionName", "direct"), ("WebIdentityToken", token.as_str())];
+    let (s, body) = post_form(&cloud, &form).await;
+    assert_denied(&cloud, s, &body, "InvalidIdentityToken", 400);
+    assert_eq!(tag(&body, "Message").unwrap(), "No OpenIDConnect provider found in your account for https://token.actions.githubusercontent.com", "the other accounts' providers do not count");
+}
+
+#[tokio::test]
 async fn imds_and_container_credentials_sign_calls_as_their_roles() {
     let cloud = fixed_cloud().await;
     let c = reqwest::Client::new();

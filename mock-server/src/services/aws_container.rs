@@ -145,7 +145,7 @@ fn credentials(shared: &Shared, container: &ContainerModel) -> (Arc<IssuedCreden
     state.credentials.current(
         &format!("container:{}", container.path),
         &mut state.rng,
-        || model.role_session(&container.role, &container.session_name).expect("validated role"),
+        || model.role_session(&model.aws.account_id, &container.role, &container.session_name).expect("validated role"),
         CredentialSource::Container,
         now,
         container.credentials.into(),

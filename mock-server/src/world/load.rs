@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::Path;
 
-use super::model::{ContainerAgent, WorldModel};
+use super::model::{ContainerAgent, OidcProviderModel, RoleModel, WorldModel};
 
 /// The built-in default world (the four seed deployments).
 pub const DEFAULT_WORLD_YAML: &str = include_str!("default.yaml");
@@ -148,6 +148,45 @@ fn locate(text: &str, field: &str) -> Option<usize> {
 
 type Invalid = (String, String);
 
+/// The roles and OIDC providers of one account; `at` is the account's field path (`aws` or
+/// `aws.accounts[k]`).
+fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderModel]) -> Result<(), Invalid> {
+    let bad = |field: String, msg: String| Err((field, msg));
+    for (i, role) in roles.iter().enumerate() {
+        let f = |k: &str| format!("{at}.roles[{i}].{k}");
+        if role.name.is_empty() || role.name.len() > 64 || !role.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
+            return bad(f("name"), format!("`{}` is not a valid IAM role name", role.name));
+        }
+        if roles[..i].iter().any(|r| r.name == role.name) {
+            return bad(f("name"), format!("role `{}` is declared twice", role.name));
+        }
+        if !role.path.starts_with('/') || !role.path.ends_with('/') {
+            return bad(f("path"), format!("`{}` must begin and end with `/`", role.path));
+        }
+        if !(3600..=43200).contains(&role.max_session_duration) {
+            return bad(f("max_session_duration"), format!("{} is outside 3600 … 43200 seconds", role.max_session_duration));
+        }
+    }
+    for (i, p) in providers.iter().enumerate() {
+        let f = |k: &str| format!("{at}.oidc_providers[{i}].{k}");
+        let rest = p.url.strip_prefix("https://").unwrap_or("");
+        let host = rest.split('/').next().unwrap_or("");
+        if rest.is_empty() || host.contains(':') || p.url.contains(['?', '#']) || p.url.ends_with('/') {
+            return bad(f("url"), format!("`{}` must be https://host[/path], without port, query or trailing slash", p.url));
+        }
+        if providers[..i].iter().any(|o| o.url == p.url) {
+            return bad(f("url"), format!("provider `{}` is declared twice", p.url));
+        }
+        if p.client_ids.is_empty() || p.client_ids.len() > 100 || p.client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
+            return bad(f("client_ids"), "needs 1 … 100 client ids of 1 … 255 characters".into());
+        }
+        if p.thumbprints.len() > 5 || p.thumbprints.iter().any(|t| t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return bad(f("thumbprints"), "at most 5 thumbprints of 40 hex digits".into());
+        }
+    }
+    Ok(())
+}
+
 fn validate(w: &WorldModel) -> Result<(), Invalid> {
     let bad = |field: &str, msg: String| Err((field.to_string(), msg));
     if let Some(start) = &w.clock.start
@@ -165,20 +204,16 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
     if !is_region(&aws.region) {
         return bad("aws.region", format!("`{}` is not an AWS region name", aws.region));
     }
-    for (i, role) in aws.roles.iter().enumerate() {
-        let f = |k: &str| format!("aws.roles[{i}].{k}");
-        if role.name.is_empty() || role.name.len() > 64 || !role.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
-            return bad(&f("name"), format!("`{}` is not a valid IAM role name", role.name));
+    check_account_iam("aws", &aws.roles, &aws.oidc_providers)?;
+    for (k, account) in aws.accounts.iter().enumerate() {
+        let f = format!("aws.accounts[{k}]");
+        if account.account_id.len() != 12 || !account.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return bad(&format!("{f}.account_id"), format!("`{}` is not a 12-digit AWS account id", account.account_id));
         }
-        if aws.roles[..i].iter().any(|r| r.name == role.name) {
-            return bad(&f("name"), format!("role `{}` is declared twice", role.name));
+        if account.account_id == aws.account_id || aws.accounts[..k].iter().any(|a| a.account_id == account.account_id) {
+            return bad(&format!("{f}.account_id"), format!("account `{}` is declared twice", account.account_id));
         }
-        if !role.path.starts_with('/') || !role.path.ends_with('/') {
-            return bad(&f("path"), format!("`{}` must begin and end with `/`", role.path));
-        }
-        if !(3600..=43200).contains(&role.max_session_duration) {
-            return bad(&f("max_session_duration"), format!("{} is outside 3600 … 43200 seconds", role.max_session_duration));
-        }
+        check_account_iam(&f, &account.roles, &account.oidc_providers)?;
     }
     let has_role = |name: &str| aws.roles.iter().any(|r| r.name == name);
     if let Some(ec2) = &aws.ec2 {
@@ -227,23 +262,6 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
             _ => {}
         }
         check_policy(&c.credentials, &f("credentials"))?;
-    }
-    for (i, p) in aws.oidc_providers.iter().enumerate() {
-        let f = |k: &str| format!("aws.oidc_providers[{i}].{k}");
-        let rest = p.url.strip_prefix("https://").unwrap_or("");
-        let host = rest.split('/').next().unwrap_or("");
-        if rest.is_empty() || host.contains(':') || p.url.contains(['?', '#']) || p.url.ends_with('/') {
-            return bad(&f("url"), format!("`{}` must be https://host[/path], without port, query or trailing slash", p.url));
-        }
-        if aws.oidc_providers[..i].iter().any(|o| o.url == p.url) {
-            return bad(&f("url"), format!("provider `{}` is declared twice", p.url));
-        }
-        if p.client_ids.is_empty() || p.client_ids.len() > 100 || p.client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
-            return bad(&f("client_ids"), "needs 1 … 100 client ids of 1 … 255 characters".into());
-        }
-        if p.thumbprints.len() > 5 || p.thumbprints.iter().any(|t| t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit())) {
-            return bad(&f("thumbprints"), "at most 5 thumbprints of 40 hex digits".into());
-        }
     }
     for (i, iss) in w.issuers.iter().enumerate() {
         let f = |k: &str| format!("issuers[{i}].{k}");
@@ -344,6 +362,26 @@ mod tests {
         let err = parse("w.yaml", "aws:\n  account_id: \"12345\"\n  region: us-east-1\n").unwrap_err();
         assert_eq!(err.field, "aws.account_id");
         assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn further_accounts_are_checked_like_the_main_one_with_their_lines() {
+        let head = "aws:\n  account_id: \"123456789012\"\n  region: us-east-1\n  accounts:\n";
+        let twice = format!("{head}    - account_id: \"210987654321\"\n    - account_id: \"210987654321\"\n");
+        let err = parse("w.yaml", &twice).unwrap_err();
+        assert_eq!((err.field.as_str(), err.line), ("aws.accounts[1].account_id", Some(6)));
+        assert_eq!(err.message, "account `210987654321` is declared twice");
+        let main_again = format!("{head}    - account_id: \"123456789012\"\n");
+        assert_eq!(parse("w.yaml", &main_again).unwrap_err().field, "aws.accounts[0].account_id");
+        let bad_role = format!("{head}    - account_id: \"210987654321\"\n      roles:\n        - name: ok\n        - name: \"no spaces\"\n");
+        let err = parse("w.yaml", &bad_role).unwrap_err();
+        assert_eq!((err.field.as_str(), err.line), ("aws.accounts[0].roles[1].name", Some(8)));
+        let bad_provider = format!("{head}    - account_id: \"210987654321\"\n      oidc_providers:\n        - url: http://insecure.example\n          client_ids: [x]\n");
+        assert_eq!(parse("w.yaml", &bad_provider).unwrap_err().field, "aws.accounts[0].oidc_providers[0].url");
+        let good = format!("{head}    - account_id: \"210987654321\"\n      roles:\n        - name: deployer\n");
+        let w = parse("w.yaml", &good).unwrap();
+        assert_eq!(w.aws.account("210987654321").unwrap().roles[0].name, "deployer");
+        assert!(w.aws.account("999999999999").is_none());
     }
 
     #[test]

@@ -86,14 +86,17 @@ impl WorldState {
 }
 
 impl WorldModel {
-    /// The principal of a session of role `role` named `session`, or `None` if no such role.
-    pub fn role_session(&self, role: &str, session: &str) -> Option<Principal> {
-        let r = self.aws.roles.iter().find(|r| r.name == role)?;
+    /// The principal of a session of role `role` of account `account_id` named `session`, or
+    /// `None` if the world has no such role.
+    pub fn role_session(&self, account_id: &str, role: &str, session: &str) -> Option<Principal> {
+        let account = self.aws.account(account_id)?;
+        let r = account.roles.iter().find(|r| r.name == role)?;
+        let role_id = if account.is_main(&self.aws) { ids::stable_id("AROA", &r.name) } else { ids::stable_id("AROA", &format!("{account_id}:{}", r.name)) };
         Some(Principal {
-            account_id: self.aws.account_id.clone(),
+            account_id: account_id.to_string(),
             role_name: r.name.clone(),
             role_path: r.path.clone(),
-            role_id: ids::stable_id("AROA", &r.name),
+            role_id,
             session_name: session.to_string(),
         })
     }

@@ -317,6 +317,56 @@ pub struct AwsModel {
     /// IAM OIDC identity providers of the account.
     #[serde(default)]
     pub oidc_providers: Vec<OidcProviderModel>,
+    /// Further AWS accounts, with their own roles and OIDC providers: the targets of
+    /// cross-account `AssumeRole` (and of `AssumeRoleWithWebIdentity` into their roles). The
+    /// instance and the containers belong to the account above.
+    #[serde(default)]
+    pub accounts: Vec<AwsAccountModel>,
+}
+
+/// A further AWS account (`aws.accounts[]`): its IAM roles and OIDC identity providers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccountModel {
+    /// Twelve-digit account id, different from every other account's.
+    pub account_id: String,
+    /// IAM roles of the account.
+    #[serde(default)]
+    pub roles: Vec<RoleModel>,
+    /// IAM OIDC identity providers of the account.
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderModel>,
+}
+
+/// The IAM of one AWS account, the world's main one or one of `aws.accounts`.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountIam<'m> {
+    /// Twelve-digit account id.
+    pub account_id: &'m str,
+    /// IAM roles of the account.
+    pub roles: &'m [RoleModel],
+    /// IAM OIDC identity providers of the account.
+    pub oidc_providers: &'m [OidcProviderModel],
+}
+
+impl AccountIam<'_> {
+    /// Whether this is the world's main account (the one holding the instance and containers).
+    pub fn is_main(&self, aws: &AwsModel) -> bool {
+        self.account_id == aws.account_id
+    }
+}
+
+impl AwsModel {
+    /// Every account's IAM, the main account first.
+    pub fn all_accounts(&self) -> impl Iterator<Item = AccountIam<'_>> {
+        std::iter::once(AccountIam { account_id: &self.account_id, roles: &self.roles, oidc_providers: &self.oidc_providers })
+            .chain(self.accounts.iter().map(|a| AccountIam { account_id: &a.account_id, roles: &a.roles, oidc_providers: &a.oidc_providers }))
+    }
+
+    /// The IAM of the account with this id, if the world has it.
+    pub fn account(&self, account_id: &str) -> Option<AccountIam<'_>> {
+        self.all_accounts().find(|a| a.account_id == account_id)
+    }
 }
 
 /// An IAM OIDC identity provider (`aws iam create-open-id-connect-provider`).

@@ -166,7 +166,7 @@ fn instance_credentials(model: &WorldModel, state: &mut WorldState, now: time::O
     state.credentials.current(
         "imds",
         &mut state.rng,
-        || model.role_session(&profile.role, &ec2.instance_id).expect("validated role"),
+        || model.role_session(&model.aws.account_id, &profile.role, &ec2.instance_id).expect("validated role"),
         CredentialSource::Imds,
         now,
         ec2.credentials.into(),

@@ -77,9 +77,11 @@ pub fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::
     Ok(())
 }
 
-/// Checks `seconds` against the role's maximum, then issues a session of `role` named `session`.
+/// Checks `seconds` against the role's maximum, then issues a session of `role` (of account
+/// `account_id`) named `session`.
 pub fn issue_session(
     shared: &Shared,
+    account_id: &str,
     role: &crate::world::model::RoleModel,
     session: &str,
     seconds: i64,
@@ -91,7 +93,7 @@ pub fn issue_session(
         return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
     }
     checks.push(Check::pass("sts.duration", seconds.to_string()));
-    let principal = shared.model.role_session(&role.name, session).expect("role exists");
+    let principal = shared.model.role_session(account_id, &role.name, session).expect("role exists");
     let mut state = shared.state();
     let state = &mut *state;
     Ok(state.credentials.issue(&mut state.rng, principal, crate::world::CredentialSource::Sts, now, time::Duration::seconds(seconds)))

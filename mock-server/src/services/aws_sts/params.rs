@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::xml::StsError;
 use crate::journal::Check;
 use crate::world::WorldModel;
-use crate::world::model::RoleModel;
+use crate::world::model::{AccountIam, RoleModel};
 
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
 pub fn parse_form(text: &str) -> Result<HashMap<String, String>, StsError> {
@@ -143,17 +143,17 @@ pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
     Some((account, path_name.rsplit('/').next()?))
 }
 
-/// The world's role named by `role_arn` (in the world's account), or `None` with a failed
-/// `sts.role` check recorded.
-pub fn world_role<'m>(model: &'m WorldModel, role_arn: &str, checks: &mut Vec<Check>) -> Option<&'m RoleModel> {
-    let role = match parse_role_arn(role_arn) {
-        Some((acct, name)) if acct == model.aws.account_id => model.aws.roles.iter().find(|r| r.name == name),
-        _ => None,
-    };
-    if role.is_none() {
+/// The world's role named by `role_arn`, with the IAM of its account (the main account or one of
+/// `aws.accounts`), or `None` with a failed `sts.role` check recorded.
+pub fn world_role<'m>(model: &'m WorldModel, role_arn: &str, checks: &mut Vec<Check>) -> Option<(AccountIam<'m>, &'m RoleModel)> {
+    let found = parse_role_arn(role_arn).and_then(|(acct, name)| {
+        let account = model.aws.account(acct)?;
+        Some((account, account.roles.iter().find(|r| r.name == name)?))
+    });
+    if found.is_none() {
         checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
     }
-    role
+    found
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ pub fn assume_role(
             format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)),
         )
     };
-    let Some(role) = params::world_role(model, role_arn, checks) else {
+    let Some((account, role)) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
     let who = Principal::Aws {
@@ -148,7 +148,7 @@ pub fn assume_role(
         checks.push(Check::fail("sts.duration", format!("{seconds} s requested by a role session (chaining caps at 1 h)")));
         return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
     }
-    let cred = super::issue_session(shared, role, session, seconds, now, checks)?;
+    let cred = super::issue_session(shared, account.account_id, role, session, seconds, now, checks)?;
     let mut result = vec![super::assumed_role_user(&cred), super::credentials_node(&cred)];
     if let Some(si) = p.get("SourceIdentity") {
         result.push(Node::Text("SourceIdentity", si.clone()));

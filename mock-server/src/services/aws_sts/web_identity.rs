@@ -62,7 +62,7 @@ pub fn assume(
     checks.push(Check::passed("sts.params"));
 
     let denied = || StsError::new(403, "AccessDenied", format!("Not authorized to perform {ACTION}"));
-    let Some(role) = params::world_role(model, role_arn, checks) else {
+    let Some((account, role)) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
     checks.push(Check::pass("sts.role", role_arn.to_string()));
@@ -77,10 +77,10 @@ pub fn assume(
     checks.push(Check::passed("jwt.decode"));
     let iss = decoded.str_claim("iss").unwrap_or_default().to_string();
     let iss_url = if iss == "accounts.google.com" { "https://accounts.google.com".to_string() } else { iss.clone() };
-    let provider = model.aws.oidc_providers.iter().find(|pr| pr.url == iss_url);
+    let provider = account.oidc_providers.iter().find(|pr| pr.url == iss_url);
     let builtin_google = provider.is_none() && iss_url == "https://accounts.google.com";
     let (federated, key_prefix, client_ids) = match provider {
-        Some(pr) => (format!("arn:aws:iam::{}:oidc-provider/{}", model.aws.account_id, pr.host_path()), pr.host_path().to_string(), Some(&pr.client_ids)),
+        Some(pr) => (format!("arn:aws:iam::{}:oidc-provider/{}", account.account_id, pr.host_path()), pr.host_path().to_string(), Some(&pr.client_ids)),
         None if builtin_google => ("accounts.google.com".to_string(), "accounts.google.com".to_string(), None),
         None => {
             checks.push(Check::fail("jwt.provider", format!("no IAM OIDC provider for iss `{iss}`")));
@@ -192,7 +192,7 @@ pub fn assume(
     }
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
     super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
-    let cred = super::issue_session(shared, role, session, duration.unwrap_or(3600), now, checks)?;
+    let cred = super::issue_session(shared, account.account_id, role, session, duration.unwrap_or(3600), now, checks)?;
     let mut result = vec![
         Node::Text("Audience", audience),
         super::assumed_role_user(&cred),
