@@ -1,5 +1,6 @@
 //! The AWS credential plane with real, unmodified clients, redirected only by their documented
-//! environment variables: boto3 (Python) and Rust aws-config. Each test checks that the
+//! environment variables: boto3 (Python) and Rust aws-config (and, for role chaining across
+//! accounts, the JS SDK's default chain too). Each test checks that the
 //! credentials the client ended with are exactly those the journal says were issued, and that
 //! the journal shows the requests the client is known to make.
 
@@ -337,7 +338,7 @@ fn chained_profile_env(cloud: &CloudId, token_file: &std::path::Path, config: &s
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn boto3_and_rust_aws_config_chain_a_profile_into_a_role_of_another_account() {
+async fn boto3_rust_aws_config_and_the_js_sdk_chain_a_profile_into_a_role_of_another_account() {
     let cloud = CloudId::builder().world_yaml(&cloudid_tests::sts::multi_account_world()).unwrap().start().await;
     let file = token_file(&cloud, "github", "sts.amazonaws.com").await;
     let dir = tempfile::tempdir().unwrap();
@@ -346,6 +347,7 @@ async fn boto3_and_rust_aws_config_chain_a_profile_into_a_role_of_another_accoun
     let clients = [
         ("boto3", python(), vec![script, "--sts".to_string()]),
         ("rust aws-config", env!("CARGO_BIN_EXE_rust-aws-config-client").to_string(), vec!["chain".to_string(), "--sts".to_string()]),
+        ("@aws-sdk/credential-providers", "node".to_string(), vec![client_program("node/aws-sdk.mjs").to_str().unwrap().to_string()]),
     ];
     for (name, program, args) in clients {
         cloud.reset();
