@@ -75,6 +75,34 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
             p.files.push(f);
         }
+        "aws-role-chain" => {
+            // A shared config file as a pipeline writes it: profile `source` assumes `role` with a
+            // GitHub token file; profile `target` assumes `target_role_arn` with `source` as its
+            // `source_profile` (AssumeRole signed with the source session).
+            let token = mint(cloud, "github", json!({"audience": param(params, "audience", "sts.amazonaws.com"), "claims": claims})).await?;
+            let token_file = file(&token)?;
+            let mut config = format!(
+                "[profile source]\nrole_arn = arn:aws:iam::123456789012:role/{}\nweb_identity_token_file = {}\nrole_session_name = cloudid-source\n\n\
+                 [profile target]\nrole_arn = {}\nsource_profile = source\nrole_session_name = {}\n",
+                param(params, "role", "GitHubActionsECRRole"),
+                token_file.path().display(),
+                param(params, "target_role_arn", "arn:aws:iam::210987654321:role/ci/deployer"),
+                param(params, "session_name", "cloudid-scenario"),
+            );
+            if let Some(ext) = params.get("external_id").and_then(Value::as_str) {
+                config.push_str(&format!("external_id = {ext}\n"));
+            }
+            if let Some(n) = params.get("duration_seconds").and_then(Value::as_u64) {
+                config.push_str(&format!("duration_seconds = {n}\n"));
+            }
+            let config_file = file(&config)?;
+            p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+            p.env.insert("AWS_CONFIG_FILE".into(), config_file.path().display().to_string());
+            p.env.insert("AWS_PROFILE".into(), "target".into());
+            p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+            p.files.push(token_file);
+            p.files.push(config_file);
+        }
         "gcp-metadata" => {
             p.env = pick(&all, &["GCE_METADATA_HOST", "GCE_METADATA_IP", "GOOGLE_CLOUD_PROJECT"]);
             p.vars.insert("audience".into(), param(params, "audience", "https://reply-bot.example").into());

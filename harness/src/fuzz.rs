@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::runner::{self, Config};
-use crate::scenario::{Expect, Outcome as Expected, Scenario, Step};
+use crate::scenario::{Expect, Outcome as Expected, Scenario, Step, WorldEdit};
 
 /// What a client did with a mutated response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -46,9 +46,36 @@ fn target(flow: &str) -> serde_json::Value {
         "aws-imds" => serde_json::json!({"path": "/latest/meta-data/iam/security-credentials/embulk-gcp-access", "method": "GET"}),
         "aws-container" => serde_json::json!({"service": "aws_container"}),
         "aws-web-identity" => serde_json::json!({"service": "aws_sts"}),
+        "aws-role-chain" => serde_json::json!({"service": "aws_sts", "operation": "AssumeRole"}),
         "gcp-metadata" => serde_json::json!({"path": "/computeMetadata/v1/instance/service-accounts/default/token"}),
         "github-oidc" => serde_json::json!({"path": "/github/actions/idtoken"}),
         _ => serde_json::json!({"path": "/v1/token"}),
+    }
+}
+
+/// World edits a flow needs to succeed in the default world: `aws-role-chain` assumes `deployer`
+/// in account 210987654321, which trusts the seed-001 role.
+fn world(flow: &str) -> Vec<WorldEdit> {
+    match flow {
+        "aws-role-chain" => vec![WorldEdit {
+            replace: "  region: ap-northeast-1\n".into(),
+            with: "  region: ap-northeast-1\n  accounts: [{account_id: '210987654321', roles: [{name: deployer, path: /ci/, trust_policy: {Statement: [{Effect: Allow, Principal: {AWS: 'arn:aws:iam::123456789012:role/GitHubActionsECRRole'}, Action: 'sts:AssumeRole'}]}}]}]\n".into(),
+        }],
+        _ => vec![],
+    }
+}
+
+fn scenario(flow: &str, name: String, steps: Vec<Step>) -> Scenario {
+    Scenario {
+        profiles: vec![],
+        name,
+        flow: flow.to_string(),
+        docs: String::new(),
+        spec: vec![],
+        world: world(flow),
+        params: BTreeMap::new(),
+        steps,
+        expect: Expect { outcome: Expected::Success, calls: vec![], count: BTreeMap::new(), at_least: BTreeMap::new(), checks: vec![], absent: vec![], holds_issued: false, no_secret_in_output: false, stops_after_denial: false },
     }
 }
 
@@ -65,11 +92,7 @@ fn classify(run: &crate::client::ClientRun, mutation: &str, journal: &[String]) 
     if !run.succeeded() {
         return Class::CleanError;
     }
-    let path_of = |l: &str| l.split(' ').nth(2).map(str::to_string);
-    if let Some(i) = journal.iter().position(|l| l.contains(" | fault #"))
-        && let Some(p) = path_of(&journal[i])
-        && journal[i + 1..].iter().any(|l| path_of(l).as_deref() == Some(p.as_str()))
-    {
+    if asked_again(journal) {
         return Class::Retried;
     }
     let harmful = REQUIRED.iter().any(|f| mutation.contains(&format!("`{f}`")) || mutation.contains(&format!("<{f}>")))
@@ -78,25 +101,34 @@ fn classify(run: &crate::client::ClientRun, mutation: &str, journal: &[String]) 
     if harmful { Class::AcceptedInvalid } else { Class::Tolerated }
 }
 
+/// Whether the client asked again for the answer the fault mutated: a later journal line with the
+/// same path and the same operation (STS answers every operation on `/`, so the path alone would
+/// count the next call of a successful client as a retry).
+fn asked_again(journal: &[String]) -> bool {
+    let what = |l: &str| {
+        let mut words = l.split(' ').skip(2);
+        Some((words.next()?.to_string(), words.next()?.to_string()))
+    };
+    journal.iter().position(|l| l.contains(" | fault #")).is_some_and(|i| {
+        let mutated = what(&journal[i]);
+        mutated.is_some() && journal[i + 1..].iter().any(|l| what(l) == mutated)
+    })
+}
+
 /// Runs `cases` seeded mutations per flow `profile` supports, from `seed`.
 pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<Vec<Case>, String> {
     let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}`"))?;
     let mut out = Vec::new();
     for (flow, command) in &p.flows {
+        let baseline = scenario(flow, format!("fuzz-{flow}-baseline"), vec![Step::Run]);
+        let (_, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &baseline, profile, command).await;
+        if !run.as_ref().is_some_and(crate::client::ClientRun::succeeded) {
+            return Err(format!("{profile} does not complete flow `{flow}` unmutated, so fuzzing it would mutate error answers, not valid ones"));
+        }
         for i in 0..cases {
             let s = seed.wrapping_add(i);
-            let scenario = Scenario {
-                profiles: vec![],
-                name: format!("fuzz-{flow}-{s}"),
-                flow: flow.clone(),
-                docs: String::new(),
-                spec: vec![],
-                world: vec![],
-                params: BTreeMap::new(),
-                steps: vec![Step::Faults(vec![serde_json::json!({"match": target(flow), "times": 1, "action": {"mutate": {"seed": s}}})]), Step::Run],
-                expect: Expect { outcome: Expected::Success, calls: vec![], count: BTreeMap::new(), at_least: BTreeMap::new(), checks: vec![], absent: vec![], holds_issued: false, no_secret_in_output: false, stops_after_denial: false },
-            };
-            let (result, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &scenario, profile, command).await;
+            let case = scenario(flow, format!("fuzz-{flow}-{s}"), vec![Step::Faults(vec![serde_json::json!({"match": target(flow), "times": 1, "action": {"mutate": {"seed": s}}})]), Step::Run]);
+            let (result, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &case, profile, command).await;
             let mutation = result
                 .journal
                 .iter()
@@ -127,4 +159,21 @@ pub fn report(profile: &str, cases: &[Case]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_operation_on_the_same_path_after_the_fault_is_a_retry() {
+        let fault = "#1 POST / aws_sts.AssumeRoleWithWebIdentity → 200 Granted | fault #1: {\"mutate\":{\"seed\":3}} → removed <Arn>".to_string();
+        let next_call = "#2 POST / aws_sts.GetCallerIdentity → 200 Served".to_string();
+        let again = "#2 POST / aws_sts.AssumeRoleWithWebIdentity → 200 Granted".to_string();
+        assert!(!asked_again(&[fault.clone(), next_call.clone()]), "the next operation is not a retry");
+        assert!(asked_again(&[fault.clone(), next_call, again]));
+        let imds = "#1 GET /latest/meta-data/iam/security-credentials/r aws_imds.GetCredentials → 200 Served".to_string();
+        assert!(!asked_again(&[imds.clone(), imds.clone()]), "no fault, no retry");
+        assert!(!asked_again(&[fault]));
+    }
 }

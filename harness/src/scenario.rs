@@ -14,7 +14,7 @@ pub struct Scenario {
     /// Unique name.
     pub name: String,
     /// The flow a client performs (`aws-imds`, `aws-container`, `aws-web-identity`,
-    /// `gcp-metadata`, `github-oidc`, `google-external-account`, `google-aws-supplier`).
+    /// `aws-role-chain`, `gcp-metadata`, `github-oidc`, `google-external-account`, `google-aws-supplier`).
     pub flow: String,
     /// What the scenario shows, for the report.
     #[serde(default)]
@@ -234,7 +234,7 @@ impl std::fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// Flows the harness knows.
-pub const FLOWS: &[&str] = &["aws-imds", "aws-container", "aws-web-identity", "gcp-metadata", "github-oidc", "google-external-account", "google-aws-supplier"];
+pub const FLOWS: &[&str] = &["aws-imds", "aws-container", "aws-web-identity", "aws-role-chain", "gcp-metadata", "github-oidc", "google-external-account", "google-aws-supplier"];
 
 /// Parses one scenario from `text` (named `file` in errors).
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {

@@ -132,12 +132,21 @@ async fn client_fuzzing_classifies_every_case_reproducibly() {
     let cfg = config();
     let a = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
     let b = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
-    assert_eq!(a.len(), 9, "3 cases for each of the profile's 3 flows");
+    assert_eq!(a.len(), 12, "3 cases for each of the profile's 4 flows");
     let shape = |v: &[cloudid_harness::fuzz::Case]| v.iter().map(|c| (c.flow.clone(), c.seed, c.mutation.clone())).collect::<Vec<_>>();
     assert_eq!(shape(&a), shape(&b), "the same seed serves the same mutations");
     assert!(a.iter().all(|c| !c.mutation.starts_with("not applied")), "{a:#?}");
     let rust = cloudid_harness::fuzz::run(&cfg, "rust-aws-config", 7, 2).await.unwrap();
     assert!(rust.iter().all(|c| c.class != cloudid_harness::fuzz::Class::Hung), "{rust:#?}");
     let table = cloudid_harness::fuzz::report("python-boto3", &a);
-    assert!(table.starts_with("## Client fuzzing: python-boto3, 9 cases\n"), "{table}");
+    assert!(table.starts_with("## Client fuzzing: python-boto3, 12 cases\n"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_fuzzing_refuses_a_flow_the_client_cannot_complete_unmutated() {
+    let mut cfg = config();
+    let flows = [("aws-imds".to_string(), vec!["sh".to_string(), "-c".to_string(), r#"echo '{"ok": false, "error": "no credentials"}'; exit 1"#.to_string()])];
+    cfg.profiles.profiles.insert("never-works".into(), cloudid_harness::profile::Profile { description: String::new(), flows: flows.into_iter().collect() });
+    let err = cloudid_harness::fuzz::run(&cfg, "never-works", 1, 2).await.unwrap_err();
+    assert_eq!(err, "never-works does not complete flow `aws-imds` unmutated, so fuzzing it would mutate error answers, not valid ones");
 }
