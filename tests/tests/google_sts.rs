@@ -131,6 +131,26 @@ async fn aws_subject_tokens_are_refused_for_a_wrong_target_a_tampered_signature_
 }
 
 #[tokio::test]
+async fn an_aws_session_of_another_account_than_the_providers_is_refused() {
+    use cloudid_tests::sts::{credentials_of, github_token, multi_account_world, send_signed, sign_form, web_identity};
+    let cloud = CloudId::builder().world_yaml(&multi_account_world()).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let token = github_token(&cloud, json!({})).await;
+    let (_, xml) = web_identity(&cloud, "GitHubActionsECRRole", &token, &[]).await;
+    let now = to_system(cloud.clock().now());
+    let form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::210987654321:role/ci/deployer"), ("RoleSessionName", "deploy")];
+    let (status, xml) = send_signed(&cloud, &sign_form(&cloud, &credentials_of(&xml), &form, "ap-northeast-1", "sts", now)).await;
+    assert_eq!(status, 200, "{xml}");
+    let other_account = credentials_of(&xml);
+    let (s, b) = exchange(&cloud, EMBULK, &encode(&aws_subject_token(&other_account, EMBULK, "ap-northeast-1", now)), AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert_eq!(b["error_description"], "The AWS account 210987654321 is not the account 123456789012 of the provider.");
+    let last = cloud.journal().pop().unwrap();
+    let check = last.checks.iter().find(|c| c.name == "aws.account").expect("the account was checked");
+    assert_eq!(check.outcome, cloudid_mock::Outcome::Fail, "{last:#?}");
+    assert!(last.checks.iter().any(|c| c.name == "sigv4.signature" && c.outcome == cloudid_mock::Outcome::Pass), "the signature itself was good");
+}
+
+#[tokio::test]
 async fn audiences_for_unknown_or_disabled_providers_are_refused() {
     let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("        - name: embulk-aws-access-provider\n", "        - name: embulk-aws-access-provider\n          disabled: true\n");
     let cloud = CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await;

@@ -316,6 +316,7 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
     }
     let cred = found.expect("verified requests have a credential");
     note.checks.push(Check::pass("sigv4.signature", cred.access_key_id.clone()));
+    // Google's wording for this refusal is not on record (no capture found); the message is ours.
     if cred.principal.account_id != account {
         note.checks.push(Check::fail("aws.account", format!("{} is not the provider's account {account}", cred.principal.account_id)));
         return Err(oauth("invalid_grant", format!("The AWS account {} is not the account {account} of the provider.", cred.principal.account_id)));
