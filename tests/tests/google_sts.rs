@@ -167,6 +167,21 @@ async fn audiences_for_unknown_or_disabled_providers_are_refused() {
     insta::assert_json_snapshot!("google_sts_invalid_audience", b);
 }
 
+#[tokio::test]
+async fn oidc_tokens_from_another_issuer_or_an_unreachable_one_are_refused() {
+    let cloud = fixed_cloud().await;
+    let google = cloudid_tests::sts::mint(&cloud, "google", json!({"audience": GITHUB.replacen("//", "https://", 1)})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &google, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert_eq!(b["error_description"], "The issuer in ID Token https://accounts.google.com does not match the expected ones: https://token.actions.githubusercontent.com.");
+    let yaml = format!("{}\nissuers:\n  - name: github\n    unreachable: true\n", cloudid_mock::world::load::DEFAULT_WORLD_YAML);
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let token = github_for_google(&cloud, json!({})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &token, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert_eq!(b["error_description"], "Error connecting to the given credential's issuer.");
+}
+
 async fn github_for_google(cloud: &CloudId, claims: Value) -> String {
     cloudid_tests::sts::mint(cloud, "github", json!({"audience": GITHUB.replacen("//", "https://", 1), "claims": claims})).await
 }

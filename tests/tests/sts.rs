@@ -141,6 +141,27 @@ async fn an_unknown_kid_a_foreign_key_and_a_tampered_payload_are_refused() {
 }
 
 #[tokio::test]
+async fn a_token_without_sub_or_exp_and_a_body_over_one_mebibyte_are_refused() {
+    let cloud = fixed_cloud().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let key = cloudid_mock::world::issuers::SigningKey::fixture("github-actions-1").unwrap();
+    let base = json!({"iss": "https://token.actions.githubusercontent.com", "aud": "sts.amazonaws.com", "sub": "repo:acme/ecs-express-mode-api:ref:refs/heads/main", "iat": now, "exp": now + 300});
+    for (claim, message) in [("sub", "The token has no subject (sub) claim."), ("exp", "The token has no expiration (exp) claim.")] {
+        let mut claims = base.clone();
+        claims.as_object_mut().unwrap().remove(claim);
+        let token = key.sign(&claims, &Default::default());
+        assert_eq!(refused(&cloud, GITHUB_ROLE, &token, "InvalidIdentityToken", 400).await, message);
+    }
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &key.sign(&base, &Default::default()), &[]).await.0, 200, "the same key signs a good token");
+    let huge = "A".repeat((1 << 20) + 1);
+    let (s, body) = web_identity(&cloud, GITHUB_ROLE, &huge, &[]).await;
+    assert_eq!((s, tag(&body, "Code").as_deref()), (413, Some("RequestEntityTooLarge")), "{body}");
+    let last = cloud.journal().pop().unwrap();
+    assert!(last.checks.iter().any(|c| c.name == "sts.body" && c.outcome == cloudid_mock::Outcome::Fail), "{last:#?}");
+    assert!(last.issued.is_none());
+}
+
+#[tokio::test]
 async fn a_wrong_issuer_or_audience_is_refused() {
     let cloud = fixed_cloud().await;
     let evil = github_token(&cloud, json!({"iss": "https://evil.example"})).await;
