@@ -125,3 +125,19 @@ async fn rotating_the_token_of_a_container_without_one_is_a_clear_error_and_chan
     assert_eq!(body["error"], format!("container token rotation: no container with an authorization token at {ECS_PATH}"));
     assert_eq!(cloud.env(), before);
 }
+
+#[tokio::test]
+async fn both_agents_refuse_other_methods_than_get_in_their_own_shape_and_issue_nothing() {
+    let cloud = fixed_cloud().await;
+    let env = cloud.env();
+    let c = Client::new();
+    let ecs = c.post(format!("{}{ECS_PATH}", cloud.endpoint())).send().await.unwrap();
+    assert_eq!(shape(ecs).await, "405\ncontent-type: application/json\n\n{\"HTTPErrorCode\":405,\"code\":\"InvalidRequest\",\"message\":\"Invalid request method\"}");
+    let pod = c.put(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]).header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap();
+    assert_eq!(shape(pod).await, "405\ncontent-type: text/plain; charset=utf-8\n\nMethod Not Allowed\n");
+    let journal = cloud.journal();
+    assert_eq!(journal.len(), 2);
+    for e in &journal {
+        assert!(e.issued.is_none() && e.checks.iter().any(|c| c.name == "container.method" && c.outcome == cloudid_mock::Outcome::Fail), "{e:#?}");
+    }
+}

@@ -66,7 +66,7 @@ async fn the_actions_endpoint_mints_a_github_token_with_the_real_claims() {
 }
 
 #[tokio::test]
-async fn the_actions_endpoint_refuses_a_missing_or_wrong_bearer_and_a_missing_api_version() {
+async fn the_actions_endpoint_refuses_a_missing_or_wrong_bearer_a_missing_api_version_and_other_methods() {
     let cloud = fixed_cloud().await;
     let none = actions_token(&cloud, Some("sts.amazonaws.com"), None).await;
     assert_eq!(none.status(), 401);
@@ -82,8 +82,15 @@ async fn the_actions_endpoint_refuses_a_missing_or_wrong_bearer_and_a_missing_ap
         .await
         .unwrap();
     assert_eq!(no_version.status(), 400);
+    let post = Client::new()
+        .post(format!("{}/github/actions/idtoken?api-version=2.0&audience=x", cloud.endpoint()))
+        .header("authorization", "Bearer cloudid-actions-runtime-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405, "the token endpoint is GET only");
     let journal = cloud.journal();
-    assert_eq!(journal.len(), 4);
+    assert_eq!(journal.len(), 5);
     assert!(journal.iter().all(|e| e.issued.is_none()), "nothing minted");
     assert_eq!(journal.iter().filter(|e| e.verdict == Verdict::Denied).count(), 3);
 }
@@ -241,4 +248,25 @@ async fn cloudid_token_and_the_control_plane_refuse_what_they_cannot_mint() {
     assert_eq!(r.status(), 400);
     let r = c.post(format!("{}/_cloudid/keys/rotate", cloud.endpoint())).json(&json!({"issuer": "nobody"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn the_metadata_server_refuses_other_methods_unknown_formats_and_is_absent_without_a_default_account() {
+    let cloud = fixed_cloud().await;
+    let base = "/computeMetadata/v1/instance/service-accounts/default/identity";
+    let post = Client::new().post(format!("{}{base}?audience=x", cloud.endpoint())).header("Metadata-Flavor", "Google").send().await.unwrap();
+    assert_eq!(post.status(), 404, "the metadata server has no POST: it answers 404 as for an unknown path");
+    let odd = mds(&cloud, &format!("{base}?audience=x&format=compact")).await;
+    assert_eq!(odd.status(), 400);
+    assert_eq!(odd.text().await.unwrap(), "format must be one of: standard, full\n");
+    let journal = cloud.journal();
+    assert!(journal.iter().all(|e| e.issued.is_none()), "{journal:#?}");
+    let failed: Vec<&str> = journal.iter().flat_map(|e| e.checks.iter().filter(|c| c.outcome == cloudid_mock::Outcome::Fail).map(|c| c.name.as_ref())).collect();
+    assert_eq!(failed, ["gce.method", "gce.identity.format"]);
+
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("default: true", "default: false");
+    let bare = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
+    let r = mds(&bare, "/computeMetadata/v1/instance/service-accounts/default/token").await;
+    assert_eq!(r.status(), 404, "no default service account, no metadata server");
+    assert!(bare.journal()[0].checks.iter().any(|c| c.name == "gce.instance" && c.outcome == cloudid_mock::Outcome::Fail));
 }
