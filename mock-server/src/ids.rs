@@ -28,9 +28,40 @@ fn draw(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
     (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }
 
-/// A temporary access key id: `ASIA` + 16 upper-case base32 characters (20 in all).
-pub fn temporary_access_key_id(rng: &mut StdRng) -> String {
-    format!("ASIA{}", draw(rng, UPPER_ALNUM, 16))
+/// A temporary access key id of account `account_id`: `ASIA` + 16 base32 characters (20 in all),
+/// laid out as current AWS key ids are — the generation bit set, the account number in the next
+/// 40 bits, then random bits — so [`access_key_account`], `sts:GetAccessKeyInfo` and offline
+/// decoders find the account in it (layout: awsteele.com/blog/2020/09/26/aws-access-key-format.html,
+/// and WithSecure's bitwise analysis of access key ids).
+pub fn temporary_access_key_id(rng: &mut StdRng, account_id: &str) -> String {
+    let account = account_id.parse::<u64>().unwrap_or(0) & ((1 << 40) - 1);
+    let mut bytes = [0u8; 10];
+    rng.fill_bytes(&mut bytes);
+    let head = (1u64 << 47) | (account << 7) | u64::from(bytes[5] & 0x7f);
+    bytes[..6].copy_from_slice(&head.to_be_bytes()[2..]);
+    let bits = u128::from_be_bytes({
+        let mut wide = [0u8; 16];
+        wide[6..].copy_from_slice(&bytes);
+        wide
+    });
+    let mut id = String::with_capacity(20);
+    id.push_str("ASIA");
+    for i in (0..16).rev() {
+        id.push(UPPER_ALNUM[((bits >> (i * 5)) & 31) as usize] as char);
+    }
+    id
+}
+
+/// The account number an access key id carries (12 digits), as `sts:GetAccessKeyInfo` decodes
+/// it; `None` unless it is a 4-character prefix and 16 base32 characters.
+pub fn access_key_account(access_key_id: &str) -> Option<String> {
+    let body = access_key_id.get(4..).filter(|b| b.len() == 16 && access_key_id.len() == 20)?;
+    let mut bits: u128 = 0;
+    for c in body.bytes() {
+        bits = (bits << 5) | UPPER_ALNUM.iter().position(|a| *a == c)? as u128;
+    }
+    let head = (bits >> 32) as u64;
+    Some(format!("{:012}", (head & 0x7fff_ffff_ff80) >> 7))
 }
 
 /// A secret access key: 40 characters of the base64 alphabet.
@@ -94,10 +125,10 @@ mod tests {
     #[test]
     fn generated_ids_have_the_real_shapes() {
         let mut rng = StdRng::seed_from_u64(7);
-        let akid = temporary_access_key_id(&mut rng);
+        let akid = temporary_access_key_id(&mut rng, "123456789012");
         assert_eq!(akid.len(), 20);
         assert!(akid.starts_with("ASIA"));
-        assert!(akid.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(akid.bytes().all(|c| UPPER_ALNUM.contains(&c)), "{akid}");
         assert_eq!(secret_access_key(&mut rng).len(), 40);
         assert!(session_token(&mut rng).len() > 300);
         assert_eq!(imds_token(&mut rng).len(), 56);
@@ -115,8 +146,27 @@ mod tests {
 
     #[test]
     fn the_same_seed_draws_the_same_values() {
-        let a = temporary_access_key_id(&mut StdRng::seed_from_u64(1));
-        let b = temporary_access_key_id(&mut StdRng::seed_from_u64(1));
+        let a = temporary_access_key_id(&mut StdRng::seed_from_u64(1), "123456789012");
+        let b = temporary_access_key_id(&mut StdRng::seed_from_u64(1), "123456789012");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn access_key_ids_carry_their_account_as_aws_key_ids_do() {
+        assert_eq!(access_key_account("ASIAY34FZKBOKMUTVV7A").as_deref(), Some("609629065308"), "the published example decodes");
+        let mut rng = StdRng::seed_from_u64(3);
+        for account in ["123456789012", "210987654321", "000000000001", "999999999999"] {
+            for _ in 0..50 {
+                let akid = temporary_access_key_id(&mut rng, account);
+                assert_eq!(access_key_account(&akid).as_deref(), Some(account), "{akid}");
+                assert!(matches!(akid.as_bytes()[4], b'Q'..=b'Z' | b'2'..=b'7'), "generation bit set: {akid}");
+            }
+        }
+        let a = temporary_access_key_id(&mut rng, "123456789012");
+        let b = temporary_access_key_id(&mut rng, "123456789012");
+        assert_ne!(a, b, "the rest is random");
+        for bad in ["ASIA", "ASIAY34FZKBOKMUTVV7", "ASIAY34FZKBOKMUTVV7A1", "ASIAY34FZKBOKMUTVV70", "asiay34fzkbokmutvv7a"] {
+            assert_eq!(access_key_account(bad), None, "{bad}");
+        }
     }
 }

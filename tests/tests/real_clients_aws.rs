@@ -370,3 +370,59 @@ async fn boto3_rust_aws_config_and_the_js_sdk_chain_a_profile_into_a_role_of_ano
         assert!(journal.iter().all(|e| e.status == 200), "{name}: {journal:#?}");
     }
 }
+
+const BOTO3_KEY_INFO: &str = r#"
+import json
+import boto3
+from botocore.exceptions import ClientError
+session = boto3.Session()
+sts = session.client("sts")
+key = session.get_credentials().get_frozen_credentials().access_key
+out = {"ok": True, "key": key, "account": sts.get_access_key_info(AccessKeyId=key)["Account"],
+       "published_example": sts.get_access_key_info(AccessKeyId="ASIAY34FZKBOKMUTVV7A")["Account"]}
+for name, call in (("GetSessionToken", lambda: sts.get_session_token()), ("GetFederationToken", lambda: sts.get_federation_token(Name="ci"))):
+    try:
+        call()
+        out[name] = "granted"
+    except ClientError as e:
+        out[name] = e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_and_aws_sdk_sts_read_the_account_of_a_key_and_are_refused_session_and_federation_tokens() {
+    let cloud = CloudId::start().await;
+    let mut env = imds_env(&cloud);
+    env.insert("AWS_ENDPOINT_URL_STS".into(), cloud.env()["AWS_ENDPOINT_URL_STS"].clone());
+    let py = tokio::task::spawn_blocking(move || run_client(&python(), &["-c", BOTO3_KEY_INFO], &env, TIMEOUT)).await.unwrap();
+    assert_eq!(py.result["ok"], true, "{}\n{}", py.result, py.stderr);
+    assert!(py.result["key"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(py.result["account"], "123456789012");
+    assert_eq!(py.result["published_example"], "609629065308");
+    assert_eq!(py.result["GetSessionToken"], "AccessDenied: Cannot call GetSessionToken with session credentials");
+    assert_eq!(py.result["GetFederationToken"], "AccessDenied: Cannot call GetFederationToken with session credentials");
+
+    let pc = aws_config::provider_config::ProviderConfig::without_region().with_http_client(cloudid_tests::aws_http_client());
+    let imds = aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+        .configure(&pc)
+        .imds_client(aws_config::imds::Client::builder().configure(&pc).endpoint(cloud.endpoint()).unwrap().build())
+        .build();
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("ap-northeast-1"))
+        .endpoint_url(cloud.endpoint())
+        .credentials_provider(imds)
+        .http_client(cloudid_tests::aws_http_client())
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(conf);
+    let key = cloud.journal().iter().rev().find_map(|e| e.issued.as_ref().and_then(|i| i.access_key_id.clone())).expect("the instance credentials were issued");
+    let info = sts.get_access_key_info().access_key_id(&key).send().await.unwrap();
+    assert_eq!(info.account(), Some("123456789012"));
+    let refused = sts.get_session_token().send().await.unwrap_err().into_service_error();
+    assert_eq!((refused.meta().code(), refused.meta().message()), (Some("AccessDenied"), Some("Cannot call GetSessionToken with session credentials")));
+    let refused = sts.get_federation_token().name("ci").send().await.unwrap_err().into_service_error();
+    assert_eq!(refused.meta().code(), Some("AccessDenied"));
+    let journal = cloud.journal();
+    let count = |op: &str| journal.iter().filter(|e| e.service == "aws_sts" && e.operation == op).count();
+    assert_eq!((count("GetAccessKeyInfo"), count("GetSessionToken"), count("GetFederationToken")), (3, 2, 2), "{journal:#?}");
+}

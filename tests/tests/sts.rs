@@ -250,7 +250,7 @@ async fn session_parameters_are_validated_by_the_server() {
     insta::assert_snapshot!("sts_validation_error", body);
     let (s, body) = post_form(&cloud, &[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", &arn), ("WebIdentityToken", &token)]).await;
     assert_eq!((s, tag(&body, "Code").unwrap().as_str()), (400, "MissingParameter"));
-    let (s, body) = post_form(&cloud, &[("Action", "GetFederationToken"), ("Version", "2011-06-15")]).await;
+    let (s, body) = post_form(&cloud, &[("Action", "ListRoles"), ("Version", "2011-06-15")]).await;
     assert_eq!((s, tag(&body, "Code").unwrap().as_str()), (400, "InvalidAction"));
     insta::assert_snapshot!("sts_invalid_action", body);
 }
@@ -317,6 +317,43 @@ async fn signed_calls_refuse_tampering_bad_scopes_skew_and_bad_credentials() {
     let (s, body) = caller_identity(&cloud, &creds).await;
     assert_denied(&cloud, s, &body, "ExpiredToken", 400);
     assert_eq!(tag(&body, "Message").unwrap(), "The security token included in the request is expired");
+}
+
+#[tokio::test]
+async fn get_access_key_info_reads_the_account_from_any_key_and_session_credentials_get_no_session_or_federation_token() {
+    let cloud = CloudId::builder().world_yaml(&multi_account_world()).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let creds = session(&cloud).await;
+    let now = to_system(cloud.clock().now());
+    let info = |key: &str| vec![("Action", "GetAccessKeyInfo".to_string()), ("Version", "2011-06-15".to_string()), ("AccessKeyId", key.to_string())];
+    let call = |form: Vec<(&'static str, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        sign_form(&cloud, &creds, &form, "ap-northeast-1", "sts", now)
+    };
+    let (s, body) = send_signed(&cloud, &call(info(creds.access_key_id()))).await;
+    assert_eq!((s, tag(&body, "Account").as_deref()), (200, Some("123456789012")), "{body}");
+    insta::assert_snapshot!("sts_get_access_key_info", body);
+    let (s, body) = send_signed(&cloud, &call(info("ASIAY34FZKBOKMUTVV7A"))).await;
+    assert_eq!((s, tag(&body, "Account").as_deref()), (200, Some("609629065308")), "a key of another account, never issued here: {body}");
+    let form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::210987654321:role/ci/deployer"), ("RoleSessionName", "deploy")];
+    let deployer = credentials_of(&send_signed(&cloud, &sign_form(&cloud, &creds, &form, "ap-northeast-1", "sts", now)).await.1);
+    let (_, body) = send_signed(&cloud, &call(info(deployer.access_key_id()))).await;
+    assert_eq!(tag(&body, "Account").as_deref(), Some("210987654321"), "keys carry the account of the role they are for");
+    let (s, body) = send_signed(&cloud, &call(info("ASIA"))).await;
+    assert_denied(&cloud, s, &body, "ValidationError", 400);
+    assert_eq!(tag(&body, "Message").unwrap(), "1 validation error detected: Value 'ASIA' at 'accessKeyId' failed to satisfy constraint: Member must have length greater than or equal to 16");
+
+    for operation in ["GetSessionToken", "GetFederationToken"] {
+        let mut form = vec![("Action", operation.to_string()), ("Version", "2011-06-15".to_string())];
+        if operation == "GetFederationToken" {
+            form.push(("Name", "ci".to_string()));
+        }
+        let (s, body) = send_signed(&cloud, &call(form)).await;
+        assert_denied(&cloud, s, &body, "AccessDenied", 403);
+        assert_eq!(tag(&body, "Message").unwrap(), format!("Cannot call {operation} with session credentials"));
+        insta::assert_snapshot!(format!("sts_{operation}_with_session_credentials"), body);
+    }
+    let (s, body) = post_form(&cloud, &[("Action", "GetSessionToken"), ("Version", "2011-06-15")]).await;
+    assert_denied(&cloud, s, &body, "MissingAuthenticationToken", 403);
 }
 
 #[tokio::test]

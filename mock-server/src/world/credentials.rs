@@ -151,7 +151,7 @@ impl CredentialAuthority {
         now: OffsetDateTime,
         lifetime: time::Duration,
     ) -> Arc<IssuedCredential> {
-        let access_key_id = ids::temporary_access_key_id(rng);
+        let access_key_id = ids::temporary_access_key_id(rng, &principal.account_id);
         let secret_access_key = Secret::new(ids::secret_access_key(rng));
         let session_token = Secret::new(ids::session_token(rng));
         let expires_at = now + lifetime;

@@ -1,5 +1,6 @@
-//! AWS STS (query protocol): `AssumeRoleWithWebIdentity` (unsigned), `AssumeRole` and
-//! `GetCallerIdentity` (SigV4-signed), answered in STS's own XML. Form POST and GET query forms
+//! AWS STS (query protocol): `AssumeRoleWithWebIdentity` (unsigned), `AssumeRole`,
+//! `GetCallerIdentity` and `GetAccessKeyInfo` (SigV4-signed; `GetSessionToken` and
+//! `GetFederationToken` refuse the session credentials every world key is), answered in STS's own XML. Form POST and GET query forms
 //! answer the same.
 
 pub mod params;
@@ -161,6 +162,9 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         "AssumeRoleWithWebIdentity" => "AssumeRoleWithWebIdentity",
         "AssumeRole" => "AssumeRole",
         "GetCallerIdentity" => "GetCallerIdentity",
+        "GetAccessKeyInfo" => "GetAccessKeyInfo",
+        "GetSessionToken" => "GetSessionToken",
+        "GetFederationToken" => "GetFederationToken",
         "" => return Err(StsError::new(400, "MissingAction", "Missing Action")),
         other => return Err(StsError::new(400, "InvalidAction", format!("Could not find operation {other} for version {VERSION}"))),
     };
@@ -189,6 +193,8 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
     note.principal = Some(principal_arn_of(&caller));
     match operation {
         "GetCallerIdentity" => Ok((operation, signed::caller_identity(&caller))),
+        "GetAccessKeyInfo" => signed::access_key_info(&form, &mut note.checks).map(|o| (operation, o)),
+        "GetSessionToken" | "GetFederationToken" => Err(signed::refuse_session_credentials(operation, &mut note.checks)),
         _ => signed::assume_role(&model, shared, &caller, &form, now, &mut note.checks).map(|o| (operation, o)),
     }
 }

@@ -1,5 +1,6 @@
 //! Signed operations: the SigV4 check every one of them passes (against the credentials the
-//! world issued), `GetCallerIdentity`, and `AssumeRole` (role chaining).
+//! world issued), `GetCallerIdentity`, `GetAccessKeyInfo`, the refusal of `GetSessionToken` and
+//! `GetFederationToken` with session credentials, and `AssumeRole` (role chaining).
 
 use std::collections::HashMap;
 
@@ -88,6 +89,32 @@ pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
         ],
         issued: None,
     }
+}
+
+/// `GetAccessKeyInfo`: the account any access key id carries, decoded from the id itself as STS
+/// does (so it answers for keys of other accounts, and for keys that were never issued).
+pub fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+    let key = params::required(p, "AccessKeyId")?;
+    let mut v = Validation::default();
+    v.length(key, "accessKeyId", 16, 128);
+    if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        v.fail(key, "accessKeyId", "Member must satisfy regular expression pattern: [\\w]*");
+    }
+    v.finish()?;
+    checks.push(Check::passed("sts.params"));
+    let Some(account) = crate::ids::access_key_account(key) else {
+        checks.push(Check::fail("sts.access_key", format!("{key} is not an access key id of the current format")));
+        return Err(StsError::new(400, "InvalidParameterValue", "The access key ID is not valid."));
+    };
+    checks.push(Check::pass("sts.access_key", format!("account {account}")));
+    Ok(Outcome { result: vec![Node::Text("Account", account)], issued: None })
+}
+
+/// `GetSessionToken` and `GetFederationToken` need an IAM user's long-term keys; every key a world
+/// issues is a role session's, which STS refuses with `AccessDenied`.
+pub fn refuse_session_credentials(operation: &str, checks: &mut Vec<Check>) -> StsError {
+    checks.push(Check::fail("sts.long_term_credentials", format!("{operation} needs an IAM user's long-term keys; the caller holds session credentials")));
+    StsError::new(403, "AccessDenied", format!("Cannot call {operation} with session credentials"))
 }
 
 /// `AssumeRole`, from the session `caller`.
