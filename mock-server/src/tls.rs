@@ -22,6 +22,7 @@ pub const HOSTS: &[&str] = &[
     "www.googleapis.com",
     "accounts.google.com",
     "token.actions.githubusercontent.com",
+    "*.tokens.sts.global.api.aws",
     "metadata.google.internal",
     "localhost",
 ];

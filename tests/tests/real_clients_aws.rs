@@ -371,6 +371,43 @@ async fn boto3_rust_aws_config_and_the_js_sdk_chain_a_profile_into_a_role_of_ano
     }
 }
 
+/// aws-sdk-sts with the instance's credentials from `cloud`'s IMDS (aws-config's provider).
+fn instance_sts_client(cloud: &CloudId) -> aws_sdk_sts::Client {
+    let pc = aws_config::provider_config::ProviderConfig::without_region().with_http_client(cloudid_tests::aws_http_client());
+    let imds = aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+        .configure(&pc)
+        .imds_client(aws_config::imds::Client::builder().configure(&pc).endpoint(cloud.endpoint()).unwrap().build())
+        .build();
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("ap-northeast-1"))
+        .endpoint_url(cloud.endpoint())
+        .credentials_provider(imds)
+        .http_client(cloudid_tests::aws_http_client())
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_sdk_sts_gets_es384_and_rs256_web_identity_tokens_that_the_published_keys_verify() {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1);
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
+    let sts = instance_sts_client(&cloud);
+    let jwks: serde_json::Value = reqwest::get(format!("{}/issuers/aws-outbound-123456789012/.well-known/jwks.json", cloud.endpoint())).await.unwrap().json().await.unwrap();
+    let keys: Vec<cloudid_mock::verify::jwt::PreparedKey> = jwks["keys"].as_array().unwrap().iter().map(|k| cloudid_mock::verify::jwt::PreparedKey::new(serde_json::from_value(k.clone()).unwrap())).collect();
+    for alg in ["ES384", "RS256"] {
+        let out = sts.get_web_identity_token().audience("https://api.example.com").signing_algorithm(alg).duration_seconds(900).tags(aws_sdk_sts::types::Tag::builder().key("team").value("data").build().unwrap()).send().await.unwrap();
+        let token = cloudid_mock::verify::jwt::decode(out.web_identity_token().unwrap()).unwrap();
+        assert_eq!(token.header.alg, alg);
+        token.verify(&keys).expect("verifies with the issuer's published keys");
+        assert_eq!(token.str_claim("sub"), Some("arn:aws:iam::123456789012:role/embulk-gcp-access"));
+        assert_eq!(token.claims["https://sts.amazonaws.com/"]["request_tags"]["team"], "data");
+        let exp = token.time_claim("exp").unwrap().unwrap();
+        assert_eq!(out.expiration().unwrap().secs(), exp, "Expiration is the token's exp");
+        assert_eq!(exp - token.time_claim("iat").unwrap().unwrap(), 900);
+    }
+}
+
 const BOTO3_KEY_INFO: &str = r#"
 import json
 import boto3
@@ -402,19 +439,7 @@ async fn boto3_and_aws_sdk_sts_read_the_account_of_a_key_and_are_refused_session
     assert_eq!(py.result["GetSessionToken"], "AccessDenied: Cannot call GetSessionToken with session credentials");
     assert_eq!(py.result["GetFederationToken"], "AccessDenied: Cannot call GetFederationToken with session credentials");
 
-    let pc = aws_config::provider_config::ProviderConfig::without_region().with_http_client(cloudid_tests::aws_http_client());
-    let imds = aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-        .configure(&pc)
-        .imds_client(aws_config::imds::Client::builder().configure(&pc).endpoint(cloud.endpoint()).unwrap().build())
-        .build();
-    let conf = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new("ap-northeast-1"))
-        .endpoint_url(cloud.endpoint())
-        .credentials_provider(imds)
-        .http_client(cloudid_tests::aws_http_client())
-        .build();
-    let sts = aws_sdk_sts::Client::from_conf(conf);
+    let sts = instance_sts_client(&cloud);
     let key = cloud.journal().iter().rev().find_map(|e| e.issued.as_ref().and_then(|i| i.access_key_id.clone())).expect("the instance credentials were issued");
     let info = sts.get_access_key_info().access_key_id(&key).send().await.unwrap();
     assert_eq!(info.account(), Some("123456789012"));
@@ -422,6 +447,8 @@ async fn boto3_and_aws_sdk_sts_read_the_account_of_a_key_and_are_refused_session
     assert_eq!((refused.meta().code(), refused.meta().message()), (Some("AccessDenied"), Some("Cannot call GetSessionToken with session credentials")));
     let refused = sts.get_federation_token().name("ci").send().await.unwrap_err().into_service_error();
     assert_eq!(refused.meta().code(), Some("AccessDenied"));
+    let disabled = sts.get_web_identity_token().audience("https://api.example.com").signing_algorithm("RS256").send().await.unwrap_err().into_service_error();
+    assert!(disabled.is_outbound_web_identity_federation_disabled_exception(), "the SDK maps the code to its modeled error: {disabled:?}");
     let journal = cloud.journal();
     let count = |op: &str| journal.iter().filter(|e| e.service == "aws_sts" && e.operation == op).count();
     assert_eq!((count("GetAccessKeyInfo"), count("GetSessionToken"), count("GetFederationToken")), (3, 2, 2), "{journal:#?}");

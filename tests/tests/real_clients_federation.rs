@@ -106,3 +106,49 @@ async fn a_github_actions_token_file_exchanges_for_the_deployer_service_account(
     let exchange = cloud.journal().into_iter().find(|e| e.service == "google_sts").unwrap();
     assert!(exchange.checks.iter().any(|c| c.name == "condition" && c.outcome == cloudid_mock::Outcome::Pass));
 }
+
+/// Boto3 on the instance asks STS for a token for `audience` (GetWebIdentityToken, RS256) and
+/// writes it to `path`, as a workload would for google-auth's file credential source.
+const BOTO3_WEB_IDENTITY_TOKEN: &str = r#"
+import hashlib, json, sys
+import boto3
+path, audience = sys.argv[1], sys.argv[2]
+reply = boto3.client("sts").get_web_identity_token(Audience=[audience], SigningAlgorithm="RS256", DurationSeconds=600)
+with open(path, "w") as f:
+    f.write(reply["WebIdentityToken"])
+print(json.dumps({"ok": True, "token_fingerprint": "sha256:" + hashlib.sha256(reply["WebIdentityToken"].encode()).hexdigest()[:12], "expiration": reply["Expiration"].isoformat()}))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ec2_instance_trades_an_aws_issued_jwt_for_google_credentials_with_boto3_and_google_auth() {
+    let iss = cloudid_mock::world::issuers::aws_outbound_iss("123456789012");
+    let pool = "\n    - name: aws-outbound-pool\n      providers:\n        - name: aws-jwt\n          oidc: {issuer_uri: \"ISS\"}\n          attribute_mapping:\n            google.subject: assertion.sub\n          attribute_condition: assertion['https://sts.amazonaws.com/'].aws_account == '123456789012'\n".replace("ISS", &iss);
+    let member = "            - principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/aws-outbound-pool/subject/arn:aws:iam::123456789012:role/embulk-gcp-access\n";
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML
+        .replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1)
+        .replacen("  workload_identity_pools:", &format!("  workload_identity_pools:{pool}"), 1)
+        .replacen("          members:\n", &format!("          members:\n{member}"), 1);
+    let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
+    let provider_resource = provider("aws-outbound-pool", "aws-jwt");
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    let env: BTreeMap<String, String> = ["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"].iter().map(|k| (k.to_string(), cloud.env()[*k].clone())).collect();
+    let (path, audience) = (token_file.path().to_str().unwrap().to_string(), format!("//iam.googleapis.com/{provider_resource}"));
+    let aws = tokio::task::spawn_blocking(move || run_client(&python(), &["-c", BOTO3_WEB_IDENTITY_TOKEN, &path, &audience], &env, TIMEOUT)).await.unwrap();
+    assert_eq!(aws.result["ok"], true, "{}\n{}\n{:#?}", aws.result, aws.stderr, ops(&cloud));
+    let minted = cloud.journal().into_iter().find(|e| e.operation == "GetWebIdentityToken").expect("the token call");
+    assert_eq!(minted.verdict, Verdict::Granted);
+    assert_eq!(aws.result["token_fingerprint"], minted.issued.as_ref().unwrap().token_fingerprint.as_str());
+
+    let source = Source::File { path: token_file.path().display().to_string(), json_field: None };
+    let doc = cred_config::build(&provider_resource, Some("embulk-aws-access@acme-data.iam.gserviceaccount.com"), &source, &cloud.endpoint()).unwrap();
+    let file = write_config(&doc);
+    let (config, endpoint) = (file.path().to_path_buf(), cloud.endpoint());
+    let google = tokio::task::spawn_blocking(move || python_external(&endpoint, &config)).await.unwrap();
+    assert_eq!(google.result["ok"], true, "{}\n{}\n{:#?}", google.result, google.stderr, ops(&cloud));
+    assert_eq!(google.result["tokeninfo_email"], "embulk-aws-access@acme-data.iam.gserviceaccount.com");
+    let journal = cloud.journal();
+    let exchange = journal.iter().find(|e| e.service == "google_sts").expect("an STS exchange");
+    assert_eq!(exchange.verdict, Verdict::Granted, "{exchange:#?}");
+    assert!(exchange.principal.as_deref().unwrap().ends_with("/subject/arn:aws:iam::123456789012:role/embulk-gcp-access"), "{exchange:#?}");
+    assert!(exchange.checks.iter().any(|c| c.name == "jwt.signature" && c.outcome == cloudid_mock::Outcome::Pass));
+}

@@ -356,6 +356,107 @@ async fn get_access_key_info_reads_the_account_from_any_key_and_session_credenti
     assert_denied(&cloud, s, &body, "MissingAuthenticationToken", 403);
 }
 
+fn outbound_world() -> String {
+    cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1)
+}
+
+async fn web_identity_token(cloud: &CloudId, creds: &aws_credential_types::Credentials, extra: &[(&str, &str)]) -> (u16, String) {
+    let mut form = vec![("Action", "GetWebIdentityToken"), ("Version", "2011-06-15")];
+    form.extend_from_slice(extra);
+    send_signed(cloud, &sign_form(cloud, creds, &form, "ap-northeast-1", "sts", to_system(cloud.clock().now()))).await
+}
+
+async fn jwks(cloud: &CloudId, url: &str, host: Option<&str>) -> Vec<cloudid_mock::verify::jwt::PreparedKey> {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(h) = host {
+        req = req.header("host", h);
+    }
+    let doc: Value = req.send().await.unwrap().json().await.unwrap();
+    let _ = cloud;
+    doc["keys"].as_array().unwrap().iter().map(|k| cloudid_mock::verify::jwt::PreparedKey::new(serde_json::from_value(k.clone()).unwrap())).collect()
+}
+
+#[tokio::test]
+async fn get_web_identity_token_signs_rs256_and_es384_tokens_that_the_accounts_issuer_verifies() {
+    let cloud = CloudId::builder().world_yaml(&outbound_world()).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let creds = session(&cloud).await;
+    let iss = cloudid_mock::world::issuers::aws_outbound_iss("123456789012");
+    let host = iss.strip_prefix("https://").unwrap().to_string();
+    assert!(host.ends_with(".tokens.sts.global.api.aws"), "{iss}");
+    let by_path = jwks(&cloud, &format!("{}/issuers/aws-outbound-123456789012/.well-known/jwks.json", cloud.endpoint()), None).await;
+    let by_host = jwks(&cloud, &format!("{}/.well-known/jwks.json", cloud.endpoint()), Some(&host)).await;
+    assert_eq!(by_path.len(), 2, "an RSA and a P-384 key");
+    assert_eq!(by_path.iter().map(|k| k.kid().to_string()).collect::<Vec<_>>(), by_host.iter().map(|k| k.kid().to_string()).collect::<Vec<_>>());
+    let discovery: Value = reqwest::Client::new().get(format!("{}/.well-known/openid-configuration", cloud.endpoint())).header("host", &host).send().await.unwrap().json().await.unwrap();
+    assert_eq!((discovery["issuer"].as_str(), discovery["jwks_uri"].as_str()), (Some(iss.as_str()), Some(format!("{iss}/.well-known/jwks.json").as_str())));
+
+    let (s, body) = web_identity_token(&cloud, &creds, &[("Audience.member.1", "https://api.example.com"), ("SigningAlgorithm", "RS256"), ("Tags.member.1.Key", "job-id"), ("Tags.member.1.Value", "42")]).await;
+    assert_eq!(s, 200, "{body}");
+    insta::assert_snapshot!("sts_get_web_identity_token", body);
+    let token = tag(&body, "WebIdentityToken").unwrap();
+    let decoded = cloudid_mock::verify::jwt::decode(&token).unwrap();
+    assert_eq!(decoded.header.alg, "RS256");
+    decoded.verify(&by_host).expect("verifies with the published keys");
+    let now = cloud.clock().now().unix_timestamp();
+    let claims = Value::Object(decoded.claims.clone());
+    assert_eq!(claims["iss"], iss.as_str());
+    assert_eq!(claims["aud"], "https://api.example.com");
+    assert_eq!(claims["sub"], "arn:aws:iam::123456789012:role/GitHubActionsECRRole");
+    assert_eq!((claims["iat"].as_i64(), claims["exp"].as_i64()), (Some(now), Some(now + 300)));
+    assert_eq!(
+        claims["https://sts.amazonaws.com/"],
+        json!({"aws_account": "123456789012", "source_region": "ap-northeast-1", "principal_id": "arn:aws:iam::123456789012:role/GitHubActionsECRRole", "request_tags": {"job-id": "42"}})
+    );
+    let last = cloud.journal().pop().unwrap();
+    assert_eq!(last.verdict, Verdict::Granted);
+    assert_eq!(last.issued.as_ref().unwrap().token_fingerprint, cloudid_mock::fingerprint(&token));
+
+    let (s, body) = web_identity_token(&cloud, &creds, &[("Audience.member.1", "a"), ("Audience.member.2", "b"), ("SigningAlgorithm", "ES384"), ("DurationSeconds", "60")]).await;
+    assert_eq!(s, 200, "{body}");
+    let decoded = cloudid_mock::verify::jwt::decode(&tag(&body, "WebIdentityToken").unwrap()).unwrap();
+    assert_eq!(decoded.header.alg, "ES384");
+    decoded.verify(&by_path).expect("the P-384 key verifies it");
+    assert_eq!(Value::Object(decoded.claims.clone())["aud"], json!(["a", "b"]));
+    assert!(cloudid_mock::verify::jwt::decode(&token).unwrap().verify(&by_path[1..]).is_err(), "the RS256 token does not verify with the P-384 key");
+}
+
+#[tokio::test]
+async fn get_web_identity_token_is_refused_when_disabled_malformed_outliving_the_session_or_unsigned() {
+    let cloud = CloudId::builder().world_yaml(&outbound_world()).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let creds = session(&cloud).await;
+    let ok = [("Audience.member.1", "https://api.example.com"), ("SigningAlgorithm", "RS256")];
+    for (extra, message) in [
+        (vec![("SigningAlgorithm", "RS256")], "1 validation error detected: Value 'null' at 'audience' failed to satisfy constraint: Member must not be null"),
+        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "HS256")], "1 validation error detected: Value 'HS256' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"),
+        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "3601")], "1 validation error detected: Value '3601' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600"),
+    ] {
+        let (s, body) = web_identity_token(&cloud, &creds, &extra).await;
+        assert_denied(&cloud, s, &body, "ValidationError", 400);
+        assert_eq!(tag(&body, "Message").unwrap(), message);
+    }
+    let eleven: Vec<String> = (1..=11).map(|i| format!("Audience.member.{i}")).collect();
+    let mut many: Vec<(&str, &str)> = eleven.iter().map(|k| (k.as_str(), "x")).collect();
+    many.push(("SigningAlgorithm", "RS256"));
+    let (s, body) = web_identity_token(&cloud, &creds, &many).await;
+    assert_denied(&cloud, s, &body, "ValidationError", 400);
+
+    cloud.clock().advance(Duration::from_secs(3600 - 100));
+    let (s, body) = web_identity_token(&cloud, &creds, &ok).await;
+    assert_denied(&cloud, s, &body, "SessionDurationEscalationException", 403);
+    let (s, _) = web_identity_token(&cloud, &creds, &[ok[0], ok[1], ("DurationSeconds", "90")]).await;
+    assert_eq!(s, 200, "a token inside the session's remaining 100 s is fine");
+    let (s, body) = post_form(&cloud, &[("Action", "GetWebIdentityToken"), ("Version", "2011-06-15"), ok[0], ok[1]]).await;
+    assert_denied(&cloud, s, &body, "MissingAuthenticationToken", 403);
+
+    let disabled = fixed_cloud().await;
+    let creds = session(&disabled).await;
+    let (s, body) = web_identity_token(&disabled, &creds, &ok).await;
+    assert_denied(&disabled, s, &body, "OutboundWebIdentityFederationDisabledException", 403);
+    insta::assert_snapshot!("sts_get_web_identity_token_disabled", body);
+    let (s, _) = reqwest::Client::new().get(format!("{}/issuers/aws-outbound-123456789012/.well-known/jwks.json", disabled.endpoint())).send().await.map(|r| (r.status().as_u16(), ())).unwrap();
+    assert_eq!(s, 404, "no issuer for an account without outbound federation");
+}
+
 #[tokio::test]
 async fn a_real_sts_host_pins_the_signing_region() {
     let cloud = fixed_cloud().await;

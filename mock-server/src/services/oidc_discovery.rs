@@ -3,7 +3,8 @@
 //! Reachable by path on the one port (`/issuers/{name}/.well-known/openid-configuration`,
 //! `/issuers/{name}/jwks`, `/issuers/{name}/certs`) and, when the request names the real host,
 //! at the real paths (`token.actions.githubusercontent.com/.well-known/jwks`,
-//! `www.googleapis.com/oauth2/v3/certs`, …), so verifiers configured for production work.
+//! `www.googleapis.com/oauth2/v3/certs`, `<id>.tokens.sts.global.api.aws/.well-known/jwks.json`,
+//! …), so verifiers configured for production work.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::journal::{Check, Note, Verdict};
 use crate::server::{Answer, Shared, noted};
-use crate::world::issuers::{GITHUB_ISS, GOOGLE_ISS, Issuer};
+use crate::world::issuers::{AWS_OUTBOUND_HOST_SUFFIX, GITHUB_ISS, GOOGLE_ISS, Issuer};
 
 /// Discovery and key routes by path.
 pub fn router() -> Router<Arc<Shared>> {
@@ -24,6 +25,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/issuers/{name}/.well-known/openid-configuration", get(discovery_by_path))
         .route("/issuers/{name}/jwks", get(jwks_by_path))
         .route("/issuers/{name}/.well-known/jwks", get(jwks_by_path))
+        .route("/issuers/{name}/.well-known/jwks.json", get(jwks_by_path))
         .route("/issuers/{name}/certs", get(certs_by_path))
 }
 
@@ -85,6 +87,14 @@ fn discovery_doc(issuer: &Issuer, jwks_uri: &str) -> Value {
             "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository", "repository_id", "repository_owner", "repository_owner_id", "run_id", "run_number", "run_attempt", "actor", "actor_id", "workflow", "workflow_ref", "workflow_sha", "head_ref", "base_ref", "event_name", "ref_type", "environment", "environment_node_id", "job_workflow_ref", "job_workflow_sha", "repository_visibility", "runner_environment"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid"]
+        })
+    } else if issuer.iss.ends_with(AWS_OUTBOUND_HOST_SUFFIX) {
+        json!({
+            "issuer": issuer.iss,
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES384"]
         })
     } else {
         json!({
@@ -165,10 +175,16 @@ pub fn by_host(shared: &Shared, host: &str, path: &str) -> Option<Answer> {
     drop(state);
     let base = issuer.iss.strip_prefix("https://").and_then(|r| r.split_once('/').map(|(_, p)| format!("/{p}"))).unwrap_or_default();
     let rest = path.strip_prefix(base.as_str())?;
-    let jwks_uri = if issuer.iss == GOOGLE_ISS { "https://www.googleapis.com/oauth2/v3/certs".to_string() } else { format!("{}/.well-known/jwks", issuer.iss) };
+    let aws = issuer.iss.ends_with(AWS_OUTBOUND_HOST_SUFFIX);
+    let jwks_uri = match () {
+        _ if issuer.iss == GOOGLE_ISS => "https://www.googleapis.com/oauth2/v3/certs".to_string(),
+        _ if aws => format!("{}/.well-known/jwks.json", issuer.iss),
+        _ => format!("{}/.well-known/jwks", issuer.iss),
+    };
     let doc = match rest {
         "/.well-known/openid-configuration" => Doc::Discovery,
-        "/.well-known/jwks" if issuer.iss != GOOGLE_ISS => Doc::Jwks,
+        "/.well-known/jwks.json" if aws => Doc::Jwks,
+        "/.well-known/jwks" if issuer.iss != GOOGLE_ISS && !aws => Doc::Jwks,
         _ => return None,
     };
     Some(serve(shared, &issuer, doc, &jwks_uri))

@@ -20,6 +20,21 @@ use crate::verify::jwt::{Jwk, PreparedKey};
 pub const GITHUB_ISS: &str = "https://token.actions.githubusercontent.com";
 /// `iss` of Google ID tokens.
 pub const GOOGLE_ISS: &str = "https://accounts.google.com";
+/// The host suffix of AWS STS outbound identity federation issuers.
+pub const AWS_OUTBOUND_HOST_SUFFIX: &str = ".tokens.sts.global.api.aws";
+
+/// The issuer URL AWS gives account `account_id` when outbound identity federation is enabled:
+/// `https://<id>.tokens.sts.global.api.aws`, the id a UUID-shaped value stable per account.
+pub fn aws_outbound_iss(account_id: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("outbound:{account_id}").as_bytes());
+    let h = crate::ids::hex(&digest.as_ref()[..16]);
+    format!("https://{}-{}-{}-{}-{}{AWS_OUTBOUND_HOST_SUFFIX}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// The issuer name (`/issuers/{name}/…`) of account `account_id`'s outbound federation issuer.
+pub fn aws_outbound_name(account_id: &str) -> String {
+    format!("aws-outbound-{account_id}")
+}
 
 macro_rules! fixture_key {
     ($name:literal) => {
@@ -36,6 +51,7 @@ const FIXTURE_KEYS: &[(&str, &str, &str)] = &[
     fixture_key!("google-1"),
     fixture_key!("google-2"),
     fixture_key!("extra-issuer-1"),
+    fixture_key!("aws-sts-1"),
 ];
 
 /// The `'static` name of bundled fixture key `name`, if there is one.
@@ -184,6 +200,8 @@ pub struct Issuer {
     pub static_keys: Vec<Arc<PreparedKey>>,
     /// Whether verifiers fail to reach this issuer's JWKS (`IDPCommunicationError`).
     pub unreachable: bool,
+    /// A P-384 key it also signs with (ES384), published beside the RSA keys.
+    pub es384: Option<super::ec_key::EcSigningKey>,
     next_fixture: usize,
     fixtures: Vec<&'static str>,
 }
@@ -198,6 +216,7 @@ impl Issuer {
             retired: Vec::new(),
             static_keys: Vec::new(),
             unreachable: false,
+            es384: None,
             next_fixture: 1,
             fixtures: fixtures.to_vec(),
         }
@@ -213,8 +232,15 @@ impl Issuer {
     pub fn keys(&self, now: OffsetDateTime) -> Vec<Arc<PreparedKey>> {
         let mut keys: Vec<Arc<PreparedKey>> = self.active.iter().map(|k| k.prepared.clone()).collect();
         keys.extend(self.retired.iter().filter(|(_, until)| *until > now).map(|(k, _)| k.prepared.clone()));
+        keys.extend(self.es384.iter().map(|k| k.prepared.clone()));
         keys.extend(self.static_keys.iter().cloned());
         keys
+    }
+
+    /// The AWS STS outbound identity federation issuer of account `account_id`
+    /// (`GetWebIdentityToken`): RS256 and ES384 keys, `iss` its account's issuer URL.
+    pub fn aws_outbound(account_id: &str) -> Self {
+        Self { es384: Some(super::ec_key::EcSigningKey::fixture()), ..Self::signing(&aws_outbound_name(account_id), &aws_outbound_iss(account_id), &["aws-sts-1"]) }
     }
 
     /// The published JWKS at `now` (what `keys` verifies with).
@@ -239,7 +265,8 @@ impl Issuer {
 impl IssuerAuthority {
     /// The issuers of `model`: the built-ins adjusted by, and extended with, `model.issuers`.
     pub fn from_model(model: &super::WorldModel) -> Self {
-        let mut auth = Self::new(vec![]);
+        let outbound = model.aws.all_accounts().filter(|a| a.outbound_identity_federation).map(|a| Issuer::aws_outbound(a.account_id)).collect();
+        let mut auth = Self::new(outbound);
         for m in &model.issuers {
             let existing = auth.issuers.iter().position(|i| i.name == m.name);
             let mut issuer = match existing {

@@ -2,6 +2,7 @@
 //! credentials, IMDS session tokens, the seeded generator).
 
 pub mod credentials;
+pub mod ec_key;
 pub mod google_tokens;
 pub mod issuers;
 pub mod mint;

@@ -322,6 +322,11 @@ pub struct AwsModel {
     /// instance and the containers belong to the account above.
     #[serde(default)]
     pub accounts: Vec<AwsAccountModel>,
+    /// Whether outbound identity federation is enabled (`aws iam
+    /// enable-outbound-web-identity-federation`): sessions of the account may call
+    /// `sts:GetWebIdentityToken`, and the account's issuer publishes its keys.
+    #[serde(default)]
+    pub outbound_identity_federation: bool,
 }
 
 /// A further AWS account (`aws.accounts[]`): its IAM roles and OIDC identity providers.
@@ -336,6 +341,9 @@ pub struct AwsAccountModel {
     /// IAM OIDC identity providers of the account.
     #[serde(default)]
     pub oidc_providers: Vec<OidcProviderModel>,
+    /// Whether outbound identity federation is enabled for the account.
+    #[serde(default)]
+    pub outbound_identity_federation: bool,
 }
 
 /// The IAM of one AWS account, the world's main one or one of `aws.accounts`.
@@ -347,6 +355,8 @@ pub struct AccountIam<'m> {
     pub roles: &'m [RoleModel],
     /// IAM OIDC identity providers of the account.
     pub oidc_providers: &'m [OidcProviderModel],
+    /// Whether outbound identity federation (`GetWebIdentityToken`) is enabled.
+    pub outbound_identity_federation: bool,
 }
 
 impl AccountIam<'_> {
@@ -359,8 +369,13 @@ impl AccountIam<'_> {
 impl AwsModel {
     /// Every account's IAM, the main account first.
     pub fn all_accounts(&self) -> impl Iterator<Item = AccountIam<'_>> {
-        std::iter::once(AccountIam { account_id: &self.account_id, roles: &self.roles, oidc_providers: &self.oidc_providers })
-            .chain(self.accounts.iter().map(|a| AccountIam { account_id: &a.account_id, roles: &a.roles, oidc_providers: &a.oidc_providers }))
+        let main = AccountIam { account_id: &self.account_id, roles: &self.roles, oidc_providers: &self.oidc_providers, outbound_identity_federation: self.outbound_identity_federation };
+        std::iter::once(main).chain(self.accounts.iter().map(|a| AccountIam {
+            account_id: &a.account_id,
+            roles: &a.roles,
+            oidc_providers: &a.oidc_providers,
+            outbound_identity_federation: a.outbound_identity_federation,
+        }))
     }
 
     /// The IAM of the account with this id, if the world has it.

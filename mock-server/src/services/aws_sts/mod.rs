@@ -1,11 +1,12 @@
 //! AWS STS (query protocol): `AssumeRoleWithWebIdentity` (unsigned), `AssumeRole`,
-//! `GetCallerIdentity` and `GetAccessKeyInfo` (SigV4-signed; `GetSessionToken` and
+//! `GetCallerIdentity`, `GetAccessKeyInfo` and `GetWebIdentityToken` (SigV4-signed; `GetSessionToken` and
 //! `GetFederationToken` refuse the session credentials every world key is), answered in STS's own XML. Form POST and GET query forms
 //! answer the same.
 
 pub mod params;
 pub mod signed;
 pub mod web_identity;
+pub mod web_token;
 pub mod xml;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ const DENIALS: &[&str] = &[
     "ExpiredToken",
     "MissingAuthenticationToken",
     "IncompleteSignature",
+    "OutboundWebIdentityFederationDisabledException",
+    "SessionDurationEscalationException",
 ];
 
 /// What a successful operation produced.
@@ -44,6 +47,8 @@ pub struct Outcome {
     pub result: Vec<Node>,
     /// Credentials it issued, if any.
     pub issued: Option<Arc<IssuedCredential>>,
+    /// A token it issued (`GetWebIdentityToken`), as the journal names it.
+    pub token: Option<Arc<crate::journal::Issued>>,
 }
 
 /// The `Arn` of a session: `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`.
@@ -131,10 +136,8 @@ pub fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
     let result = run(shared, parts, body, &mut note);
     match result {
         Ok((operation, outcome)) => {
-            note.verdict = if outcome.issued.is_some() { Verdict::Granted } else { Verdict::Served };
-            if let Some(cred) = &outcome.issued {
-                note.issued = Some(cred.receipt.clone());
-            }
+            note.verdict = if outcome.issued.is_some() || outcome.token.is_some() { Verdict::Granted } else { Verdict::Served };
+            note.issued = outcome.issued.as_ref().map(|cred| cred.receipt.clone()).or_else(|| outcome.token.clone());
             noted(xml::success(operation, outcome.result, &request_id), note)
         }
         Err(e) => {
@@ -165,6 +168,7 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         "GetAccessKeyInfo" => "GetAccessKeyInfo",
         "GetSessionToken" => "GetSessionToken",
         "GetFederationToken" => "GetFederationToken",
+        "GetWebIdentityToken" => "GetWebIdentityToken",
         "" => return Err(StsError::new(400, "MissingAction", "Missing Action")),
         other => return Err(StsError::new(400, "InvalidAction", format!("Could not find operation {other} for version {VERSION}"))),
     };
@@ -195,6 +199,7 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         "GetCallerIdentity" => Ok((operation, signed::caller_identity(&caller))),
         "GetAccessKeyInfo" => signed::access_key_info(&form, &mut note.checks).map(|o| (operation, o)),
         "GetSessionToken" | "GetFederationToken" => Err(signed::refuse_session_credentials(operation, &mut note.checks)),
+        "GetWebIdentityToken" => web_token::get(shared, &caller, &form, &signed, now, &mut note.checks).map(|o| (operation, o)),
         _ => signed::assume_role(&model, shared, &caller, &form, now, &mut note.checks).map(|o| (operation, o)),
     }
 }

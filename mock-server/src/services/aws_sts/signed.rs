@@ -88,6 +88,7 @@ pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
             Node::Text("Account", caller.principal.account_id.clone()),
         ],
         issued: None,
+        token: None,
     }
 }
 
@@ -107,7 +108,7 @@ pub fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Check>) -> 
         return Err(StsError::new(400, "InvalidParameterValue", "The access key ID is not valid."));
     };
     checks.push(Check::pass("sts.access_key", format!("account {account}")));
-    Ok(Outcome { result: vec![Node::Text("Account", account)], issued: None })
+    Ok(Outcome { result: vec![Node::Text("Account", account)], issued: None, token: None })
 }
 
 /// `GetSessionToken` and `GetFederationToken` need an IAM user's long-term keys; every key a world
@@ -180,5 +181,5 @@ pub fn assume_role(
     if let Some(si) = p.get("SourceIdentity") {
         result.push(Node::Text("SourceIdentity", si.clone()));
     }
-    Ok(Outcome { result, issued: Some(cred) })
+    Ok(Outcome { result, issued: Some(cred), token: None })
 }

@@ -203,5 +203,5 @@ pub fn assume(
     if let Some(si) = source_identity {
         result.push(Node::Text("SourceIdentity", si));
     }
-    Ok(Outcome { result, issued: Some(cred) })
+    Ok(Outcome { result, issued: Some(cred), token: None })
 }
