@@ -453,3 +453,25 @@ async fn boto3_and_aws_sdk_sts_read_the_account_of_a_key_and_are_refused_session
     let count = |op: &str| journal.iter().filter(|e| e.service == "aws_sts" && e.operation == op).count();
     assert_eq!((count("GetAccessKeyInfo"), count("GetSessionToken"), count("GetFederationToken")), (3, 2, 2), "{journal:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_js_sdk_gets_a_web_identity_token_and_the_modeled_error_when_the_account_has_none() {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1);
+    for (cloud, enabled) in [(CloudId::builder().world_yaml(&yaml).unwrap().start().await, true), (CloudId::start().await, false)] {
+        let mut env = imds_env(&cloud);
+        env.insert("AWS_ENDPOINT_URL_STS".into(), cloud.env()["AWS_ENDPOINT_URL_STS"].clone());
+        let script = client_program("node/web-identity-token.mjs");
+        let run = tokio::task::spawn_blocking(move || run_client("node", &[script.to_str().unwrap(), "https://api.example.com", "ES384"], &env, TIMEOUT)).await.unwrap();
+        let journal = cloud.journal();
+        let call = journal.iter().find(|e| e.operation == "GetWebIdentityToken").expect("the JS SDK called STS");
+        if enabled {
+            assert_eq!(run.result["ok"], true, "{}\n{}", run.result, run.stderr);
+            assert_eq!((run.result["alg"].as_str(), run.result["sub"].as_str()), (Some("ES384"), Some("arn:aws:iam::123456789012:role/embulk-gcp-access")));
+            assert_eq!(run.result["token_fingerprint"], call.issued.as_ref().unwrap().token_fingerprint.as_str());
+        } else {
+            assert_eq!(run.result["ok"], false);
+            assert!(run.result["error"].as_str().unwrap().starts_with("OutboundWebIdentityFederationDisabledException: "), "{}", run.result);
+            assert_eq!(call.verdict, Verdict::Denied);
+        }
+    }
+}
