@@ -429,6 +429,8 @@ async fn get_web_identity_token_is_refused_when_disabled_malformed_outliving_the
         (vec![("SigningAlgorithm", "RS256")], "1 validation error detected: Value 'null' at 'audience' failed to satisfy constraint: Member must not be null"),
         (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "HS256")], "1 validation error detected: Value 'HS256' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"),
         (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "3601")], "1 validation error detected: Value '3601' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600"),
+        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "59")], "1 validation error detected: Value '59' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60"),
+        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "soon")], "1 validation error detected: Value 'soon' at 'durationSeconds' failed to satisfy constraint: Member must be an integer"),
     ] {
         let (s, body) = web_identity_token(&cloud, &creds, &extra).await;
         assert_denied(&cloud, s, &body, "ValidationError", 400);

@@ -93,14 +93,19 @@ pub fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a st
 
 /// `DurationSeconds`, validated to 900 … 43200.
 pub fn duration(p: &HashMap<String, String>, v: &mut Validation) -> Option<i64> {
+    duration_within(p, v, 900, 43200)
+}
+
+/// `DurationSeconds`, if given, checked against `min ..= max` as STS's model bounds it.
+pub fn duration_within(p: &HashMap<String, String>, v: &mut Validation, min: i64, max: i64) -> Option<i64> {
     let raw = p.get("DurationSeconds")?;
     match raw.parse::<i64>() {
-        Ok(d) if d < 900 => {
-            v.fail(raw, "durationSeconds", "Member must have value greater than or equal to 900");
+        Ok(d) if d < min => {
+            v.fail(raw, "durationSeconds", &format!("Member must have value greater than or equal to {min}"));
             None
         }
-        Ok(d) if d > 43200 => {
-            v.fail(raw, "durationSeconds", "Member must have value less than or equal to 43200");
+        Ok(d) if d > max => {
+            v.fail(raw, "durationSeconds", &format!("Member must have value less than or equal to {max}"));
             None
         }
         Ok(d) => Some(d),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use super::params::Validation;
+use super::params::{self, Validation};
 use super::xml::{Node, StsError};
 use super::Outcome;
 use crate::journal::{Check, Issued};
@@ -55,20 +55,7 @@ pub fn get(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, Strin
         Some(other) => v.fail(other, "signingAlgorithm", "Member must satisfy enum value set: [RS256, ES384]"),
         None => v.fail("null", "signingAlgorithm", "Member must not be null"),
     }
-    let seconds = match p.get("DurationSeconds") {
-        None => DEFAULT_DURATION,
-        Some(d) => match d.parse::<i64>() {
-            Ok(n) if (60..=3600).contains(&n) => n,
-            Ok(n) if n < 60 => {
-                v.fail(d, "durationSeconds", "Member must have value greater than or equal to 60");
-                0
-            }
-            _ => {
-                v.fail(d, "durationSeconds", "Member must have value less than or equal to 3600");
-                0
-            }
-        },
-    };
+    let seconds = params::duration_within(p, &mut v, 60, 3600).unwrap_or(DEFAULT_DURATION);
     let mut tags = Map::new();
     for i in 1..=51 {
         let (Some(key), value) = (p.get(&format!("Tags.member.{i}.Key")), p.get(&format!("Tags.member.{i}.Value"))) else { break };
