@@ -176,3 +176,9 @@ github:
 "#,
     )
 }
+
+/// The default world with outbound identity federation enabled for its account
+/// (`GetWebIdentityToken`).
+pub fn outbound_world() -> String {
+    cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1)
+}

@@ -390,7 +390,7 @@ fn instance_sts_client(cloud: &CloudId) -> aws_sdk_sts::Client {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_sdk_sts_gets_es384_and_rs256_web_identity_tokens_that_the_published_keys_verify() {
-    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1);
+    let yaml = cloudid_tests::sts::outbound_world();
     let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
     let sts = instance_sts_client(&cloud);
     let jwks: serde_json::Value = reqwest::get(format!("{}/issuers/aws-outbound-123456789012/.well-known/jwks.json", cloud.endpoint())).await.unwrap().json().await.unwrap();
@@ -456,7 +456,7 @@ async fn boto3_and_aws_sdk_sts_read_the_account_of_a_key_and_are_refused_session
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_js_sdk_gets_a_web_identity_token_and_the_modeled_error_when_the_account_has_none() {
-    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1);
+    let yaml = cloudid_tests::sts::outbound_world();
     for (cloud, enabled) in [(CloudId::builder().world_yaml(&yaml).unwrap().start().await, true), (CloudId::start().await, false)] {
         let mut env = imds_env(&cloud);
         env.insert("AWS_ENDPOINT_URL_STS".into(), cloud.env()["AWS_ENDPOINT_URL_STS"].clone());

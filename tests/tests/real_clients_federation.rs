@@ -124,8 +124,7 @@ async fn an_ec2_instance_trades_an_aws_issued_jwt_for_google_credentials_with_bo
     let iss = cloudid_mock::world::issuers::aws_outbound_iss("123456789012");
     let pool = "\n    - name: aws-outbound-pool\n      providers:\n        - name: aws-jwt\n          oidc: {issuer_uri: \"ISS\"}\n          attribute_mapping:\n            google.subject: assertion.sub\n          attribute_condition: assertion['https://sts.amazonaws.com/'].aws_account == '123456789012'\n".replace("ISS", &iss);
     let member = "            - principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/aws-outbound-pool/subject/arn:aws:iam::123456789012:role/embulk-gcp-access\n";
-    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML
-        .replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1)
+    let yaml = cloudid_tests::sts::outbound_world()
         .replacen("  workload_identity_pools:", &format!("  workload_identity_pools:{pool}"), 1)
         .replacen("          members:\n", &format!("          members:\n{member}"), 1);
     let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;

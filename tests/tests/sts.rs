@@ -356,10 +356,6 @@ async fn get_access_key_info_reads_the_account_from_any_key_and_session_credenti
     assert_denied(&cloud, s, &body, "MissingAuthenticationToken", 403);
 }
 
-fn outbound_world() -> String {
-    cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1)
-}
-
 async fn web_identity_token(cloud: &CloudId, creds: &aws_credential_types::Credentials, extra: &[(&str, &str)]) -> (u16, String) {
     let mut form = vec![("Action", "GetWebIdentityToken"), ("Version", "2011-06-15")];
     form.extend_from_slice(extra);
