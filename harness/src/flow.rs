@@ -76,19 +76,31 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.files.push(f);
         }
         "aws-role-chain" => {
-            // A shared config file as a pipeline writes it: profile `source` assumes `role` with a
-            // GitHub token file; profile `target` assumes `target_role_arn` with `source` as its
-            // `source_profile` (AssumeRole signed with the source session).
-            let token = mint(cloud, "github", json!({"audience": param(params, "audience", "sts.amazonaws.com"), "claims": claims})).await?;
-            let token_file = file(&token)?;
-            let mut config = format!(
-                "[profile source]\nrole_arn = arn:aws:iam::123456789012:role/{}\nweb_identity_token_file = {}\nrole_session_name = cloudid-source\n\n\
-                 [profile target]\nrole_arn = {}\nsource_profile = source\nrole_session_name = {}\n",
-                param(params, "role", "GitHubActionsECRRole"),
-                token_file.path().display(),
+            // A shared config file as a pipeline or an instance writes it: profile `target` assumes
+            // `target_role_arn` (AssumeRole signed with the source session) from either profile
+            // `source`, which assumes `role` with a GitHub token file (`source: web-identity`, the
+            // default), or the instance's own credentials (`source: ec2`, `credential_source =
+            // Ec2InstanceMetadata`).
+            let target = format!(
+                "[profile target]\nrole_arn = {}\nrole_session_name = {}\n",
                 param(params, "target_role_arn", "arn:aws:iam::210987654321:role/ci/deployer"),
                 param(params, "session_name", "cloudid-scenario"),
             );
+            let mut config = match param(params, "source", "web-identity") {
+                "ec2" => format!("{target}credential_source = Ec2InstanceMetadata\n"),
+                "web-identity" => {
+                    let token = mint(cloud, "github", json!({"audience": param(params, "audience", "sts.amazonaws.com"), "claims": claims})).await?;
+                    let token_file = file(&token)?;
+                    let source = format!(
+                        "[profile source]\nrole_arn = arn:aws:iam::123456789012:role/{}\nweb_identity_token_file = {}\nrole_session_name = cloudid-source\n\n",
+                        param(params, "role", "GitHubActionsECRRole"),
+                        token_file.path().display(),
+                    );
+                    p.files.push(token_file);
+                    format!("{source}{target}source_profile = source\n")
+                }
+                other => return Err(format!("aws-role-chain: unknown source `{other}` (web-identity, ec2)")),
+            };
             if let Some(ext) = params.get("external_id").and_then(Value::as_str) {
                 config.push_str(&format!("external_id = {ext}\n"));
             }
@@ -97,10 +109,13 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             }
             let config_file = file(&config)?;
             p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+            if param(params, "source", "web-identity") == "ec2" {
+                p.env.extend(pick(&all, &["AWS_EC2_METADATA_SERVICE_ENDPOINT"]));
+            } else {
+                p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+            }
             p.env.insert("AWS_CONFIG_FILE".into(), config_file.path().display().to_string());
             p.env.insert("AWS_PROFILE".into(), "target".into());
-            p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
-            p.files.push(token_file);
             p.files.push(config_file);
         }
         "gcp-metadata" => {
