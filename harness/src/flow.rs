@@ -86,7 +86,8 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
                 param(params, "target_role_arn", "arn:aws:iam::210987654321:role/ci/deployer"),
                 param(params, "session_name", "cloudid-scenario"),
             );
-            let mut config = match param(params, "source", "web-identity") {
+            let source = param(params, "source", "web-identity");
+            let mut config = match source {
                 "ec2" => format!("{target}credential_source = Ec2InstanceMetadata\n"),
                 "web-identity" => {
                     let token = mint(cloud, "github", json!({"audience": param(params, "audience", "sts.amazonaws.com"), "claims": claims})).await?;
@@ -109,7 +110,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             }
             let config_file = file(&config)?;
             p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
-            if param(params, "source", "web-identity") == "ec2" {
+            if source == "ec2" {
                 p.env.extend(pick(&all, &["AWS_EC2_METADATA_SERVICE_ENDPOINT"]));
             } else {
                 p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
