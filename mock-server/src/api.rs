@@ -34,6 +34,7 @@ pub struct Builder {
     world: Option<WorldModel>,
     listen: Option<SocketAddr>,
     clock: Option<Clock>,
+    limits: Option<crate::connections::Limits>,
 }
 
 impl Builder {
@@ -60,6 +61,12 @@ impl Builder {
         self
     }
 
+    /// Serves connections under `limits` (timeouts, connection cap) instead of the defaults.
+    pub fn limits(mut self, limits: crate::connections::Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     /// Starts the server; panics if the address cannot be bound (use [`Builder::try_start`]).
     pub async fn start(self) -> CloudId {
         self.try_start().await.expect("cloudid: cannot start the server")
@@ -82,8 +89,9 @@ impl Builder {
         let shared = Shared::new(model, clock);
         let router = server::router(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
+        let limits = self.limits.unwrap_or_default();
         tokio::spawn(async move {
-            let _ = server::serve(listener, router, async {
+            let _ = crate::connections::serve(listener, router, limits, async {
                 let _ = rx.await;
             })
             .await;

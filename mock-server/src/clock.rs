@@ -9,7 +9,33 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-/// A shared, movable clock. Cloning gives another handle to the same clock.
+/// The earliest instant the clock shows: the Unix epoch.
+pub const EARLIEST: OffsetDateTime = time::macros::datetime!(1970-01-01 00:00:00 UTC);
+/// The latest instant the clock shows. Far enough from the end of the calendar (year 9999) that
+/// adding any duration cloudid works with — a credential's lifetime, a key's grace period, a
+/// fault's window, all at most [`MAX_SPAN_SECONDS`] — can never overflow.
+pub const LATEST: OffsetDateTime = time::macros::datetime!(2999-12-31 23:59:59 UTC);
+/// The longest duration the control plane takes (fault windows, key grace periods, expiry
+/// shifts): ten years.
+pub const MAX_SPAN_SECONDS: u64 = 10 * 365 * 86_400;
+
+/// Whether `at` is within the clock's range, [`EARLIEST`] … [`LATEST`].
+pub fn in_range(at: OffsetDateTime) -> bool {
+    (EARLIEST..=LATEST).contains(&at)
+}
+
+fn clamp(at: OffsetDateTime) -> OffsetDateTime {
+    at.clamp(EARLIEST, LATEST)
+}
+
+/// `seconds` as a duration, if it is within [`MAX_SPAN_SECONDS`]; for the control plane's
+/// checks, so a refused number changes nothing.
+pub fn span(seconds: u64) -> Option<time::Duration> {
+    (seconds <= MAX_SPAN_SECONDS).then(|| time::Duration::seconds(seconds as i64))
+}
+
+/// A shared, movable clock. Cloning gives another handle to the same clock. It always shows an
+/// instant between [`EARLIEST`] and [`LATEST`]: moves past either end stop there.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     state: Arc<RwLock<ClockState>>,
@@ -51,22 +77,25 @@ impl Clock {
         let s = self.read();
         match s.frozen {
             Some(at) => at,
-            None => Self::wall() + s.offset,
+            None => clamp(Self::wall().saturating_add(s.offset)),
         }
     }
 
-    /// Moves the clock forward by `by` (it keeps running, or stays frozen at the new instant).
+    /// Moves the clock forward by `by` (it keeps running, or stays frozen at the new instant);
+    /// no further than [`LATEST`].
     pub fn advance(&self, by: Duration) {
         let by = time::Duration::try_from(by).unwrap_or(time::Duration::MAX);
         let mut s = self.lock();
         match s.frozen.as_mut() {
-            Some(at) => *at = at.saturating_add(by),
-            None => s.offset = s.offset.saturating_add(by),
+            Some(at) => *at = clamp(at.saturating_add(by)),
+            None => s.offset = s.offset.saturating_add(by).min(LATEST - Self::wall()),
         }
     }
 
-    /// Sets the clock to `at`; a running clock keeps running from there.
+    /// Sets the clock to `at` (held within [`EARLIEST`] … [`LATEST`]); a running clock keeps
+    /// running from there.
     pub fn set(&self, at: OffsetDateTime) {
+        let at = clamp(at);
         let mut s = self.lock();
         match s.frozen.as_mut() {
             Some(frozen) => *frozen = at,
@@ -76,6 +105,7 @@ impl Clock {
 
     /// Stops the clock at `at`.
     pub fn freeze_at(&self, at: OffsetDateTime) {
+        let at = clamp(at);
         let mut s = self.lock();
         s.frozen = Some(at);
         s.offset = time::Duration::ZERO;
@@ -158,6 +188,20 @@ mod tests {
         clock.unfreeze();
         assert!(clock.now() >= datetime!(2031-01-01 00:00 UTC));
         assert!(!clock.is_frozen());
+    }
+
+    #[test]
+    fn the_clock_stops_at_the_ends_of_its_range_instead_of_overflowing() {
+        let clock = Clock::frozen_at(datetime!(2999-12-31 00:00 UTC));
+        clock.advance(Duration::from_secs(u64::MAX));
+        assert_eq!(clock.now(), LATEST);
+        clock.set(datetime!(9999-12-31 23:00 UTC));
+        assert_eq!(clock.now(), LATEST);
+        let running = Clock::system();
+        running.advance(Duration::from_secs(u64::MAX));
+        assert!(running.now() <= LATEST && running.now() > datetime!(2999-12-31 00:00 UTC));
+        assert_eq!(span(MAX_SPAN_SECONDS + 1), None);
+        assert_eq!(span(60), Some(time::Duration::minutes(1)));
     }
 
     #[test]

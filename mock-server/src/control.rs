@@ -30,7 +30,17 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/google/bindings/revoke", post(revoke_binding))
         .route("/_cloudid/issuers", get(issuers))
         .route("/_cloudid/faults", get(list_faults).post(add_faults).delete(clear_faults))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), fenced))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
+}
+
+/// Refuses what the fence does not admit (foreign `Host` or `Origin`, a missing control token)
+/// before any handler runs, so a refused request changes nothing.
+async fn fenced(State(shared): State<Arc<Shared>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match shared.fence.admit(req.uri().path(), req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal,
+    }
 }
 
 async fn stamp_date(State(shared): State<Arc<Shared>>, response: Response) -> Response {
@@ -86,6 +96,26 @@ async fn move_clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
     };
     if change.advance_seconds.is_none() && set.is_none() && change.freeze.is_none() {
         return bad_request("clock change: give one of `advance_seconds`, `set`, `freeze`");
+    }
+    if set.is_some_and(|at| !clock::in_range(at)) {
+        return bad_request(format!(
+            "clock change: `set` {} is outside the clock's range, {} … {}",
+            change.set.as_deref().unwrap_or_default(),
+            clock::iso8601(clock::EARLIEST),
+            clock::iso8601(clock::LATEST)
+        ))
+        ;
+    }
+    if let Some(secs) = change.advance_seconds {
+        let from = set.unwrap_or_else(|| shared.clock.now());
+        let room = (clock::LATEST - from).whole_seconds().max(0) as u64;
+        if secs > room {
+            return bad_request(format!(
+                "clock change: `advance_seconds` {secs} would move the clock past {}; at most {room} from {}",
+                clock::iso8601(clock::LATEST),
+                clock::iso8601(from)
+            ));
+        }
     }
     if let Some(at) = set {
         shared.clock.set(at);
@@ -151,6 +181,9 @@ async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
         Ok(r) => r,
         Err(e) => return bad_request(format!("rotation: {e}")),
     };
+    let Some(grace) = clock::span(req.grace_seconds) else {
+        return bad_request(format!("rotation: `grace_seconds` {} is over the most the control plane takes, {}", req.grace_seconds, clock::MAX_SPAN_SECONDS));
+    };
     let now = shared.clock.now();
     let mut state = shared.state();
     let Some(issuer) = state.issuers.by_name_mut(&req.issuer) else {
@@ -159,7 +192,6 @@ async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
     if issuer.active.is_none() {
         return bad_request(format!("rotation: issuer `{}` has no signing key (verify-only)", req.issuer));
     }
-    let grace = time::Duration::seconds(i64::try_from(req.grace_seconds).unwrap_or(i64::MAX / 2));
     let kid = issuer.rotate(now, grace).map(|k| k.kid.clone());
     Json(json!({ "issuer": req.issuer, "kid": kid, "previous_valid_until": clock::iso8601(now + grace) })).into_response()
 }
@@ -269,7 +301,7 @@ async fn add_faults(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
     };
     let mut rules = Vec::new();
     for (i, v) in list.into_iter().enumerate() {
-        match serde_json::from_value::<crate::faults::Rule>(v) {
+        match serde_json::from_value::<crate::faults::Rule>(v).map_err(|e| e.to_string()).and_then(|r| r.validate().map(|()| r)) {
             Ok(r) => rules.push(r),
             Err(e) => return bad_request(format!("faults[{i}]: {e}")),
         }

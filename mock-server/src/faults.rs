@@ -109,6 +109,40 @@ pub struct Rule {
     pub action: Action,
 }
 
+/// The longest delay a latency or hang fault takes: one hour.
+pub const MAX_DELAY_MS: u64 = 3_600_000;
+
+impl Rule {
+    /// Checks every number in the rule against its range: the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let span = |name: &str, v: Option<u64>| match v {
+            Some(s) if s > crate::clock::MAX_SPAN_SECONDS => Err(format!("`{name}` {s} is over {} (ten years)", crate::clock::MAX_SPAN_SECONDS)),
+            _ => Ok(()),
+        };
+        span("after_seconds", self.after_seconds)?;
+        span("for_seconds", self.for_seconds)?;
+        if self.nth == Some(0) {
+            return Err("`nth` counts from 1".into());
+        }
+        if self.times == Some(0) {
+            return Err("`times` 0 would never fire; remove the rule instead".into());
+        }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(format!("`probability` {p} is not between 0 and 1"));
+        }
+        match &self.action {
+            Action::Status { code } if !(200..=599).contains(code) => Err(format!("`status.code` {code} is not an HTTP status between 200 and 599")),
+            Action::Latency { ms } | Action::Hang { ms } if *ms > MAX_DELAY_MS => Err(format!("a delay of {ms} ms is over {MAX_DELAY_MS} (one hour)")),
+            Action::ExpiresIn { seconds } if seconds.unsigned_abs() > crate::clock::MAX_SPAN_SECONDS => {
+                Err(format!("`expires_in.seconds` {seconds} is beyond ±{} (ten years)", crate::clock::MAX_SPAN_SECONDS))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Armed {
     rule: Rule,
@@ -161,6 +195,7 @@ pub fn service_of(method: &Method, path: &str) -> &'static str {
         p if p.starts_with("/github/") => "github_oidc",
         "/v1/token" | "/v1/introspect" => "google_sts",
         p if p.starts_with("/v1/projects/") => "iam_credentials",
+        p if p.starts_with("/service_accounts/") => "service_account_keys",
         p if p.starts_with("/issuers/") || p.starts_with("/.well-known") || p.starts_with("/oauth2/v") => "oidc_discovery",
         _ => "other",
     }
@@ -174,8 +209,9 @@ impl Faults {
         for rule in rules {
             g.2 += 1;
             let id = g.2;
-            let from = rule.after_seconds.map(|s| now + time::Duration::seconds(s as i64));
-            let until = rule.for_seconds.map(|s| from.unwrap_or(now) + time::Duration::seconds(s as i64));
+            let later = |at: OffsetDateTime, s: u64| at.saturating_add(time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)));
+            let from = rule.after_seconds.map(|s| later(now, s));
+            let until = rule.for_seconds.map(|s| later(from.unwrap_or(now), s));
             g.0.push(Armed { rule, id, seen: 0, fired: 0, from, until });
             ids.push(id);
         }
@@ -361,7 +397,7 @@ pub async fn reshape(action: &Action, response: Response, now: OffsetDateTime) -
         }
         Action::Truncate => bytes[..bytes.len() / 2].to_vec(),
         Action::ExpiresIn { seconds } => {
-            let at = crate::clock::iso8601(now + time::Duration::seconds(*seconds));
+            let at = crate::clock::iso8601(now.saturating_add(time::Duration::seconds(*seconds)));
             described = Some(format!("Expiration = {at}"));
             with_expiration(&bytes, &at, *seconds)
         }

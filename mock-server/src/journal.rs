@@ -221,7 +221,58 @@ pub struct Record {
     pub note: Note,
 }
 
+/// The most bytes any text field of a journal entry keeps.
+pub const FIELD_LIMIT: usize = 1024;
+
+/// `text` cut to [`FIELD_LIMIT`] bytes at a character boundary, marked
+/// `…[cut: N bytes]` with the length it had; unchanged when it fits.
+pub fn cut(text: &str) -> Option<String> {
+    if text.len() <= FIELD_LIMIT {
+        return None;
+    }
+    let mut end = FIELD_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(format!("{}…[cut: {} bytes]", &text[..end], text.len()))
+}
+
+fn cut_in_place(text: &mut String) {
+    if let Some(c) = cut(text) {
+        *text = c;
+    }
+}
+
 impl Record {
+    fn bound_fields(&mut self) {
+        cut_in_place(&mut self.path);
+        if let Some(p) = self.note.principal.as_mut() {
+            cut_in_place(p);
+        }
+        if let Some(f) = self.note.fault.as_mut() {
+            cut_in_place(f);
+        }
+        for c in &mut self.note.checks {
+            if let Some(d) = c.detail.as_deref().and_then(cut) {
+                c.detail = Some(Cow::Owned(d));
+            }
+        }
+        if let Some(issued) = &self.note.issued {
+            let long = |s: &str| s.len() > FIELD_LIMIT;
+            if long(&issued.principal) || issued.scopes.iter().any(|s| long(s)) || issued.scopes.len() > 64 {
+                let mut trimmed = Issued::clone(issued);
+                cut_in_place(&mut trimmed.principal);
+                let n = trimmed.scopes.len();
+                trimmed.scopes.truncate(64);
+                if n > 64 {
+                    trimmed.scopes.push(format!("…[cut: {} more]", n - 64));
+                }
+                trimmed.scopes.iter_mut().for_each(cut_in_place);
+                self.note.issued = Some(Arc::new(trimmed));
+            }
+        }
+    }
+
     /// A record of a request answered at `time`.
     pub fn new(time: OffsetDateTime, method: Method, path: String, status: u16, note: Note) -> Self {
         Self { seq: 0, time, method, path, status, note }
@@ -262,8 +313,11 @@ impl Journal {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a record, giving it the next sequence number.
+    /// Appends a record, giving it the next sequence number. Every text field is cut to
+    /// [`FIELD_LIMIT`] bytes first (see [`cut`]), so the journal's size is bounded by its
+    /// capacity whatever requests carry.
     pub fn push(&self, mut entry: Record) {
+        entry.bound_fields();
         let mut j = self.lock();
         entry.seq = j.next_seq;
         j.next_seq += 1;
@@ -300,6 +354,19 @@ mod tests {
 
     fn entry(path: &str) -> Record {
         Record::new(OffsetDateTime::UNIX_EPOCH, Method::GET, path.into(), 200, Note::new("s", "o", Verdict::Served))
+    }
+
+    #[test]
+    fn long_fields_are_cut_and_marked_with_their_length() {
+        let j = Journal::new(4);
+        let mut r = entry(&format!("/{}", "p".repeat(65_000)));
+        r.note.checks.push(Check::fail("x", "é".repeat(2000)));
+        j.push(r);
+        let e = &j.entries()[0];
+        assert!(e.path.len() < FIELD_LIMIT + 40 && e.path.ends_with("…[cut: 65001 bytes]"), "{}", &e.path[e.path.len() - 30..]);
+        let detail = e.checks[0].detail.as_deref().unwrap();
+        assert!(detail.ends_with("…[cut: 4000 bytes]"));
+        assert_eq!(cut("short"), None);
     }
 
     #[test]

@@ -20,14 +20,17 @@
 
 mod api;
 pub mod clock;
+pub mod connections;
 pub mod control;
 #[cfg(feature = "testcontainers")]
 pub mod container;
 pub mod cred_config;
 pub mod env;
 pub mod faults;
+pub mod fence;
 pub mod ids;
 pub mod journal;
+pub mod percent;
 mod secret;
 pub mod server;
 pub mod services;
@@ -37,6 +40,7 @@ pub mod world;
 
 pub use api::{Builder, CloudId};
 pub use clock::Clock;
+pub use connections::Limits;
 pub use journal::{Check, Issued, IssuedKind, JournalEntry, JournalSnapshot, Outcome, Verdict};
 pub use secret::{Secret, fingerprint};
 pub use world::{WorldError, WorldModel};

@@ -36,6 +36,9 @@ enum Command {
         /// Where to write the CA certificate (PEM) clients must trust.
         #[arg(long, env = "CLOUDID_CA_OUT")]
         ca_out: Option<PathBuf>,
+        /// Connection limits and the control plane's fence.
+        #[command(flatten)]
+        guard: Guard,
     },
     /// Exit 0 if a server answers `/_cloudid/health` (a container health check).
     Health {
@@ -136,10 +139,59 @@ enum Command {
     },
 }
 
+/// `cloudid serve`'s connection limits and control-plane fence.
+#[derive(Debug, clap::Args)]
+struct Guard {
+    /// Seconds a request's headers may take, from their first byte.
+    #[arg(long, env = "CLOUDID_HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout_seconds: u64,
+    /// Seconds a request's body may take, after its headers.
+    #[arg(long, env = "CLOUDID_BODY_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout_seconds: u64,
+    /// Seconds a keep-alive connection may sit with no request before it is closed.
+    #[arg(long, env = "CLOUDID_IDLE_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    idle_timeout_seconds: u64,
+    /// Connections open at once (default: 4096, or the open-file limit less 64).
+    #[arg(long, env = "CLOUDID_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
+    /// A host name the control plane also answers to (IP addresses and localhost always are),
+    /// e.g. a compose service name; repeat or separate with commas.
+    #[arg(long = "allow-host", env = "CLOUDID_ALLOW_HOST", value_delimiter = ',')]
+    allow_hosts: Vec<String>,
+    /// Require `Authorization: Bearer TOKEN` on every control-plane request but health.
+    #[arg(long, env = "CLOUDID_CONTROL_TOKEN", hide_env_values = true)]
+    control_token: Option<String>,
+}
+
+impl Guard {
+    fn limits(&self) -> cloudid_mock::Limits {
+        let s = std::time::Duration::from_secs;
+        let limits = cloudid_mock::Limits::default().with_timeouts(s(self.header_timeout_seconds), s(self.body_timeout_seconds), s(self.idle_timeout_seconds));
+        match self.max_connections {
+            Some(n) => limits.with_max_connections(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => limits,
+        }
+    }
+}
+
+/// The log filter `CLOUDID_LOG` asks for: a bare level (`error`, `warn`, `info`, `debug`,
+/// `trace`) applies to cloudid's own logs, the libraries under it staying at `warn`; anything
+/// else is a `tracing` filter directive (`hyper=debug,cloudid_mock=trace`). Unset: `warn`.
+fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
+    let raw = std::env::var("CLOUDID_LOG").unwrap_or_default();
+    let raw = raw.trim();
+    let directive = match raw.to_ascii_lowercase().as_str() {
+        "" => "warn".to_string(),
+        level @ ("off" | "error" | "warn" | "info" | "debug" | "trace") => format!("warn,cloudid_mock={level},cloudid={level}"),
+        _ => raw.to_string(),
+    };
+    tracing_subscriber::EnvFilter::builder().parse(&directive).map_err(|e| format!("CLOUDID_LOG=`{raw}` is neither a level (error, warn, info, debug, trace) nor a filter directive: {e}"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { world, listen, tls_listen, ca_out } => serve(world, listen, tls_listen, ca_out),
+        Command::Serve { world, listen, tls_listen, ca_out, guard } => serve(world, listen, tls_listen, ca_out, &guard),
         Command::Health { endpoint } => match http(&endpoint, "GET", "/_cloudid/health", "") {
             Ok((200, _)) => ExitCode::SUCCESS,
             Ok((status, _)) => {
@@ -240,11 +292,17 @@ fn delegate(sub: &str, args: &[String]) -> ExitCode {
     }
 }
 
-fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<SocketAddr>, ca_out: Option<PathBuf>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CLOUDID_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<SocketAddr>, ca_out: Option<PathBuf>, guard: &Guard) -> ExitCode {
+    let filter = match log_filter() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cloudid serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let limits = guard.limits();
+    let fence = cloudid_mock::fence::Fence::new(guard.allow_hosts.clone(), guard.control_token.clone());
     let model = match &world_file {
         Some(path) => match world::load_file(path) {
             Ok(m) => m,
@@ -273,8 +331,14 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         let addr = listener.local_addr().unwrap_or(listen);
         let clock = Clock::system();
         server::apply_clock_config(&model, &clock);
-        let shared = server::Shared::new(model, clock);
+        let shared = server::Shared::fenced(model, clock, fence);
         let router = server::router(shared);
+        for (what, bound) in [("", Some(addr)), ("TLS ", tls_listen)] {
+            if let Some(bound) = bound.filter(cloudid_mock::fence::beyond_loopback) {
+                let token = if guard.control_token.is_some() { "it requires the control token" } else { "anyone who can reach it can use it; consider --control-token" };
+                eprintln!("cloudid serve: warning: {what}listening on {bound}, beyond this machine's loopback: the control plane (/_cloudid/…) is reachable from the network, and {token}");
+            }
+        }
         let mut tls_bound = None;
         if let Some(tls_addr) = tls_listen {
             let authority = match cloudid_mock::tls::Authority::generate(&[]) {
@@ -299,7 +363,7 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
             };
             tls_bound = Some(tls_listener.local_addr().unwrap_or(tls_addr));
             let tls_router = router.clone();
-            tokio::spawn(async move { authority.serve(tls_listener, tls_router).await });
+            tokio::spawn(async move { authority.serve(tls_listener, tls_router, limits).await });
         }
         // Handlers first, then the ready line: a SIGTERM right after it must stop us cleanly.
         let shutdown = shutdown_signal();
@@ -309,7 +373,8 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        match server::serve(listener, router, shutdown).await {
+        tracing::info!("serving on http://{addr} (header timeout {:?}, body timeout {:?}, idle timeout {:?}, at most {} connections)", limits.header_timeout, limits.body_timeout, limits.idle_timeout, limits.max_connections);
+        match cloudid_mock::connections::serve(listener, router, limits, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cloudid serve: {e}");
@@ -386,9 +451,10 @@ fn http(endpoint: &str, method: &str, path: &str, body: &str) -> Result<(u16, St
     let mut stream = std::net::TcpStream::connect(authority).map_err(unreachable)?;
     let timeout = Some(std::time::Duration::from_secs(5));
     stream.set_read_timeout(timeout).map_err(unreachable)?;
+    let auth = std::env::var("CLOUDID_CONTROL_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .map_err(unreachable)?;

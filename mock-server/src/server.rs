@@ -1,7 +1,6 @@
 //! The one HTTP port: every service's router, the control plane, and the layer that stamps each
 //! response with the server clock's `Date` and records it in the journal.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -27,11 +26,21 @@ pub struct Shared {
     requests: std::sync::atomic::AtomicU64,
     /// Injected fault rules.
     pub faults: crate::faults::Faults,
+    /// The service accounts' own signing keys (IAM Credentials `signJwt`/`signBlob`); kept
+    /// across resets, as Google keeps them.
+    pub sa_keys: crate::world::sa_keys::ServiceAccountKeys,
+    /// What the control plane trusts.
+    pub fence: crate::fence::Fence,
 }
 
 impl Shared {
-    /// Shared state for `model`, timed by `clock`.
+    /// Shared state for `model`, timed by `clock`, with the default control-plane fence.
     pub fn new(model: WorldModel, clock: Clock) -> Arc<Self> {
+        Self::fenced(model, clock, crate::fence::Fence::default())
+    }
+
+    /// Shared state whose control plane trusts what `fence` says.
+    pub fn fenced(model: WorldModel, clock: Clock, fence: crate::fence::Fence) -> Arc<Self> {
         let state = WorldState::new(&model, clock.now());
         Arc::new(Self {
             journal: Journal::new(model.journal_capacity),
@@ -40,6 +49,8 @@ impl Shared {
             state: Mutex::new(state),
             requests: std::sync::atomic::AtomicU64::new(0),
             faults: crate::faults::Faults::default(),
+            sa_keys: Default::default(),
+            fence,
         })
     }
 
@@ -76,6 +87,12 @@ impl Shared {
         let now = self.clock.now();
         response.headers_mut().insert(header::DATE, date_header(now));
         let status = response.status().as_u16();
+        tracing::debug!(target: "cloudid_mock::request", "{method} {path} -> {status} {}.{} {:?}", note.service, note.operation, note.verdict);
+        if tracing::enabled!(target: "cloudid_mock::request", tracing::Level::TRACE) {
+            for c in &note.checks {
+                tracing::trace!(target: "cloudid_mock::request", "  check {} {:?} {}", c.name, c.outcome, c.detail.as_deref().unwrap_or(""));
+            }
+        }
         self.journal.push(Record::new(now, method.clone(), path.to_string(), status, note));
         response
     }
@@ -237,13 +254,13 @@ fn date_header(now: time::OffsetDateTime) -> HeaderValue {
     })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves, under the default [`Limits`].
+///
+/// [`Limits`]: crate::connections::Limits
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::connections::serve(listener, router, crate::connections::Limits::default(), shutdown).await
 }

@@ -81,17 +81,31 @@ impl Authority {
         Ok(Self { ca_pem: ca_cert.pem(), config: Arc::new(config) })
     }
 
-    /// Serves `router` over TLS on `listener` until the process ends.
-    pub async fn serve(&self, listener: TcpListener, router: Router) {
+    /// Serves `router` over TLS on `listener` until the process ends, under `limits` (the TLS
+    /// handshake must finish within the header timeout).
+    pub async fn serve(&self, listener: TcpListener, router: Router, limits: crate::connections::Limits) {
         let acceptor = TlsAcceptor::from(self.config.clone());
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, peer)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!("TLS connection limit ({}) reached: closing the connection from {peer}", limits.max_connections);
+                continue;
+            };
             let acceptor = acceptor.clone();
             let router = router.clone();
+            let stop = stop_rx.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let service = hyper_util::service::TowerToHyperService::new(router);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
+                match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => crate::connections::serve_io(tls, peer, router, limits, stop).await,
+                    Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                    Err(_) => tracing::warn!("TLS handshake with {peer} not complete within {:?}: closed", limits.header_timeout),
+                }
+                drop(permit);
             });
         }
     }

@@ -30,33 +30,7 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], json!({ "message": message }).to_string()).into_response()
 }
 
-fn param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then(|| {
-            let mut out = String::new();
-            let b = v.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                match (b[i], v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
-                    (b'%', Some(x)) => {
-                        out.push(x as char);
-                        i += 3;
-                    }
-                    (b'+', _) => {
-                        out.push(' ');
-                        i += 1;
-                    }
-                    (c, _) => {
-                        out.push(c as char);
-                        i += 1;
-                    }
-                }
-            }
-            out
-        })
-    })
-}
+use crate::percent::param;
 
 fn answer(shared: &Shared, req: &Request) -> Answer {
     let mut note = Note::new("github_oidc", "GetIdToken", Verdict::Error);

@@ -47,7 +47,7 @@ fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
     let body = match token {
         Some(t) => {
             note.principal = Some(t.principal.clone());
-            json!({"active": true, "scope": t.scopes.join(" "), "exp": t.expires_at.unix_timestamp(), "iat": t.issued_at.unix_timestamp(), "sub": t.principal, "token_type": "Bearer"})
+            json!({"active": true, "scope": t.scopes().join(" "), "exp": t.expires_at.unix_timestamp(), "iat": t.issued_at.unix_timestamp(), "sub": t.principal, "token_type": "Bearer"})
         }
         None => json!({"active": false}),
     };
@@ -87,28 +87,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     crate::serve!(shared, &parts.method, parts.uri.path(), exchange(&shared, parts.method.as_str(), &content_type, &bytes))
 }
 
-fn form_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::percent::decode_form as form_decode;
+use crate::world::google_tokens::MAX_SCOPES_LEN;
 
 /// The request fields, from a form (snake_case) or JSON (camelCase) body.
 fn fields(content_type: &str, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
@@ -179,6 +159,12 @@ fn run(shared: &Shared, method: &str, content_type: &str, body: &[u8], note: &mu
         && t != ACCESS_TOKEN
     {
         return Err(oauth("invalid_request", format!("Invalid value for \"requested_token_type\": {t}")));
+    }
+    if let Some(scope) = get("scope")
+        && scope.len() > MAX_SCOPES_LEN
+    {
+        note.checks.push(Check::fail("google_sts.scope", format!("scope is {} bytes, over {MAX_SCOPES_LEN}", scope.len())));
+        return Err(oauth("invalid_scope", format!("The requested scope is {} bytes long; at most {MAX_SCOPES_LEN} are accepted.", scope.len())));
     }
     let audience = get("audience").unwrap_or("");
     let Some((number, pool_id, provider_id)) = parse_audience(audience) else {
@@ -356,7 +342,10 @@ fn oidc_assertion(
     }
     decoded.verify(&keys).map_err(|e| {
         note.checks.push(Check::fail("jwt.signature", e.to_string()));
-        oauth("invalid_grant", "Invalid JWT signature.")
+        match e {
+            jwt::JwtError::UnsupportedCritical(_) => oauth("invalid_grant", "Invalid ID Token: the JWT header lists critical extensions (crit) that are not supported."),
+            _ => oauth("invalid_grant", "Invalid JWT signature."),
+        }
     })?;
     note.checks.push(Check::passed("jwt.signature"));
     let canonical = [audience.to_string(), audience.replacen("//", "https://", 1)];
@@ -368,9 +357,16 @@ fn oidc_assertion(
     }
     note.checks.push(Check::passed("jwt.audience"));
     let t = now.unix_timestamp();
-    let (Ok(Some(iat)), Ok(Some(exp))) = (decoded.time_claim("iat"), decoded.time_claim("exp")) else {
-        note.checks.push(Check::fail("jwt.times", "iat and exp are required integers"));
-        return Err(oauth("invalid_grant", "The ID Token must carry integer iat and exp claims."));
+    let (iat, exp) = match (decoded.time_claim("iat"), decoded.time_claim("exp")) {
+        (Ok(Some(iat)), Ok(Some(exp))) => (iat, exp),
+        (Err(e @ jwt::JwtError::TimeOutOfRange(..)), _) | (_, Err(e @ jwt::JwtError::TimeOutOfRange(..))) => {
+            note.checks.push(Check::fail("jwt.times", e.to_string()));
+            return Err(oauth("invalid_grant", format!("Invalid ID Token: {e}.")));
+        }
+        _ => {
+            note.checks.push(Check::fail("jwt.times", "iat and exp are required integers"));
+            return Err(oauth("invalid_grant", "The ID Token must carry integer iat and exp claims."));
+        }
     };
     if exp <= t {
         note.checks.push(Check::fail("jwt.times", format!("exp {exp} <= now {t}")));

@@ -42,10 +42,10 @@ fn ok(body: Value) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, Path((_project, target)): Path<(String, String)>, req: Request) -> Response {
+async fn handle(State(shared): State<Arc<Shared>>, Path((project, target)): Path<(String, String)>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    crate::serve!(shared, &parts.method, parts.uri.path(), answer(&shared, &target, &parts.headers, &bytes))
+    crate::serve!(shared, &parts.method, parts.uri.path(), answer(&shared, &project, &target, &parts.headers, &bytes))
 }
 
 /// Whether `member` names the caller.
@@ -86,7 +86,7 @@ fn allowed(sa: &ServiceAccountModel, caller: &AccessToken, revoked: &HashSet<(St
     sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| members(sa, &b.role, &b.members, revoked).find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
 }
 
-fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Answer {
+fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Answer {
     let (sa_ref, method) = target.rsplit_once(':').unwrap_or((target, ""));
     let (operation, permission) = match method {
         "generateAccessToken" => ("GenerateAccessToken", "iam.serviceAccounts.getAccessToken"),
@@ -99,6 +99,11 @@ fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: 
         }
     };
     let mut note = Note::new("iam_credentials", operation, Verdict::Error);
+    if project != "-" {
+        note.checks.push(Check::fail("iam.resource", format!("`projects/{project}/…`: the project must be the wildcard `-`")));
+        let message = format!("Invalid form of account ID projects/{project}/serviceAccounts/{}. Should be [Gaia ID |Email |Unique ID |] of the account", target.rsplit_once(':').map_or(target, |(sa, _)| sa));
+        return noted(status(400, "INVALID_ARGUMENT", &message, None), note);
+    }
     let now = shared.clock.now();
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
     let caller = bearer.and_then(|t| shared.state().google_tokens.lookup(t)).filter(|t| t.expires_at > now);
@@ -152,13 +157,17 @@ fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: 
         }
     }
     note.checks.push(Check::pass("iam.permission", grant));
-    let key = shared.state().issuers.by_name("google").and_then(|i| i.active.clone());
     match method {
         "generateAccessToken" => {
             let scope: Vec<String> = req.get("scope").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
             if scope.is_empty() {
                 note.checks.push(Check::fail("iam.request", "no scope"));
                 return noted(status(400, "INVALID_ARGUMENT", "Scope required.", None), note);
+            }
+            let len = scope.iter().map(|s| s.len() + 1).sum::<usize>();
+            if len > crate::world::google_tokens::MAX_SCOPES_LEN {
+                note.checks.push(Check::fail("iam.request", format!("scopes are {len} bytes")));
+                return noted(status(400, "INVALID_ARGUMENT", &format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None), note);
             }
             let lifetime = match req.get("lifetime").and_then(Value::as_str) {
                 None => 3600,
@@ -190,28 +199,56 @@ fn answer(shared: &Shared, target: &str, headers: &axum::http::HeaderMap, body: 
                 claims["email"] = json!(sa.email);
                 claims["email_verified"] = json!(true);
             }
-            let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
+            let Some(key) = shared.state().issuers.by_name("google").and_then(|i| i.active.clone()) else {
+                return noted(status(500, "INTERNAL", "no signing key", None), note);
+            };
             let token = key.sign(&claims, &Default::default());
             note.verdict = Verdict::Granted;
             note.issued = Some(Arc::new(Issued::id_token(&token, &sa.unique_id, audience, now + time::Duration::hours(1))));
             noted(ok(json!({ "token": token })), note)
         }
         "signJwt" => {
-            let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
+            let Some(Value::Object(mut payload)) = req.get("payload").and_then(Value::as_str).and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
+                note.checks.push(Check::fail("iam.request", "payload is not a JSON object"));
                 return noted(status(400, "INVALID_ARGUMENT", "Payload must be a JSON object.", None), note);
             };
-            let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
+            if let Err(why) = sign_jwt_expiry(&mut payload, now.unix_timestamp()) {
+                note.checks.push(Check::fail("iam.request", why.clone()));
+                return noted(status(400, "INVALID_ARGUMENT", &why, None), note);
+            }
+            let key = shared.sa_keys.key_for(&sa.email);
+            note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
             note.verdict = Verdict::Served;
-            noted(ok(json!({"keyId": key.kid, "signedJwt": key.sign(&payload, &Default::default())})), note)
+            noted(ok(json!({"keyId": key.kid, "signedJwt": key.sign(&Value::Object(payload), &Default::default())})), note)
         }
         _ => {
             let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| STANDARD.decode(p).ok()) else {
+                note.checks.push(Check::fail("iam.request", "payload is not base64"));
                 return noted(status(400, "INVALID_ARGUMENT", "Payload must be base64.", None), note);
             };
-            let Some(key) = key else { return noted(status(500, "INTERNAL", "no signing key", None), note) };
+            let key = shared.sa_keys.key_for(&sa.email);
+            note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
             note.verdict = Verdict::Served;
             noted(ok(json!({"keyId": key.kid, "signedBlob": STANDARD.encode(key.sign_bytes(&payload))})), note)
         }
+    }
+}
+
+/// `signJwt`'s rule for `exp` (IAM Credentials reference): an integer timestamp not in the past
+/// and at most 12 hours ahead; added, one hour ahead, when the payload has none.
+fn sign_jwt_expiry(payload: &mut serde_json::Map<String, Value>, now: i64) -> Result<(), String> {
+    const MAX_AHEAD: i64 = 12 * 3600;
+    match payload.get("exp") {
+        None => {
+            payload.insert("exp".into(), json!(now + 3600));
+            Ok(())
+        }
+        Some(v) => match v.as_i64() {
+            Some(exp) if exp < now => Err(format!("The exp claim {exp} is in the past.")),
+            Some(exp) if exp - now > MAX_AHEAD => Err(format!("The exp claim {exp} is more than 12 hours in the future.")),
+            Some(_) => Ok(()),
+            None => Err("The exp claim must be an integer timestamp.".into()),
+        },
     }
 }
 
@@ -243,7 +280,7 @@ fn tokeninfo_answer(shared: &Shared, token: &str) -> Answer {
             let mut body = json!({
                 "azp": sa.map(|s| s.unique_id.clone()).unwrap_or_else(|| t.principal.clone()),
                 "aud": sa.map(|s| s.unique_id.clone()).unwrap_or_else(|| t.principal.clone()),
-                "scope": t.scopes.join(" "),
+                "scope": t.scopes().join(" "),
                 "exp": t.expires_at.unix_timestamp().to_string(),
                 "expires_in": (t.expires_at - now).whole_seconds().to_string(),
                 "access_type": "online",

@@ -9,6 +9,7 @@ pub mod github_oidc;
 pub mod google_sts;
 pub mod iam_credentials;
 pub mod oidc_discovery;
+pub mod service_account_keys;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
         .merge(google_sts::router())
         .merge(iam_credentials::router())
         .merge(oidc_discovery::router())
+        .merge(service_account_keys::router())
 }
 
 /// `/` is shared: STS (any POST, or a GET with `Action`), the GCP metadata server's ping

@@ -32,7 +32,19 @@ pub enum JwtError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     BadSignature,
+    /// The header lists critical extensions (`crit`) this verifier does not understand, so the
+    /// token must be refused (RFC 7515 §4.1.11).
+    #[error("critical header extension {0} is not understood (RFC 7515 §4.1.11)")]
+    UnsupportedCritical(String),
+    /// A NumericDate claim is an integer but no date a calendar holds (before 1970 or after
+    /// 9999).
+    #[error("`{0}` is {1}, which is not a date between 1970 and 9999")]
+    TimeOutOfRange(String, i64),
 }
+
+/// The latest NumericDate accepted: 9999-12-31T23:59:59Z. With every claim between 0 and this,
+/// and the clock within its range, time arithmetic on claims cannot overflow.
+pub const LATEST_NUMERIC_DATE: i64 = 253_402_300_799;
 
 /// The JOSE header fields that matter.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -45,6 +57,10 @@ pub struct Header {
     /// Token type.
     #[serde(default)]
     pub typ: Option<String>,
+    /// Critical extensions the recipient must understand (`crit`); none are, so any refuses
+    /// the token.
+    #[serde(default)]
+    pub crit: Option<Value>,
 }
 
 /// A decoded, not yet verified, token.
@@ -222,6 +238,9 @@ impl Decoded {
         if !ACCEPTED_ALGS.contains(&alg) {
             return Err(JwtError::UnsupportedAlgorithm(alg.to_string()));
         }
+        if let Some(crit) = &self.header.crit {
+            return Err(JwtError::UnsupportedCritical(crit.to_string()));
+        }
         let kid = self.header.kid.clone().unwrap_or_default();
         let key = keys.iter().map(|k| k.borrow()).find(|k| k.kid() == kid).ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
         let (_, parsed) = key
@@ -238,15 +257,20 @@ impl Decoded {
         self.claims.get(name).and_then(Value::as_str)
     }
 
-    /// A NumericDate claim; `Err` if present but not an integer (STS requires integers).
+    /// A NumericDate claim; `Err` if present but not an integer (STS requires integers), or an
+    /// integer outside 0 … [`LATEST_NUMERIC_DATE`].
     pub fn time_claim(&self, name: &str) -> Result<Option<i64>, JwtError> {
-        match self.claims.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| JwtError::Malformed(format!("`{name}` must be an integer NumericDate"))),
+        let Some(v) = self.claims.get(name) else { return Ok(None) };
+        let Some(n) = v.as_i64() else {
+            return Err(match v.as_u64() {
+                Some(big) => JwtError::TimeOutOfRange(name.to_string(), i64::try_from(big).unwrap_or(i64::MAX)),
+                None => JwtError::Malformed(format!("`{name}` must be an integer NumericDate")),
+            });
+        };
+        if !(0..=LATEST_NUMERIC_DATE).contains(&n) {
+            return Err(JwtError::TimeOutOfRange(name.to_string(), n));
         }
+        Ok(Some(n))
     }
 
     /// The audiences: `aud` as a string or an array of strings.
@@ -283,6 +307,29 @@ mod tests {
         for alg in ["none", "HS256", "HS512", "PS256"] {
             let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg": alg, "kid": "k"})), enc(&serde_json::json!({})));
             assert_eq!(decode(&t).unwrap().verify(&[PreparedKey::new(key.clone())]).unwrap_err(), JwtError::UnsupportedAlgorithm(alg.into()));
+        }
+    }
+
+    #[test]
+    fn numeric_dates_outside_the_calendar_are_refused_not_wrapped() {
+        for (v, expect) in [
+            (serde_json::json!(i64::MAX), JwtError::TimeOutOfRange("exp".into(), i64::MAX)),
+            (serde_json::json!(u64::MAX), JwtError::TimeOutOfRange("exp".into(), i64::MAX)),
+            (serde_json::json!(-(1i64 << 62)), JwtError::TimeOutOfRange("exp".into(), -(1i64 << 62))),
+            (serde_json::json!(LATEST_NUMERIC_DATE + 1), JwtError::TimeOutOfRange("exp".into(), LATEST_NUMERIC_DATE + 1)),
+        ] {
+            let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg":"RS256"})), enc(&serde_json::json!({"exp": v})));
+            assert_eq!(decode(&t).unwrap().time_claim("exp"), Err(expect));
+        }
+        let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg":"RS256"})), enc(&serde_json::json!({"exp": LATEST_NUMERIC_DATE})));
+        assert_eq!(decode(&t).unwrap().time_claim("exp"), Ok(Some(LATEST_NUMERIC_DATE)));
+    }
+
+    #[test]
+    fn a_critical_header_extension_refuses_the_token_before_any_key_is_used() {
+        for crit in [serde_json::json!(["http://example.invalid/must-understand"]), serde_json::json!(["exp"]), serde_json::json!([]), serde_json::json!("b64")] {
+            let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg":"RS256","kid":"k","crit": crit})), enc(&serde_json::json!({})));
+            assert!(matches!(decode(&t).unwrap().verify::<PreparedKey>(&[]), Err(JwtError::UnsupportedCritical(_))), "crit {crit}");
         }
     }
 

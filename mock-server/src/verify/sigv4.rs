@@ -204,27 +204,9 @@ pub fn uri_encode(input: &[u8], keep_slash: bool, out: &mut String) {
 }
 
 fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2)))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
+    crate::percent::decode_bytes(s, crate::percent::Plus::Literal)
 }
 
-fn hex(b: Option<&u8>) -> Option<u8> {
-    let b = *b?;
-    (b as char).to_digit(16).map(|d| d as u8)
-}
 
 /// The canonical URI of a non-S3 request: dot segments removed, empty segments collapsed, then
 /// the (already encoded) path encoded again.

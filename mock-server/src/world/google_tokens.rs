@@ -19,8 +19,6 @@ pub struct AccessToken {
     pub token: Secret,
     /// Who it acts as (a service account email, or a federated principal).
     pub principal: String,
-    /// Granted OAuth scopes.
-    pub scopes: Vec<String>,
     /// When it was issued.
     pub issued_at: OffsetDateTime,
     /// When it expires.
@@ -51,6 +49,20 @@ pub struct GoogleTokenAuthority {
 }
 
 const CAPACITY: usize = 20_000;
+/// How many (account, scopes) slots the metadata server remembers a current token for; past it,
+/// slots whose token is gone are forgotten, then the rest (a forgotten slot just issues anew).
+const SLOTS: usize = 4_096;
+
+/// The longest scope text (scopes joined by their separators) a token may be asked with; longer
+/// is refused by each service in its own shape. Real scope lists are a few hundred bytes.
+pub const MAX_SCOPES_LEN: usize = 4_096;
+
+impl AccessToken {
+    /// Granted OAuth scopes (held once, in the receipt).
+    pub fn scopes(&self) -> &[String] {
+        &self.receipt.scopes
+    }
+}
 
 impl GoogleTokenAuthority {
     /// Issues a token for `principal` with `scopes`, valid `lifetime` from `now`.
@@ -81,9 +93,9 @@ impl GoogleTokenAuthority {
             token_fingerprint: token.fingerprint(),
             expiration: crate::clock::iso8601(expires_at),
             principal: principal.to_string(),
-            scopes: scopes.clone(),
+            scopes,
         });
-        let t = Arc::new(AccessToken { token, principal: principal.to_string(), scopes, issued_at: now, expires_at, receipt, federation });
+        let t = Arc::new(AccessToken { token, principal: principal.to_string(), issued_at: now, expires_at, receipt, federation });
         if self.by_token.len() >= CAPACITY {
             self.by_token.retain(|_, t| t.expires_at > now);
             self.order.retain(|k| self.by_token.contains_key(k));
@@ -114,6 +126,12 @@ impl GoogleTokenAuthority {
             return (t.clone(), false);
         }
         let t = self.issue(rng, principal, scopes, now, rotation.lifetime);
+        if self.current.len() >= SLOTS {
+            self.current.retain(|_, token| self.by_token.get(token).is_some_and(|t| t.expires_at > now));
+            if self.current.len() >= SLOTS {
+                self.current.clear();
+            }
+        }
         self.current.insert(slot.to_string(), t.token.expose().to_string());
         (t, true)
     }
@@ -129,6 +147,19 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use time::macros::datetime;
+
+    #[test]
+    fn the_current_token_slots_stay_bounded_however_many_scope_sets_are_asked_for() {
+        let mut a = GoogleTokenAuthority::default();
+        let mut rng = StdRng::seed_from_u64(4);
+        let t0 = datetime!(2026-11-30 00:00 UTC);
+        let r = crate::world::Rotation { lifetime: time::Duration::hours(1), refresh_before: time::Duration::minutes(5) };
+        for i in 0..(3 * SLOTS) {
+            a.current(&format!("sa|scope-{i}"), &mut rng, "sa@p.iam.gserviceaccount.com", vec![format!("scope-{i}")], t0, r);
+        }
+        assert!(a.current.len() <= SLOTS, "{} slots kept", a.current.len());
+        assert!(a.by_token.len() <= CAPACITY);
+    }
 
     #[test]
     fn the_metadata_server_reserves_a_token_until_near_expiry() {

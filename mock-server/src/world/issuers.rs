@@ -248,15 +248,18 @@ impl Issuer {
         self.keys(now).iter().map(|k| k.jwk.clone()).collect()
     }
 
-    /// Moves to a new signing key; the old one stays published for `grace`.
+    /// Moves to a new signing key; the old one stays published for `grace`. All or nothing: when
+    /// `now + grace` is past the calendar, or no key can be made, nothing changes and `None` is
+    /// returned.
     pub fn rotate(&mut self, now: OffsetDateTime, grace: time::Duration) -> Option<&SigningKey> {
+        let until = now.checked_add(grace)?;
         let next = match self.fixtures.get(self.next_fixture) {
             Some(f) => SigningKey::fixture(f)?,
             None => SigningKey::generate(),
         };
         self.next_fixture += 1;
         if let Some(old) = self.active.replace(next) {
-            self.retired.push((old, now + grace));
+            self.retired.push((old, until));
         }
         self.active.as_ref()
     }

@@ -49,18 +49,81 @@ pub fn load_file(path: &Path) -> Result<WorldModel, WorldError> {
     load_file_with_text(path).map(|(_, model)| model)
 }
 
-/// Loads and validates the world in `path`, keeping the text it was read from.
+/// A world file may not be larger: 16 MiB (the default world is 8 KB; 80,000 roles fit).
+pub const MAX_WORLD_BYTES: u64 = 16 << 20;
+/// A world may not nest deeper: 64 levels (the default world nests 7).
+pub const MAX_NESTING: usize = 64;
+
+/// Loads and validates the world in `path`, keeping the text it was read from. The file must be
+/// a regular file of at most [`MAX_WORLD_BYTES`].
 pub fn load_file_with_text(path: &Path) -> Result<(String, WorldModel), WorldError> {
+    use std::io::Read;
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| WorldError {
-        file: name.clone(),
-        line: None,
-        column: None,
-        field: String::new(),
-        message: format!("cannot read world file: {e}"),
-    })?;
+    let refuse = |message: String| WorldError { file: name.clone(), line: None, column: None, field: String::new(), message };
+    let file = std::fs::File::open(path).map_err(|e| refuse(format!("cannot read world file: {e}")))?;
+    let meta = file.metadata().map_err(|e| refuse(format!("cannot read world file: {e}")))?;
+    if !meta.is_file() {
+        return Err(refuse("a world file must be a regular file (not a device, pipe or directory)".into()));
+    }
+    if meta.len() > MAX_WORLD_BYTES {
+        return Err(refuse(format!("the world file is {} bytes; at most {MAX_WORLD_BYTES} are read", meta.len())));
+    }
+    let mut text = String::new();
+    file.take(MAX_WORLD_BYTES + 1).read_to_string(&mut text).map_err(|e| refuse(format!("cannot read world file: {e}")))?;
+    if text.len() as u64 > MAX_WORLD_BYTES {
+        return Err(refuse(format!("the world file grew past {MAX_WORLD_BYTES} bytes while it was read")));
+    }
     let model = parse(&name, &text)?;
     Ok((text, model))
+}
+
+/// The first line at which `text` nests deeper than [`MAX_NESTING`], counting block indentation
+/// levels, `- ` items opened on one line, and open flow brackets. One pass, before the parser
+/// sees the text: the parser's own limit takes time quadratic in the depth to reach.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        if flow == 0 {
+            while indents.last().is_some_and(|i| *i > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+        }
+        let mut dashes = 0;
+        let mut rest = body;
+        while let Some(r) = rest.strip_prefix("- ") {
+            dashes += 1;
+            rest = r.trim_start_matches(' ');
+        }
+        let mut quote: Option<char> = None;
+        let mut line_max = flow;
+        for c in rest.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    line_max = line_max.max(flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if indents.len() + dashes + line_max > MAX_NESTING {
+            return Some(n + 1);
+        }
+    }
+    None
 }
 
 /// The built-in default world.
@@ -70,6 +133,9 @@ pub fn default_world() -> WorldModel {
 
 /// Parses and validates world YAML; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<WorldModel, WorldError> {
+    if let Some(line) = too_deep(text) {
+        return Err(WorldError { file: file.to_string(), line: Some(line), column: None, field: String::new(), message: format!("the world nests deeper than {MAX_NESTING} levels") });
+    }
     let de = yaml_serde::Deserializer::from_str(text);
     let model: WorldModel = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = clean_path(&e.path().to_string());
@@ -152,12 +218,13 @@ type Invalid = (String, String);
 /// `aws.accounts[k]`).
 fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderModel]) -> Result<(), Invalid> {
     let bad = |field: String, msg: String| Err((field, msg));
+    let mut seen = std::collections::HashSet::with_capacity(roles.len());
     for (i, role) in roles.iter().enumerate() {
         let f = |k: &str| format!("{at}.roles[{i}].{k}");
         if role.name.is_empty() || role.name.len() > 64 || !role.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
             return bad(f("name"), format!("`{}` is not a valid IAM role name", role.name));
         }
-        if roles[..i].iter().any(|r| r.name == role.name) {
+        if !seen.insert(role.name.as_str()) {
             return bad(f("name"), format!("role `{}` is declared twice", role.name));
         }
         if !role.path.starts_with('/') || !role.path.ends_with('/') {
@@ -167,6 +234,7 @@ fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderMod
             return bad(f("max_session_duration"), format!("{} is outside 3600 … 43200 seconds", role.max_session_duration));
         }
     }
+    let mut seen = std::collections::HashSet::with_capacity(providers.len());
     for (i, p) in providers.iter().enumerate() {
         let f = |k: &str| format!("{at}.oidc_providers[{i}].{k}");
         let rest = p.url.strip_prefix("https://").unwrap_or("");
@@ -174,7 +242,7 @@ fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderMod
         if rest.is_empty() || host.contains(':') || p.url.contains(['?', '#']) || p.url.ends_with('/') {
             return bad(f("url"), format!("`{}` must be https://host[/path], without port, query or trailing slash", p.url));
         }
-        if providers[..i].iter().any(|o| o.url == p.url) {
+        if !seen.insert(p.url.as_str()) {
             return bad(f("url"), format!("provider `{}` is declared twice", p.url));
         }
         if p.client_ids.is_empty() || p.client_ids.len() > 100 || p.client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
@@ -189,10 +257,14 @@ fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderMod
 
 fn validate(w: &WorldModel) -> Result<(), Invalid> {
     let bad = |field: &str, msg: String| Err((field.to_string(), msg));
-    if let Some(start) = &w.clock.start
-        && crate::clock::parse_rfc3339(start).is_err()
-    {
-        return bad("clock.start", format!("`{start}` is not an RFC 3339 timestamp"));
+    if let Some(start) = &w.clock.start {
+        match crate::clock::parse_rfc3339(start) {
+            Err(_) => return bad("clock.start", format!("`{start}` is not an RFC 3339 timestamp")),
+            Ok(at) if !crate::clock::in_range(at) => {
+                return bad("clock.start", format!("`{start}` is outside the clock's range, 1970-01-01T00:00:00Z … 2999-12-31T23:59:59Z"));
+            }
+            Ok(_) => {}
+        }
     }
     if w.journal_capacity == 0 {
         return bad("journal_capacity", "must be at least 1".into());
@@ -205,17 +277,19 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
         return bad("aws.region", format!("`{}` is not an AWS region name", aws.region));
     }
     check_account_iam("aws", &aws.roles, &aws.oidc_providers)?;
+    let mut accounts = std::collections::HashSet::from([aws.account_id.as_str()]);
     for (k, account) in aws.accounts.iter().enumerate() {
         let f = format!("aws.accounts[{k}]");
         if account.account_id.len() != 12 || !account.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return bad(&format!("{f}.account_id"), format!("`{}` is not a 12-digit AWS account id", account.account_id));
         }
-        if account.account_id == aws.account_id || aws.accounts[..k].iter().any(|a| a.account_id == account.account_id) {
+        if !accounts.insert(account.account_id.as_str()) {
             return bad(&format!("{f}.account_id"), format!("account `{}` is declared twice", account.account_id));
         }
         check_account_iam(&f, &account.roles, &account.oidc_providers)?;
     }
-    let has_role = |name: &str| aws.roles.iter().any(|r| r.name == name);
+    let role_names: std::collections::HashSet<&str> = aws.roles.iter().map(|r| r.name.as_str()).collect();
+    let has_role = |name: &str| role_names.contains(name);
     if let Some(ec2) = &aws.ec2 {
         let id = ec2.instance_id.strip_prefix("i-").unwrap_or("");
         if !(id.len() == 8 || id.len() == 17) || !id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
@@ -235,6 +309,7 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
         }
         check_policy(&ec2.credentials, "aws.ec2.credentials")?;
     }
+    let mut paths = std::collections::HashSet::with_capacity(aws.containers.len());
     for (i, c) in aws.containers.iter().enumerate() {
         let f = |k: &str| format!("aws.containers[{i}].{k}");
         if !c.path.starts_with('/') || c.path.starts_with("/_cloudid") || c.path.starts_with("/latest") || c.path.contains(['?', '#']) {
@@ -243,7 +318,7 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
         if c.agent == ContainerAgent::Ecs && !c.path.starts_with("/v2/credentials/") {
             return bad(&f("path"), format!("`{}`: an ECS agent serves /v2/credentials/<id>", c.path));
         }
-        if aws.containers[..i].iter().any(|o| o.path == c.path) {
+        if !paths.insert(c.path.as_str()) {
             return bad(&f("path"), format!("path `{}` is served twice", c.path));
         }
         if !has_role(&c.role) {
@@ -285,7 +360,11 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
     if !gcp.project_number.is_empty() && !gcp.project_number.bytes().all(|b| b.is_ascii_digit()) {
         return bad("gcp.project_number", format!("`{}` is not a project number", gcp.project_number));
     }
+    let mut accounts = std::collections::HashSet::with_capacity(gcp.service_accounts.len() * 2);
     for (i, sa) in gcp.service_accounts.iter().enumerate() {
+        if !accounts.insert(sa.email.as_str()) || !accounts.insert(sa.unique_id.as_str()) {
+            return bad(&format!("gcp.service_accounts[{i}]"), format!("service account `{}` ({}) is declared twice", sa.email, sa.unique_id));
+        }
         if !sa.email.ends_with(".gserviceaccount.com") || !sa.email.contains('@') {
             return bad(&format!("gcp.service_accounts[{i}].email"), format!("`{}` is not a service account email", sa.email));
         }
@@ -382,6 +461,45 @@ mod tests {
         let w = parse("w.yaml", &good).unwrap();
         assert_eq!(w.aws.account("210987654321").unwrap().roles[0].name, "deployer");
         assert!(w.aws.account("999999999999").is_none());
+    }
+
+    #[test]
+    fn a_deeply_nested_world_is_refused_at_once_with_its_line() {
+        let flow = format!("seed: 1\nissuers: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let started = std::time::Instant::now();
+        let err = parse("deep.yaml", &flow).unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (Some(2), "the world nests deeper than 64 levels"));
+        let block: String = (0..200).map(|d| format!("{}- \n", "  ".repeat(d))).collect();
+        assert!(parse("deep.yaml", &format!("issuers:\n{block}")).unwrap_err().message.contains("nests deeper"));
+        let dashes = format!("issuers:\n  {}x\n", "- ".repeat(100));
+        assert!(parse("deep.yaml", &dashes).unwrap_err().message.contains("nests deeper"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused in one pass, not after the parser's own recursion");
+    }
+
+    #[test]
+    fn a_world_file_must_be_a_regular_file_of_bounded_size() {
+        let err = load_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.message.contains("regular file"), "{}", err.message);
+        let dir = std::env::temp_dir().join(format!("cloudid-world-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.yaml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_WORLD_BYTES + 1).unwrap();
+        let err = load_file(&big).unwrap_err();
+        assert!(err.message.contains("at most 16777216"), "{}", err.message);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn many_roles_load_in_linear_time_and_a_duplicate_is_still_named() {
+        let roles: String = (0..80_000).map(|i| format!("    - name: role-{i}\n      trust_policy: {{Version: '2012-10-17', Statement: []}}\n")).collect();
+        let text = format!("aws:\n  account_id: \"123456789012\"\n  region: ap-northeast-1\n  roles:\n{roles}");
+        let started = std::time::Instant::now();
+        let parsed = parse("many.yaml", &text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+        let dup = format!("{text}    - name: role-7\n      trust_policy: {{Version: '2012-10-17', Statement: []}}\n");
+        assert!(parse("many.yaml", &dup).unwrap_err().message.contains("role `role-7` is declared twice"));
     }
 
     #[test]

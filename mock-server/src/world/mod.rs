@@ -3,9 +3,11 @@
 
 pub mod credentials;
 pub mod ec_key;
+pub mod expiring;
 pub mod google_tokens;
 pub mod issuers;
 pub mod mint;
+pub mod sa_keys;
 pub mod tokens;
 pub mod load;
 pub mod model;
@@ -35,7 +37,7 @@ pub struct WorldState {
     /// Token issuers and their current keys.
     pub issuers: issuers::IssuerAuthority,
     /// Live IMDSv2 session tokens and their expiry.
-    pub imds_tokens: HashMap<String, OffsetDateTime>,
+    pub imds_tokens: expiring::ExpiringTokens,
     /// When this state began (the instance's launch time, as IMDS reports it).
     pub booted_at: OffsetDateTime,
     /// Response bodies rendered from a credential, by kind, so a hot endpoint renders each
@@ -64,7 +66,7 @@ impl WorldState {
             credentials: CredentialAuthority::with_capacity(model.credential_capacity),
             issuers: issuers::IssuerAuthority::from_model(model),
             google_tokens: google_tokens::GoogleTokenAuthority::default(),
-            imds_tokens: HashMap::new(),
+            imds_tokens: Default::default(),
         }
     }
 

@@ -16,7 +16,6 @@ pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 /// Longest token lifetime EC2 grants: six hours.
 pub const MAX_TTL: u32 = 21_600;
-const PRUNE_ABOVE: usize = 4096;
 
 /// `PUT /latest/api/token`.
 pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answer {
@@ -42,11 +41,8 @@ pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answer {
     let now = shared.clock.now();
     let token = {
         let mut state = shared.state();
-        if state.imds_tokens.len() > PRUNE_ABOVE {
-            state.imds_tokens.retain(|_, exp| *exp > now);
-        }
         let token = ids::imds_token(&mut state.rng);
-        state.imds_tokens.insert(token.clone(), now + time::Duration::seconds(i64::from(ttl)));
+        state.imds_tokens.insert(token.clone(), now + time::Duration::seconds(i64::from(ttl)), now);
         token
     };
     note.verdict = Verdict::Granted;
@@ -99,7 +95,7 @@ pub fn check(state: &WorldState, headers: &HeaderMap, now: OffsetDateTime) -> To
     };
     match state.imds_tokens.get(token) {
         None => TokenCheck::Unknown,
-        Some(exp) if *exp <= now => TokenCheck::Expired,
-        Some(exp) => TokenCheck::Valid((*exp - now).whole_seconds().max(1)),
+        Some(exp) if exp <= now => TokenCheck::Expired,
+        Some(exp) => TokenCheck::Valid((exp - now).whole_seconds().max(1)),
     }
 }

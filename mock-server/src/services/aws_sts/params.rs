@@ -24,27 +24,8 @@ fn decode(s: &str) -> Result<String, StsError> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return Ok(s.to_string());
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = bytes[i..].iter().position(|b| *b == b'%' || *b == b'+').unwrap_or(bytes.len() - i);
-        out.extend_from_slice(&bytes[i..i + run]);
-        i += run;
-        match bytes.get(i) {
-            Some(b'+') => out.push(b' '),
-            Some(_) => {
-                let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-                let Some(b) = hex else {
-                    return Err(StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."));
-                };
-                out.push(b);
-                i += 2;
-            }
-            None => break,
-        }
-        i += 1;
-    }
+    let out = crate::percent::decode_strict(s, crate::percent::Plus::Space)
+        .map_err(|_| StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."))?;
     String::from_utf8(out).map_err(|_| StsError::new(400, "MalformedQueryString", "The request is not valid UTF-8."))
 }
 

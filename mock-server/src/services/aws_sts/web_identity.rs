@@ -128,7 +128,10 @@ pub fn assume(
     let time_claim = |name: &str, checks: &mut Vec<Check>| {
         decoded.time_claim(name).map_err(|e| {
             checks.push(Check::fail("jwt.times", e.to_string()));
-            invalid(format!("Timestamps in the token must be formatted as either an integer or a long integer: {name}"))
+            match e {
+                jwt::JwtError::TimeOutOfRange(..) => invalid(format!("The {name} claim of the token is not a valid date.")),
+                _ => invalid(format!("Timestamps in the token must be formatted as either an integer or a long integer: {name}")),
+            }
         })
     };
     let exp = time_claim("exp", checks)?;

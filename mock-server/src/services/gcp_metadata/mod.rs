@@ -56,26 +56,7 @@ fn query_params(q: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::percent::decode_form as decode;
 
 fn listing(items: &[&str]) -> String {
     items.iter().map(|i| format!("{i}\n")).collect()
@@ -125,7 +106,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let key = rest.trim_matches('/');
     let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("metadata.google.internal");
 
-    let sa_of = |name: &str| -> Option<&ServiceAccountModel> { if name == "default" { Some(default_sa) } else { gcp.account(name) } };
+    let sa_of = |name: &str| attached(default_sa, name);
     let segments: Vec<&str> = if key.is_empty() { vec![] } else { key.split('/').collect() };
     let directory = |body: String| -> Option<(bool, String)> { Some((true, body)) };
     let value = |body: String| -> Option<(bool, String)> { Some((false, body)) };
@@ -198,6 +179,13 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     }
 }
 
+/// The instance's service account if `name` names it: `default`, its email or its unique id.
+/// A VM has one attached account; every other name is 404, as on GCE — impersonating another
+/// account goes through IAM Credentials and its bindings, never through the metadata server.
+fn attached<'a>(sa: &'a ServiceAccountModel, name: &str) -> Option<&'a ServiceAccountModel> {
+    (name == "default" || name == sa.email || name == sa.unique_id).then_some(sa)
+}
+
 fn sa_json(sa: &ServiceAccountModel) -> serde_json::Value {
     json!({"aliases": ["default"], "email": sa.email, "scopes": sa.scopes})
 }
@@ -224,6 +212,10 @@ fn full_tree(gcp: &GcpModel, default_sa: &ServiceAccountModel) -> serde_json::Va
 /// metadata server caches it.
 fn token(shared: &Shared, sa: &ServiceAccountModel, params: &HashMap<String, String>, mut note: Note) -> Answer {
     note.operation = "GetAccessToken";
+    if let Some(s) = params.get("scopes").filter(|s| s.len() > crate::world::google_tokens::MAX_SCOPES_LEN) {
+        note.checks.push(Check::fail("gce.token.scopes", format!("scopes is {} bytes, over {}", s.len(), crate::world::google_tokens::MAX_SCOPES_LEN)));
+        return noted(respond::bad_request(&format!("scopes parameter is too long: {} bytes, at most {}", s.len(), crate::world::google_tokens::MAX_SCOPES_LEN)), note);
+    }
     let scopes: Vec<String> = match params.get("scopes") {
         Some(s) if !s.trim().is_empty() => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
         _ => sa.scopes.clone(),
