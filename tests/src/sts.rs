@@ -182,3 +182,16 @@ github:
 pub fn outbound_world() -> String {
     cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen("  region: ap-northeast-1\n", "  region: ap-northeast-1\n  outbound_identity_federation: true\n", 1)
 }
+
+/// Signs `claims` with the bundled GitHub Actions key under `header` (which may carry `crit`).
+pub fn sign_with_github_key(header: &Value, claims: &Value) -> String {
+    let pem = std::fs::read_to_string(crate::workspace_root().join("fixtures/keys/github-actions-1.pem")).unwrap();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD.decode(pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+    let pair = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let mut sig = vec![0; pair.public_modulus_len()];
+    pair.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+    format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig))
+}

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
+use base64::Engine;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use cloudid_mock::{CloudId, Verdict};
@@ -321,4 +322,146 @@ async fn revoking_a_member_the_account_does_not_hold_is_a_clear_error_and_change
     let (s, b) = revoke(&cloud, json!({"service_account": "ghost@acme-data.iam.gserviceaccount.com", "member": "x"})).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("binding revocation: no service account ghost@acme-data.iam.gserviceaccount.com")));
     assert_eq!(impersonate(&cloud, &token, deployer, json!({"scope": ["x"]})).await.0, 200);
+}
+
+async fn iam_call(cloud: &CloudId, bearer: &str, resource: &str, body: Value) -> (u16, Value) {
+    let r = Client::new().post(format!("{}/v1/{resource}", cloud.endpoint())).bearer_auth(bearer).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn get_json(cloud: &CloudId, path: &str) -> (u16, Value) {
+    let r = Client::new().get(format!("{}{path}", cloud.endpoint())).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+const DEPLOYER: &str = "deployer@acme-data.iam.gserviceaccount.com";
+
+/// Issue 13, finding 1: signJwt signed with the accounts.google.com key, so a caller allowed to
+/// impersonate deployer@ could forge a Cloud Run identity and AWS STS granted the Cloud Run role.
+#[tokio::test]
+async fn a_jwt_signed_as_a_service_account_is_not_a_google_id_token_and_aws_sts_refuses_it() {
+    let cloud = fixed_cloud().await;
+    let caller = federated_token(&cloud).await;
+    let now = cloud.clock().now().unix_timestamp();
+    let forged = json!({"iss": "https://accounts.google.com", "aud": "reply-bot.apps.googleusercontent.com", "azp": "104412345678901234567", "sub": "104412345678901234567", "iat": now, "exp": now + 3600});
+    let (s, b) = iam_call(&cloud, &caller, &format!("projects/-/serviceAccounts/{DEPLOYER}:signJwt"), json!({"payload": forged.to_string()})).await;
+    assert_eq!(s, 200, "{b}");
+    let signed = b["signedJwt"].as_str().unwrap();
+    let key_id = b["keyId"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signed.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["kid"], key_id, "the JWT names the key signJwt reported");
+    assert_eq!(header["alg"], "RS256");
+
+    let (_, google_keys) = get_json(&cloud, "/issuers/google/jwks").await;
+    assert!(google_keys["keys"].as_array().unwrap().iter().all(|k| k["kid"] != key_id), "a service account's key is none of accounts.google.com's");
+    let (s, jwks) = get_json(&cloud, &format!("/service_accounts/v1/jwk/{DEPLOYER}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(jwks["keys"][0]["kid"], key_id, "published where Google publishes it");
+    assert_eq!((jwks["keys"][0]["kty"].as_str(), jwks["keys"][0]["alg"].as_str(), jwks["keys"][0]["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")));
+    let (s, certs) = get_json(&cloud, &format!("/service_accounts/v1/metadata/x509/{DEPLOYER}")).await;
+    assert_eq!(s, 200);
+    assert!(certs[key_id].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+
+    let (status, body) = cloudid_tests::sts::web_identity(&cloud, "reply-bot-cloudrun-workload-identity-staging", signed, &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(cloudid_tests::sts::tag(&body, "Code").as_deref(), Some("InvalidIdentityToken"), "{body}");
+    assert!(cloud.journal().pop().unwrap().issued.is_none(), "no credentials for a forged Cloud Run identity");
+}
+
+#[tokio::test]
+async fn sign_blob_signs_with_the_accounts_own_key_which_the_x509_endpoint_publishes() {
+    let cloud = fixed_cloud().await;
+    let caller = federated_token(&cloud).await;
+    let blob = base64::engine::general_purpose::STANDARD.encode(b"to be signed");
+    let (s, b) = iam_call(&cloud, &caller, &format!("projects/-/serviceAccounts/{DEPLOYER}:signBlob"), json!({"payload": blob})).await;
+    assert_eq!(s, 200, "{b}");
+    let key_id = b["keyId"].as_str().unwrap();
+    let (_, jwks) = get_json(&cloud, &format!("/service_accounts/v1/jwk/{DEPLOYER}")).await;
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kid"], key_id);
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
+    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key["e"].as_str().unwrap()).unwrap();
+    let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+    let sig = base64::engine::general_purpose::STANDARD.decode(b["signedBlob"].as_str().unwrap()).unwrap();
+    public.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, b"to be signed", &sig).expect("the blob verifies with the published key");
+    let (s, _) = get_json(&cloud, "/service_accounts/v1/jwk/nobody@acme-data.iam.gserviceaccount.com").await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn sign_jwt_adds_an_expiry_and_refuses_one_past_twelve_hours_or_in_the_past() {
+    let cloud = fixed_cloud().await;
+    let caller = federated_token(&cloud).await;
+    let now = cloud.clock().now().unix_timestamp();
+    let resource = format!("projects/-/serviceAccounts/{DEPLOYER}:signJwt");
+    let (s, b) = iam_call(&cloud, &caller, &resource, json!({"payload": json!({"sub": "x"}).to_string()})).await;
+    assert_eq!(s, 200, "{b}");
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b["signedJwt"].as_str().unwrap().split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(claims["exp"], now + 3600);
+    for exp in [now + 12 * 3600 + 1, now - 1] {
+        let (s, b) = iam_call(&cloud, &caller, &resource, json!({"payload": json!({"sub": "x", "exp": exp}).to_string()})).await;
+        assert_eq!((s, b["error"]["status"].as_str()), (400, Some("INVALID_ARGUMENT")), "{b}");
+    }
+}
+
+/// Issue 13, finding 8: the resource name's project must be the wildcard `-`.
+#[tokio::test]
+async fn iam_credentials_refuses_a_project_id_in_place_of_the_wildcard() {
+    let cloud = fixed_cloud().await;
+    let caller = federated_token(&cloud).await;
+    let (s, b) = iam_call(&cloud, &caller, &format!("projects/acme-data/serviceAccounts/{DEPLOYER}:generateAccessToken"), json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]})).await;
+    assert_eq!((s, b["error"]["status"].as_str()), (400, Some("INVALID_ARGUMENT")), "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("projects/acme-data/serviceAccounts/"), "{b}");
+    assert!(cloud.journal().pop().unwrap().issued.is_none());
+}
+
+/// Issue 13, finding 6: `exp − iat` overflowed past the 48-hour limit.
+#[tokio::test]
+async fn time_claims_at_the_ends_of_i64_are_refused_not_wrapped() {
+    let cloud = fixed_cloud().await;
+    let wide = github_for_google(&cloud, json!({"iat": i64::MIN + (1 << 20), "exp": i64::MAX - (1 << 20) + 1})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &wide, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().contains("not a date between 1970 and 9999"), "{b}");
+    let now = cloud.clock().now().unix_timestamp();
+    let long = github_for_google(&cloud, json!({"iat": now, "exp": now + 48 * 3600 + 1})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &long, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+}
+
+/// Issue 13, finding 7: a critical header extension nobody understands must refuse the token.
+#[tokio::test]
+async fn a_token_with_an_unknown_critical_header_extension_is_refused() {
+    let cloud = fixed_cloud().await;
+    let ok = github_for_google(&cloud, json!({})).await;
+    let parts: Vec<&str> = ok.split('.').collect();
+    let mut header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let resigned = cloudid_tests::sts::sign_with_github_key(&header, &claims);
+    let (s, b) = exchange(&cloud, GITHUB, &resigned, JWT).await;
+    assert_eq!(s, 200, "the same token re-signed without crit is accepted: {b}");
+    header["crit"] = json!(["https://example.invalid/must-understand"]);
+    header["https://example.invalid/must-understand"] = json!(true);
+    let critical = cloudid_tests::sts::sign_with_github_key(&header, &claims);
+    let (s, b) = exchange(&cloud, GITHUB, &critical, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().contains("crit"), "{b}");
+}
+
+#[tokio::test]
+async fn an_oversized_scope_is_refused_before_any_token_is_made() {
+    let cloud = fixed_cloud().await;
+    let ok = github_for_google(&cloud, json!({})).await;
+    let scope = format!("https://www.googleapis.com/auth/{}", "x".repeat(500_000));
+    let body = form_encode(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("audience", GITHUB),
+        ("scope", &scope),
+        ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("subject_token", &ok),
+        ("subject_token_type", JWT),
+    ]);
+    let r = Client::new().post(format!("{}/v1/token", cloud.endpoint())).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+    let (s, b): (u16, Value) = (r.status().as_u16(), r.json().await.unwrap());
+    assert_refused(&cloud, s, &b, "invalid_scope");
 }

@@ -270,3 +270,47 @@ async fn the_metadata_server_refuses_other_methods_unknown_formats_and_is_absent
     assert_eq!(r.status(), 404, "no default service account, no metadata server");
     assert!(bare.journal()[0].checks.iter().any(|c| c.name == "gce.instance" && c.outcome == cloudid_mock::Outcome::Fail));
 }
+
+/// Issue 13, finding 2: the metadata server served tokens for any service account of the world,
+/// a way around the impersonation bindings. A VM has one attached account.
+#[tokio::test]
+async fn the_metadata_server_serves_only_the_attached_account_and_404s_every_other() {
+    let cloud = fixed_cloud().await;
+    let base = "/computeMetadata/v1/instance/service-accounts";
+    for name in ["deployer@acme-data.iam.gserviceaccount.com", "102718281828459045235", "nobody@acme-data.iam.gserviceaccount.com"] {
+        for leaf in ["token", "identity?audience=https://example.com", "email", "scopes", "aliases", ""] {
+            let r = mds(&cloud, &format!("{base}/{name}/{leaf}")).await;
+            assert_eq!(r.status(), 404, "{name}/{leaf}");
+            assert!(cloud.journal().pop().unwrap().issued.is_none());
+        }
+        let r = mds(&cloud, &format!("{base}/{name}/?recursive=true")).await;
+        assert_eq!(r.status(), 404, "{name}/?recursive=true");
+    }
+    let attached = ["default", "reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com", "104412345678901234567"];
+    for name in attached {
+        let r = mds(&cloud, &format!("{base}/{name}/token")).await;
+        assert_eq!(r.status(), 200, "{name}");
+        let email = mds(&cloud, &format!("{base}/{name}/email")).await.text().await.unwrap();
+        assert_eq!(email, "reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com");
+    }
+}
+
+/// Issue 13, finding 8: @actions/core sends the audience UTF-8 percent-encoded.
+#[tokio::test]
+async fn a_non_ascii_audience_arrives_as_the_characters_it_encodes() {
+    let cloud = fixed_cloud().await;
+    let bearer = format!("Bearer {}", cloud.env()["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]);
+    let r = actions_token(&cloud, Some("https%3A%2F%2Fexample.com%2Fcaf%C3%A9%2F%E6%97%A5%E6%9C%AC"), Some(&bearer)).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(claims(v["value"].as_str().unwrap())["aud"], "https://example.com/café/日本");
+}
+
+#[tokio::test]
+async fn an_oversized_scopes_parameter_is_a_bad_request() {
+    let cloud = fixed_cloud().await;
+    let r = mds(&cloud, &format!("/computeMetadata/v1/instance/service-accounts/default/token?scopes={}", "s".repeat(5000))).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("scopes parameter is too long"));
+    assert!(cloud.journal().pop().unwrap().issued.is_none());
+}

@@ -603,3 +603,33 @@ async fn every_refusal_keeps_the_error_response_shape() {
         insta::assert_snapshot!(format!("sts_error_{code}"), body);
     }
 }
+
+/// Issue 13, finding 6: `exp` = i64::MAX wrapped in `exp + leeway` and was answered with an
+/// ExpiredTokenException that contradicted itself.
+#[tokio::test]
+async fn an_exp_past_the_calendar_is_an_invalid_token_not_an_expired_one() {
+    let cloud = fixed_cloud().await;
+    for exp in [json!(i64::MAX), json!(u64::MAX), json!(-1)] {
+        let token = github_token(&cloud, json!({"exp": exp})).await;
+        let (status, body) = web_identity(&cloud, GITHUB_ROLE, &token, &[]).await;
+        assert_denied(&cloud, status, &body, "InvalidIdentityToken", 400);
+        assert_eq!(tag(&body, "Message").as_deref(), Some("The exp claim of the token is not a valid date."), "exp {exp}");
+    }
+}
+
+/// Issue 13, finding 7: RFC 7515 §4.1.11 — a `crit` extension the recipient does not understand
+/// makes the token invalid.
+#[tokio::test]
+async fn a_token_with_an_unknown_critical_header_extension_is_an_invalid_token() {
+    let cloud = fixed_cloud().await;
+    let ok = github_token(&cloud, json!({})).await;
+    let parts: Vec<&str> = ok.split('.').collect();
+    let mut header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &sign_with_github_key(&header, &claims), &[]).await.0, 200, "re-signed without crit it passes");
+    header["crit"] = json!(["exp"]);
+    let (status, body) = web_identity(&cloud, GITHUB_ROLE, &sign_with_github_key(&header, &claims), &[]).await;
+    assert_denied(&cloud, status, &body, "InvalidIdentityToken", 400);
+    let checks = cloud.journal().pop().unwrap().checks;
+    assert!(checks.iter().any(|c| c.name == "jwt.signature" && c.detail.as_deref().unwrap_or("").contains("critical header extension")), "{checks:?}");
+}
