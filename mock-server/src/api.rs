@@ -35,6 +35,7 @@ pub struct Builder {
     listen: Option<SocketAddr>,
     clock: Option<Clock>,
     limits: Option<crate::connections::Limits>,
+    fence: crate::fence::Fence,
 }
 
 impl Builder {
@@ -67,6 +68,13 @@ impl Builder {
         self
     }
 
+    /// Fences the control plane with `fence` (extra host names, a control token) instead of the
+    /// default (IP addresses and localhost, no token).
+    pub fn fence(mut self, fence: crate::fence::Fence) -> Self {
+        self.fence = fence;
+        self
+    }
+
     /// Starts the server; panics if the address cannot be bound (use [`Builder::try_start`]).
     pub async fn start(self) -> CloudId {
         self.try_start().await.expect("cloudid: cannot start the server")
@@ -86,7 +94,7 @@ impl Builder {
         let listen = self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Shared::new(model, clock);
+        let shared = Shared::fenced(model, clock, self.fence);
         let router = server::router(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let limits = self.limits.unwrap_or_default();
