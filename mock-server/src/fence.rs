@@ -15,6 +15,9 @@
 //!   `CLOUDID_CONTROL_TOKEN`): every control-plane request but `/_cloudid/health` must carry
 //!   `Authorization: Bearer <token>`.
 //!
+//! `GET /_cloudid/health` is always answered: it tells nothing and changes nothing, and health
+//! checks reach servers by any name.
+//!
 //! The emulated endpoints are not fenced: the real ones answer any `Host` (the metadata servers
 //! are reached by IP and by `metadata.google.internal`, issuers by their real names).
 
@@ -42,6 +45,9 @@ impl Fence {
 
     /// `Ok` if a control-plane request to `path` with `headers` may proceed, else the refusal.
     pub fn admit(&self, path: &str, headers: &HeaderMap) -> Result<(), Response> {
+        if path == "/_cloudid/health" {
+            return Ok(());
+        }
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         if let Some(host) = host
             && !self.host_allowed(host)
@@ -66,9 +72,7 @@ impl Fence {
                 ));
             }
         }
-        if let Some(token) = &self.token
-            && path != "/_cloudid/health"
-        {
+        if let Some(token) = &self.token {
             let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
             if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
                 let why = if given.is_empty() { "no Authorization: Bearer token" } else { "the bearer token is not the control token" };

@@ -164,3 +164,69 @@ fn health_answers_for_a_running_server_and_fails_without_one() {
     let down = Command::new(BIN).args(["health", "--endpoint", "http://127.0.0.1:9"]).output().unwrap();
     assert!(!down.status.success());
 }
+
+/// Starts `cloudid serve ARGS` with `env`, waits for the ready line, asks for `path`, stops it,
+/// and returns everything it wrote to stderr.
+fn stderr_of_a_run(args: &[&str], env: &[(&str, &str)], path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut child = Command::new(BIN).arg("serve").args(args).env_remove("CLOUDID_WORLD").envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().replace("0.0.0.0", "127.0.0.1");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+    let _ = child.kill();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let _ = child.wait();
+    err
+}
+
+#[test]
+fn serve_refuses_a_world_that_is_not_a_regular_file_at_once() {
+    let started = std::time::Instant::now();
+    let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--world", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("/dev/zero: a world file must be a regular file"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn serve_warns_when_it_listens_beyond_loopback() {
+    let err = stderr_of_a_run(&["--listen", "0.0.0.0:0"], &[], "/_cloudid/health");
+    assert!(err.contains("beyond this machine's loopback"), "{err}");
+    assert!(err.contains("consider --control-token"), "{err}");
+    let quiet = stderr_of_a_run(&["--listen", "127.0.0.1:0"], &[], "/_cloudid/health");
+    assert!(!quiet.contains("beyond"), "{quiet}");
+}
+
+#[test]
+fn cloudid_log_levels_show_requests_at_debug_and_checks_at_trace() {
+    let trace = stderr_of_a_run(&["--listen", "127.0.0.1:0"], &[("CLOUDID_LOG", "trace")], "/latest/meta-data/");
+    assert!(trace.contains("GET /latest/meta-data/ -> "), "{trace}");
+    assert!(trace.contains("check imds."), "{trace}");
+    let debug = stderr_of_a_run(&["--listen", "127.0.0.1:0"], &[("CLOUDID_LOG", "debug")], "/latest/meta-data/");
+    assert!(debug.contains("GET /latest/meta-data/ -> ") && !debug.contains("check imds."), "{debug}");
+    let warn = stderr_of_a_run(&["--listen", "127.0.0.1:0"], &[], "/latest/meta-data/");
+    assert!(!warn.contains("GET /latest/meta-data/"), "{warn}");
+    let bad = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0"]).env("CLOUDID_LOG", "loud=,=").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8(bad.stderr).unwrap().contains("CLOUDID_LOG="));
+}
+
+#[test]
+fn cloudid_env_sends_the_control_token_it_is_given() {
+    let mut child = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--control-token", "t0ken"]).env_remove("CLOUDID_WORLD").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.trim().strip_prefix("cloudid listening on ").unwrap().to_string();
+    let without = Command::new(BIN).args(["env", "--endpoint", &endpoint]).env_remove("CLOUDID_CONTROL_TOKEN").output().unwrap();
+    let with = Command::new(BIN).args(["env", "--endpoint", &endpoint]).env("CLOUDID_CONTROL_TOKEN", "t0ken").output().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!without.status.success(), "refused without the token");
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert!(String::from_utf8(with.stdout).unwrap().contains("AWS_REGION"));
+}

@@ -61,6 +61,13 @@ fn main() {
         rt.block_on(soak(cloudid, clients, Duration::from_secs(seconds)));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("hostile") {
+        let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(60);
+        let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        rt.block_on(hostile(cloudid, Duration::from_secs(seconds)));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("tokens") {
         let seconds: u64 = flag(&args, "--seconds").and_then(|s| s.parse().ok()).unwrap_or(3);
         let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
@@ -732,4 +739,94 @@ async fn soak(cloudid: PathBuf, clients: usize, duration: Duration) {
     println!("| peak RSS (VmHWM) | {:.1} MB |", peak_rss_kib(cloud.child.id()) as f64 / 1024.0);
     assert_eq!(errors, 0, "every request answered 200");
     assert_eq!(kept + dropped, ok + errors + setup, "every request is in the journal's count");
+}
+
+/// The mix issue 13's attack used, all at once for `duration`: metadata tokens with distinct 2 KB
+/// scopes, Google STS exchanges with a 500 KB scope, 65 KB paths, IMDS token PUTs, 500 idle
+/// connections and 50 slowloris clients; then one journal GET. Reports the RSS ceiling held.
+async fn hostile(cloudid: PathBuf, duration: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0", "--max-connections", "900"]);
+    let addr = cloud.addr;
+    let deadline = Instant::now() + duration;
+    let counts: Arc<[std::sync::atomic::AtomicU64; 5]> = Arc::new(Default::default());
+    let huge_scope = "s".repeat(500_000);
+    let mut tasks = Vec::new();
+    for kind in 0..5usize {
+        for worker in 0..2u64 {
+            let counts = counts.clone();
+            let huge_scope = huge_scope.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut sender = connect(addr).await;
+                let mut n = worker;
+                while Instant::now() < deadline {
+                    n += 2;
+                    let spec = match kind {
+                        0 => Spec {
+                            method: Method::GET,
+                            path: format!("/computeMetadata/v1/instance/service-accounts/default/token?scopes={n:08}{}", "x".repeat(2040)),
+                            headers: vec![("metadata-flavor".into(), "Google".into())],
+                            body: Bytes::new(),
+                        },
+                        1 => form_spec(form(&[("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("scope", &huge_scope)]), vec![]).with_path("/v1/token"),
+                        2 => Spec { method: Method::GET, path: format!("/{n:08}{}", "p".repeat(65_000)), headers: vec![], body: Bytes::new() },
+                        3 => Spec { method: Method::PUT, path: "/latest/api/token".into(), headers: vec![("x-aws-ec2-metadata-token-ttl-seconds".into(), "21600".into())], body: Bytes::new() },
+                        _ => Spec { method: Method::GET, path: "/_cloudid/health".into(), headers: vec![], body: Bytes::new() },
+                    };
+                    if try_send(&mut sender, &spec, addr).await.is_ok() {
+                        counts[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+    }
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        if let Ok(s) = TcpStream::connect(addr).await {
+            idle.push(s);
+        }
+    }
+    for _ in 0..50 {
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let Ok(mut s) = TcpStream::connect(addr).await else { break };
+                for b in b"GET /_cloudid/health HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+                    if s.write_all(&[*b]).await.is_err() || Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let before_journal = peak_rss_kib(cloud.child.id());
+    drop(idle);
+    let mut s = connect(addr).await;
+    let (_, journal) = request(&mut s, Method::GET, addr, "/_cloudid/journal", &[]).await;
+    let after_journal = peak_rss_kib(cloud.child.id());
+    let (health, _) = request(&mut s, Method::GET, addr, "/_cloudid/health", &[]).await;
+    let c = |i: usize| counts[i].load(std::sync::atomic::Ordering::Relaxed);
+    println!("## cloudid-bench hostile: {}s of the issue 13 attack mix\n", duration.as_secs());
+    println!("| measure | value |\n|---|---|");
+    println!("| metadata tokens with distinct 2 KB scopes | {} |", c(0));
+    println!("| Google STS exchanges with a 500 KB scope | {} |", c(1));
+    println!("| requests with 65 KB paths | {} |", c(2));
+    println!("| IMDS token PUTs | {} |", c(3));
+    println!("| health checks answered during the attack | {} |", c(4));
+    println!("| idle connections held / slowloris clients | 500 / 50 |");
+    println!("| peak RSS during the mix (VmHWM) | {:.1} MB |", before_journal as f64 / 1024.0);
+    println!("| journal GET afterwards: body | {:.1} MB |", journal.len() as f64 / 1e6);
+    println!("| peak RSS after the journal GET (VmHWM) | {:.1} MB |", after_journal as f64 / 1024.0);
+    println!("| health after the attack | {health} |");
+    assert_eq!(health, 200);
+}
+
+impl Spec {
+    fn with_path(mut self, path: &str) -> Self {
+        self.path = path.to_string();
+        self
+    }
 }
