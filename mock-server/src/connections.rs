@@ -262,8 +262,13 @@ where
         let activity = watched.clone();
         activity.enter(BUSY);
         async move {
+            use http_body::Body as _;
             let timed_out = Arc::new(AtomicBool::new(false));
-            let req = req.map(|inner| axum::body::Body::new(TimedBody { inner, sleep: Box::pin(tokio::time::sleep(limits.body_timeout)), timed_out: timed_out.clone() }));
+            let req = if req.body().is_end_stream() {
+                req.map(axum::body::Body::new)
+            } else {
+                req.map(|inner| axum::body::Body::new(TimedBody { inner, sleep: Box::pin(tokio::time::sleep(limits.body_timeout)), timed_out: timed_out.clone() }))
+            };
             let mut response = router.oneshot(req).await.unwrap_or_else(|e: Infallible| match e {});
             if timed_out.load(Ordering::Relaxed) {
                 tracing::warn!("request body from {peer} not complete within {:?} (body timeout): answered 408 and closed", limits.body_timeout);

@@ -5,14 +5,15 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 /// Live tokens and their expiry.
 #[derive(Debug)]
 pub struct ExpiringTokens {
-    live: HashMap<String, OffsetDateTime>,
-    by_expiry: BinaryHeap<Reverse<(OffsetDateTime, String)>>,
+    live: HashMap<Arc<str>, OffsetDateTime>,
+    by_expiry: BinaryHeap<Reverse<(OffsetDateTime, Arc<str>)>>,
     capacity: usize,
 }
 
@@ -24,7 +25,7 @@ impl Default for ExpiringTokens {
 
 impl ExpiringTokens {
     /// How many live tokens the store keeps by default.
-    pub const CAPACITY: usize = 100_000;
+    pub const CAPACITY: usize = 20_000;
 
     /// An empty store keeping at most `capacity` tokens.
     pub fn with_capacity(capacity: usize) -> Self {
@@ -39,9 +40,10 @@ impl ExpiringTokens {
                 break;
             }
             if let Some(Reverse((_, old))) = self.by_expiry.pop() {
-                self.live.remove(&old);
+                self.live.remove(&*old);
             }
         }
+        let token: Arc<str> = token.into();
         self.live.insert(token.clone(), expires_at);
         self.by_expiry.push(Reverse((expires_at, token)));
     }
