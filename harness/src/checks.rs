@@ -136,7 +136,13 @@ pub fn judge(expect: &Expect, run: &ClientRun, journal: &[JournalEntry]) -> Vec<
     }
     if expect.holds_issued {
         let prints = fingerprints(run);
-        let issued: Vec<&str> = journal.iter().filter(|e| e.verdict == ServerVerdict::Granted).filter_map(|e| e.issued.as_ref()).flat_map(|i| [i.secret_fingerprint.as_deref(), Some(i.token_fingerprint.as_str())]).flatten().collect();
+        let issued: Vec<&str> = journal
+            .iter()
+            .filter(|e| e.verdict == ServerVerdict::Granted)
+            .filter_map(|e| e.issued.as_ref())
+            .flat_map(|i| [i.secret_fingerprint.as_deref(), Some(i.token_fingerprint.as_str())])
+            .flatten()
+            .collect();
         let ok = !prints.is_empty() && prints.iter().all(|p| issued.contains(&p.as_str()));
         out.push(check("holds_issued", ok, || vec![format!("client holds {prints:?}; the journal issued {issued:?}")]));
     }
@@ -146,7 +152,11 @@ pub fn judge(expect: &Expect, run: &ClientRun, journal: &[JournalEntry]) -> Vec<
     }
     if expect.stops_after_denial {
         let first = journal.iter().position(|e| e.verdict == ServerVerdict::Denied);
-        let after: Vec<String> = first.map(|i| journal[i + 1..].iter().filter(|e| e.verdict == ServerVerdict::Granted || e.verdict == ServerVerdict::Served).map(|e| format!("#{} {}.{}", e.seq, e.service, e.operation)).collect()).unwrap_or_default();
+        let after: Vec<String> = first
+            .map(|i| {
+                journal[i + 1..].iter().filter(|e| e.verdict == ServerVerdict::Granted || e.verdict == ServerVerdict::Served).map(|e| format!("#{} {}.{}", e.seq, e.service, e.operation)).collect()
+            })
+            .unwrap_or_default();
         out.push(check("stops_after_denial", first.is_some() && after.is_empty(), || {
             let mut ev = vec![if first.is_none() { "no call was denied".to_string() } else { format!("calls after the denial: {after:?}") }];
             ev.extend(lines());

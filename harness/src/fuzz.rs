@@ -75,7 +75,17 @@ fn scenario(flow: &str, name: String, steps: Vec<Step>) -> Scenario {
         world: world(flow),
         params: BTreeMap::new(),
         steps,
-        expect: Expect { outcome: Expected::Success, calls: vec![], count: BTreeMap::new(), at_least: BTreeMap::new(), checks: vec![], absent: vec![], holds_issued: false, no_secret_in_output: false, stops_after_denial: false },
+        expect: Expect {
+            outcome: Expected::Success,
+            calls: vec![],
+            count: BTreeMap::new(),
+            at_least: BTreeMap::new(),
+            checks: vec![],
+            absent: vec![],
+            holds_issued: false,
+            no_secret_in_output: false,
+            stops_after_denial: false,
+        },
     }
 }
 
@@ -95,9 +105,7 @@ fn classify(run: &crate::client::ClientRun, mutation: &str, journal: &[String]) 
     if asked_again(journal) {
         return Class::Retried;
     }
-    let harmful = REQUIRED.iter().any(|f| mutation.contains(&format!("`{f}`")) || mutation.contains(&format!("<{f}>")))
-        || mutation.contains("broken")
-        || mutation.contains("empty body");
+    let harmful = REQUIRED.iter().any(|f| mutation.contains(&format!("`{f}`")) || mutation.contains(&format!("<{f}>"))) || mutation.contains("broken") || mutation.contains("empty body");
     if harmful { Class::AcceptedInvalid } else { Class::Tolerated }
 }
 

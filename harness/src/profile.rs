@@ -59,7 +59,10 @@ impl Tools {
 pub fn load(path: &Path) -> Result<Profiles, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let de = yaml_serde::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| { let p = e.path().to_string(); format!("{}: field `{p}`: {}", path.display(), e.into_inner()) })
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let p = e.path().to_string();
+        format!("{}: field `{p}`: {}", path.display(), e.into_inner())
+    })
 }
 
 /// Expands `{placeholders}` in `command` from the tools and the flow's `vars`.

@@ -33,13 +33,7 @@ pub fn terminal(results: &[ScenarioResult]) -> String {
         }
     }
     let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
-    out.push_str(&format!(
-        "\n{} passed, {} failed, {} warnings, {} skipped\n",
-        count(Verdict::Passed),
-        count(Verdict::Failed),
-        count(Verdict::Warning),
-        count(Verdict::Skipped)
-    ));
+    out.push_str(&format!("\n{} passed, {} failed, {} warnings, {} skipped\n", count(Verdict::Passed), count(Verdict::Failed), count(Verdict::Warning), count(Verdict::Skipped)));
     out
 }
 

@@ -133,15 +133,7 @@ impl Clock {
 /// Formats `t` the way AWS credential documents do: `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn iso8601(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// Formats `t` as an HTTP `Date` header value (RFC 7231 IMF-fixdate).

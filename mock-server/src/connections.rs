@@ -69,9 +69,9 @@ impl Limits {
 /// 4096, or fewer when the process may open fewer files (the soft `RLIMIT_NOFILE`, read from
 /// `/proc/self/limits`), leaving 64 for everything else.
 pub fn default_max_connections() -> usize {
-    let soft = std::fs::read_to_string("/proc/self/limits").ok().and_then(|t| {
-        t.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.split_whitespace().nth(3)).and_then(|n| n.parse::<usize>().ok())
-    });
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.split_whitespace().nth(3)).and_then(|n| n.parse::<usize>().ok()));
     match soft {
         Some(n) => n.saturating_sub(64).clamp(16, 4096),
         None => 4096,

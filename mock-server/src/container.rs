@@ -102,19 +102,14 @@ impl CloudIdContainer {
         if self.world.is_some() {
             cmd.extend(["--world".to_string(), WORLD_PATH.to_string()]);
         }
-        let image = GenericImage::new(IMAGE, self.tag.as_str())
-            .with_entrypoint("/cloudid")
-            .with_wait_for(WaitFor::message_on_stdout("cloudid listening on http://"));
+        let image = GenericImage::new(IMAGE, self.tag.as_str()).with_entrypoint("/cloudid").with_wait_for(WaitFor::message_on_stdout("cloudid listening on http://"));
         let mut request = image.with_cmd(cmd).with_mapped_port(port, 80.tcp()).with_startup_timeout(self.ready_timeout);
         if let Some((yaml, _)) = &self.world {
             request = request.with_copy_to(WORLD_PATH, yaml.clone().into_bytes());
         }
         let container = request.start().await?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        wait_healthy(port, self.ready_timeout).await.map_err(|()| ContainerError::NotReady {
-            url: format!("{endpoint}/_cloudid/health"),
-            seconds: self.ready_timeout.as_secs(),
-        })?;
+        wait_healthy(port, self.ready_timeout).await.map_err(|()| ContainerError::NotReady { url: format!("{endpoint}/_cloudid/health"), seconds: self.ready_timeout.as_secs() })?;
         let model = self.world.map(|(_, m)| m).unwrap_or_else(world::default_world);
         Ok(RunningCloudId { container, endpoint, model })
     }

@@ -39,7 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
 async fn fenced(State(shared): State<Arc<Shared>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match shared.fence.admit(req.uri().path(), req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -103,18 +103,13 @@ async fn move_clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
             change.set.as_deref().unwrap_or_default(),
             clock::iso8601(clock::EARLIEST),
             clock::iso8601(clock::LATEST)
-        ))
-        ;
+        ));
     }
     if let Some(secs) = change.advance_seconds {
         let from = set.unwrap_or_else(|| shared.clock.now());
         let room = (clock::LATEST - from).whole_seconds().max(0) as u64;
         if secs > room {
-            return bad_request(format!(
-                "clock change: `advance_seconds` {secs} would move the clock past {}; at most {room} from {}",
-                clock::iso8601(clock::LATEST),
-                clock::iso8601(from)
-            ));
+            return bad_request(format!("clock change: `advance_seconds` {secs} would move the clock past {}; at most {room} from {}", clock::iso8601(clock::LATEST), clock::iso8601(from)));
         }
     }
     if let Some(at) = set {

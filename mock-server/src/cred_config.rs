@@ -106,7 +106,8 @@ mod tests {
 
     #[test]
     fn an_aws_config_points_every_url_at_the_server_but_keeps_the_https_verification_url() {
-        let doc = build("projects/314159265358/locations/global/workloadIdentityPools/p/providers/x", Some("sa@p.iam.gserviceaccount.com"), &Source::Aws { imdsv2: true }, "http://127.0.0.1:9/").unwrap();
+        let doc =
+            build("projects/314159265358/locations/global/workloadIdentityPools/p/providers/x", Some("sa@p.iam.gserviceaccount.com"), &Source::Aws { imdsv2: true }, "http://127.0.0.1:9/").unwrap();
         assert_eq!(doc["audience"], "//iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/p/providers/x");
         assert_eq!(doc["token_url"], "http://127.0.0.1:9/v1/token");
         assert_eq!(doc["credential_source"]["imdsv2_session_token_url"], "http://127.0.0.1:9/latest/api/token");

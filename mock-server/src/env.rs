@@ -65,11 +65,7 @@ pub fn render(env: &BTreeMap<String, String>, format: Format) -> String {
 }
 
 fn sh_quote(v: &str) -> String {
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) {
-        v.to_string()
-    } else {
-        format!("'{}'", v.replace('\'', "'\\''"))
-    }
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) { v.to_string() } else { format!("'{}'", v.replace('\'', "'\\''")) }
 }
 
 #[cfg(test)]

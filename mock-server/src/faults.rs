@@ -288,7 +288,9 @@ pub fn error_response(service: &str, code: u16, request_id: &str) -> Response {
             (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
         }
         "github_oidc" => (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({"message": status.canonical_reason().unwrap_or("error")}).to_string()).into_response(),
-        "gcp_metadata" => crate::services::gcp_metadata::respond::stamp((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response()),
+        "gcp_metadata" => crate::services::gcp_metadata::respond::stamp(
+            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response(),
+        ),
         _ => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response(),
     }
 }

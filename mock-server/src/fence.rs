@@ -44,7 +44,7 @@ impl Fence {
     }
 
     /// `Ok` if a control-plane request to `path` with `headers` may proceed, else the refusal.
-    pub fn admit(&self, path: &str, headers: &HeaderMap) -> Result<(), Response> {
+    pub fn admit(&self, path: &str, headers: &HeaderMap) -> Result<(), Refused> {
         if path == "/_cloudid/health" {
             return Ok(());
         }
@@ -54,9 +54,7 @@ impl Fence {
         {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
-                format!(
-                    "control plane: Host `{host}` is not an address of this server; only IP addresses, localhost and names given with --allow-host are answered (this stops DNS rebinding)"
-                ),
+                format!("control plane: Host `{host}` is not an address of this server; only IP addresses, localhost and names given with --allow-host are answered (this stops DNS rebinding)"),
             ));
         }
         if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")) {
@@ -66,19 +64,14 @@ impl Fence {
             let origin = origin.to_str().unwrap_or("");
             let own = host.is_some_and(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")) || origin.eq_ignore_ascii_case(&format!("https://{h}")));
             if !own {
-                return Err(refuse(
-                    StatusCode::FORBIDDEN,
-                    format!("control plane: refused a request from the web page at Origin `{origin}`; only the server's own origin may use the control plane"),
-                ));
+                return Err(refuse(StatusCode::FORBIDDEN, format!("control plane: refused a request from the web page at Origin `{origin}`; only the server's own origin may use the control plane")));
             }
         }
         if let Some(token) = &self.token {
             let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
             if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
                 let why = if given.is_empty() { "no Authorization: Bearer token" } else { "the bearer token is not the control token" };
-                let mut r = refuse(StatusCode::UNAUTHORIZED, format!("control plane: {why}; this server was started with --control-token (CLOUDID_CONTROL_TOKEN)"));
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"cloudid control plane\""));
-                return Err(r);
+                return Err(refuse(StatusCode::UNAUTHORIZED, format!("control plane: {why}; this server was started with --control-token (CLOUDID_CONTROL_TOKEN)")));
             }
         }
         Ok(())
@@ -86,7 +79,7 @@ impl Fence {
 
     fn host_allowed(&self, host: &str) -> bool {
         let name = strip_port(host).to_ascii_lowercase();
-        name == "localhost" || name.parse::<std::net::IpAddr>().is_ok() || self.allowed_hosts.iter().any(|h| *h == name)
+        name == "localhost" || name.parse::<std::net::IpAddr>().is_ok() || self.allowed_hosts.contains(&name)
     }
 }
 
@@ -102,9 +95,37 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn refuse(status: StatusCode, message: String) -> Response {
+/// Why the fence refused a request; renders as `{"error": …}` with its status (and a `Bearer`
+/// challenge for a 401).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// 401 (no or wrong control token) or 403 (foreign host or origin).
+    pub status: StatusCode,
+    /// What was wrong, in words.
+    pub message: String,
+}
+
+impl Refused {
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let challenge = self.status == StatusCode::UNAUTHORIZED;
+        let mut r = (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if challenge {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"cloudid control plane\""));
+        }
+        r
+    }
+}
+
+fn refuse(status: StatusCode, message: String) -> Refused {
     tracing::warn!("{message}");
-    (status, axum::Json(json!({ "error": message }))).into_response()
+    Refused { status, message }
 }
 
 /// Whether listening on `addr` reaches beyond this machine (not loopback).

@@ -1,7 +1,7 @@
 //! Identifiers and secrets of the real shapes, drawn from the world's seeded generator.
 
-use rand::{Rng, RngCore};
 use rand::rngs::StdRng;
+use rand::{Rng, RngCore};
 
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -102,12 +102,7 @@ pub fn sequenced_request_id(seed: u64, n: u64) -> String {
 /// `AIPA…` for an instance profile). The same name always gives the same id.
 pub fn stable_id(prefix: &str, name: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{prefix}:{name}").as_bytes());
-    let body: String = digest
-        .as_ref()
-        .iter()
-        .take(17)
-        .map(|b| UPPER_ALNUM[(*b as usize) % UPPER_ALNUM.len()] as char)
-        .collect();
+    let body: String = digest.as_ref().iter().take(17).map(|b| UPPER_ALNUM[(*b as usize) % UPPER_ALNUM.len()] as char).collect();
     format!("{prefix}{body}")
 }
 

@@ -299,14 +299,7 @@ impl Record {
 impl Journal {
     /// An empty journal keeping at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(Inner {
-                capacity: capacity.max(1),
-                next_seq: 1,
-                dropped: 0,
-                entries: VecDeque::new(),
-            })),
-        }
+        Self { inner: Arc::new(Mutex::new(Inner { capacity: capacity.max(1), next_seq: 1, dropped: 0, entries: VecDeque::new() })) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -21,9 +21,9 @@
 mod api;
 pub mod clock;
 pub mod connections;
-pub mod control;
 #[cfg(feature = "testcontainers")]
 pub mod container;
+pub mod control;
 pub mod cred_config;
 pub mod env;
 pub mod faults;

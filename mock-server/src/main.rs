@@ -206,18 +206,16 @@ fn main() -> ExitCode {
         Command::Run { args } => delegate("run", &args),
         Command::Certify { args } => delegate("certify", &args),
         Command::Fuzz { args } => delegate("fuzz", &args),
-        Command::Token { issuer, audience, service_account, format, claims, endpoint } => {
-            match token(&endpoint, &issuer, audience, service_account, format, &claims) {
-                Ok(t) => {
-                    print!("{t}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("cloudid token: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Token { issuer, audience, service_account, format, claims, endpoint } => match token(&endpoint, &issuer, audience, service_account, format, &claims) {
+            Ok(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("cloudid token: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::CreateCredConfig {
             provider,
             service_account,
@@ -237,12 +235,8 @@ fn main() -> ExitCode {
             } else if let Some(file) = credential_source_file {
                 cloudid_mock::cred_config::Source::File { path: file, json_field: credential_source_type.filter(|t| t == "json").map(|_| credential_source_field_name.clone().unwrap_or_default()) }
             } else if let Some(url) = credential_source_url {
-                let headers = credential_source_headers
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|h| !h.is_empty())
-                    .filter_map(|h| h.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-                    .collect();
+                let headers =
+                    credential_source_headers.unwrap_or_default().split(',').filter(|h| !h.is_empty()).filter_map(|h| h.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
                 cloudid_mock::cred_config::Source::Url { url, headers, json_field: credential_source_type.filter(|t| t == "json").map(|_| credential_source_field_name.clone().unwrap_or_default()) }
             } else {
                 eprintln!("cloudid create-cred-config: give one of --aws, --credential-source-file, --credential-source-url");
@@ -373,7 +367,13 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        tracing::info!("serving on http://{addr} (header timeout {:?}, body timeout {:?}, idle timeout {:?}, at most {} connections)", limits.header_timeout, limits.body_timeout, limits.idle_timeout, limits.max_connections);
+        tracing::info!(
+            "serving on http://{addr} (header timeout {:?}, body timeout {:?}, idle timeout {:?}, at most {} connections)",
+            limits.header_timeout,
+            limits.body_timeout,
+            limits.idle_timeout,
+            limits.max_connections
+        );
         match cloudid_mock::connections::serve(listener, router, limits, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -407,14 +407,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 }
 
 /// Asks the server for a token. Printed without a trailing newline: token files must not end in one.
-fn token(
-    endpoint: &str,
-    issuer: &str,
-    audience: Option<String>,
-    service_account: Option<String>,
-    format: Option<String>,
-    claims: &[String],
-) -> Result<String, String> {
+fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account: Option<String>, format: Option<String>, claims: &[String]) -> Result<String, String> {
     let mut overrides = serde_json::Map::new();
     for c in claims {
         let (k, v) = c.split_once('=').ok_or_else(|| format!("--claim `{c}` is not NAME=VALUE"))?;
@@ -442,10 +435,7 @@ fn fetch_env(endpoint: &str) -> Result<std::collections::BTreeMap<String, String
 /// One request to the control plane over a plain HTTP/1.1 connection: (status, body).
 fn http(endpoint: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
     use std::io::{Read, Write};
-    let authority = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("`{endpoint}`: only http:// endpoints are supported"))?
-        .trim_end_matches('/');
+    let authority = endpoint.strip_prefix("http://").ok_or_else(|| format!("`{endpoint}`: only http:// endpoints are supported"))?.trim_end_matches('/');
     let authority = authority.split('/').next().unwrap_or(authority);
     let unreachable = |e: std::io::Error| format!("cannot reach cloudid at {endpoint}: {e} (is `cloudid serve` running?)");
     let mut stream = std::net::TcpStream::connect(authority).map_err(unreachable)?;

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 /// A secret value (secret access key, session token, bearer token). `Debug` prints a redaction;
 /// read the value with [`Secret::expose`] only where it goes on the wire.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -205,20 +205,13 @@ pub fn noted(response: Response, note: Note) -> Answer {
 
 /// The whole application: control plane plus every emulated service.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .merge(control::router(shared.clone()))
-        .merge(services::router(&shared.model))
-        .fallback(fallback)
-        .with_state(shared)
+    Router::new().merge(control::router(shared.clone())).merge(services::router(&shared.model)).fallback(fallback).with_state(shared)
 }
 
 /// The answer for a path no service emulates.
 pub fn not_found(method: &Method, path: &str) -> Answer {
     let body = format!("cloudid: no emulated endpoint at {method} {path}\n");
-    noted(
-        (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response(),
-        Note::new("cloudid", "NotFound", Verdict::Error),
-    )
+    noted((StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response(), Note::new("cloudid", "NotFound", Verdict::Error))
 }
 
 async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -257,10 +250,6 @@ fn date_header(now: time::OffsetDateTime) -> HeaderValue {
 /// Serves `router` on `listener` until `shutdown` resolves, under the default [`Limits`].
 ///
 /// [`Limits`]: crate::connections::Limits
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     crate::connections::serve(listener, router, crate::connections::Limits::default(), shutdown).await
 }

@@ -18,14 +18,7 @@ impl Drop for Served {
 }
 
 fn serve(args: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("CLOUDID_WORLD")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cloudid runs");
+    let mut child = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0"]).args(args).env_remove("CLOUDID_WORLD").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("cloudid runs");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let endpoint = line.trim().strip_prefix("cloudid listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();

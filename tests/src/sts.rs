@@ -36,13 +36,7 @@ pub fn role_arn(name: &str) -> String {
 /// An unsigned form POST to STS; (status, body).
 pub async fn post_form(cloud: &CloudId, form: &[(&str, &str)]) -> (u16, String) {
     let body = form_encode(form);
-    let r = reqwest::Client::new()
-        .post(format!("{}/", cloud.endpoint()))
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = reqwest::Client::new().post(format!("{}/", cloud.endpoint())).header("content-type", "application/x-www-form-urlencoded; charset=utf-8").body(body).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -67,13 +61,7 @@ pub async fn web_identity(cloud: &CloudId, role: &str, token: &str, extra: &[(&s
 
 /// Temporary credentials parsed from an STS answer.
 pub fn credentials_of(xml: &str) -> Credentials {
-    Credentials::new(
-        tag(xml, "AccessKeyId").expect("AccessKeyId"),
-        tag(xml, "SecretAccessKey").expect("SecretAccessKey"),
-        tag(xml, "SessionToken"),
-        None,
-        "cloudid-test",
-    )
+    Credentials::new(tag(xml, "AccessKeyId").expect("AccessKeyId"), tag(xml, "SecretAccessKey").expect("SecretAccessKey"), tag(xml, "SessionToken"), None, "cloudid-test")
 }
 
 /// A request signed by aws-sigv4, ready to send or tamper with.

@@ -37,7 +37,22 @@ fn static_bins() -> PathBuf {
     let status = Command::new("cargo")
         .current_dir(&root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu", "-p", "cloudid-mock", "--bin", "cloudid", "-p", "cloudid-tests", "--bin", "rust-aws-config-client", "--bin", "rust-google-auth-client"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "-p",
+            "cloudid-mock",
+            "--bin",
+            "cloudid",
+            "-p",
+            "cloudid-tests",
+            "--bin",
+            "rust-aws-config-client",
+            "--bin",
+            "rust-google-auth-client",
+        ])
         .status()
         .expect("cargo");
     assert!(status.success(), "static build failed");
@@ -62,12 +77,7 @@ struct Compose {
 
 impl Compose {
     fn run(&self, args: &[&str], port: u16) -> std::process::Output {
-        Command::new("docker-compose")
-            .env("CLOUDID_HOST_PORT", port.to_string())
-            .args(["-p", &self.project, "-f", self.file.to_str().unwrap()])
-            .args(args)
-            .output()
-            .expect("docker-compose")
+        Command::new("docker-compose").env("CLOUDID_HOST_PORT", port.to_string()).args(["-p", &self.project, "-f", self.file.to_str().unwrap()]).args(args).output().expect("docker-compose")
     }
 }
 
@@ -124,10 +134,18 @@ fn unmodified_aws_and_google_workloads_find_imds_sts_and_google_at_their_real_ad
     ops.sort();
     let mut expected = vec![
         // aws-config: IMDSv2 token, role name, role credentials; then STS.
-        "aws_imds.PutToken 200", "aws_imds.GetCredentials 200", "aws_imds.GetCredentials 200", "aws_sts.GetCallerIdentity 200",
+        "aws_imds.PutToken 200",
+        "aws_imds.GetCredentials 200",
+        "aws_imds.GetCredentials 200",
+        "aws_sts.GetCallerIdentity 200",
         // google-cloud-auth: IMDSv2 token, region, role name, role credentials; then Google.
-        "aws_imds.PutToken 200", "aws_imds.GetMetadata 200", "aws_imds.GetCredentials 200", "aws_imds.GetCredentials 200",
-        "google_sts.ExchangeToken 200", "iam_credentials.GenerateAccessToken 200", "google_oauth2.TokenInfo 200",
+        "aws_imds.PutToken 200",
+        "aws_imds.GetMetadata 200",
+        "aws_imds.GetCredentials 200",
+        "aws_imds.GetCredentials 200",
+        "google_sts.ExchangeToken 200",
+        "iam_credentials.GenerateAccessToken 200",
+        "google_oauth2.TokenInfo 200",
     ];
     expected.sort();
     assert_eq!(ops, expected);

@@ -64,11 +64,15 @@ async fn each_action_shapes_the_answer_and_is_journaled() {
 async fn status_faults_carry_each_services_real_error_body() {
     let cloud = cloudid_tests::fixed_cloud().await;
     let c = Client::new();
-    add(&cloud, json!([
-        {"match": {"service": "aws_sts"}, "times": 1, "action": {"status": {"code": 400}}},
-        {"match": {"service": "google_sts"}, "times": 1, "action": {"status": {"code": 429}}},
-        {"match": {"service": "aws_imds"}, "times": 1, "action": {"status": {"code": 500}}}
-    ])).await;
+    add(
+        &cloud,
+        json!([
+            {"match": {"service": "aws_sts"}, "times": 1, "action": {"status": {"code": 400}}},
+            {"match": {"service": "google_sts"}, "times": 1, "action": {"status": {"code": 429}}},
+            {"match": {"service": "aws_imds"}, "times": 1, "action": {"status": {"code": 500}}}
+        ]),
+    )
+    .await;
     let sts = c.post(format!("{}/", cloud.endpoint())).body("Action=GetCallerIdentity&Version=2011-06-15").send().await.unwrap().text().await.unwrap();
     assert!(sts.contains("<Code>Throttling</Code>") && sts.contains("<Message>Rate exceeded</Message>"), "{sts}");
     let g: Value = c.post(format!("{}/v1/token", cloud.endpoint())).body("x=1").send().await.unwrap().json().await.unwrap();

@@ -4,9 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use base64::Engine;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use base64::Engine;
 use cloudid_mock::{CloudId, Verdict};
 use cloudid_tests::fixed_cloud;
 use cloudid_tests::sts::{form_encode, to_system};
@@ -19,7 +19,10 @@ const GITHUB: &str = "//iam.googleapis.com/projects/314159265358/locations/globa
 async fn imds_credentials(cloud: &CloudId) -> Credentials {
     let c = Client::new();
     let tok = c.put(format!("{}/latest/api/token", cloud.endpoint())).header("x-aws-ec2-metadata-token-ttl-seconds", "60").send().await.unwrap().text().await.unwrap();
-    let doc: Value = serde_json::from_str(&c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(
+        &c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap(),
+    )
+    .unwrap();
     Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "imds")
 }
 
@@ -88,7 +91,12 @@ async fn an_aws_subject_token_exchanges_for_a_federated_token() {
     insta::assert_json_snapshot!("google_sts_success", shape);
     let e = cloud.journal().pop().unwrap();
     assert_eq!(e.verdict, Verdict::Granted);
-    assert_eq!(e.principal.as_deref(), Some("principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/subject/arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890"));
+    assert_eq!(
+        e.principal.as_deref(),
+        Some(
+            "principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/subject/arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890"
+        )
+    );
 
     let json_body = json!({"grantType": "urn:ietf:params:oauth:grant-type:token-exchange", "audience": EMBULK, "scope": "https://www.googleapis.com/auth/cloud-platform", "requestedTokenType": "urn:ietf:params:oauth:token-type:access_token", "subjectToken": encode(&token), "subjectTokenType": AWS4});
     let r = Client::new().post(format!("{}/v1/token", cloud.endpoint())).json(&json_body).send().await.unwrap();
@@ -224,13 +232,7 @@ async fn federated_token(cloud: &CloudId) -> String {
 }
 
 async fn impersonate(cloud: &CloudId, bearer: &str, sa: &str, body: Value) -> (u16, Value) {
-    let r = Client::new()
-        .post(format!("{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken", cloud.endpoint()))
-        .bearer_auth(bearer)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = Client::new().post(format!("{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken", cloud.endpoint())).bearer_auth(bearer).json(&body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -238,7 +240,8 @@ async fn impersonate(cloud: &CloudId, bearer: &str, sa: &str, body: Value) -> (u
 async fn impersonation_needs_a_binding_for_the_callers_principal_set() {
     let cloud = fixed_cloud().await;
     let token = federated_token(&cloud).await;
-    let (s, b) = impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s", "delegates": null})).await;
+    let (s, b) =
+        impersonate(&cloud, &token, "deployer@acme-data.iam.gserviceaccount.com", json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s", "delegates": null})).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["expireTime"], "2026-11-30T13:00:00Z", "whole-second RFC 3339, as Python parses it");
     let mut shape = b.clone();
@@ -343,7 +346,8 @@ async fn a_jwt_signed_as_a_service_account_is_not_a_google_id_token_and_aws_sts_
     let cloud = fixed_cloud().await;
     let caller = federated_token(&cloud).await;
     let now = cloud.clock().now().unix_timestamp();
-    let forged = json!({"iss": "https://accounts.google.com", "aud": "reply-bot.apps.googleusercontent.com", "azp": "104412345678901234567", "sub": "104412345678901234567", "iat": now, "exp": now + 3600});
+    let forged =
+        json!({"iss": "https://accounts.google.com", "aud": "reply-bot.apps.googleusercontent.com", "azp": "104412345678901234567", "sub": "104412345678901234567", "iat": now, "exp": now + 3600});
     let (s, b) = iam_call(&cloud, &caller, &format!("projects/-/serviceAccounts/{DEPLOYER}:signJwt"), json!({"payload": forged.to_string()})).await;
     assert_eq!(s, 200, "{b}");
     let signed = b["signedJwt"].as_str().unwrap();

@@ -23,7 +23,10 @@ fn fixture() -> &'static Fixture {
             let cloud = CloudId::start().await;
             let c = reqwest::Client::new();
             let tok = c.put(format!("{}/latest/api/token", cloud.endpoint())).header("x-aws-ec2-metadata-token-ttl-seconds", "600").send().await.unwrap().text().await.unwrap();
-            let doc: Value = serde_json::from_str(&c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap()).unwrap();
+            let doc: Value = serde_json::from_str(
+                &c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap(),
+            )
+            .unwrap();
             let creds = aws_credential_types::Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "p");
             let token = signed_token(&creds, cloudid_tests::sts::to_system(cloud.clock().now()));
             (cloud, token)

@@ -152,7 +152,8 @@ fn short_limits() -> Limits {
 async fn a_slowloris_client_is_cut_off_at_the_header_timeout() {
     let cloud = CloudId::builder().limits(short_limits()).start().await;
     let addr = cloud.addr();
-    let held = tokio::task::spawn_blocking(move || dribble(addr, b"GET /_cloudid/health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa", Duration::from_millis(50), Duration::from_secs(10))).await.unwrap();
+    let held =
+        tokio::task::spawn_blocking(move || dribble(addr, b"GET /_cloudid/health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa", Duration::from_millis(50), Duration::from_secs(10))).await.unwrap();
     assert!(held < Duration::from_secs(5), "held for {held:?}");
 }
 

@@ -128,13 +128,7 @@ async fn token_ttls_outside_one_to_21600_seconds_are_a_bad_request() {
 #[tokio::test]
 async fn a_token_put_through_a_proxy_is_forbidden() {
     let cloud = fixed_cloud().await;
-    let r = Client::new()
-        .put(format!("{}/latest/api/token", cloud.endpoint()))
-        .header(TTL, "60")
-        .header("X-Forwarded-For", "10.0.0.9")
-        .send()
-        .await
-        .unwrap();
+    let r = Client::new().put(format!("{}/latest/api/token", cloud.endpoint())).header(TTL, "60").header("X-Forwarded-For", "10.0.0.9").send().await.unwrap();
     assert_eq!(r.status(), 403);
     insta::assert_snapshot!("imds_403", shape(r).await);
     assert_eq!(cloud.journal()[0].verdict, Verdict::Denied);
@@ -197,8 +191,7 @@ async fn the_extended_path_adds_the_account_id_and_can_be_switched_off() {
     let tok = token(&c, &cloud).await;
     let ext = "/latest/meta-data/iam/security-credentials-extended/";
     assert_eq!(get(&c, &cloud, ext, Some(&tok)).await.text().await.unwrap(), "embulk-gcp-access");
-    let doc: serde_json::Value =
-        serde_json::from_str(&get(&c, &cloud, &format!("{ext}embulk-gcp-access"), Some(&tok)).await.text().await.unwrap()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&get(&c, &cloud, &format!("{ext}embulk-gcp-access"), Some(&tok)).await.text().await.unwrap()).unwrap();
     assert_eq!(doc["AccountId"], "123456789012");
 
     let mut world = cloudid_mock::world::default_world();

@@ -75,19 +75,10 @@ async fn the_actions_endpoint_refuses_a_missing_or_wrong_bearer_a_missing_api_ve
     assert_eq!(wrong.status(), 403);
     let basic = actions_token(&cloud, Some("sts.amazonaws.com"), Some("Basic Y2xvdWRpZA==")).await;
     assert_eq!(basic.status(), 401);
-    let no_version = Client::new()
-        .get(format!("{}/github/actions/idtoken?audience=x", cloud.endpoint()))
-        .header("authorization", "Bearer cloudid-actions-runtime-token")
-        .send()
-        .await
-        .unwrap();
+    let no_version = Client::new().get(format!("{}/github/actions/idtoken?audience=x", cloud.endpoint())).header("authorization", "Bearer cloudid-actions-runtime-token").send().await.unwrap();
     assert_eq!(no_version.status(), 400);
-    let post = Client::new()
-        .post(format!("{}/github/actions/idtoken?api-version=2.0&audience=x", cloud.endpoint()))
-        .header("authorization", "Bearer cloudid-actions-runtime-token")
-        .send()
-        .await
-        .unwrap();
+    let post =
+        Client::new().post(format!("{}/github/actions/idtoken?api-version=2.0&audience=x", cloud.endpoint())).header("authorization", "Bearer cloudid-actions-runtime-token").send().await.unwrap();
     assert_eq!(post.status(), 405, "the token endpoint is GET only");
     let journal = cloud.journal();
     assert_eq!(journal.len(), 5);
@@ -96,15 +87,7 @@ async fn the_actions_endpoint_refuses_a_missing_or_wrong_bearer_a_missing_api_ve
 }
 
 async fn mds(cloud: &CloudId, path: &str) -> Response {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{}{path}", cloud.endpoint()))
-        .header("Metadata-Flavor", "Google")
-        .send()
-        .await
-        .unwrap()
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().get(format!("{}{path}", cloud.endpoint())).header("Metadata-Flavor", "Google").send().await.unwrap()
 }
 
 #[tokio::test]

@@ -66,14 +66,7 @@ async fn boto3_gets_instance_credentials_through_imdsv2() {
     let journal = cloud.journal();
     assert_client_holds_issued(&run, &journal);
     assert_eq!(run.result["method"], "iam-role");
-    assert_eq!(
-        requests(&journal),
-        [
-            "PUT /latest/api/token 200",
-            "GET /latest/meta-data/iam/security-credentials/ 200",
-            "GET /latest/meta-data/iam/security-credentials/embulk-gcp-access 200",
-        ]
-    );
+    assert_eq!(requests(&journal), ["PUT /latest/api/token 200", "GET /latest/meta-data/iam/security-credentials/ 200", "GET /latest/meta-data/iam/security-credentials/embulk-gcp-access 200",]);
     assert!(journal[1..].iter().all(|e| e.checks.iter().any(|c| c.name == "imds.token" && c.outcome == cloudid_mock::Outcome::Pass)));
 }
 
@@ -138,14 +131,7 @@ async fn rust_aws_config_gets_instance_credentials_through_imdsv2() {
     let run = tokio::task::spawn_blocking(move || rust_client("imds", &env)).await.unwrap();
     let journal = cloud.journal();
     assert_client_holds_issued(&run, &journal);
-    assert_eq!(
-        requests(&journal),
-        [
-            "PUT /latest/api/token 200",
-            "GET /latest/meta-data/iam/security-credentials/ 200",
-            "GET /latest/meta-data/iam/security-credentials/embulk-gcp-access 200",
-        ]
-    );
+    assert_eq!(requests(&journal), ["PUT /latest/api/token 200", "GET /latest/meta-data/iam/security-credentials/ 200", "GET /latest/meta-data/iam/security-credentials/embulk-gcp-access 200",]);
     let expiry: i64 = run.result["expiry_unix"].as_str().unwrap().parse().unwrap();
     assert_eq!(cloudid_mock::clock::iso8601(time::OffsetDateTime::from_unix_timestamp(expiry).unwrap()), journal[2].issued.as_ref().unwrap().expiration);
 }
@@ -311,7 +297,12 @@ async fn boto3_and_rust_sign_sts_calls_with_instance_credentials() {
     assert_eq!(py.result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "{}", py.result);
     let rs = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
     assert_eq!(rs.result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "{}", rs.result);
-    let sigs: Vec<String> = cloud.journal().iter().filter(|e| e.operation == "GetCallerIdentity").flat_map(|e| e.checks.iter().filter(|c| c.name == "sigv4.signature").map(|c| c.detail.clone().unwrap_or_default().to_string())).collect();
+    let sigs: Vec<String> = cloud
+        .journal()
+        .iter()
+        .filter(|e| e.operation == "GetCallerIdentity")
+        .flat_map(|e| e.checks.iter().filter(|c| c.name == "sigv4.signature").map(|c| c.detail.clone().unwrap_or_default().to_string()))
+        .collect();
     assert_eq!(sigs.len(), 2);
     assert!(sigs[0].contains("content-type;host;x-amz-date;x-amz-security-token in ap-northeast-1"), "botocore's header set: {sigs:?}");
     assert!(sigs[1].contains("x-amz-user-agent"), "Rust's header set: {sigs:?}");
@@ -394,9 +385,18 @@ async fn aws_sdk_sts_gets_es384_and_rs256_web_identity_tokens_that_the_published
     let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
     let sts = instance_sts_client(&cloud);
     let jwks: serde_json::Value = reqwest::get(format!("{}/issuers/aws-outbound-123456789012/.well-known/jwks.json", cloud.endpoint())).await.unwrap().json().await.unwrap();
-    let keys: Vec<cloudid_mock::verify::jwt::PreparedKey> = jwks["keys"].as_array().unwrap().iter().map(|k| cloudid_mock::verify::jwt::PreparedKey::new(serde_json::from_value(k.clone()).unwrap())).collect();
+    let keys: Vec<cloudid_mock::verify::jwt::PreparedKey> =
+        jwks["keys"].as_array().unwrap().iter().map(|k| cloudid_mock::verify::jwt::PreparedKey::new(serde_json::from_value(k.clone()).unwrap())).collect();
     for alg in ["ES384", "RS256"] {
-        let out = sts.get_web_identity_token().audience("https://api.example.com").signing_algorithm(alg).duration_seconds(900).tags(aws_sdk_sts::types::Tag::builder().key("team").value("data").build().unwrap()).send().await.unwrap();
+        let out = sts
+            .get_web_identity_token()
+            .audience("https://api.example.com")
+            .signing_algorithm(alg)
+            .duration_seconds(900)
+            .tags(aws_sdk_sts::types::Tag::builder().key("team").value("data").build().unwrap())
+            .send()
+            .await
+            .unwrap();
         let token = cloudid_mock::verify::jwt::decode(out.web_identity_token().unwrap()).unwrap();
         assert_eq!(token.header.alg, alg);
         token.verify(&keys).expect("verifies with the issuer's published keys");

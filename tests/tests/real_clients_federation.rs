@@ -36,7 +36,13 @@ fn ops(cloud: &CloudId) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_003_google_auth_exchanges_ec2_instance_credentials_for_a_service_account_token() {
     let cloud = CloudId::start().await;
-    let doc = cred_config::build(&provider("embulk-aws-access-pool", "embulk-aws-access-provider"), Some("embulk-aws-access@acme-data.iam.gserviceaccount.com"), &Source::Aws { imdsv2: true }, &cloud.endpoint()).unwrap();
+    let doc = cred_config::build(
+        &provider("embulk-aws-access-pool", "embulk-aws-access-provider"),
+        Some("embulk-aws-access@acme-data.iam.gserviceaccount.com"),
+        &Source::Aws { imdsv2: true },
+        &cloud.endpoint(),
+    )
+    .unwrap();
     let file = write_config(&doc);
     let (path, endpoint) = (file.path().to_path_buf(), cloud.endpoint());
     let run = tokio::task::spawn_blocking(move || python_external(&endpoint, &path)).await.unwrap();
@@ -61,7 +67,8 @@ async fn seed_003_google_auth_exchanges_ec2_instance_credentials_for_a_service_a
 async fn seed_002_google_auth_library_exchanges_container_credentials_via_a_custom_supplier() {
     let cloud = CloudId::start().await;
     let all = cloud.env();
-    let mut env: BTreeMap<String, String> = ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_REGION", "GOOGLE_CLOUD_PROJECT"].iter().map(|k| (k.to_string(), all[*k].clone())).collect();
+    let mut env: BTreeMap<String, String> =
+        ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_REGION", "GOOGLE_CLOUD_PROJECT"].iter().map(|k| (k.to_string(), all[*k].clone())).collect();
     env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
     let e = cloud.endpoint();
     let args = [
@@ -96,7 +103,13 @@ async fn a_github_actions_token_file_exchanges_for_the_deployer_service_account(
     let token = cloudid_tests::sts::mint(&cloud, "github", serde_json::json!({"audience": audience.replacen("//", "https://", 1)})).await;
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), &token).unwrap();
-    let doc = cred_config::build(&provider("github-pool", "github"), Some("deployer@acme-data.iam.gserviceaccount.com"), &Source::File { path: token_file.path().display().to_string(), json_field: None }, &cloud.endpoint()).unwrap();
+    let doc = cred_config::build(
+        &provider("github-pool", "github"),
+        Some("deployer@acme-data.iam.gserviceaccount.com"),
+        &Source::File { path: token_file.path().display().to_string(), json_field: None },
+        &cloud.endpoint(),
+    )
+    .unwrap();
     let file = write_config(&doc);
     let (path, endpoint) = (file.path().to_path_buf(), cloud.endpoint());
     let run = tokio::task::spawn_blocking(move || python_external(&endpoint, &path)).await.unwrap();
@@ -123,14 +136,18 @@ print(json.dumps({"ok": True, "token_fingerprint": "sha256:" + hashlib.sha256(re
 async fn an_ec2_instance_trades_an_aws_issued_jwt_for_google_credentials_with_boto3_and_google_auth() {
     let iss = cloudid_mock::world::issuers::aws_outbound_iss("123456789012");
     let pool = "\n    - name: aws-outbound-pool\n      providers:\n        - name: aws-jwt\n          oidc: {issuer_uri: \"ISS\"}\n          attribute_mapping:\n            google.subject: assertion.sub\n          attribute_condition: assertion['https://sts.amazonaws.com/'].aws_account == '123456789012'\n".replace("ISS", &iss);
-    let member = "            - principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/aws-outbound-pool/subject/arn:aws:iam::123456789012:role/embulk-gcp-access\n";
-    let yaml = cloudid_tests::sts::outbound_world()
-        .replacen("  workload_identity_pools:", &format!("  workload_identity_pools:{pool}"), 1)
-        .replacen("          members:\n", &format!("          members:\n{member}"), 1);
+    let member =
+        "            - principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/aws-outbound-pool/subject/arn:aws:iam::123456789012:role/embulk-gcp-access\n";
+    let yaml = cloudid_tests::sts::outbound_world().replacen("  workload_identity_pools:", &format!("  workload_identity_pools:{pool}"), 1).replacen(
+        "          members:\n",
+        &format!("          members:\n{member}"),
+        1,
+    );
     let cloud = CloudId::builder().world_yaml(&yaml).unwrap().start().await;
     let provider_resource = provider("aws-outbound-pool", "aws-jwt");
     let token_file = tempfile::NamedTempFile::new().unwrap();
-    let env: BTreeMap<String, String> = ["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"].iter().map(|k| (k.to_string(), cloud.env()[*k].clone())).collect();
+    let env: BTreeMap<String, String> =
+        ["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"].iter().map(|k| (k.to_string(), cloud.env()[*k].clone())).collect();
     let (path, audience) = (token_file.path().to_str().unwrap().to_string(), format!("//iam.googleapis.com/{provider_resource}"));
     let aws = tokio::task::spawn_blocking(move || run_client(&python(), &["-c", BOTO3_WEB_IDENTITY_TOKEN, &path, &audience], &env, TIMEOUT)).await.unwrap();
     assert_eq!(aws.result["ok"], true, "{}\n{}\n{:#?}", aws.result, aws.stderr, ops(&cloud));

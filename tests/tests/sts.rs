@@ -173,7 +173,12 @@ async fn a_wrong_issuer_or_audience_is_refused() {
 #[tokio::test]
 async fn subjects_from_another_repository_or_branch_are_denied_by_the_trust_policy() {
     let cloud = fixed_cloud().await;
-    for sub in ["repo:acme/other-repo:ref:refs/heads/main", "repo:acme/ecs-express-mode-api:ref:refs/heads/feature", "repo:acme/ecs-express-mode-api:pull_request", "repo:evil/ecs-express-mode-api:ref:refs/heads/main"] {
+    for sub in [
+        "repo:acme/other-repo:ref:refs/heads/main",
+        "repo:acme/ecs-express-mode-api:ref:refs/heads/feature",
+        "repo:acme/ecs-express-mode-api:pull_request",
+        "repo:evil/ecs-express-mode-api:ref:refs/heads/main",
+    ] {
         let t = github_token(&cloud, json!({"sub": sub})).await;
         assert_eq!(refused(&cloud, GITHUB_ROLE, &t, "AccessDenied", 403).await, "Not authorized to perform sts:AssumeRoleWithWebIdentity");
     }
@@ -386,7 +391,8 @@ async fn get_web_identity_token_signs_rs256_and_es384_tokens_that_the_accounts_i
     let discovery: Value = reqwest::Client::new().get(format!("{}/.well-known/openid-configuration", cloud.endpoint())).header("host", &host).send().await.unwrap().json().await.unwrap();
     assert_eq!((discovery["issuer"].as_str(), discovery["jwks_uri"].as_str()), (Some(iss.as_str()), Some(format!("{iss}/.well-known/jwks.json").as_str())));
 
-    let (s, body) = web_identity_token(&cloud, &creds, &[("Audience.member.1", "https://api.example.com"), ("SigningAlgorithm", "RS256"), ("Tags.member.1.Key", "job-id"), ("Tags.member.1.Value", "42")]).await;
+    let (s, body) =
+        web_identity_token(&cloud, &creds, &[("Audience.member.1", "https://api.example.com"), ("SigningAlgorithm", "RS256"), ("Tags.member.1.Key", "job-id"), ("Tags.member.1.Value", "42")]).await;
     assert_eq!(s, 200, "{body}");
     insta::assert_snapshot!("sts_get_web_identity_token", body);
     let token = tag(&body, "WebIdentityToken").unwrap();
@@ -423,10 +429,22 @@ async fn get_web_identity_token_is_refused_when_disabled_malformed_outliving_the
     let ok = [("Audience.member.1", "https://api.example.com"), ("SigningAlgorithm", "RS256")];
     for (extra, message) in [
         (vec![("SigningAlgorithm", "RS256")], "1 validation error detected: Value 'null' at 'audience' failed to satisfy constraint: Member must not be null"),
-        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "HS256")], "1 validation error detected: Value 'HS256' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"),
-        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "3601")], "1 validation error detected: Value '3601' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600"),
-        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "59")], "1 validation error detected: Value '59' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60"),
-        (vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "soon")], "1 validation error detected: Value 'soon' at 'durationSeconds' failed to satisfy constraint: Member must be an integer"),
+        (
+            vec![("Audience.member.1", "x"), ("SigningAlgorithm", "HS256")],
+            "1 validation error detected: Value 'HS256' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]",
+        ),
+        (
+            vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "3601")],
+            "1 validation error detected: Value '3601' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600",
+        ),
+        (
+            vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "59")],
+            "1 validation error detected: Value '59' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60",
+        ),
+        (
+            vec![("Audience.member.1", "x"), ("SigningAlgorithm", "RS256"), ("DurationSeconds", "soon")],
+            "1 validation error detected: Value 'soon' at 'durationSeconds' failed to satisfy constraint: Member must be an integer",
+        ),
     ] {
         let (s, body) = web_identity_token(&cloud, &creds, &extra).await;
         assert_denied(&cloud, s, &body, "ValidationError", 400);
@@ -461,7 +479,12 @@ async fn a_real_sts_host_pins_the_signing_region() {
     let creds = session(&cloud).await;
     let gci = [("Action", "GetCallerIdentity"), ("Version", "2011-06-15")];
     let now = to_system(cloud.clock().now());
-    for (host, region, ok) in [("sts.amazonaws.com", "us-east-1", true), ("sts.amazonaws.com", "ap-northeast-1", false), ("sts.ap-northeast-1.amazonaws.com", "ap-northeast-1", true), ("sts.ap-northeast-1.amazonaws.com", "us-west-2", false)] {
+    for (host, region, ok) in [
+        ("sts.amazonaws.com", "us-east-1", true),
+        ("sts.amazonaws.com", "ap-northeast-1", false),
+        ("sts.ap-northeast-1.amazonaws.com", "ap-northeast-1", true),
+        ("sts.ap-northeast-1.amazonaws.com", "us-west-2", false),
+    ] {
         let (status, body) = send_signed(&cloud, &sign_for_host(&creds, &gci, region, now, host)).await;
         assert_eq!(status == 200, ok, "{host} {region}: {body}");
     }
@@ -568,7 +591,10 @@ async fn imds_and_container_credentials_sign_calls_as_their_roles() {
     let cloud = fixed_cloud().await;
     let c = reqwest::Client::new();
     let tok = c.put(format!("{}/latest/api/token", cloud.endpoint())).header("x-aws-ec2-metadata-token-ttl-seconds", "60").send().await.unwrap().text().await.unwrap();
-    let doc: Value = serde_json::from_str(&c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(
+        &c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().text().await.unwrap(),
+    )
+    .unwrap();
     let creds = aws_credential_types::Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "imds");
     let (_, who) = caller_identity(&cloud, &creds).await;
     assert_eq!(tag(&who, "Arn").unwrap(), "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890");

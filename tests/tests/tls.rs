@@ -32,13 +32,7 @@ fn the_tls_listener_serves_every_real_host_name_under_the_ca_written_into_a_new_
     if !std::path::Path::new(&bin).exists() {
         assert!(Command::new("cargo").args(["build", "-q", "-p", "cloudid-mock", "--bin", "cloudid"]).status().unwrap().success());
     }
-    let mut child = Command::new(&bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--ca-out"])
-        .arg(&ca)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(&bin).args(["serve", "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--ca-out"]).arg(&ca).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let http = lines.next().unwrap().unwrap();
     let https = lines.next().unwrap().unwrap();

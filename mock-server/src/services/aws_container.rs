@@ -16,10 +16,7 @@ use crate::world::{CredentialSource, IssuedCredential, WorldModel};
 
 /// Container credential routes: the ECS agent's prefix plus each Pod Identity path of the world.
 pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
-    let mut router = Router::new()
-        .route("/v2/credentials", any(handle))
-        .route("/v2/credentials/", any(handle))
-        .route("/v2/credentials/{*id}", any(handle));
+    let mut router = Router::new().route("/v2/credentials", any(handle)).route("/v2/credentials/", any(handle)).route("/v2/credentials/{*id}", any(handle));
     for c in &model.aws.containers {
         if c.agent == ContainerAgent::PodIdentity {
             router = router.route(&c.path, any(handle));
@@ -35,12 +32,7 @@ fn ecs_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// The Pod Identity agent answers errors with Go's `http.Error`: plain text and a newline.
 fn agent_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::HeaderName::from_static("x-content-type-options"), "nosniff")],
-        format!("{message}\n"),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::HeaderName::from_static("x-content-type-options"), "nosniff")], format!("{message}\n")).into_response()
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -62,11 +54,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     }
     let Some(container) = container else {
         let id = path.trim_start_matches("/v2/credentials").trim_start_matches('/');
-        let (code, message) = if id.is_empty() {
-            ("NoIdInRequest", "CredentialsV2Request: No ID in the request")
-        } else {
-            ("InvalidIdInRequest", "CredentialsV2Request: Credentials not found")
-        };
+        let (code, message) = if id.is_empty() { ("NoIdInRequest", "CredentialsV2Request: No ID in the request") } else { ("InvalidIdInRequest", "CredentialsV2Request: Credentials not found") };
         note.checks.push(Check::fail("container.id", format!("no task credentials at {path}")));
         return noted(ecs_error(StatusCode::BAD_REQUEST, code, message), note);
     };
@@ -107,10 +95,7 @@ fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared)
             if given.split(|b| *b == b'.').count() != 3 {
                 return refuse(
                     "Authorization is not a JWT",
-                    agent_error(
-                        StatusCode::BAD_REQUEST,
-                        "Service account token cannot be parsed: token is malformed: token contains an invalid number of segments",
-                    ),
+                    agent_error(StatusCode::BAD_REQUEST, "Service account token cannot be parsed: token is malformed: token contains an invalid number of segments"),
                 );
             }
             if given != expected.expose().as_bytes() {
@@ -121,16 +106,10 @@ fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared)
         }
         ContainerAgent::Ecs => {
             if given.is_empty() {
-                return refuse(
-                    "missing Authorization",
-                    ecs_error(StatusCode::UNAUTHORIZED, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization header is missing"),
-                );
+                return refuse("missing Authorization", ecs_error(StatusCode::UNAUTHORIZED, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization header is missing"));
             }
             if given != expected.expose().as_bytes() {
-                return refuse(
-                    "Authorization does not match",
-                    ecs_error(StatusCode::FORBIDDEN, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization token is invalid"),
-                );
+                return refuse("Authorization does not match", ecs_error(StatusCode::FORBIDDEN, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization token is invalid"));
             }
         }
     }

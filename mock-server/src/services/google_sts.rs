@@ -284,18 +284,17 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
     let mut found = None;
     let verified = sigv4::verify(&req, &rule, now, |akid| {
         let cred = shared.state().credentials.lookup(akid)?;
-        let m = sigv4::KeyMaterial {
-            secret: cred.secret_access_key.expose().to_string(),
-            session_token: Some(cred.session_token.expose().to_string()),
-            expires_at: Some(cred.expires_at),
-        };
+        let m = sigv4::KeyMaterial { secret: cred.secret_access_key.expose().to_string(), session_token: Some(cred.session_token.expose().to_string()), expires_at: Some(cred.expires_at) };
         found = Some(cred);
         Some(m)
     });
     if let Err(e) = verified {
         note.checks.push(Check::fail("sigv4.signature", e.code()));
         let message = match &e {
-            sigv4::SigV4Error::Mismatch { .. } => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_string(),
+            sigv4::SigV4Error::Mismatch { .. } => {
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                    .to_string()
+            }
             other => other.to_string(),
         };
         return Err(oauth("invalid_grant", format!("Received invalid AWS response of type {} with error message: {message}", e.code())));
@@ -313,15 +312,7 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
 
 /// Verifies an OIDC subject token; the assertion is its claims.
 #[allow(clippy::too_many_arguments)]
-fn oidc_assertion(
-    shared: &Shared,
-    token: &str,
-    audience: &str,
-    issuer_uri: &str,
-    allowed: &[String],
-    now: time::OffsetDateTime,
-    note: &mut Note,
-) -> Result<(Value, time::Duration), OAuthError> {
+fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str, allowed: &[String], now: time::OffsetDateTime, note: &mut Note) -> Result<(Value, time::Duration), OAuthError> {
     let decoded = jwt::decode(token).map_err(|e| {
         note.checks.push(Check::fail("jwt.decode", e.to_string()));
         oauth("invalid_grant", "The subject token is not a valid JWT.")

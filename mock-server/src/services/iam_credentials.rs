@@ -22,10 +22,7 @@ use crate::world::model::ServiceAccountModel;
 
 /// IAM Credentials and tokeninfo routes.
 pub fn router() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v1/projects/{project}/serviceAccounts/{target}", post(handle))
-        .route("/oauth2/v3/tokeninfo", any(tokeninfo))
-        .route("/tokeninfo", any(tokeninfo))
+    Router::new().route("/v1/projects/{project}/serviceAccounts/{target}", post(handle)).route("/oauth2/v3/tokeninfo", any(tokeninfo)).route("/tokeninfo", any(tokeninfo))
 }
 
 /// A `google.rpc.Status` error.
@@ -78,11 +75,7 @@ fn members<'a>(sa: &'a ServiceAccountModel, role: &'a str, members: &'a [String]
 
 /// Whether `caller` holds a role granting `permission` on `sa`.
 fn allowed(sa: &ServiceAccountModel, caller: &AccessToken, revoked: &HashSet<(String, String, String)>) -> Option<String> {
-    let roles: &[&str] = if caller.federation.is_some() {
-        &["roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"]
-    } else {
-        &["roles/iam.serviceAccountTokenCreator"]
-    };
+    let roles: &[&str] = if caller.federation.is_some() { &["roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"] } else { &["roles/iam.serviceAccountTokenCreator"] };
     sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| members(sa, &b.role, &b.members, revoked).find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
 }
 
@@ -101,7 +94,8 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
     let mut note = Note::new("iam_credentials", operation, Verdict::Error);
     if project != "-" {
         note.checks.push(Check::fail("iam.resource", format!("`projects/{project}/…`: the project must be the wildcard `-`")));
-        let message = format!("Invalid form of account ID projects/{project}/serviceAccounts/{}. Should be [Gaia ID |Email |Unique ID |] of the account", target.rsplit_once(':').map_or(target, |(sa, _)| sa));
+        let message =
+            format!("Invalid form of account ID projects/{project}/serviceAccounts/{}. Should be [Gaia ID |Email |Unique ID |] of the account", target.rsplit_once(':').map_or(target, |(sa, _)| sa));
         return noted(status(400, "INVALID_ARGUMENT", &message, None), note);
     }
     let now = shared.clock.now();
@@ -110,7 +104,15 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
     let Some(caller) = caller else {
         note.verdict = Verdict::Denied;
         note.checks.push(Check::fail("iam.caller", "no valid Bearer token issued by this world"));
-        return noted(status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.", None), note);
+        return noted(
+            status(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                None,
+            ),
+            note,
+        );
     };
     note.principal = Some(caller.principal.clone());
     note.checks.push(Check::pass("iam.caller", caller.principal.clone()));
@@ -167,7 +169,10 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
             let len = scope.iter().map(|s| s.len() + 1).sum::<usize>();
             if len > crate::world::google_tokens::MAX_SCOPES_LEN {
                 note.checks.push(Check::fail("iam.request", format!("scopes are {len} bytes")));
-                return noted(status(400, "INVALID_ARGUMENT", &format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None), note);
+                return noted(
+                    status(400, "INVALID_ARGUMENT", &format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None),
+                    note,
+                );
             }
             let lifetime = match req.get("lifetime").and_then(Value::as_str) {
                 None => 3600,

@@ -18,10 +18,7 @@ use crate::server::{Answer, Shared, noted};
 
 /// The key routes.
 pub fn router() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/service_accounts/v1/metadata/x509/{email}", get(x509))
-        .route("/service_accounts/v1/jwk/{email}", get(jwk))
-        .route("/service_accounts/v1/metadata/jwk/{email}", get(jwk))
+    Router::new().route("/service_accounts/v1/metadata/x509/{email}", get(x509)).route("/service_accounts/v1/jwk/{email}", get(jwk)).route("/service_accounts/v1/metadata/jwk/{email}", get(jwk))
 }
 
 #[derive(Clone, Copy)]

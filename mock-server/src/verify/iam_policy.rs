@@ -146,12 +146,7 @@ fn principal_matches(p: &Value, who: &Principal) -> bool {
                 ("AWS", _) if name == "*" => true,
                 ("Federated", Principal::Federated(f)) => name == f,
                 ("Service", Principal::Service(s)) => name == s,
-                ("AWS", Principal::Aws { role_arn, session_arn, account }) => {
-                    name == role_arn
-                        || name == session_arn
-                        || name == account
-                        || *name == format!("arn:aws:iam::{account}:root")
-                }
+                ("AWS", Principal::Aws { role_arn, session_arn, account }) => name == role_arn || name == session_arn || name == account || *name == format!("arn:aws:iam::{account}:root"),
                 _ => false,
             })
         }),
@@ -161,11 +156,8 @@ fn principal_matches(p: &Value, who: &Principal) -> bool {
 
 /// IAM wildcard match: `*` any run, `?` any one character.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = if ignore_case {
-        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
-    } else {
-        (pattern.chars().collect(), text.chars().collect())
-    };
+    let (p, t): (Vec<char>, Vec<char>) =
+        if ignore_case { (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect()) } else { (pattern.chars().collect(), text.chars().collect()) };
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
         if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
@@ -323,12 +315,14 @@ mod tests {
         assert_eq!(evaluate(&policy(json!({})), &other).unwrap(), Decision::ImplicitDeny);
         let wrong_action = Context::new(fed(), "sts:AssumeRole");
         assert_eq!(evaluate(&policy(json!({})), &wrong_action).unwrap(), Decision::ImplicitDeny);
-        let aws = Principal::Aws {
-            role_arn: "arn:aws:iam::123456789012:role/a".into(),
-            session_arn: "arn:aws:sts::123456789012:assumed-role/a/s".into(),
-            account: "123456789012".into(),
-        };
-        for (name, ok) in [("arn:aws:iam::123456789012:role/a", true), ("arn:aws:iam::123456789012:root", true), ("123456789012", true), ("arn:aws:iam::123456789012:role/b", false), ("arn:aws:iam::999999999999:root", false)] {
+        let aws = Principal::Aws { role_arn: "arn:aws:iam::123456789012:role/a".into(), session_arn: "arn:aws:sts::123456789012:assumed-role/a/s".into(), account: "123456789012".into() };
+        for (name, ok) in [
+            ("arn:aws:iam::123456789012:role/a", true),
+            ("arn:aws:iam::123456789012:root", true),
+            ("123456789012", true),
+            ("arn:aws:iam::123456789012:role/b", false),
+            ("arn:aws:iam::999999999999:root", false),
+        ] {
             let p = json!({"Statement":[{"Effect":"Allow","Principal":{"AWS":name},"Action":["sts:AssumeRole","sts:TagSession"]}]});
             assert_eq!(matches!(evaluate(&p, &Context::new(aws.clone(), "sts:AssumeRole")).unwrap(), Decision::Allow(0)), ok, "{name}");
         }

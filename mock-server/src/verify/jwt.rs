@@ -166,11 +166,7 @@ impl PreparedKey {
             "RSA" => {
                 if let (Some(n), Some(e)) = (b(&jwk.n), b(&jwk.e)) {
                     let der = rsa_public_key_der(&n, &e);
-                    for (alg, params) in [
-                        ("RS256", &sig::RSA_PKCS1_2048_8192_SHA256),
-                        ("RS384", &sig::RSA_PKCS1_2048_8192_SHA384),
-                        ("RS512", &sig::RSA_PKCS1_2048_8192_SHA512),
-                    ] {
+                    for (alg, params) in [("RS256", &sig::RSA_PKCS1_2048_8192_SHA256), ("RS384", &sig::RSA_PKCS1_2048_8192_SHA384), ("RS512", &sig::RSA_PKCS1_2048_8192_SHA512)] {
                         if let Ok(k) = ParsedPublicKey::new(params, &der) {
                             parsed.push((alg, k));
                         }
@@ -223,10 +219,8 @@ pub fn decode(token: &str) -> Result<Decoded, JwtError> {
     let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed("a JWT has three dot-separated parts".into()));
     };
-    let header: Header = serde_json::from_slice(&b64(h, "header")?)
-        .map_err(|e| JwtError::Malformed(format!("header is not a JOSE header: {e}")))?;
-    let claims: Map<String, Value> = serde_json::from_slice(&b64(c, "payload")?)
-        .map_err(|e| JwtError::Malformed(format!("payload is not a JSON object: {e}")))?;
+    let header: Header = serde_json::from_slice(&b64(h, "header")?).map_err(|e| JwtError::Malformed(format!("header is not a JOSE header: {e}")))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&b64(c, "payload")?).map_err(|e| JwtError::Malformed(format!("payload is not a JSON object: {e}")))?;
     let signature = b64(s, "signature")?;
     Ok(Decoded { header, claims, signing_input: format!("{h}.{c}"), signature })
 }
@@ -243,11 +237,7 @@ impl Decoded {
         }
         let kid = self.header.kid.clone().unwrap_or_default();
         let key = keys.iter().map(|k| k.borrow()).find(|k| k.kid() == kid).ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
-        let (_, parsed) = key
-            .parsed
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .ok_or_else(|| JwtError::KeyMismatch { kid: kid.clone(), alg: alg.to_string() })?;
+        let (_, parsed) = key.parsed.iter().find(|(a, _)| *a == alg).ok_or_else(|| JwtError::KeyMismatch { kid: kid.clone(), alg: alg.to_string() })?;
         parsed.verify_sig(self.signing_input.as_bytes(), &self.signature).map_err(|_| JwtError::BadSignature)?;
         Ok(key)
     }

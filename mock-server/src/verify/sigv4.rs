@@ -207,7 +207,6 @@ fn percent_decode(s: &str) -> Vec<u8> {
     crate::percent::decode_bytes(s, crate::percent::Plus::Literal)
 }
 
-
 /// The canonical URI of a non-S3 request: dot segments removed, empty segments collapsed, then
 /// the (already encoded) path encoded again.
 pub fn canonical_uri(raw_path: &str) -> String {
@@ -255,18 +254,13 @@ pub fn canonical_query(raw_query: &str) -> String {
 }
 
 fn canonical_header_value(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join(",")
+    values.iter().map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join(",")
 }
 
 /// Hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     crate::ids::hex(digest::digest(&digest::SHA256, data).as_ref())
 }
-
 
 /// The canonical request for `req` over `signed_headers`, with `payload_hash`.
 pub fn canonical_request(req: &Request<'_>, signed_headers: &[String], payload_hash: &str) -> Result<String, SigV4Error> {
@@ -335,12 +329,7 @@ pub struct ScopeRule<'a> {
 }
 
 /// Verifies `req`'s signature. `lookup` gives what the server knows of an access key.
-pub fn verify(
-    req: &Request<'_>,
-    rule: &ScopeRule<'_>,
-    now: OffsetDateTime,
-    lookup: impl FnOnce(&str) -> Option<KeyMaterial>,
-) -> Result<Verified, SigV4Error> {
+pub fn verify(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, lookup: impl FnOnce(&str) -> Option<KeyMaterial>) -> Result<Verified, SigV4Error> {
     let header = req.header("authorization").ok_or(SigV4Error::Missing)?;
     let auth = parse_authorization(header)?;
     if !auth.signed_headers.iter().any(|h| h == "host") {
@@ -349,22 +338,18 @@ pub fn verify(
     let (amz_date, date_header) = match (req.header("x-amz-date"), req.header("date")) {
         (Some(d), _) => (d.trim().to_string(), "x-amz-date"),
         (None, Some(d)) => {
-            let t = httpdate::parse_http_date(d.trim())
-                .map_err(|_| SigV4Error::Incomplete(format!("Date header '{d}' is not an HTTP date.")))?;
+            let t = httpdate::parse_http_date(d.trim()).map_err(|_| SigV4Error::Incomplete(format!("Date header '{d}' is not an HTTP date.")))?;
             let t = OffsetDateTime::from(t);
             (format_amz_date(t), "date")
         }
         (None, None) => {
-            return Err(SigV4Error::Incomplete(format!(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={header}"
-            )));
+            return Err(SigV4Error::Incomplete(format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={header}")));
         }
     };
     if !auth.signed_headers.iter().any(|h| h == date_header) {
         return Err(SigV4Error::Incomplete(format!("'{date_header}' must be a 'SignedHeader' in the AWS Authorization.")));
     }
-    let request_time = parse_amz_date(&amz_date)
-        .ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
+    let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
     if !amz_date.starts_with(&auth.date) {
         return Err(SigV4Error::Scope(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
@@ -382,18 +367,10 @@ pub fn verify(
         return Err(SigV4Error::Scope("Credential should be scoped with a valid terminator: 'aws4_request', not '".to_string() + &auth.terminator + "'. "));
     }
     if request_time < now - MAX_SKEW {
-        return Err(SigV4Error::Skewed(format!(
-            "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-            format_amz_date(now - MAX_SKEW),
-            format_amz_date(now)
-        )));
+        return Err(SigV4Error::Skewed(format!("Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)", format_amz_date(now - MAX_SKEW), format_amz_date(now))));
     }
     if request_time > now + MAX_SKEW {
-        return Err(SigV4Error::Skewed(format!(
-            "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-            format_amz_date(now + MAX_SKEW),
-            format_amz_date(now)
-        )));
+        return Err(SigV4Error::Skewed(format!("Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)", format_amz_date(now + MAX_SKEW), format_amz_date(now))));
     }
     let key = lookup(&auth.access_key_id).ok_or_else(|| SigV4Error::InvalidToken(format!("unknown access key {}", auth.access_key_id)))?;
     if let Some(expected) = &key.session_token {
@@ -431,10 +408,16 @@ mod tests {
 
     #[test]
     fn authorization_headers_parse_with_or_without_spaces() {
-        let a = parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31").unwrap();
+        let a = parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        )
+        .unwrap();
         assert_eq!(a.access_key_id, "AKID");
         assert_eq!(a.signed_headers, ["host", "x-amz-date"]);
-        let b = parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request,SignedHeaders=host;x-amz-date,Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31").unwrap();
+        let b = parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request,SignedHeaders=host;x-amz-date,Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        )
+        .unwrap();
         assert_eq!(a, b);
     }
 

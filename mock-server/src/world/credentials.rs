@@ -143,14 +143,7 @@ impl CredentialAuthority {
     }
 
     /// Issues a new credential for `principal`, valid from `now` for `lifetime`.
-    pub fn issue(
-        &mut self,
-        rng: &mut StdRng,
-        principal: Principal,
-        source: CredentialSource,
-        now: OffsetDateTime,
-        lifetime: time::Duration,
-    ) -> Arc<IssuedCredential> {
+    pub fn issue(&mut self, rng: &mut StdRng, principal: Principal, source: CredentialSource, now: OffsetDateTime, lifetime: time::Duration) -> Arc<IssuedCredential> {
         let access_key_id = ids::temporary_access_key_id(rng, &principal.account_id);
         let secret_access_key = Secret::new(ids::secret_access_key(rng));
         let session_token = Secret::new(ids::session_token(rng));
@@ -164,16 +157,7 @@ impl CredentialAuthority {
             principal: principal.arn(),
             scopes: Vec::new(),
         });
-        let cred = Arc::new(IssuedCredential {
-            access_key_id,
-            secret_access_key,
-            session_token,
-            principal,
-            source,
-            issued_at: now,
-            expires_at,
-            receipt,
-        });
+        let cred = Arc::new(IssuedCredential { access_key_id, secret_access_key, session_token, principal, source, issued_at: now, expires_at, receipt });
         self.make_room(now);
         self.order.push_back((expires_at.unix_timestamp_nanos(), cred.access_key_id.clone()));
         self.by_key.insert(cred.access_key_id.clone(), cred.clone());
@@ -183,15 +167,7 @@ impl CredentialAuthority {
     /// The current credential of the endpoint called `slot`, issuing a new one when there is none
     /// or the current one is within `rotation.refresh_before` of expiry. The second value says
     /// whether this call issued it.
-    pub fn current(
-        &mut self,
-        slot: &str,
-        rng: &mut StdRng,
-        principal: impl FnOnce() -> Principal,
-        source: CredentialSource,
-        now: OffsetDateTime,
-        rotation: Rotation,
-    ) -> (Arc<IssuedCredential>, bool) {
+    pub fn current(&mut self, slot: &str, rng: &mut StdRng, principal: impl FnOnce() -> Principal, source: CredentialSource, now: OffsetDateTime, rotation: Rotation) -> (Arc<IssuedCredential>, bool) {
         if let Some(existing) = self.current.get(slot).and_then(|k| self.by_key.get(k))
             && existing.expires_at - now > rotation.refresh_before
         {
@@ -225,13 +201,7 @@ mod tests {
     use time::macros::datetime;
 
     fn principal() -> Principal {
-        Principal {
-            account_id: "123456789012".into(),
-            role_name: "r".into(),
-            role_path: "/".into(),
-            role_id: ids::stable_id("AROA", "r"),
-            session_name: "i-0123456789abcdef0".into(),
-        }
+        Principal { account_id: "123456789012".into(), role_name: "r".into(), role_path: "/".into(), role_id: ids::stable_id("AROA", "r"), session_name: "i-0123456789abcdef0".into() }
     }
 
     fn rotation() -> Rotation {

@@ -71,15 +71,7 @@ impl GoogleTokenAuthority {
     }
 
     /// Issues a token that may carry a federation.
-    pub fn issue_with(
-        &mut self,
-        rng: &mut StdRng,
-        principal: &str,
-        scopes: Vec<String>,
-        now: OffsetDateTime,
-        lifetime: time::Duration,
-        federation: Option<Federation>,
-    ) -> Arc<AccessToken> {
+    pub fn issue_with(&mut self, rng: &mut StdRng, principal: &str, scopes: Vec<String>, now: OffsetDateTime, lifetime: time::Duration, federation: Option<Federation>) -> Arc<AccessToken> {
         let mut raw = [0u8; 96];
         rng.fill_bytes(&mut raw);
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -111,15 +103,7 @@ impl GoogleTokenAuthority {
 
     /// The metadata server's behaviour: re-serve the same token for `slot` until it is within
     /// `refresh_before` of expiry, then issue a new one.
-    pub fn current(
-        &mut self,
-        slot: &str,
-        rng: &mut StdRng,
-        principal: &str,
-        scopes: Vec<String>,
-        now: OffsetDateTime,
-        rotation: super::Rotation,
-    ) -> (Arc<AccessToken>, bool) {
+    pub fn current(&mut self, slot: &str, rng: &mut StdRng, principal: &str, scopes: Vec<String>, now: OffsetDateTime, rotation: super::Rotation) -> (Arc<AccessToken>, bool) {
         if let Some(t) = self.current.get(slot).and_then(|k| self.by_token.get(k))
             && t.expires_at - now > rotation.refresh_before
         {

@@ -45,14 +45,8 @@ macro_rules! fixture_key {
 /// Bundled keys: name, PKCS#8 PEM, and the self-signed certificate [`self_signed`] makes for the
 /// key, stored so that start-up signs nothing (aws-lc seeds its random generator — ~35 ms of
 /// jitter entropy — on the first RSA signature, and a certificate is one).
-const FIXTURE_KEYS: &[(&str, &str, &str)] = &[
-    fixture_key!("github-actions-1"),
-    fixture_key!("github-actions-2"),
-    fixture_key!("google-1"),
-    fixture_key!("google-2"),
-    fixture_key!("extra-issuer-1"),
-    fixture_key!("aws-sts-1"),
-];
+const FIXTURE_KEYS: &[(&str, &str, &str)] =
+    &[fixture_key!("github-actions-1"), fixture_key!("github-actions-2"), fixture_key!("google-1"), fixture_key!("google-2"), fixture_key!("extra-issuer-1"), fixture_key!("aws-sts-1")];
 
 /// The `'static` name of bundled fixture key `name`, if there is one.
 pub fn fixture_name(name: &str) -> Option<&'static str> {
@@ -172,15 +166,9 @@ impl SigningKey {
         header.insert("kid".into(), json!(self.kid));
         header.insert("typ".into(), json!("JWT"));
         header.extend(extra_header.clone());
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut sig)
-            .expect("RSA signing");
+        self.pair.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut sig).expect("RSA signing");
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
 }
@@ -305,10 +293,7 @@ pub struct IssuerAuthority {
 impl IssuerAuthority {
     /// The built-in issuers plus `extra`.
     pub fn new(extra: Vec<Issuer>) -> Self {
-        let mut issuers = vec![
-            Issuer::signing("github", GITHUB_ISS, &["github-actions-1", "github-actions-2"]),
-            Issuer::signing("google", GOOGLE_ISS, &["google-1", "google-2"]),
-        ];
+        let mut issuers = vec![Issuer::signing("github", GITHUB_ISS, &["github-actions-1", "github-actions-2"]), Issuer::signing("google", GOOGLE_ISS, &["google-1", "google-2"])];
         for e in extra {
             match issuers.iter_mut().find(|i| i.name == e.name) {
                 Some(existing) => *existing = e,

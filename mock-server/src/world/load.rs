@@ -34,11 +34,7 @@ impl fmt::Display for WorldError {
                 write!(f, ":{col}")?;
             }
         }
-        if self.field.is_empty() {
-            write!(f, ": {}", self.message)
-        } else {
-            write!(f, ": field `{}`: {}", self.field, self.message)
-        }
+        if self.field.is_empty() { write!(f, ": {}", self.message) } else { write!(f, ": field `{}`: {}", self.field, self.message) }
     }
 }
 
@@ -144,21 +140,9 @@ pub fn parse(file: &str, text: &str) -> Result<WorldModel, WorldError> {
             Some(loc) => (Some(loc.line()), Some(loc.column())),
             None => (locate(text, &field), None),
         };
-        WorldError {
-            file: file.to_string(),
-            line,
-            column,
-            field,
-            message: strip_location(&inner.to_string()),
-        }
+        WorldError { file: file.to_string(), line, column, field, message: strip_location(&inner.to_string()) }
     })?;
-    validate(&model).map_err(|(field, message)| WorldError {
-        file: file.to_string(),
-        line: locate(text, &field),
-        column: None,
-        field,
-        message,
-    })?;
+    validate(&model).map_err(|(field, message)| WorldError { file: file.to_string(), line: locate(text, &field), column: None, field, message })?;
     Ok(model)
 }
 
@@ -390,9 +374,7 @@ fn check_policy(p: &super::model::CredentialPolicy, field: &str) -> Result<(), I
 
 fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() >= 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())) && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@ pub mod ec_key;
 pub mod expiring;
 pub mod google_tokens;
 pub mod issuers;
+pub mod load;
 pub mod mint;
+pub mod model;
 pub mod sa_keys;
 pub mod tokens;
-pub mod load;
-pub mod model;
 
 use std::collections::HashMap;
 
@@ -60,8 +60,7 @@ impl WorldState {
             rendered: HashMap::new(),
             container_tokens: HashMap::new(),
             revoked_bindings: std::collections::HashSet::new(),
-            booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now))
-                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+            booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now)).unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),
             credentials: CredentialAuthority::with_capacity(model.credential_capacity),
             issuers: issuers::IssuerAuthority::from_model(model),
@@ -95,21 +94,12 @@ impl WorldModel {
         let account = self.aws.account(account_id)?;
         let r = account.roles.iter().find(|r| r.name == role)?;
         let role_id = if account.is_main(&self.aws) { ids::stable_id("AROA", &r.name) } else { ids::stable_id("AROA", &format!("{account_id}:{}", r.name)) };
-        Some(Principal {
-            account_id: account_id.to_string(),
-            role_name: r.name.clone(),
-            role_path: r.path.clone(),
-            role_id,
-            session_name: session.to_string(),
-        })
+        Some(Principal { account_id: account_id.to_string(), role_name: r.name.clone(), role_path: r.path.clone(), role_id, session_name: session.to_string() })
     }
 }
 
 impl From<model::CredentialPolicy> for Rotation {
     fn from(p: model::CredentialPolicy) -> Self {
-        Rotation {
-            lifetime: time::Duration::seconds(i64::from(p.lifetime_seconds)),
-            refresh_before: time::Duration::seconds(i64::from(p.refresh_before_seconds)),
-        }
+        Rotation { lifetime: time::Duration::seconds(i64::from(p.lifetime_seconds)), refresh_before: time::Duration::seconds(i64::from(p.refresh_before_seconds)) }
     }
 }

@@ -527,10 +527,7 @@ pub struct CredentialPolicy {
 
 impl Default for CredentialPolicy {
     fn default() -> Self {
-        Self {
-            lifetime_seconds: default_lifetime(),
-            refresh_before_seconds: default_refresh_before(),
-        }
+        Self { lifetime_seconds: default_lifetime(), refresh_before_seconds: default_refresh_before() }
     }
 }
 

@@ -109,9 +109,7 @@ fn hello_server(size: usize) {
     let body: &'static str = if size == 0 { "hello" } else { Box::leak("x".repeat(size).into_boxed_str()) };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
-        let app = axum::Router::new()
-            .route(CREDS_PATH, axum::routing::get(move || async move { body }))
-            .route("/_cloudid/health", axum::routing::get(|| async { "ok" }));
+        let app = axum::Router::new().route(CREDS_PATH, axum::routing::get(move || async move { body })).route("/_cloudid/health", axum::routing::get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         println!("listening on http://{}", listener.local_addr().expect("addr"));
         use std::io::Write;
@@ -134,12 +132,7 @@ impl Drop for Server {
 
 fn spawn(program: &PathBuf, args: &[&str]) -> Server {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let mut child = Command::new(program).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
     let addr = line.trim().rsplit("http://").next().expect("address").parse().expect("socket address");
@@ -348,12 +341,7 @@ async fn imds_token(addr: SocketAddr) -> String {
 
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 async fn cold_start(cloudid: &PathBuf, runs: usize) -> Vec<Duration> {
@@ -362,12 +350,7 @@ async fn cold_start(cloudid: &PathBuf, runs: usize) -> Vec<Duration> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port").local_addr().expect("addr").port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let t0 = Instant::now();
-        let mut child = Command::new(cloudid)
-            .args(["serve", "--listen", &addr.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn cloudid");
+        let mut child = Command::new(cloudid).args(["serve", "--listen", &addr.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn cloudid");
         loop {
             if let Ok(stream) = TcpStream::connect(addr).await {
                 drop(stream);
@@ -402,10 +385,7 @@ async fn run(cloudid: PathBuf, duration: Duration) {
     let hello = spawn(&hello_bin, &["hello-server"]);
     let same_size = spawn(&hello_bin, &["hello-server", &body_len.to_string()]);
 
-    println!(
-        "## cloudid-bench: IMDS credentials GET (`{CREDS_PATH}`, {body_len}-byte body), median of {ROUNDS} interleaved {}s rounds per cell\n",
-        duration.as_secs()
-    );
+    println!("## cloudid-bench: IMDS credentials GET (`{CREDS_PATH}`, {body_len}-byte body), median of {ROUNDS} interleaved {}s rounds per cell\n", duration.as_secs());
     println!("| concurrency | bare axum `hello` req/s (p99) | bare axum, {body_len}-byte body req/s (p99) | cloudid req/s (p99) | cloudid / hello | cloudid / same-size |");
     println!("|---|---|---|---|---|---|");
     for c in [1usize, 16] {
@@ -490,10 +470,27 @@ fn signed_gci(host: &str, akid: &str, secret: &str, token: &str) -> Spec {
 async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Duration) {
     let cloud = spawn(&cloudid, &["serve", "--listen", "127.0.0.1:0"]);
     let mut s = connect(cloud.addr).await;
-    let minted = send(&mut s, &Spec { method: Method::POST, path: "/_cloudid/tokens/github".into(), headers: vec![("content-type".into(), "application/json".into())], body: Bytes::from(r#"{"audience":"sts.amazonaws.com"}"#) }, cloud.addr).await.1;
+    let minted = send(
+        &mut s,
+        &Spec {
+            method: Method::POST,
+            path: "/_cloudid/tokens/github".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from(r#"{"audience":"sts.amazonaws.com"}"#),
+        },
+        cloud.addr,
+    )
+    .await
+    .1;
     let token: serde_json::Value = serde_json::from_slice(&minted).expect("token json");
     let token = token["token"].as_str().expect("token").to_string();
-    let arwwi = form(&[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::123456789012:role/GitHubActionsECRRole"), ("RoleSessionName", "bench"), ("WebIdentityToken", &token)]);
+    let arwwi = form(&[
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", "arn:aws:iam::123456789012:role/GitHubActionsECRRole"),
+        ("RoleSessionName", "bench"),
+        ("WebIdentityToken", &token),
+    ]);
     let arwwi_spec = Arc::new(form_spec(arwwi.clone(), vec![]));
     let (status, xml) = send(&mut s, &arwwi_spec, cloud.addr).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xml));
@@ -593,10 +590,24 @@ async fn handler_bench(n: u32, tasks: usize) {
             (status, resp.into_body().collect().await.expect("body").to_bytes())
         }
     };
-    let mint = Spec { method: Method::POST, path: "/_cloudid/tokens/github".into(), headers: vec![("content-type".into(), "application/json".into())], body: Bytes::from(r#"{"audience":"sts.amazonaws.com"}"#) };
+    let mint = Spec {
+        method: Method::POST,
+        path: "/_cloudid/tokens/github".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from(r#"{"audience":"sts.amazonaws.com"}"#),
+    };
     let token: serde_json::Value = serde_json::from_slice(&call(&mint).await.1).expect("token json");
     let token = token["token"].as_str().expect("token").to_string();
-    let arwwi = form_spec(form(&[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::123456789012:role/GitHubActionsECRRole"), ("RoleSessionName", "bench"), ("WebIdentityToken", &token)]), vec![]);
+    let arwwi = form_spec(
+        form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", "arn:aws:iam::123456789012:role/GitHubActionsECRRole"),
+            ("RoleSessionName", "bench"),
+            ("WebIdentityToken", &token),
+        ]),
+        vec![],
+    );
     let (status, xml) = call(&arwwi).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xml));
     let xml = String::from_utf8_lossy(&xml).to_string();

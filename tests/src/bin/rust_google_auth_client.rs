@@ -16,8 +16,8 @@
 
 use std::process::ExitCode;
 
-use google_cloud_auth::credentials::{idtoken, Builder};
-use serde_json::{json, Value};
+use google_cloud_auth::credentials::{Builder, idtoken};
+use serde_json::{Value, json};
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ExitCode {
     println!("{}", json!({"ok": false, "error": format!("{what}: {e}")}));

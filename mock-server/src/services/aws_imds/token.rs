@@ -46,25 +46,13 @@ pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answer {
         token
     };
     note.verdict = Verdict::Granted;
-    let response = (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/plain".to_string()),
-            (header::SERVER, "EC2ws".to_string()),
-            (header::HeaderName::from_static(TTL_HEADER), ttl.to_string()),
-        ],
-        token,
-    )
+    let response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain".to_string()), (header::SERVER, "EC2ws".to_string()), (header::HeaderName::from_static(TTL_HEADER), ttl.to_string())], token)
         .into_response();
     noted(response, note)
 }
 
 fn parse_ttl(headers: &HeaderMap) -> Result<u32, String> {
-    let raw = headers
-        .get(TTL_HEADER)
-        .ok_or_else(|| format!("missing {TTL_HEADER}"))?
-        .to_str()
-        .map_err(|_| format!("{TTL_HEADER} is not text"))?;
+    let raw = headers.get(TTL_HEADER).ok_or_else(|| format!("missing {TTL_HEADER}"))?.to_str().map_err(|_| format!("{TTL_HEADER} is not text"))?;
     let ttl: u32 = raw.trim().parse().map_err(|_| format!("`{raw}` is not an integer"))?;
     if ttl == 0 || ttl > MAX_TTL {
         return Err(format!("{ttl} is outside 1 … {MAX_TTL}"));

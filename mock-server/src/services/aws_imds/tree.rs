@@ -27,10 +27,31 @@ pub enum Node {
 
 /// Versions listed at `/`.
 pub const VERSIONS: &[&str] = &[
-    "1.0", "2007-01-19", "2007-03-01", "2008-02-01", "2008-09-01", "2009-04-04", "2011-01-01", "2012-01-12",
-    "2014-02-25", "2014-11-05", "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02", "2018-03-28",
-    "2018-08-17", "2018-09-24", "2019-10-01", "2020-10-27", "2021-01-03", "2021-03-23", "2021-07-15",
-    "2022-09-24", "2024-04-11", "latest",
+    "1.0",
+    "2007-01-19",
+    "2007-03-01",
+    "2008-02-01",
+    "2008-09-01",
+    "2009-04-04",
+    "2011-01-01",
+    "2012-01-12",
+    "2014-02-25",
+    "2014-11-05",
+    "2015-10-20",
+    "2016-04-19",
+    "2016-06-30",
+    "2016-09-02",
+    "2018-03-28",
+    "2018-08-17",
+    "2018-09-24",
+    "2019-10-01",
+    "2020-10-27",
+    "2021-01-03",
+    "2021-03-23",
+    "2021-07-15",
+    "2022-09-24",
+    "2024-04-11",
+    "latest",
 ];
 
 /// Whether `v` names a metadata version (`latest`, `1.0` or a date).
@@ -57,9 +78,20 @@ pub fn resolve(model: &WorldModel, ec2: &Ec2Model, rest: &str) -> Node {
         "" => listing(&["dynamic", "meta-data"]),
         "meta-data" => {
             let mut items = vec![
-                "ami-id", "ami-launch-index", "hostname", "instance-action", "instance-id", "instance-life-cycle",
-                "instance-type", "local-hostname", "local-ipv4", "mac", "placement/", "reservation-id",
-                "security-groups", "services/",
+                "ami-id",
+                "ami-launch-index",
+                "hostname",
+                "instance-action",
+                "instance-id",
+                "instance-life-cycle",
+                "instance-type",
+                "local-hostname",
+                "local-ipv4",
+                "mac",
+                "placement/",
+                "reservation-id",
+                "security-groups",
+                "services/",
             ];
             if role.is_some() {
                 items.insert(3, "iam/");

@@ -125,8 +125,7 @@ pub fn credentials_node(cred: &IssuedCredential) -> Node {
 
 /// Whether a request to `/` is for STS: any POST, or a GET naming an `Action`.
 pub fn claims(parts: &Parts) -> bool {
-    parts.method == axum::http::Method::POST
-        || parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")))
+    parts.method == axum::http::Method::POST || parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")))
 }
 
 /// Answers an STS request.
@@ -187,11 +186,7 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         }
         return out.map(|o| (operation, o));
     }
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect();
+    let headers: Vec<(String, String)> = parts.headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let signed = sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query, headers, body };
     let caller = signed::authenticate(&signed, shared, now, &mut note.checks)?;
     note.principal = Some(principal_arn_of(&caller));
@@ -208,7 +203,11 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
 pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await;
-    crate::serve!(shared, &parts.method, parts.uri.path(), match &bytes {
+    crate::serve!(
+        shared,
+        &parts.method,
+        parts.uri.path(),
+        match &bytes {
             Ok(bytes) => handle(&shared, &parts, bytes),
             Err(_) => {
                 let rid = shared.request_id();
@@ -216,5 +215,6 @@ pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response
                 note.checks.push(Check::fail("sts.body", "body unreadable or over 1 MiB"));
                 noted(StsError::new(413, "RequestEntityTooLarge", "Request body too large").response(&rid), note)
             }
-        })
+        }
+    )
 }

@@ -24,8 +24,7 @@ fn decode(s: &str) -> Result<String, StsError> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return Ok(s.to_string());
     }
-    let out = crate::percent::decode_strict(s, crate::percent::Plus::Space)
-        .map_err(|_| StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."))?;
+    let out = crate::percent::decode_strict(s, crate::percent::Plus::Space).map_err(|_| StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."))?;
     String::from_utf8(out).map_err(|_| StsError::new(400, "MalformedQueryString", "The request is not valid UTF-8."))
 }
 

@@ -11,18 +11,46 @@ use super::params::{self, Validation};
 use super::xml::{Node, StsError};
 use super::{Outcome, principal_arn_of};
 use crate::journal::Check;
+use crate::server::Shared;
 use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::sigv4::{self, KeyMaterial, ScopeRule};
-use crate::server::Shared;
 use crate::world::{IssuedCredential, WorldModel};
 
 /// Regions STS answers in (the commercial partition).
 pub const REGIONS: &[&str] = &[
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
-    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
-    "ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
-    "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2", "il-central-1", "me-south-1",
-    "me-central-1", "mx-central-1", "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "mx-central-1",
+    "sa-east-1",
 ];
 
 /// The region a real STS host name implies: `sts.amazonaws.com` is us-east-1, `sts.R.amazonaws.com` is R.
@@ -35,12 +63,7 @@ pub fn host_region(host: &str) -> Option<&str> {
 }
 
 /// Verifies a signed STS request; the credential that signed it on success.
-pub fn authenticate(
-    req: &sigv4::Request<'_>,
-    shared: &Shared,
-    now: OffsetDateTime,
-    checks: &mut Vec<Check>,
-) -> Result<std::sync::Arc<IssuedCredential>, StsError> {
+pub fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<std::sync::Arc<IssuedCredential>, StsError> {
     let host_region = req.header("host").and_then(host_region).map(str::to_string);
     let region_ok = |r: &str| match &host_region {
         Some(h) => r == h,
@@ -50,11 +73,7 @@ pub fn authenticate(
     let mut found = None;
     let result = sigv4::verify(req, &rule, now, |akid| {
         let cred = shared.state().credentials.lookup(akid)?;
-        let material = KeyMaterial {
-            secret: cred.secret_access_key.expose().to_string(),
-            session_token: Some(cred.session_token.expose().to_string()),
-            expires_at: Some(cred.expires_at),
-        };
+        let material = KeyMaterial { secret: cred.secret_access_key.expose().to_string(), session_token: Some(cred.session_token.expose().to_string()), expires_at: Some(cred.expires_at) };
         found = Some(cred);
         Some(material)
     });
@@ -82,11 +101,7 @@ pub fn authenticate(
 /// `GetCallerIdentity`.
 pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
     Outcome {
-        result: vec![
-            Node::Text("Arn", principal_arn_of(caller)),
-            Node::Text("UserId", caller.principal.user_id()),
-            Node::Text("Account", caller.principal.account_id.clone()),
-        ],
+        result: vec![Node::Text("Arn", principal_arn_of(caller)), Node::Text("UserId", caller.principal.user_id()), Node::Text("Account", caller.principal.account_id.clone())],
         issued: None,
         token: None,
     }
@@ -119,14 +134,7 @@ pub fn refuse_session_credentials(operation: &str, checks: &mut Vec<Check>) -> S
 }
 
 /// `AssumeRole`, from the session `caller`.
-pub fn assume_role(
-    model: &WorldModel,
-    shared: &Shared,
-    caller: &IssuedCredential,
-    p: &HashMap<String, String>,
-    now: OffsetDateTime,
-    checks: &mut Vec<Check>,
-) -> Result<Outcome, StsError> {
+pub fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;
     let mut v = Validation::default();
@@ -137,21 +145,11 @@ pub fn assume_role(
     }
     v.finish()?;
     checks.push(Check::passed("sts.params"));
-    let denied = || {
-        StsError::new(
-            403,
-            "AccessDenied",
-            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)),
-        )
-    };
+    let denied = || StsError::new(403, "AccessDenied", format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)));
     let Some((account, role)) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
-    let who = Principal::Aws {
-        role_arn: caller.principal.role_arn(),
-        session_arn: principal_arn_of(caller),
-        account: caller.principal.account_id.clone(),
-    };
+    let who = Principal::Aws { role_arn: caller.principal.role_arn(), session_arn: principal_arn_of(caller), account: caller.principal.account_id.clone() };
     let mut ctx = Context::new(who, "sts:AssumeRole")
         .key("sts:RoleSessionName", vec![session.to_string()])
         .key("aws:PrincipalArn", vec![caller.principal.role_arn()])

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::Outcome;
 use super::params::{self, Validation};
 use super::xml::{Node, StsError};
-use super::Outcome;
 use crate::journal::Check;
+use crate::server::Shared;
 use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::jwt;
-use crate::server::Shared;
 
 /// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
 pub const EXP_LEEWAY: i64 = 300;
@@ -41,12 +41,7 @@ fn oauth2_provider(provider_id: &str, checks: &mut Vec<Check>) -> StsError {
 
 /// Runs the operation; checks go into `checks`. The world's lock is held only to read the
 /// issuer's keys and to issue credentials, never while verifying.
-pub fn assume(
-    shared: &Shared,
-    p: &HashMap<String, String>,
-    now: OffsetDateTime,
-    checks: &mut Vec<Check>,
-) -> Result<Outcome, StsError> {
+pub fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let model = &shared.model;
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;
@@ -118,7 +113,9 @@ pub fn assume(
             checks.push(Check::fail("jwt.signature", e.to_string()));
             return Err(match e {
                 jwt::JwtError::UnknownKey(_) => invalid(key_unreachable),
-                jwt::JwtError::UnsupportedAlgorithm(_) | jwt::JwtError::KeyMismatch { .. } => invalid("The ID Token provided is not signed with a supported algorithm (RS256, RS384, RS512, ES256, ES384, ES512)."),
+                jwt::JwtError::UnsupportedAlgorithm(_) | jwt::JwtError::KeyMismatch { .. } => {
+                    invalid("The ID Token provided is not signed with a supported algorithm (RS256, RS384, RS512, ES256, ES384, ES512).")
+                }
                 _ => invalid("The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request."),
             });
         }
@@ -163,9 +160,7 @@ pub fn assume(
         return Err(invalid("The token has no subject (sub) claim."));
     };
 
-    let mut ctx = Context::new(Principal::Federated(federated.clone()), ACTION)
-        .key(&format!("{key_prefix}:sub"), vec![sub.clone()])
-        .key("sts:RoleSessionName", vec![session.to_string()]);
+    let mut ctx = Context::new(Principal::Federated(federated.clone()), ACTION).key(&format!("{key_prefix}:sub"), vec![sub.clone()]).key("sts:RoleSessionName", vec![session.to_string()]);
     let aud_values: Vec<String> = audiences.iter().map(|a| a.to_string()).collect();
     if iss_url == "https://accounts.google.com" {
         let azp = decoded.str_claim("azp").map(str::to_string);
@@ -196,13 +191,8 @@ pub fn assume(
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
     super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
     let cred = super::issue_session(shared, account.account_id, role, session, duration.unwrap_or(3600), now, checks)?;
-    let mut result = vec![
-        Node::Text("Audience", audience),
-        super::assumed_role_user(&cred),
-        Node::Text("Provider", federated),
-        super::credentials_node(&cred),
-        Node::Text("SubjectFromWebIdentityToken", sub),
-    ];
+    let mut result =
+        vec![Node::Text("Audience", audience), super::assumed_role_user(&cred), Node::Text("Provider", federated), super::credentials_node(&cred), Node::Text("SubjectFromWebIdentityToken", sub)];
     if let Some(si) = source_identity {
         result.push(Node::Text("SourceIdentity", si));
     }

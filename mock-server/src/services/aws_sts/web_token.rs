@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use super::Outcome;
 use super::params::{self, Validation};
 use super::xml::{Node, StsError};
-use super::Outcome;
 use crate::journal::{Check, Issued};
 use crate::server::Shared;
 use crate::verify::sigv4;
@@ -124,9 +124,5 @@ pub fn get(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, Strin
     };
     checks.push(Check::pass("sts.web_identity_token", format!("{} kid {kid} for {}", algorithm.unwrap_or_default(), audiences.join(" "))));
     let receipt = Arc::new(Issued::id_token(&token, &role_arn, audiences[0], expires_at));
-    Ok(Outcome {
-        result: vec![Node::Text("WebIdentityToken", token), Node::Text("Expiration", crate::clock::iso8601(expires_at))],
-        issued: None,
-        token: Some(receipt),
-    })
+    Ok(Outcome { result: vec![Node::Text("WebIdentityToken", token), Node::Text("Expiration", crate::clock::iso8601(expires_at))], issued: None, token: Some(receipt) })
 }

@@ -23,10 +23,7 @@ const ROOT: &str = "/computeMetadata/v1";
 
 /// Routes under `/computeMetadata/`.
 pub fn router() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/computeMetadata", any(handle))
-        .route("/computeMetadata/", any(handle))
-        .route("/computeMetadata/{*rest}", any(handle))
+    Router::new().route("/computeMetadata", any(handle)).route("/computeMetadata/", any(handle)).route("/computeMetadata/{*rest}", any(handle))
 }
 
 /// Whether a `GET /` is the metadata server's ping (it carries `Metadata-Flavor`).
