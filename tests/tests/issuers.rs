@@ -264,7 +264,11 @@ async fn the_metadata_server_serves_only_the_attached_account_and_404s_every_oth
         for leaf in ["token", "identity?audience=https://example.com", "email", "scopes", "aliases", ""] {
             let r = mds(&cloud, &format!("{base}/{name}/{leaf}")).await;
             assert_eq!(r.status(), 404, "{name}/{leaf}");
-            assert!(cloud.journal().pop().unwrap().issued.is_none());
+            assert!(r.text().await.unwrap().contains("<title>Error 404 (Not Found)!!1</title>"), "Google's 404 page");
+            let entry = cloud.journal().pop().unwrap();
+            assert!(entry.issued.is_none());
+            let why = entry.checks.iter().find(|c| c.name == "gce.service_account").and_then(|c| c.detail.as_deref()).unwrap_or_default();
+            assert!(why.contains("attached to this instance"), "{why}");
         }
         let r = mds(&cloud, &format!("{base}/{name}/?recursive=true")).await;
         assert_eq!(r.status(), 404, "{name}/?recursive=true");

@@ -107,6 +107,16 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let segments: Vec<&str> = if key.is_empty() { vec![] } else { key.split('/').collect() };
     let directory = |body: String| -> Option<(bool, String)> { Some((true, body)) };
     let value = |body: String| -> Option<(bool, String)> { Some((false, body)) };
+    if let ["instance", "service-accounts", name, ..] = segments.as_slice()
+        && sa_of(name).is_none()
+    {
+        let why = match gcp.account(name) {
+            Some(other) => format!("{} is not attached to this instance (its account is {}); act as it through IAM Credentials", other.email, default_sa.email),
+            None => format!("no service account `{name}` is attached to this instance (its account is {})", default_sa.email),
+        };
+        note.checks.push(Check::fail("gce.service_account", why));
+        return noted(respond::not_found(path), note);
+    }
 
     if let ["instance", "service-accounts", name, leaf] = segments.as_slice()
         && let Some(sa) = sa_of(name)
