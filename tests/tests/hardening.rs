@@ -329,6 +329,9 @@ proptest! {
             if status == 400 {
                 prop_assert_eq!(observable_state(&cloud).await, before, "{} {}", path, body);
             }
+            if path == "faults" && status == 200 {
+                Client::new().delete(format!("{}/_cloudid/faults", cloud.endpoint())).send().await.unwrap();
+            }
             let health = Client::new().get(format!("{}/_cloudid/health", cloud.endpoint())).send().await.unwrap();
             prop_assert_eq!(health.status().as_u16(), 200);
             let token = cloudid_tests::sts::github_token(&cloud, json!({})).await;
