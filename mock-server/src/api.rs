@@ -131,7 +131,7 @@ impl CloudId {
 
     /// The environment variables that point clients at this server (as `cloudid env`).
     pub fn env(&self) -> BTreeMap<String, String> {
-        self.shared.client_env(&self.endpoint())
+        crate::env::live_client_env(&self.shared, &self.endpoint())
     }
 
     /// Every request served so far, oldest first.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock;
-use crate::server::Shared;
+use crate::exchange::Shared;
 use crate::world::mint::TokenRequest;
 
 /// Control plane routes; their responses carry `Date` from the server clock too.
@@ -133,7 +133,7 @@ async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return bad_request("env: the request has no Host header");
     };
-    Json(shared.client_env(&format!("http://{host}"))).into_response()
+    Json(crate::env::live_client_env(&shared, &format!("http://{host}"))).into_response()
 }
 
 /// A JSON request body that may be left out (then the defaults): the request, or the error

@@ -68,6 +68,16 @@ fn sh_quote(v: &str) -> String {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) { v.to_string() } else { format!("'{}'", v.replace('\'', "'\\''")) }
 }
 
+/// The environment pointing clients at the running server `shared` at `endpoint`: the world's,
+/// with the container authorization token as it is now (rotated or not).
+pub fn live_client_env(shared: &crate::exchange::Shared, endpoint: &str) -> BTreeMap<String, String> {
+    let mut env = client_env(&shared.model, endpoint);
+    if let Some(t) = env_container(&shared.model).and_then(|c| shared.container_token(c)) {
+        env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

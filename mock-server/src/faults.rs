@@ -5,12 +5,14 @@
 
 use std::sync::Mutex;
 
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::Response;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+pub use crate::service::Service;
 
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -67,9 +69,10 @@ fn long() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct Match {
     /// Service (`aws_imds`, `aws_container`, `aws_sts`, `gcp_metadata`, `github_oidc`,
-    /// `google_sts`, `iam_credentials`, `oidc_discovery`).
+    /// `google_sts`, `iam_credentials`, `oidc_discovery`, `service_account_keys`,
+    /// `google_oauth2`, `cloudid`); another name is refused when the rule is added.
     #[serde(default)]
-    pub service: Option<String>,
+    pub service: Option<Service>,
     /// Path prefix.
     #[serde(default)]
     pub path: Option<String>,
@@ -185,22 +188,6 @@ impl Hit {
     }
 }
 
-/// The service a request goes to, from its method and path (as the router sends it).
-pub fn service_of(method: &Method, path: &str) -> &'static str {
-    match path {
-        "/" if *method == Method::POST => "aws_sts",
-        p if p.starts_with("/latest") || p == "/" => "aws_imds",
-        p if p.starts_with("/v2/credentials") || p.starts_with("/v1/credentials") => "aws_container",
-        p if p.starts_with("/computeMetadata") => "gcp_metadata",
-        p if p.starts_with("/github/") => "github_oidc",
-        "/v1/token" | "/v1/introspect" => "google_sts",
-        p if p.starts_with("/v1/projects/") => "iam_credentials",
-        p if p.starts_with("/service_accounts/") => "service_account_keys",
-        p if p.starts_with("/issuers/") || p.starts_with("/.well-known") || p.starts_with("/oauth2/v") => "oidc_discovery",
-        _ => "other",
-    }
-}
-
 impl Faults {
     /// Adds rules; the ids they got.
     pub fn add(&self, rules: Vec<Rule>, now: OffsetDateTime) -> Vec<usize> {
@@ -234,16 +221,15 @@ impl Faults {
     /// The fault that hits this request, if any (first matching rule that fires).
     /// `operation` is `None` before the service answers (rules naming no operation) and the
     /// journal's operation after it (rules naming one).
-    pub fn check(&self, method: &Method, path: &str, operation: Option<&str>, now: OffsetDateTime) -> Option<Hit> {
+    pub fn check(&self, service: Service, method: &Method, path: &str, operation: Option<&str>, now: OffsetDateTime) -> Option<Hit> {
         if !self.any.load(std::sync::atomic::Ordering::Relaxed) {
             return None;
         }
-        let service = service_of(method, path);
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (rules, rng, _) = &mut *g;
         for a in rules.iter_mut() {
             let m = &a.rule.matches;
-            let matches = m.service.as_deref().is_none_or(|s| s == service)
+            let matches = m.service.is_none_or(|s| s == service)
                 && m.path.as_deref().is_none_or(|p| path.starts_with(p))
                 && m.method.as_deref().is_none_or(|x| x.eq_ignore_ascii_case(method.as_str()))
                 && m.operation.as_deref() == operation
@@ -262,36 +248,6 @@ impl Faults {
             }
         }
         None
-    }
-}
-
-/// The real error response of `service` for `code`.
-pub fn error_response(service: &str, code: u16, request_id: &str) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match service {
-        "aws_imds" => crate::services::aws_imds::errors::page(status),
-        "aws_sts" => {
-            let (c, m) = match code {
-                400 | 429 => ("Throttling", "Rate exceeded"),
-                503 => ("ServiceUnavailable", "Service is unable to handle request."),
-                _ => ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
-            };
-            crate::services::aws_sts::xml::StsError::new(code, c, m).response(request_id)
-        }
-        "google_sts" | "iam_credentials" => {
-            let (s, m) = match code {
-                429 => ("RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Token exchange requests' and limit 'Token exchange requests per minute'."),
-                503 => ("UNAVAILABLE", "The service is currently unavailable."),
-                _ => ("INTERNAL", "Internal error encountered."),
-            };
-            let body = serde_json::json!({"error": {"code": code, "message": m, "status": s}});
-            (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
-        }
-        "github_oidc" => (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({"message": status.canonical_reason().unwrap_or("error")}).to_string()).into_response(),
-        "gcp_metadata" => crate::services::gcp_metadata::respond::stamp(
-            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response(),
-        ),
-        _ => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response(),
     }
 }
 
@@ -445,9 +401,9 @@ mod tests {
         let f = Faults::default();
         let t = OffsetDateTime::UNIX_EPOCH;
         f.add(vec![rule(serde_json::json!({"match": {"service": "aws_sts", "operation": "AssumeRoleWithWebIdentity"}, "action": {"status": {"code": 400}}}))], t);
-        assert!(f.check(&Method::POST, "/", None, t).is_none(), "not before the service answers");
-        assert!(f.check(&Method::POST, "/", Some("GetCallerIdentity"), t).is_none());
-        assert!(f.check(&Method::POST, "/", Some("AssumeRoleWithWebIdentity"), t).is_some());
+        assert!(f.check(Service::AwsSts, &Method::POST, "/", None, t).is_none(), "not before the service answers");
+        assert!(f.check(Service::AwsSts, &Method::POST, "/", Some("GetCallerIdentity"), t).is_none());
+        assert!(f.check(Service::AwsSts, &Method::POST, "/", Some("AssumeRoleWithWebIdentity"), t).is_some());
     }
 
     #[test]
@@ -469,10 +425,10 @@ mod tests {
         let f = Faults::default();
         let t = OffsetDateTime::UNIX_EPOCH;
         f.add(vec![rule(serde_json::json!({"match": {"service": "aws_imds"}, "nth": 2, "action": {"status": {"code": 503}}}))], t);
-        assert!(f.check(&Method::POST, "/", None, t).is_none(), "STS does not match");
-        assert!(f.check(&Method::GET, "/latest/meta-data/", None, t).is_none());
-        assert!(f.check(&Method::GET, "/latest/meta-data/", None, t).is_some());
-        assert!(f.check(&Method::GET, "/latest/meta-data/", None, t).is_none());
+        assert!(f.check(Service::AwsSts, &Method::POST, "/", None, t).is_none(), "STS does not match");
+        assert!(f.check(Service::AwsImds, &Method::GET, "/latest/meta-data/", None, t).is_none());
+        assert!(f.check(Service::AwsImds, &Method::GET, "/latest/meta-data/", None, t).is_some());
+        assert!(f.check(Service::AwsImds, &Method::GET, "/latest/meta-data/", None, t).is_none());
     }
 
     #[test]
@@ -493,13 +449,13 @@ mod tests {
         let t = OffsetDateTime::UNIX_EPOCH;
         let f = Faults::default();
         f.add(vec![rule(serde_json::json!({"after_seconds": 10, "for_seconds": 5, "action": "reset"}))], t);
-        assert!(f.check(&Method::GET, "/x", None, t).is_none());
-        assert!(f.check(&Method::GET, "/x", None, t + time::Duration::seconds(12)).is_some());
-        assert!(f.check(&Method::GET, "/x", None, t + time::Duration::seconds(16)).is_none());
+        assert!(f.check(Service::Cloudid, &Method::GET, "/x", None, t).is_none());
+        assert!(f.check(Service::Cloudid, &Method::GET, "/x", None, t + time::Duration::seconds(12)).is_some());
+        assert!(f.check(Service::Cloudid, &Method::GET, "/x", None, t + time::Duration::seconds(16)).is_none());
         let run = || {
             let f = Faults::default();
             f.add(vec![rule(serde_json::json!({"probability": 0.5, "action": {"latency": {"ms": 1}}}))], t);
-            (0..64).map(|_| f.check(&Method::GET, "/x", None, t).is_some()).collect::<Vec<_>>()
+            (0..64).map(|_| f.check(Service::Cloudid, &Method::GET, "/x", None, t).is_some()).collect::<Vec<_>>()
         };
         let (a, b) = (run(), run());
         assert_eq!(a, b, "seeded");

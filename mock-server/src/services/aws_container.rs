@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::world::model::{ContainerAgent, ContainerModel};
 use crate::world::{CredentialSource, IssuedCredential, WorldModel};
 
@@ -36,7 +36,7 @@ fn agent_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, &Container, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn answer(shared: &Shared, req: &Request) -> Answer {
@@ -145,4 +145,14 @@ fn document(container: &ContainerModel, cred: &IssuedCredential) -> Response {
     }
     put("Expiration", cred.receipt.expiration.clone());
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::Value::Object(body).to_string()).into_response()
+}
+
+/// The container credentials agents as a slice of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Container;
+
+impl Slice for Container {
+    fn service(&self) -> Service {
+        Service::AwsContainer
+    }
 }

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::json;
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Issued, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::world::tokens;
 
 /// Path of the token endpoint (the URL's query carries `api-version=2.0`).
@@ -23,7 +23,7 @@ pub fn router() -> Router<Arc<Shared>> {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, &GithubOidc, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -82,4 +82,18 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     note.issued = Some(Arc::new(Issued::id_token(&token, &sub, &aud, now + time::Duration::seconds(300))));
     let body = json!({ "count": 1, "value": token });
     noted((StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response(), note)
+}
+
+/// The Actions token endpoint as a slice of the exchange: faults answer with its JSON `message`.
+#[derive(Debug, Clone, Copy)]
+pub struct GithubOidc;
+
+impl Slice for GithubOidc {
+    fn service(&self) -> Service {
+        Service::GithubOidc
+    }
+
+    fn fault_response(&self, status: StatusCode, _request_id: &str) -> Response {
+        error(status, status.canonical_reason().unwrap_or("error"))
+    }
 }

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Value, json};
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::verify::cel::Expr;
 use crate::verify::{jwt, sigv4};
 use crate::world::google_tokens::Federation;
@@ -36,7 +36,7 @@ pub fn router() -> Router<Arc<Shared>> {
 async fn introspect(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap_or_default();
-    crate::serve!(shared, &parts.method, parts.uri.path(), introspect_answer(&shared, &bytes))
+    crate::serve!(shared, &GoogleSts, &parts.method, parts.uri.path(), introspect_answer(&shared, &bytes))
 }
 
 fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
@@ -84,7 +84,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    crate::serve!(shared, &parts.method, parts.uri.path(), exchange(&shared, parts.method.as_str(), &content_type, &bytes))
+    crate::serve!(shared, &GoogleSts, &parts.method, parts.uri.path(), exchange(&shared, parts.method.as_str(), &content_type, &bytes))
 }
 
 use crate::percent::decode_form as form_decode;
@@ -416,4 +416,18 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
         }
     }
     Ok((subject, attributes))
+}
+
+/// Google STS as a slice of the exchange: faults answer with `google.rpc.Status` JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct GoogleSts;
+
+impl Slice for GoogleSts {
+    fn service(&self) -> Service {
+        Service::GoogleSts
+    }
+
+    fn fault_response(&self, status: StatusCode, _request_id: &str) -> Response {
+        crate::services::iam_credentials::rpc_fault(status)
+    }
 }

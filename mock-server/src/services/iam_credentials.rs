@@ -15,8 +15,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Issued, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::world::google_tokens::AccessToken;
 use crate::world::model::ServiceAccountModel;
 
@@ -42,7 +42,7 @@ fn ok(body: Value) -> Response {
 async fn handle(State(shared): State<Arc<Shared>>, Path((project, target)): Path<(String, String)>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    crate::serve!(shared, &parts.method, parts.uri.path(), answer(&shared, &project, &target, &parts.headers, &bytes))
+    crate::serve!(shared, &IamCredentials, &parts.method, parts.uri.path(), answer(&shared, &project, &target, &parts.headers, &bytes))
 }
 
 /// Whether `member` names the caller.
@@ -264,7 +264,7 @@ async fn tokeninfo(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     let from_body = std::str::from_utf8(&bytes).ok().and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string)));
     let from_header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
     let token = from_query.or(from_body).or(from_header).unwrap_or_default();
-    crate::serve!(shared, &parts.method, parts.uri.path(), tokeninfo_answer(&shared, &token))
+    crate::serve!(shared, &TokenInfo, &parts.method, parts.uri.path(), tokeninfo_answer(&shared, &token))
 }
 
 fn tokeninfo_answer(shared: &Shared, token: &str) -> Answer {
@@ -300,4 +300,40 @@ fn tokeninfo_answer(shared: &Shared, token: &str) -> Answer {
         }
     };
     noted(response, note)
+}
+
+/// IAM Credentials as a slice of the exchange: faults answer with `google.rpc.Status` JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct IamCredentials;
+
+impl Slice for IamCredentials {
+    fn service(&self) -> Service {
+        Service::IamCredentials
+    }
+
+    fn fault_response(&self, status: StatusCode, _request_id: &str) -> Response {
+        rpc_fault(status)
+    }
+}
+
+/// Google's `tokeninfo` as a slice of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenInfo;
+
+impl Slice for TokenInfo {
+    fn service(&self) -> Service {
+        Service::GoogleOauth2
+    }
+}
+
+/// The `google.rpc.Status` error Google's APIs answer with when they fail with `status` (quota,
+/// unavailable, internal), for fault injection.
+pub fn rpc_fault(status: StatusCode) -> Response {
+    let (s, m) = match status.as_u16() {
+        429 => ("RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Token exchange requests' and limit 'Token exchange requests per minute'."),
+        503 => ("UNAVAILABLE", "The service is currently unavailable."),
+        _ => ("INTERNAL", "Internal error encountered."),
+    };
+    let body = json!({"error": {"code": status.as_u16(), "message": m, "status": s}});
+    (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
 }

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
 
-use crate::server::Shared;
+use crate::exchange::Shared;
 use crate::world::WorldModel;
 
 /// Every service's routes, merged.
@@ -54,5 +54,5 @@ async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         (response, note)
     };
-    crate::serve!(shared, &parts.method, parts.uri.path(), answer())
+    crate::serve!(shared, &aws_imds::Imds, &parts.method, parts.uri.path(), answer())
 }

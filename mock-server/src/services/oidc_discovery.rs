@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::exchange::{Answer, Service, Shared, Slice, Unclaimed, not_found, noted};
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::world::issuers::{AWS_OUTBOUND_HOST_SUFFIX, GITHUB_ISS, GOOGLE_ISS, Issuer};
 
 /// Discovery and key routes by path.
@@ -145,15 +145,15 @@ fn by_path(shared: &Shared, name: &str, doc: Doc, req: &Request) -> Answer {
 }
 
 async fn discovery_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Discovery, &req))
+    crate::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Discovery, &req))
 }
 
 async fn jwks_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Jwks, &req))
+    crate::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Jwks, &req))
 }
 
 async fn certs_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Certs, &req))
+    crate::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Certs, &req))
 }
 
 /// The document a request to a real issuer host asks for, if any: `Host` names an issuer (or
@@ -188,4 +188,31 @@ pub fn by_host(shared: &Shared, host: &str, path: &str) -> Option<Answer> {
         _ => return None,
     };
     Some(serve(shared, &issuer, doc, &jwks_uri))
+}
+
+/// Issuer documents and keys as a slice of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Discovery;
+
+impl Slice for Discovery {
+    fn service(&self) -> Service {
+        Service::OidcDiscovery
+    }
+}
+
+/// The slice a request no route claims is served as: issuer documents at their real paths, else
+/// cloudid's own 404.
+pub fn unrouted_slice(method: &axum::http::Method, path: &str) -> &'static dyn Slice {
+    match Service::of_unrouted(method, path) {
+        Service::OidcDiscovery => &Discovery,
+        _ => &Unclaimed,
+    }
+}
+
+/// The answer for a path no route claims: an issuer document if `Host` names a real issuer,
+/// else 404.
+pub fn unrouted(shared: &Shared, req: &Request) -> Answer {
+    let (method, path) = (req.method(), req.uri().path());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    by_host(shared, host, path).unwrap_or_else(|| not_found(method, path))
 }

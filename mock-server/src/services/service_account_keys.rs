@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 
 /// The key routes.
 pub fn router() -> Router<Arc<Shared>> {
@@ -28,11 +28,11 @@ enum Form {
 }
 
 async fn x509(State(shared): State<Arc<Shared>>, Path(email): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &email, Form::X509))
+    crate::serve!(shared, &Keys, req.method(), req.uri().path(), answer(&shared, &email, Form::X509))
 }
 
 async fn jwk(State(shared): State<Arc<Shared>>, Path(email): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &email, Form::Jwk))
+    crate::serve!(shared, &Keys, req.method(), req.uri().path(), answer(&shared, &email, Form::Jwk))
 }
 
 fn answer(shared: &Shared, email: &str, form: Form) -> Answer {
@@ -63,4 +63,14 @@ fn answer(shared: &Shared, email: &str, form: Form) -> Answer {
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600, must-revalidate, no-transform"));
     noted(response, note)
+}
+
+/// The service accounts' published keys as a slice of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys;
+
+impl Slice for Keys {
+    fn service(&self) -> Service {
+        Service::ServiceAccountKeys
+    }
 }

@@ -14,8 +14,9 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::any;
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted, unrouted};
+use crate::services::oidc_discovery::{unrouted, unrouted_slice};
 use crate::world::model::{HttpEndpoint, HttpTokens};
 use crate::world::{CredentialSource, IssuedCredential, WorldModel, WorldState};
 use token::TokenCheck;
@@ -55,7 +56,9 @@ fn text(body: impl Into<axum::body::Body>, ttl: Option<i64>) -> Response {
 }
 
 async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
+    let version = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or("");
+    let slice: &dyn Slice = if tree::is_version(version) { &Imds } else { unrouted_slice(req.method(), req.uri().path()) };
+    crate::serve!(shared, slice, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn answer(shared: &Shared, req: &Request) -> Answer {
@@ -171,4 +174,18 @@ fn instance_credentials(model: &WorldModel, state: &mut WorldState, now: time::O
         now,
         ec2.credentials.into(),
     )
+}
+
+/// IMDS as a slice of the exchange: faults answer with its XHTML error pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Imds;
+
+impl Slice for Imds {
+    fn service(&self) -> Service {
+        Service::AwsImds
+    }
+
+    fn fault_response(&self, status: axum::http::StatusCode, _request_id: &str) -> axum::response::Response {
+        errors::page(status)
+    }
 }

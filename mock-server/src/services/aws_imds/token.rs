@@ -5,9 +5,9 @@ use axum::response::IntoResponse as _;
 use time::OffsetDateTime;
 
 use super::errors;
+use crate::exchange::{Answer, Shared, noted};
 use crate::ids;
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::world::WorldState;
 
 /// Header carrying the requested (and granted) token lifetime.

@@ -16,8 +16,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 
 use crate::clock::iso8601;
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::verify::sigv4;
 use crate::world::IssuedCredential;
 use xml::{Node, StsError};
@@ -205,6 +205,7 @@ pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response
     let bytes = axum::body::to_bytes(body, 1 << 20).await;
     crate::serve!(
         shared,
+        &Sts,
         &parts.method,
         parts.uri.path(),
         match &bytes {
@@ -217,4 +218,23 @@ pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response
             }
         }
     )
+}
+
+/// AWS STS as a slice of the exchange: faults answer with its XML `ErrorResponse`.
+#[derive(Debug, Clone, Copy)]
+pub struct Sts;
+
+impl Slice for Sts {
+    fn service(&self) -> Service {
+        Service::AwsSts
+    }
+
+    fn fault_response(&self, status: axum::http::StatusCode, request_id: &str) -> Response {
+        let (c, m) = match status.as_u16() {
+            400 | 429 => ("Throttling", "Rate exceeded"),
+            503 => ("ServiceUnavailable", "Service is unable to handle request."),
+            _ => ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+        };
+        xml::StsError::new(status.as_u16(), c, m).response(request_id)
+    }
 }

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::Outcome;
 use super::params::{self, Validation};
 use super::xml::{Node, StsError};
+use crate::exchange::Shared;
 use crate::journal::Check;
-use crate::server::Shared;
 use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::jwt;
 

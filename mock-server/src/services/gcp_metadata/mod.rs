@@ -14,8 +14,8 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::json;
 
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Issued, Note, Verdict};
-use crate::server::{Answer, Shared, noted};
 use crate::world::model::{GcpModel, ServiceAccountModel};
 use crate::world::{Rotation, tokens};
 
@@ -39,7 +39,7 @@ pub fn ping() -> Answer {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::serve!(shared, &Metadata, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn query_params(q: Option<&str>) -> HashMap<String, String> {
@@ -277,4 +277,19 @@ fn identity(shared: &Shared, gcp: &GcpModel, sa: &ServiceAccountModel, params: &
     note.checks.push(Check::pass("gce.identity", format!("aud {audience}, format {format}")));
     note.issued = Some(Arc::new(Issued::id_token(&token, &sa.unique_id, audience, now + time::Duration::hours(1))));
     noted(respond::jwt(token), note)
+}
+
+/// The metadata server as a slice of the exchange: faults answer in its text, with its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Metadata;
+
+impl Slice for Metadata {
+    fn service(&self) -> Service {
+        Service::GcpMetadata
+    }
+
+    fn fault_response(&self, status: axum::http::StatusCode, _request_id: &str) -> Response {
+        use axum::response::IntoResponse;
+        respond::stamp((status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", status.canonical_reason().unwrap_or("error"))).into_response())
+    }
 }
