@@ -18,6 +18,7 @@ pub mod checks;
 pub mod client;
 pub mod flow;
 pub mod fuzz;
+pub mod params;
 pub mod profile;
 pub mod report;
 pub mod runner;

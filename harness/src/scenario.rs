@@ -255,7 +255,19 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
         let line = text.lines().position(|l| l.trim_start().starts_with("flow:")).map(|i| i + 1);
         return Err(LoadError { file: file.to_path_buf(), line, column: None, field: "flow".into(), message: format!("unknown flow `{}`; known: {}", s.flow, FLOWS.join(", ")) });
     }
+    if let Err((name, message)) = crate::params::check(&s.flow, &s.params) {
+        return Err(LoadError { file: file.to_path_buf(), line: param_line(text, &name), column: None, field: format!("params.{name}"), message });
+    }
     Ok(s)
+}
+
+/// The line of param `name` under `params:` (block or flow style), if it can be found.
+fn param_line(text: &str, name: &str) -> Option<usize> {
+    let start = text.lines().position(|l| l.starts_with("params:"))?;
+    if text.lines().nth(start).is_some_and(|l| l.contains(&format!("{name}:"))) {
+        return Some(start + 1);
+    }
+    text.lines().enumerate().skip(start + 1).take_while(|(_, l)| l.starts_with(' ') || l.trim().is_empty()).find(|(_, l)| l.trim_start().starts_with(&format!("{name}:"))).map(|(i, _)| i + 1)
 }
 
 /// Loads every `*.yaml` under `paths` (files or directories), sorted; `expected-failures.yaml`
@@ -303,6 +315,17 @@ mod tests {
         assert!(e.to_string().starts_with("s.yaml:5:"), "{e}");
         let e = parse(Path::new("s.yaml"), "name: x\nflow: aws-imdz\nexpect: {outcome: success}\n").unwrap_err();
         assert_eq!((e.field.as_str(), e.line), ("flow", Some(2)));
+    }
+
+    #[test]
+    fn a_misspelt_flow_param_fails_at_load_with_file_line_and_field() {
+        let text = "name: x\nflow: aws-web-identity\nparams:\n  issuer: github\n  rol: GitHubActionsECRRole\nexpect: {outcome: success}\n";
+        let e = parse(Path::new("scenarios/x.yaml"), text).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("params.rol", Some(5)));
+        assert!(e.to_string().starts_with("scenarios/x.yaml:5: field `params.rol`: flow `aws-web-identity` takes no param `rol`"), "{e}");
+        let flow_style = "name: x\nflow: aws-imds\nparams: {repeat: many}\nexpect: {outcome: success}\n";
+        let e = parse(Path::new("s.yaml"), flow_style).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("params.repeat", Some(3)));
     }
 
     #[test]
