@@ -42,7 +42,10 @@ pub fn journal_lines(journal: &[JournalEntry]) -> Vec<String> {
     journal
         .iter()
         .map(|e| {
-            let line = format!("#{} {} {} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict);
+            let mut line = format!("#{} {} {} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict);
+            if let Some(why) = e.checks.iter().find(|c| c.outcome == cloudid_mock::Outcome::Fail) {
+                line.push_str(&format!(" ({} failed: {})", why.name, why.detail.as_deref().unwrap_or("")));
+            }
             match &e.fault {
                 Some(f) => format!("{line} | {f}"),
                 None => line,

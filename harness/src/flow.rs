@@ -22,10 +22,10 @@ fn param<'a>(params: &'a BTreeMap<String, Value>, k: &str, default: &'a str) -> 
     params.get(k).and_then(Value::as_str).unwrap_or(default)
 }
 
-async fn mint(cloud: &CloudId, issuer: &str, body: Value) -> Result<String, String> {
-    let r = reqwest::Client::new().post(format!("{}/_cloudid/tokens/{issuer}", cloud.endpoint())).json(&body).send().await.map_err(|e| e.to_string())?;
-    let v: Value = r.json().await.map_err(|e| e.to_string())?;
-    v["token"].as_str().map(str::to_string).ok_or_else(|| format!("minting failed: {v}"))
+async fn mint(cloud: &CloudId, issuer: &str, audience: &str, claims: &Value) -> Result<String, String> {
+    let claims = claims.as_object().cloned().unwrap_or_default();
+    let request = cloudid_mock::TokenRequest { audience: Some(audience.to_string()), claims, ..Default::default() };
+    cloud.control().mint(issuer, &request).await.map_err(|e| format!("minting failed: {e}"))
 }
 
 fn file(contents: &str) -> Result<tempfile::NamedTempFile, String> {
@@ -66,7 +66,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             let issuer = param(params, "issuer", "github");
             let (default_aud, default_role) =
                 if issuer == "google" { ("reply-bot.apps.googleusercontent.com", "reply-bot-cloudrun-workload-identity-staging") } else { ("sts.amazonaws.com", "GitHubActionsECRRole") };
-            let token = mint(cloud, issuer, json!({"audience": param(params, "audience", default_aud), "claims": claims})).await?;
+            let token = mint(cloud, issuer, param(params, "audience", default_aud), &claims).await?;
             let f = file(&token)?;
             p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
             p.env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), f.path().display().to_string());
@@ -90,7 +90,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             let mut config = match source {
                 "ec2" => format!("{target}credential_source = Ec2InstanceMetadata\n"),
                 "web-identity" => {
-                    let token = mint(cloud, "github", json!({"audience": param(params, "audience", "sts.amazonaws.com"), "claims": claims})).await?;
+                    let token = mint(cloud, "github", param(params, "audience", "sts.amazonaws.com"), &claims).await?;
                     let token_file = file(&token)?;
                     let source = format!(
                         "[profile source]\nrole_arn = arn:aws:iam::123456789012:role/{}\nweb_identity_token_file = {}\nrole_session_name = cloudid-source\n\n",
@@ -140,7 +140,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
                 "aws" => Source::Aws { imdsv2: params.get("imdsv2").and_then(Value::as_bool).unwrap_or(true) },
                 _ => {
                     let aud = format!("https://iam.googleapis.com/{provider}");
-                    let token = mint(cloud, "github", json!({"audience": param(params, "audience", &aud), "claims": claims})).await?;
+                    let token = mint(cloud, "github", param(params, "audience", &aud), &claims).await?;
                     let f = file(&token)?;
                     let s = Source::File { path: f.path().display().to_string(), json_field: None };
                     p.files.push(f);

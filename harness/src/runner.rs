@@ -229,40 +229,31 @@ pub fn check_profiles(cfg: &Config, scenarios: &[(PathBuf, Scenario)]) -> Result
     Ok(())
 }
 
-async fn answered(name: &'static str, r: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response, (&'static str, String)> {
-    match r {
-        Ok(r) if r.status().is_success() => Ok(r),
-        Ok(r) => Err((name, format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))),
-        Err(e) => Err((name, e.to_string())),
-    }
-}
-
 /// Applies one step other than `run` to `cloud`; `env` is the client's (files it names may change).
 async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>, step: &Step) -> Result<(), (&'static str, String)> {
-    let control = |path: &str| format!("{}/_cloudid/{path}", cloud.endpoint());
-    let post = |path: &str, body: serde_json::Value| reqwest::Client::new().post(control(path)).json(&body).send();
+    let control = cloud.control();
+    let failed = |name: &'static str| move |e: cloudid_mock::ControlError| (name, e.to_string());
     match step {
         Step::Run | Step::RunWith { .. } => {
             return Err(("steps", "a run cannot be applied as a step".into()));
         }
         Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
         Step::SetClock(at) => {
-            answered("set_clock", post("clock", serde_json::json!({"set": at})).await).await?;
+            control.set_clock(at).await.map_err(failed("set_clock"))?;
         }
         Step::WaitMs(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
         Step::Faults(rules) => {
-            answered("faults", post("faults", serde_json::Value::Array(rules.clone())).await).await?;
+            control.add_fault_values(serde_json::Value::Array(rules.clone())).await.map_err(failed("faults"))?;
         }
         Step::RotateKey { issuer, grace_seconds } => {
-            answered("rotate_key", post("keys/rotate", serde_json::json!({"issuer": issuer, "grace_seconds": grace_seconds})).await).await?;
+            control.rotate_key(issuer, *grace_seconds).await.map_err(failed("rotate_key"))?;
         }
         Step::RevokeBinding { service_account, member, role } => {
-            answered("revoke_binding", post("google/bindings/revoke", serde_json::json!({"service_account": service_account, "member": member, "role": role})).await).await?;
+            control.revoke_binding(service_account, member, role.as_deref()).await.map_err(failed("revoke_binding"))?;
         }
         Step::RotateContainerToken => {
-            let r = answered("rotate_container_token", post("containers/rotate-token", serde_json::json!({})).await).await?;
-            let v: serde_json::Value = r.json().await.map_err(|e| ("rotate_container_token", e.to_string()))?;
-            if let (Some(path), Some(token)) = (env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"), v["token"].as_str()) {
+            let token = control.rotate_container_token(None).await.map_err(failed("rotate_container_token"))?;
+            if let Some(path) = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
                 std::fs::write(path, token).map_err(|e| ("rotate_container_token", format!("{path}: {e}")))?;
             }
         }

@@ -139,6 +139,15 @@ impl CloudId {
         self.shared.journal.entries()
     }
 
+    /// A client for this server's control plane (reset, clock, faults, keys, tokens, …).
+    pub fn control(&self) -> crate::ControlClient {
+        let client = crate::ControlClient::new(&self.endpoint()).expect("an http:// endpoint");
+        match &self.shared.fence.token {
+            Some(t) => client.with_token(t.expose()),
+            None => client,
+        }
+    }
+
     /// The server's clock; moving it moves what the server considers now.
     pub fn clock(&self) -> &Clock {
         &self.shared.clock

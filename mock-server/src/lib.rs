@@ -24,6 +24,7 @@ pub mod connections;
 #[cfg(feature = "testcontainers")]
 pub mod container;
 pub mod control;
+pub mod control_client;
 pub mod cred_config;
 pub mod env;
 pub mod exchange;
@@ -43,6 +44,8 @@ pub mod world;
 pub use api::{Builder, CloudId};
 pub use clock::Clock;
 pub use connections::Limits;
+pub use control_client::{ControlClient, ControlError};
 pub use journal::{Check, Issued, IssuedKind, JournalEntry, JournalSnapshot, Outcome, Verdict};
 pub use secret::{Secret, fingerprint};
+pub use world::mint::TokenRequest;
 pub use world::{WorldError, WorldModel};

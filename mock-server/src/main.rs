@@ -192,12 +192,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { world, listen, tls_listen, ca_out, guard } => serve(world, listen, tls_listen, ca_out, &guard),
-        Command::Health { endpoint } => match http(&endpoint, "GET", "/_cloudid/health", "") {
-            Ok((200, _)) => ExitCode::SUCCESS,
-            Ok((status, _)) => {
-                eprintln!("cloudid health: {endpoint} answered {status}");
-                ExitCode::FAILURE
-            }
+        Command::Health { endpoint } => match control(&endpoint, |c| async move { c.health().await }) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cloudid health: {e}");
                 ExitCode::FAILURE
@@ -406,6 +402,17 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+/// Runs one control-plane call against `endpoint` on a small runtime of its own.
+fn control<T, F, Fut>(endpoint: &str, call: F) -> Result<T, cloudid_mock::ControlError>
+where
+    F: FnOnce(cloudid_mock::ControlClient) -> Fut,
+    Fut: std::future::Future<Output = Result<T, cloudid_mock::ControlError>>,
+{
+    let client = cloudid_mock::ControlClient::new(endpoint)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| cloudid_mock::ControlError::Unreachable { endpoint: endpoint.to_string(), why: e.to_string() })?;
+    runtime.block_on(call(client))
+}
+
 /// Asks the server for a token. Printed without a trailing newline: token files must not end in one.
 fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account: Option<String>, format: Option<String>, claims: &[String]) -> Result<String, String> {
     let mut overrides = serde_json::Map::new();
@@ -414,59 +421,11 @@ fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account
         let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
         overrides.insert(k.to_string(), value);
     }
-    let body = serde_json::json!({"audience": audience, "service_account": service_account, "format": format, "claims": overrides});
-    let (status, text) = http(endpoint, "POST", &format!("/_cloudid/tokens/{issuer}"), &body.to_string())?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("unexpected answer from {endpoint}: {e}"))?;
-    if status != 200 {
-        return Err(v["error"].as_str().unwrap_or(&text).to_string());
-    }
-    v["token"].as_str().map(str::to_string).ok_or_else(|| format!("unexpected answer from {endpoint}: {text}"))
+    let request = cloudid_mock::TokenRequest { audience, service_account, format, claims: overrides };
+    control(endpoint, |c| async move { c.mint(issuer, &request).await }).map_err(|e| e.to_string())
 }
 
 /// `GET <endpoint>/_cloudid/env`.
 fn fetch_env(endpoint: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let (status, body) = http(endpoint, "GET", "/_cloudid/env", "")?;
-    if status != 200 {
-        return Err(format!("{endpoint} answered {status}; is it a cloudid server?"));
-    }
-    serde_json::from_str(&body).map_err(|e| format!("unexpected answer from {endpoint}: {e}"))
-}
-
-/// One request to the control plane over a plain HTTP/1.1 connection: (status, body).
-fn http(endpoint: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
-    use std::io::{Read, Write};
-    let authority = endpoint.strip_prefix("http://").ok_or_else(|| format!("`{endpoint}`: only http:// endpoints are supported"))?.trim_end_matches('/');
-    let authority = authority.split('/').next().unwrap_or(authority);
-    let unreachable = |e: std::io::Error| format!("cannot reach cloudid at {endpoint}: {e} (is `cloudid serve` running?)");
-    let mut stream = std::net::TcpStream::connect(authority).map_err(unreachable)?;
-    let timeout = Some(std::time::Duration::from_secs(5));
-    stream.set_read_timeout(timeout).map_err(unreachable)?;
-    let auth = std::env::var("CLOUDID_CONTROL_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(unreachable)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(unreachable)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("malformed HTTP status line")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-    Ok((status, body))
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
+    control(endpoint, |c| async move { c.env().await }).map_err(|e| e.to_string())
 }

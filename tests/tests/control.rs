@@ -76,3 +76,41 @@ async fn unknown_paths_get_a_404_naming_the_path() {
     assert_eq!(r.text().await.unwrap(), "cloudid: no emulated endpoint at GET /nothing/here\n");
     assert_eq!(cloud.journal()[0].verdict, cloudid_mock::Verdict::Error);
 }
+
+#[tokio::test]
+async fn the_typed_control_client_drives_every_control_plane_call() {
+    let cloud = fixed_cloud().await;
+    let control = cloud.control();
+    control.health().await.unwrap();
+    assert_eq!(control.advance_clock(60).await.unwrap(), "2026-11-30T12:01:00Z");
+    assert_eq!(control.set_clock("2027-01-01T00:00:00Z").await.unwrap(), "2027-01-01T00:00:00Z");
+    let ids = control.add_fault_values(json!({"match": {"service": "aws_imds"}, "nth": 5, "action": "reset"})).await.unwrap();
+    assert_eq!(ids, vec![1]);
+    control.clear_faults().await.unwrap();
+    let kid = control.rotate_key("github", 60).await.unwrap();
+    assert_eq!(kid.len(), 40);
+    let roles = control
+        .revoke_binding(
+            "deployer@acme-data.iam.gserviceaccount.com",
+            "principalSet://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/github-pool/attribute.repository/acme/ecs-express-mode-api",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(roles, vec!["roles/iam.workloadIdentityUser".to_string()]);
+    let old = cloud.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN"].clone();
+    let new = control.rotate_container_token(None).await.unwrap();
+    assert_ne!(old, new);
+    assert_eq!(control.env().await.unwrap()["AWS_CONTAINER_AUTHORIZATION_TOKEN"], new);
+    let token = control.mint("github", &cloudid_mock::TokenRequest { audience: Some("sts.amazonaws.com".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(token.split('.').count(), 3);
+    control.reset().await.unwrap();
+    assert!(control.journal().await.unwrap().entries.is_empty());
+    match control.rotate_key("nobody", 60).await {
+        Err(cloudid_mock::ControlError::Refused { status: 400, message }) => assert_eq!(message, "rotation: no issuer named `nobody`"),
+        other => panic!("{other:?}"),
+    }
+    let nothing = cloudid_mock::ControlClient::new("http://127.0.0.1:9").unwrap();
+    assert!(matches!(nothing.health().await, Err(cloudid_mock::ControlError::Unreachable { .. })));
+    assert!(matches!(cloudid_mock::ControlClient::new("https://x"), Err(cloudid_mock::ControlError::BadEndpoint(_))));
+}

@@ -8,16 +8,20 @@ use time::OffsetDateTime;
 use super::{WorldModel, WorldState, tokens};
 
 /// What to mint (the body of `POST /_cloudid/tokens/{issuer}`).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenRequest {
     /// `aud`; GitHub's default is the owner URL, Google requires one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
     /// Google: the service account (email); the world's default account when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
     /// Google: `full` adds the `google.compute_engine` claims.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// Claims to set (or remove, with `null`) after the issuer's own.
+    #[serde(skip_serializing_if = "Map::is_empty")]
     pub claims: Map<String, Value>,
 }
 
