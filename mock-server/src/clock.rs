@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-/// The earliest instant the clock shows: the Unix epoch.
-pub const EARLIEST: OffsetDateTime = time::macros::datetime!(1970-01-01 00:00:00 UTC);
+/// The earliest instant the clock shows: 2000-01-01. Earlier, tokens the server mints itself
+/// (GitHub's `nbf` is `iat` − 600 s) would carry times before 1970, which verifiers refuse.
+pub const EARLIEST: OffsetDateTime = time::macros::datetime!(2000-01-01 00:00:00 UTC);
 /// The latest instant the clock shows. Far enough from the end of the calendar (year 9999) that
 /// adding any duration cloudid works with — a credential's lifetime, a key's grace period, a
 /// fault's window, all at most [`MAX_SPAN_SECONDS`] — can never overflow.

@@ -294,6 +294,9 @@ async fn add_faults(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
         serde_json::Value::Array(a) => a,
         one => vec![one],
     };
+    if shared.faults.rules().len() + list.len() > crate::faults::MAX_RULES {
+        return bad_request(format!("faults: at most {} rules at once; clear some first", crate::faults::MAX_RULES));
+    }
     let mut rules = Vec::new();
     for (i, v) in list.into_iter().enumerate() {
         match serde_json::from_value::<crate::faults::Rule>(v).map_err(|e| e.to_string()).and_then(|r| r.validate().map(|()| r)) {

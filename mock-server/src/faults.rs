@@ -112,6 +112,9 @@ pub struct Rule {
     pub action: Action,
 }
 
+/// The most fault rules the server holds at once.
+pub const MAX_RULES: usize = 1_000;
+
 /// The longest delay a latency or hang fault takes: one hour.
 pub const MAX_DELAY_MS: u64 = 3_600_000;
 

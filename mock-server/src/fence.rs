@@ -48,7 +48,16 @@ impl Fence {
         if path == "/_cloudid/health" {
             return Ok(());
         }
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        for name in [header::HOST, header::ORIGIN] {
+            if headers.get_all(&name).iter().count() > 1 {
+                return Err(refuse(StatusCode::BAD_REQUEST, format!("control plane: more than one {name} header")));
+            }
+        }
+        let host = match headers.get(header::HOST).map(|h| h.to_str()) {
+            Some(Err(_)) => return Err(refuse(StatusCode::FORBIDDEN, "control plane: the Host header is not text".into())),
+            Some(Ok(h)) => Some(h),
+            None => None,
+        };
         if let Some(host) = host
             && !self.host_allowed(host)
         {
@@ -86,7 +95,11 @@ impl Fence {
 /// `host` without its `:port`, IPv6 brackets removed.
 fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+        return match rest.split_once(']') {
+            Some((ip, "")) => ip,
+            Some((ip, port)) if port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) => ip,
+            _ => host,
+        };
     }
     host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h)
 }
@@ -152,6 +165,12 @@ mod tests {
             assert!(f.admit("/_cloudid/env", &headers(&[("host", host)])).is_ok(), "{host}");
         }
         assert_eq!(f.admit("/_cloudid/env", &headers(&[("host", "rebind.attacker.example:8133")])).unwrap_err().status(), StatusCode::FORBIDDEN);
+        for host in ["[::1]evil.example", "[::1]:80x"] {
+            assert!(f.admit("/_cloudid/env", &headers(&[("host", host)])).is_err(), "{host}");
+        }
+        let mut two = headers(&[("host", "127.0.0.1")]);
+        two.append("host", "evil.example".parse().unwrap());
+        assert_eq!(f.admit("/_cloudid/reset", &two).unwrap_err().status(), StatusCode::BAD_REQUEST);
         let compose = Fence::new(vec!["Cloudid".into()], None);
         assert!(compose.admit("/_cloudid/env", &headers(&[("host", "cloudid:8133")])).is_ok());
     }

@@ -245,6 +245,10 @@ fn cut_in_place(text: &mut String) {
 
 impl Record {
     fn bound_fields(&mut self) {
+        if self.method.as_str().len() > 32 {
+            let kept = format!("{}-CUT-{}", &self.method.as_str()[..32], self.method.as_str().len());
+            self.method = Method::from_bytes(kept.as_bytes()).unwrap_or(Method::GET);
+        }
         cut_in_place(&mut self.path);
         if let Some(p) = self.note.principal.as_mut() {
             cut_in_place(p);

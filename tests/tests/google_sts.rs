@@ -339,11 +339,37 @@ async fn get_json(cloud: &CloudId, path: &str) -> (u16, Value) {
 
 const DEPLOYER: &str = "deployer@acme-data.iam.gserviceaccount.com";
 
+/// The default world with the GitHub repository's principal set also holding Token Creator on
+/// deployer@ (signJwt and signBlob need it; Workload Identity User does not grant them).
+async fn token_creator_cloud() -> CloudId {
+    let binding = "      bindings:\n        - role: roles/iam.serviceAccountTokenCreator\n          members:\n            - principalSet://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/github-pool/attribute.repository/acme/ecs-express-mode-api\n";
+    let anchor = "    - email: deployer@acme-data.iam.gserviceaccount.com\n      unique_id: \"102718281828459045235\"\n      bindings:\n";
+    let world = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replacen(anchor, &format!("{}{binding}", anchor.trim_end_matches("      bindings:\n")), 1);
+    assert_ne!(world, cloudid_mock::world::load::DEFAULT_WORLD_YAML, "the anchor is in the default world");
+    CloudId::builder().clock(cloudid_tests::fixed_clock()).world_yaml(&world).unwrap().start().await
+}
+
+/// Issue 13 (second attack): Workload Identity User does not hold signJwt or signBlob.
+#[tokio::test]
+async fn workload_identity_user_may_impersonate_but_not_sign_as_the_account() {
+    let cloud = fixed_cloud().await;
+    let caller = federated_token(&cloud).await;
+    for (method, body, permission) in [("signJwt", json!({"payload": "{}"}), "iam.serviceAccounts.signJwt"), ("signBlob", json!({"payload": "aGk="}), "iam.serviceAccounts.signBlob")] {
+        let (s, b) = iam_call(&cloud, &caller, &format!("projects/-/serviceAccounts/{DEPLOYER}:{method}"), body).await;
+        assert_eq!((s, b["error"]["status"].as_str()), (403, Some("PERMISSION_DENIED")), "{b}");
+        assert_eq!(b["error"]["details"][0]["metadata"]["permission"], permission);
+        let why = cloud.journal().pop().unwrap().checks.into_iter().find(|c| c.name == "iam.permission").and_then(|c| c.detail).unwrap_or_default();
+        assert!(why.contains("roles/iam.serviceAccountTokenCreator"), "{why}");
+    }
+    let (s, _) = impersonate(&cloud, &caller, DEPLOYER, json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]})).await;
+    assert_eq!(s, 200, "impersonation itself is what the role grants");
+}
+
 /// Issue 13, finding 1: signJwt signed with the accounts.google.com key, so a caller allowed to
 /// impersonate deployer@ could forge a Cloud Run identity and AWS STS granted the Cloud Run role.
 #[tokio::test]
 async fn a_jwt_signed_as_a_service_account_is_not_a_google_id_token_and_aws_sts_refuses_it() {
-    let cloud = fixed_cloud().await;
+    let cloud = token_creator_cloud().await;
     let caller = federated_token(&cloud).await;
     let now = cloud.clock().now().unix_timestamp();
     let forged =
@@ -374,7 +400,7 @@ async fn a_jwt_signed_as_a_service_account_is_not_a_google_id_token_and_aws_sts_
 
 #[tokio::test]
 async fn sign_blob_signs_with_the_accounts_own_key_which_the_x509_endpoint_publishes() {
-    let cloud = fixed_cloud().await;
+    let cloud = token_creator_cloud().await;
     let caller = federated_token(&cloud).await;
     let blob = base64::engine::general_purpose::STANDARD.encode(b"to be signed");
     let (s, b) = iam_call(&cloud, &caller, &format!("projects/-/serviceAccounts/{DEPLOYER}:signBlob"), json!({"payload": blob})).await;
@@ -394,7 +420,7 @@ async fn sign_blob_signs_with_the_accounts_own_key_which_the_x509_endpoint_publi
 
 #[tokio::test]
 async fn sign_jwt_adds_an_expiry_and_refuses_one_past_twelve_hours_or_in_the_past() {
-    let cloud = fixed_cloud().await;
+    let cloud = token_creator_cloud().await;
     let caller = federated_token(&cloud).await;
     let now = cloud.clock().now().unix_timestamp();
     let resource = format!("projects/-/serviceAccounts/{DEPLOYER}:signJwt");
@@ -468,4 +494,26 @@ async fn an_oversized_scope_is_refused_before_any_token_is_made() {
     let r = Client::new().post(format!("{}/v1/token", cloud.endpoint())).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
     let (s, b): (u16, Value) = (r.status().as_u16(), r.json().await.unwrap());
     assert_refused(&cloud, s, &b, "invalid_scope");
+}
+
+/// Issue 13 (second attack): a GetCallerIdentity signed for an STS host that does not exist
+/// (`sts.evil.amazonaws.com`) cannot reach AWS, so Google STS cannot accept it.
+#[tokio::test]
+async fn an_aws_subject_token_for_a_host_that_is_no_sts_endpoint_is_refused() {
+    let cloud = fixed_cloud().await;
+    let creds = imds_credentials(&cloud).await;
+    let token = aws_subject_token(&creds, EMBULK, "evil", to_system(cloud.clock().now()));
+    let (s, b) = exchange(&cloud, EMBULK, &encode(&token), AWS4).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+}
+
+/// Issue 13 (second attack): Google STS checked `exp` and `iat` but not `nbf`.
+#[tokio::test]
+async fn an_id_token_not_yet_valid_is_refused() {
+    let cloud = fixed_cloud().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let early = github_for_google(&cloud, json!({"nbf": now + 86_400})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &early, JWT).await;
+    assert_refused(&cloud, s, &b, "invalid_grant");
+    assert!(b["error_description"].as_str().unwrap().contains("not valid before"), "{b}");
 }

@@ -49,6 +49,7 @@ async fn control_plane_numbers_out_of_range_are_refused_and_change_nothing() {
         ("clock", json!({"advance_seconds": u64::MAX})),
         ("clock", json!({"set": "9999-12-31T23:00:00Z"})),
         ("clock", json!({"set": "1969-12-31T23:59:59Z"})),
+        ("clock", json!({"set": "1999-12-31T23:59:59Z"})),
         ("clock", json!({"set": "2999-12-31T00:00:00Z", "advance_seconds": 86_400 * 2})),
     ];
     for (path, body) in refused {
@@ -373,4 +374,31 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test]
+async fn the_fault_rules_held_at_once_are_bounded() {
+    let cloud = fixed_cloud().await;
+    let many: Vec<Value> = (0..cloudid_mock::faults::MAX_RULES).map(|_| json!({"match": {"path": "/nowhere"}, "action": "reset"})).collect();
+    assert_eq!(post(&cloud, "faults", &Value::Array(many)).await.0, 200);
+    let (status, answer) = post(&cloud, "faults", &json!({"action": "reset"})).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(get(&cloud, "faults").await["faults"].as_array().unwrap().len(), cloudid_mock::faults::MAX_RULES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_request_method_is_journaled_cut() {
+    let cloud = fixed_cloud().await;
+    let addr = cloud.addr();
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(format!("{} /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "A".repeat(100_000)).as_bytes()).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    })
+    .await
+    .unwrap();
+    let entry = cloud.journal().pop().unwrap();
+    assert!(entry.method.len() < 64, "{} bytes of method kept", entry.method.len());
+    assert!(entry.method.ends_with("-CUT-100000"), "{}", &entry.method);
 }

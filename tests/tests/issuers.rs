@@ -301,3 +301,19 @@ async fn an_oversized_scopes_parameter_is_a_bad_request() {
     assert!(r.text().await.unwrap().contains("scopes parameter is too long"));
     assert!(cloud.journal().pop().unwrap().issued.is_none());
 }
+
+/// Issue 13 (second attack): `/computeMetadata/v1instance/…` and `…/token/` are no paths of the
+/// metadata server.
+#[tokio::test]
+async fn near_miss_metadata_paths_are_not_found() {
+    let cloud = fixed_cloud().await;
+    for path in [
+        "/computeMetadata/v1instance/service-accounts/default/token",
+        "/computeMetadata/v1/instance/service-accounts/default/token/",
+        "/computeMetadata/v1/instance/service-accounts/default/identity/?audience=x",
+    ] {
+        let r = mds(&cloud, path).await;
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(cloud.journal().pop().unwrap().issued.is_none());
+    }
+}

@@ -659,3 +659,18 @@ async fn a_token_with_an_unknown_critical_header_extension_is_an_invalid_token()
     let checks = cloud.journal().pop().unwrap().checks;
     assert!(checks.iter().any(|c| c.name == "jwt.signature" && c.detail.as_deref().unwrap_or("").contains("critical header extension")), "{checks:?}");
 }
+
+/// Issue 13 (second attack): a role ARN names the role's path too; the same name under another
+/// path is no role of this account.
+#[tokio::test]
+async fn a_role_arn_with_the_wrong_path_names_no_role() {
+    let cloud = fixed_cloud().await;
+    let token = github_token(&cloud, json!({})).await;
+    for arn in ["arn:aws:iam::123456789012:role/some/path/GitHubActionsECRRole", "arn:aws:iam::123456789012:role/ci/GitHubActionsECRRole"] {
+        let body = form_encode(&[("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", arn), ("RoleSessionName", "session"), ("WebIdentityToken", &token)]);
+        let r = reqwest::Client::new().post(format!("{}/", cloud.endpoint())).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+        let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
+        assert_denied(&cloud, status, &body, "AccessDenied", 403);
+    }
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &token, &[]).await.0, 200, "the role at its own path still works");
+}

@@ -363,6 +363,17 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
         note.checks.push(Check::fail("jwt.times", format!("exp {exp} <= now {t}")));
         return Err(oauth("invalid_grant", format!("ID Token issued at {iat} is stale to sign-in.")));
     }
+    match decoded.time_claim("nbf") {
+        Ok(Some(nbf)) if nbf > t + 300 => {
+            note.checks.push(Check::fail("jwt.times", format!("nbf {nbf} is after now {t}")));
+            return Err(oauth("invalid_grant", format!("The ID Token is not valid before {nbf}.")));
+        }
+        Err(e) => {
+            note.checks.push(Check::fail("jwt.times", e.to_string()));
+            return Err(oauth("invalid_grant", format!("Invalid ID Token: {e}.")));
+        }
+        _ => {}
+    }
     if iat > t + 300 || exp - iat > 48 * 3600 {
         note.checks.push(Check::fail("jwt.times", format!("iat {iat}, exp {exp}, now {t}")));
         return Err(oauth("invalid_grant", "The ID Token's iat is in the future or its lifetime exceeds 48 hours."));

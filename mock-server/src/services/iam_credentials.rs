@@ -73,9 +73,19 @@ fn members<'a>(sa: &'a ServiceAccountModel, role: &'a str, members: &'a [String]
     members.iter().filter(move |m| revoked.is_empty() || !revoked.contains(&(sa.email.clone(), role.to_string(), (*m).clone())))
 }
 
+/// The roles that hold `permission` on a service account (IAM's predefined roles reference):
+/// Workload Identity User holds `getAccessToken` and `getOpenIdToken` (for federated principals)
+/// but not `signJwt` or `signBlob`; Service Account Token Creator holds all four.
+fn roles_granting(permission: &str, federated: bool) -> &'static [&'static str] {
+    match permission {
+        "iam.serviceAccounts.getAccessToken" | "iam.serviceAccounts.getOpenIdToken" if federated => &["roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"],
+        _ => &["roles/iam.serviceAccountTokenCreator"],
+    }
+}
+
 /// Whether `caller` holds a role granting `permission` on `sa`.
-fn allowed(sa: &ServiceAccountModel, caller: &AccessToken, revoked: &HashSet<(String, String, String)>) -> Option<String> {
-    let roles: &[&str] = if caller.federation.is_some() { &["roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"] } else { &["roles/iam.serviceAccountTokenCreator"] };
+fn allowed(sa: &ServiceAccountModel, caller: &AccessToken, permission: &str, revoked: &HashSet<(String, String, String)>) -> Option<String> {
+    let roles = roles_granting(permission, caller.federation.is_some());
     sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| members(sa, &b.role, &b.members, revoked).find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
 }
 
@@ -147,8 +157,9 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
     }
     chain.push(sa);
     let revoked = shared.state().revoked_bindings.clone();
-    let Some(grant) = allowed(chain[0], &caller, &revoked) else {
-        let r = denied(&mut note, format!("{} holds no role on {}", caller.principal, chain[0].email));
+    let Some(grant) = allowed(chain[0], &caller, permission, &revoked) else {
+        let needs = roles_granting(permission, caller.federation.is_some()).join(" or ");
+        let r = denied(&mut note, format!("{} holds no role granting {permission} on {} (it needs {needs})", caller.principal, chain[0].email));
         return noted(r, note);
     };
     for pair in chain.windows(2) {

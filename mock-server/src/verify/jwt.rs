@@ -58,9 +58,14 @@ pub struct Header {
     #[serde(default)]
     pub typ: Option<String>,
     /// Critical extensions the recipient must understand (`crit`); none are, so any refuses
-    /// the token.
-    #[serde(default)]
+    /// the token — `null` included (present is present).
+    #[serde(default, deserialize_with = "present")]
     pub crit: Option<Value>,
+}
+
+/// `Some` whenever the field is present, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// A decoded, not yet verified, token.
@@ -317,7 +322,7 @@ mod tests {
 
     #[test]
     fn a_critical_header_extension_refuses_the_token_before_any_key_is_used() {
-        for crit in [serde_json::json!(["http://example.invalid/must-understand"]), serde_json::json!(["exp"]), serde_json::json!([]), serde_json::json!("b64")] {
+        for crit in [serde_json::json!(["http://example.invalid/must-understand"]), serde_json::json!(["exp"]), serde_json::json!([]), serde_json::json!("b64"), Value::Null] {
             let t = format!("{}.{}.c2ln", enc(&serde_json::json!({"alg":"RS256","kid":"k","crit": crit})), enc(&serde_json::json!({})));
             assert!(matches!(decode(&t).unwrap().verify::<PreparedKey>(&[]), Err(JwtError::UnsupportedCritical(_))), "crit {crit}");
         }

@@ -245,7 +245,7 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
         match crate::clock::parse_rfc3339(start) {
             Err(_) => return bad("clock.start", format!("`{start}` is not an RFC 3339 timestamp")),
             Ok(at) if !crate::clock::in_range(at) => {
-                return bad("clock.start", format!("`{start}` is outside the clock's range, 1970-01-01T00:00:00Z … 2999-12-31T23:59:59Z"));
+                return bad("clock.start", format!("`{start}` is outside the clock's range, 2000-01-01T00:00:00Z … 2999-12-31T23:59:59Z"));
             }
             Ok(_) => {}
         }

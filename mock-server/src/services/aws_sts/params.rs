@@ -122,18 +122,25 @@ pub fn session_params(p: &HashMap<String, String>, v: &mut Validation) {
 
 /// A role ARN's account and name: `arn:aws:iam::ACCT:role/PATH/NAME`.
 pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
+    parse_role_arn_with_path(arn).map(|(account, _, name)| (account, name))
+}
+
+/// `arn:aws:iam::ACCOUNT:role/PATH/NAME` → (account, `/PATH/`, name); the path is `/` when the
+/// ARN has none.
+pub fn parse_role_arn_with_path(arn: &str) -> Option<(&str, &str, &str)> {
     let rest = arn.strip_prefix("arn:aws:iam::")?;
     let (account, resource) = rest.split_once(':')?;
-    let path_name = resource.strip_prefix("role/")?;
-    Some((account, path_name.rsplit('/').next()?))
+    let path_name = resource.strip_prefix("role")?;
+    let slash = path_name.rfind('/')?;
+    Some((account, &path_name[..=slash], &path_name[slash + 1..]))
 }
 
 /// The world's role named by `role_arn`, with the IAM of its account (the main account or one of
 /// `aws.accounts`), or `None` with a failed `sts.role` check recorded.
 pub fn world_role<'m>(model: &'m WorldModel, role_arn: &str, checks: &mut Vec<Check>) -> Option<(AccountIam<'m>, &'m RoleModel)> {
-    let found = parse_role_arn(role_arn).and_then(|(acct, name)| {
+    let found = parse_role_arn_with_path(role_arn).and_then(|(acct, path, name)| {
         let account = model.aws.account(acct)?;
-        Some((account, account.roles.iter().find(|r| r.name == name)?))
+        Some((account, account.roles.iter().find(|r| r.name == name && r.path == path)?))
     });
     if found.is_none() {
         checks.push(Check::fail("sts.role", format!("no role {role_arn} in this world")));
@@ -172,5 +179,7 @@ mod tests {
         assert_eq!(e.message, "1 validation error detected: Value 'x' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2");
         assert_eq!(parse_role_arn("arn:aws:iam::123456789012:role/path/x/r"), Some(("123456789012", "r")));
         assert_eq!(parse_role_arn("arn:aws:iam::123456789012:user/r"), None);
+        assert_eq!(parse_role_arn_with_path("arn:aws:iam::123456789012:role/ci/deployer"), Some(("123456789012", "/ci/", "deployer")));
+        assert_eq!(parse_role_arn_with_path("arn:aws:iam::123456789012:role/deployer"), Some(("123456789012", "/", "deployer")));
     }
 }

@@ -59,7 +59,7 @@ pub fn host_region(host: &str) -> Option<&str> {
     if host == "sts.amazonaws.com" {
         return Some("us-east-1");
     }
-    host.strip_prefix("sts.")?.strip_suffix(".amazonaws.com")
+    host.strip_prefix("sts.")?.strip_suffix(".amazonaws.com").filter(|r| REGIONS.contains(r))
 }
 
 /// Verifies a signed STS request; the credential that signed it on success.

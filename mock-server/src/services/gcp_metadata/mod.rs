@@ -89,7 +89,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         note.checks.push(Check::fail("gce.method", format!("{} is not GET", req.method())));
         return noted(respond::not_found(path), note);
     }
-    let Some(rest) = path.strip_prefix(ROOT) else {
+    let Some(rest) = path.strip_prefix(ROOT).filter(|r| r.is_empty() || r.starts_with('/')) else {
         if path.trim_end_matches('/') == "/computeMetadata" {
             note.verdict = Verdict::Served;
             return noted(respond::text(listing(&["v1/"])), note);
@@ -120,6 +120,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
 
     if let ["instance", "service-accounts", name, leaf] = segments.as_slice()
         && let Some(sa) = sa_of(name)
+        && !is_dir
     {
         match *leaf {
             "token" => return token(shared, sa, &params, note),
