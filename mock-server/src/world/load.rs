@@ -250,8 +250,11 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
             Ok(_) => {}
         }
     }
-    if w.journal_capacity == 0 {
-        return bad("journal_capacity", "must be at least 1".into());
+    if !(1..=1_000_000).contains(&w.journal_capacity) {
+        return bad("journal_capacity", format!("{} is outside 1 … 1000000 entries", w.journal_capacity));
+    }
+    if !(1..=10_000_000).contains(&w.credential_capacity) {
+        return bad("credential_capacity", format!("{} is outside 1 … 10000000 credentials", w.credential_capacity));
     }
     let aws = &w.aws;
     if aws.account_id.len() != 12 || !aws.account_id.bytes().all(|b| b.is_ascii_digit()) {
@@ -443,6 +446,14 @@ mod tests {
         let w = parse("w.yaml", &good).unwrap();
         assert_eq!(w.aws.account("210987654321").unwrap().roles[0].name, "deployer");
         assert!(w.aws.account("999999999999").is_none());
+    }
+
+    #[test]
+    fn capacities_are_bounded() {
+        let big = format!("journal_capacity: 1000000000000\n{DEFAULT_WORLD_YAML}");
+        assert_eq!(parse("w.yaml", &big).unwrap_err().field, "journal_capacity");
+        let zero = format!("credential_capacity: 0\n{DEFAULT_WORLD_YAML}");
+        assert_eq!(parse("w.yaml", &zero).unwrap_err().field, "credential_capacity");
     }
 
     #[test]
