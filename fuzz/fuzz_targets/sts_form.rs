@@ -1,7 +1,7 @@
 //! Any text as an STS Query-protocol body: never a panic, every refusal has a code and a message.
 #![no_main]
 
-use cloudid_mock::services::aws_sts::params;
+use cloudid_mock::fuzzing as params;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -46,7 +46,8 @@ impl Kind {
 /// Parameters every flow takes: how the client repeats its work.
 const COMMON: &[(&str, Kind)] = &[("repeat", Kind::Count), ("pause_ms", Kind::Count), ("refetch", Kind::Bool)];
 
-/// The parameters `flow` takes besides [`COMMON`]; `None` for an unknown flow.
+/// The parameters `flow` takes besides the common ones (`repeat`, `pause_ms`, `refetch`); `None`
+/// for an unknown flow.
 pub fn of(flow: &str) -> Option<&'static [(&'static str, Kind)]> {
     Some(match flow {
         "aws-imds" => &[],

@@ -17,7 +17,7 @@ use crate::exchange::Shared;
 use crate::world::mint::TokenRequest;
 
 /// Control plane routes; their responses carry `Date` from the server clock too.
-pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/_cloudid/health", get(health))
         .route("/_cloudid/journal", get(journal))

@@ -17,7 +17,7 @@ use crate::clock::{self, Clock};
 use crate::journal::{Journal, Note, Record, Verdict};
 use crate::world::{WorldModel, WorldState};
 
-pub use crate::service::Service;
+pub(crate) use crate::service::Service;
 
 /// An emulated service as the exchange sees it: its name, and the body it answers with when a
 /// fault rule makes it fail with a status (its own error shape, as the real service's).
@@ -34,7 +34,7 @@ pub trait Slice: Sync {
 
 /// Requests no service claims (unknown paths): a plain-text 404, and faults answer in text.
 #[derive(Debug, Clone, Copy)]
-pub struct Unclaimed;
+pub(crate) struct Unclaimed;
 
 impl Slice for Unclaimed {
     fn service(&self) -> Service {
@@ -132,7 +132,7 @@ impl Shared {
     }
 
     /// Completes an answer through the fault that hit it: the fault's own answer, a delay, or a
-    /// reshaped response; then [`Shared::finish`]. Use through [`serve!`](crate::serve).
+    /// reshaped response; then [`Shared::finish`]. Use through `serve!`.
     pub async fn respond(&self, slice: &dyn Slice, method: &Method, path: &str, hit: Option<crate::faults::Hit>, answered: Option<Answer>) -> Response {
         use crate::faults::{self, Action};
         let mut operation = "Fault";
@@ -207,26 +207,26 @@ pub fn apply_clock_config(model: &WorldModel, clock: &Clock) {
 
 /// Answers `$method $path` for the service `$slice` (a `&dyn` [`Slice`]) with `$answer` (an
 /// [`Answer`] expression), through the fault rules.
-#[macro_export]
 macro_rules! serve {
     ($shared:expr, $slice:expr, $method:expr, $path:expr, $answer:expr) => {{
-        let slice: &dyn $crate::exchange::Slice = $slice;
+        let slice: &dyn crate::exchange::Slice = $slice;
         let hit = $shared.fault_hit(slice.service(), $method, $path);
         let answered = $shared.answer_unless_faulted(&hit, || $answer);
         $shared.respond(slice, $method, $path, hit, answered).await
     }};
 }
+pub(crate) use serve;
 
 /// A service's response with what it says for the journal; [`Shared::finish`] completes it.
-pub type Answer = (Response, Note);
+pub(crate) type Answer = (Response, Note);
 
 /// Pairs a response with its journal note.
-pub fn noted(response: Response, note: Note) -> Answer {
+pub(crate) fn noted(response: Response, note: Note) -> Answer {
     (response, note)
 }
 
 /// The answer for a path no service emulates.
-pub fn not_found(method: &Method, path: &str) -> Answer {
+pub(crate) fn not_found(method: &Method, path: &str) -> Answer {
     let body = format!("cloudid: no emulated endpoint at {method} {path}\n");
     noted((StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response(), Note::new("cloudid", "NotFound", Verdict::Error))
 }

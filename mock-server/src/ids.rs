@@ -8,7 +8,7 @@ const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 const HEX: &[u8] = b"0123456789abcdef";
 
 /// Lower-case hex of `bytes` (digests, signatures, key ids), without the formatting machinery.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         s.push(HEX[(b >> 4) as usize] as char);
@@ -33,7 +33,7 @@ fn draw(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
 /// 40 bits, then random bits — so [`access_key_account`], `sts:GetAccessKeyInfo` and offline
 /// decoders find the account in it (layout: awsteele.com/blog/2020/09/26/aws-access-key-format.html,
 /// and WithSecure's bitwise analysis of access key ids).
-pub fn temporary_access_key_id(rng: &mut StdRng, account_id: &str) -> String {
+pub(crate) fn temporary_access_key_id(rng: &mut StdRng, account_id: &str) -> String {
     let account = account_id.parse::<u64>().unwrap_or(0) & ((1 << 40) - 1);
     let mut bytes = [0u8; 10];
     rng.fill_bytes(&mut bytes);
@@ -54,7 +54,7 @@ pub fn temporary_access_key_id(rng: &mut StdRng, account_id: &str) -> String {
 
 /// The account number an access key id carries (12 digits), as `sts:GetAccessKeyInfo` decodes
 /// it; `None` unless it is a 4-character prefix and 16 base32 characters.
-pub fn access_key_account(access_key_id: &str) -> Option<String> {
+pub(crate) fn access_key_account(access_key_id: &str) -> Option<String> {
     let body = access_key_id.get(4..).filter(|b| b.len() == 16 && access_key_id.len() == 20)?;
     let mut bits: u128 = 0;
     for c in body.bytes() {
@@ -65,28 +65,28 @@ pub fn access_key_account(access_key_id: &str) -> Option<String> {
 }
 
 /// A secret access key: 40 characters of the base64 alphabet.
-pub fn secret_access_key(rng: &mut StdRng) -> String {
+pub(crate) fn secret_access_key(rng: &mut StdRng) -> String {
     draw(rng, SECRET_CHARS, 40)
 }
 
 /// A session token: opaque base64 text of the length real STS tokens have (several hundred bytes).
-pub fn session_token(rng: &mut StdRng) -> String {
+pub(crate) fn session_token(rng: &mut StdRng) -> String {
     format!("IQoJb3JpZ2luX2Vj{}", draw(rng, SECRET_CHARS, 600))
 }
 
 /// An IMDSv2 session token: 56 characters, base64-looking, as EC2 hands out.
-pub fn imds_token(rng: &mut StdRng) -> String {
+pub(crate) fn imds_token(rng: &mut StdRng) -> String {
     format!("AQAEA{}==", draw(rng, SECRET_CHARS, 49))
 }
 
 /// A request id in UUID form (lower-case hex, 8-4-4-4-12).
-pub fn request_id(rng: &mut StdRng) -> String {
+pub(crate) fn request_id(rng: &mut StdRng) -> String {
     let h = draw(rng, HEX, 32);
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 /// The `n`-th request id of a world seeded with `seed` (UUID form, lower-case hex).
-pub fn sequenced_request_id(seed: u64, n: u64) -> String {
+pub(crate) fn sequenced_request_id(seed: u64, n: u64) -> String {
     let mix = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -100,7 +100,7 @@ pub fn sequenced_request_id(seed: u64, n: u64) -> String {
 
 /// A stable id derived from a name: `prefix` + 17 upper-case characters (e.g. `AROA…` for a role,
 /// `AIPA…` for an instance profile). The same name always gives the same id.
-pub fn stable_id(prefix: &str, name: &str) -> String {
+pub(crate) fn stable_id(prefix: &str, name: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{prefix}:{name}").as_bytes());
     let body: String = digest.as_ref().iter().take(17).map(|b| UPPER_ALNUM[(*b as usize) % UPPER_ALNUM.len()] as char).collect();
     format!("{prefix}{body}")

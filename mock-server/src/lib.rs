@@ -18,34 +18,48 @@
 //! # }
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod api;
 pub mod clock;
 pub mod connections;
 #[cfg(feature = "testcontainers")]
 pub mod container;
-pub mod control;
-pub mod control_client;
+mod control;
+mod control_client;
 pub mod cred_config;
 pub mod env;
-pub mod exchange;
+mod exchange;
 pub mod faults;
 pub mod fence;
-pub mod ids;
+mod ids;
 pub mod journal;
-pub mod percent;
+mod percent;
 mod secret;
-pub mod server;
-pub mod service;
-pub mod services;
+mod server;
+mod service;
+mod services;
 pub mod tls;
 pub mod verify;
 pub mod world;
 
 pub use api::{Builder, CloudId};
 pub use clock::Clock;
-pub use connections::Limits;
+pub use connections::{Limits, serve};
 pub use control_client::{ControlClient, ControlError};
+pub use exchange::{Shared, apply_clock_config};
+pub use fence::Fence;
 pub use journal::{Check, Issued, IssuedKind, JournalEntry, JournalSnapshot, Outcome, Verdict};
 pub use secret::{Secret, fingerprint};
+pub use server::router;
+pub use service::Service;
 pub use world::mint::TokenRequest;
 pub use world::{WorldError, WorldModel};
+
+/// The request parsers on the exchange paths, for the fuzz targets and property tests; not a
+/// stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::services::aws_sts::params::{parse_form, parse_role_arn};
+    pub use crate::services::google_sts::parse_audience;
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cloudid_mock::{clock::Clock, env, server, world};
+use cloudid_mock::{clock::Clock, env, world};
 
 /// mimalloc: under AssumeRoleWithWebIdentity load glibc malloc took ~22% of the server's CPU
 /// (README, Performance → STS).
@@ -320,9 +320,9 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         };
         let addr = listener.local_addr().unwrap_or(listen);
         let clock = Clock::system();
-        server::apply_clock_config(&model, &clock);
-        let shared = server::Shared::fenced(model, clock, fence);
-        let router = server::router(shared);
+        cloudid_mock::apply_clock_config(&model, &clock);
+        let shared = cloudid_mock::Shared::fenced(model, clock, fence);
+        let router = cloudid_mock::router(shared);
         for (what, bound) in [("", Some(addr)), ("TLS ", tls_listen)] {
             if let Some(bound) = bound.filter(cloudid_mock::fence::beyond_loopback) {
                 let token = if guard.control_token.is_some() { "it requires the control token" } else { "anyone who can reach it can use it; consider --control-token" };

@@ -5,7 +5,7 @@
 
 /// How `+` is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plus {
+pub(crate) enum Plus {
     /// `+` is a space (`application/x-www-form-urlencoded`, query strings).
     Space,
     /// `+` is itself (URI paths, SigV4 canonical requests).
@@ -14,7 +14,7 @@ pub enum Plus {
 
 /// A `%` not followed by two hex digits, at this byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadEscape(pub usize);
+pub(crate) struct BadEscape(pub usize);
 
 fn hex(b: u8) -> Option<u8> {
     match b {
@@ -26,7 +26,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// The bytes `s` encodes; a bad escape is an error.
-pub fn decode_strict(s: &str, plus: Plus) -> Result<Vec<u8>, BadEscape> {
+pub(crate) fn decode_strict(s: &str, plus: Plus) -> Result<Vec<u8>, BadEscape> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -49,7 +49,7 @@ pub fn decode_strict(s: &str, plus: Plus) -> Result<Vec<u8>, BadEscape> {
 }
 
 /// The bytes `s` encodes; a bad escape is kept as written.
-pub fn decode_bytes(s: &str, plus: Plus) -> Vec<u8> {
+pub(crate) fn decode_bytes(s: &str, plus: Plus) -> Vec<u8> {
     if !s.bytes().any(|c| c == b'%' || (c == b'+' && plus == Plus::Space)) {
         return s.as_bytes().to_vec();
     }
@@ -75,12 +75,12 @@ pub fn decode_bytes(s: &str, plus: Plus) -> Vec<u8> {
 }
 
 /// The text `s` encodes (form rules: `+` is a space), invalid UTF-8 replaced by U+FFFD.
-pub fn decode_form(s: &str) -> String {
+pub(crate) fn decode_form(s: &str) -> String {
     String::from_utf8_lossy(&decode_bytes(s, Plus::Space)).into_owned()
 }
 
 /// The decoded value of the first `name=` in the query or form string `query`.
-pub fn param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (decode_form(k) == name).then(|| decode_form(v))

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-pub use crate::exchange::{Answer, Shared, apply_clock_config, not_found, noted};
+pub(crate) use crate::exchange::{Shared, apply_clock_config};
 use crate::{control, services};
 
 /// The whole application: control plane plus every emulated service.
@@ -23,12 +23,5 @@ async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return shared.dated((StatusCode::NOT_FOUND, body).into_response());
     }
     let slice = services::oidc_discovery::unrouted_slice(method, path);
-    crate::serve!(shared, slice, method, path, services::oidc_discovery::unrouted(&shared, &req))
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, under the default [`Limits`].
-///
-/// [`Limits`]: crate::connections::Limits
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    crate::connections::serve(listener, router, crate::connections::Limits::default(), shutdown).await
+    crate::exchange::serve!(shared, slice, method, path, services::oidc_discovery::unrouted(&shared, &req))
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cloudid_mock::services::aws_sts::params;
-use cloudid_mock::services::google_sts;
+use cloudid_mock::fuzzing as params;
+use cloudid_mock::fuzzing as google_sts;
 use cloudid_mock::verify::cel::Expr;
 use cloudid_mock::verify::{jwt, sigv4};
 use cloudid_mock::world::issuers::SigningKey;

@@ -15,7 +15,7 @@ use crate::world::model::{ContainerAgent, ContainerModel};
 use crate::world::{CredentialSource, IssuedCredential, WorldModel};
 
 /// Container credential routes: the ECS agent's prefix plus each Pod Identity path of the world.
-pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
+pub(crate) fn router(model: &WorldModel) -> Router<Arc<Shared>> {
     let mut router = Router::new().route("/v2/credentials", any(handle)).route("/v2/credentials/", any(handle)).route("/v2/credentials/{*id}", any(handle));
     for c in &model.aws.containers {
         if c.agent == ContainerAgent::PodIdentity {
@@ -36,7 +36,7 @@ fn agent_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, &Container, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::exchange::serve!(shared, &Container, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn answer(shared: &Shared, req: &Request) -> Answer {
@@ -149,7 +149,7 @@ fn document(container: &ContainerModel, cred: &IssuedCredential) -> Response {
 
 /// The container credentials agents as a slice of the exchange.
 #[derive(Debug, Clone, Copy)]
-pub struct Container;
+pub(crate) struct Container;
 
 impl Slice for Container {
     fn service(&self) -> Service {

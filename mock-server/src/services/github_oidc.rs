@@ -15,15 +15,15 @@ use crate::journal::{Check, Issued, Note, Verdict};
 use crate::world::tokens;
 
 /// Path of the token endpoint (the URL's query carries `api-version=2.0`).
-pub const PATH: &str = "/github/actions/idtoken";
+pub(crate) const PATH: &str = "/github/actions/idtoken";
 
 /// The token endpoint's route.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route(PATH, any(handle))
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, &GithubOidc, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::exchange::serve!(shared, &GithubOidc, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -86,7 +86,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
 
 /// The Actions token endpoint as a slice of the exchange: faults answer with its JSON `message`.
 #[derive(Debug, Clone, Copy)]
-pub struct GithubOidc;
+pub(crate) struct GithubOidc;
 
 impl Slice for GithubOidc {
     fn service(&self) -> Service {

@@ -21,14 +21,14 @@ use crate::world::google_tokens::Federation;
 use crate::world::model::{DEFAULT_AWS_MAPPING, ProviderModel};
 
 /// The token exchange grant.
-pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The access-token token type.
-pub const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub(crate) const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// AWS signed-request subject tokens.
-pub const AWS4: &str = "urn:ietf:params:aws:token-type:aws4_request";
+pub(crate) const AWS4: &str = "urn:ietf:params:aws:token-type:aws4_request";
 
 /// `POST /v1/token`.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/v1/token", any(handle)).route("/v1/introspect", axum::routing::post(introspect))
 }
 
@@ -36,7 +36,7 @@ pub fn router() -> Router<Arc<Shared>> {
 async fn introspect(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap_or_default();
-    crate::serve!(shared, &GoogleSts, &parts.method, parts.uri.path(), introspect_answer(&shared, &bytes))
+    crate::exchange::serve!(shared, &GoogleSts, &parts.method, parts.uri.path(), introspect_answer(&shared, &bytes))
 }
 
 fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
@@ -57,7 +57,7 @@ fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
 
 /// An OAuth error: `{"error", "error_description"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
+pub(crate) struct OAuthError {
     /// `invalid_request`, `invalid_grant`, `invalid_target`, `unauthorized_client`…
     pub error: &'static str,
     /// The description.
@@ -84,7 +84,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    crate::serve!(shared, &GoogleSts, &parts.method, parts.uri.path(), exchange(&shared, parts.method.as_str(), &content_type, &bytes))
+    crate::exchange::serve!(shared, &GoogleSts, &parts.method, parts.uri.path(), exchange(&shared, parts.method.as_str(), &content_type, &bytes))
 }
 
 use crate::percent::decode_form as form_decode;
@@ -431,7 +431,7 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
 
 /// Google STS as a slice of the exchange: faults answer with `google.rpc.Status` JSON.
 #[derive(Debug, Clone, Copy)]
-pub struct GoogleSts;
+pub(crate) struct GoogleSts;
 
 impl Slice for GoogleSts {
     fn service(&self) -> Service {

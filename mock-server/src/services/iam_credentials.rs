@@ -21,7 +21,7 @@ use crate::world::google_tokens::AccessToken;
 use crate::world::model::ServiceAccountModel;
 
 /// IAM Credentials and tokeninfo routes.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/v1/projects/{project}/serviceAccounts/{target}", post(handle)).route("/oauth2/v3/tokeninfo", any(tokeninfo)).route("/tokeninfo", any(tokeninfo))
 }
 
@@ -42,7 +42,7 @@ fn ok(body: Value) -> Response {
 async fn handle(State(shared): State<Arc<Shared>>, Path((project, target)): Path<(String, String)>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    crate::serve!(shared, &IamCredentials, &parts.method, parts.uri.path(), answer(&shared, &project, &target, &parts.headers, &bytes))
+    crate::exchange::serve!(shared, &IamCredentials, &parts.method, parts.uri.path(), answer(&shared, &project, &target, &parts.headers, &bytes))
 }
 
 /// Whether `member` names the caller.
@@ -275,7 +275,7 @@ async fn tokeninfo(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     let from_body = std::str::from_utf8(&bytes).ok().and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string)));
     let from_header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
     let token = from_query.or(from_body).or(from_header).unwrap_or_default();
-    crate::serve!(shared, &TokenInfo, &parts.method, parts.uri.path(), tokeninfo_answer(&shared, &token))
+    crate::exchange::serve!(shared, &TokenInfo, &parts.method, parts.uri.path(), tokeninfo_answer(&shared, &token))
 }
 
 fn tokeninfo_answer(shared: &Shared, token: &str) -> Answer {
@@ -315,7 +315,7 @@ fn tokeninfo_answer(shared: &Shared, token: &str) -> Answer {
 
 /// IAM Credentials as a slice of the exchange: faults answer with `google.rpc.Status` JSON.
 #[derive(Debug, Clone, Copy)]
-pub struct IamCredentials;
+pub(crate) struct IamCredentials;
 
 impl Slice for IamCredentials {
     fn service(&self) -> Service {
@@ -329,7 +329,7 @@ impl Slice for IamCredentials {
 
 /// Google's `tokeninfo` as a slice of the exchange.
 #[derive(Debug, Clone, Copy)]
-pub struct TokenInfo;
+pub(crate) struct TokenInfo;
 
 impl Slice for TokenInfo {
     fn service(&self) -> Service {
@@ -339,7 +339,7 @@ impl Slice for TokenInfo {
 
 /// The `google.rpc.Status` error Google's APIs answer with when they fail with `status` (quota,
 /// unavailable, internal), for fault injection.
-pub fn rpc_fault(status: StatusCode) -> Response {
+pub(crate) fn rpc_fault(status: StatusCode) -> Response {
     let (s, m) = match status.as_u16() {
         429 => ("RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Token exchange requests' and limit 'Token exchange requests per minute'."),
         503 => ("UNAVAILABLE", "The service is currently unavailable."),

@@ -1,15 +1,15 @@
 //! The emulated services. Each is a slice with its own router, request parsing, logic and errors
 //! in the real service's shape; none reaches into another's state.
 
-pub mod aws_container;
-pub mod aws_imds;
-pub mod aws_sts;
-pub mod gcp_metadata;
-pub mod github_oidc;
-pub mod google_sts;
-pub mod iam_credentials;
-pub mod oidc_discovery;
-pub mod service_account_keys;
+pub(crate) mod aws_container;
+pub(crate) mod aws_imds;
+pub(crate) mod aws_sts;
+pub(crate) mod gcp_metadata;
+pub(crate) mod github_oidc;
+pub(crate) mod google_sts;
+pub(crate) mod iam_credentials;
+pub(crate) mod oidc_discovery;
+pub(crate) mod service_account_keys;
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use crate::exchange::Shared;
 use crate::world::WorldModel;
 
 /// Every service's routes, merged.
-pub fn router(model: &WorldModel) -> Router<Arc<Shared>> {
+pub(crate) fn router(model: &WorldModel) -> Router<Arc<Shared>> {
     Router::new()
         .route("/", any(root))
         .merge(aws_imds::router())
@@ -54,5 +54,5 @@ async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         (response, note)
     };
-    crate::serve!(shared, &aws_imds::Imds, &parts.method, parts.uri.path(), answer())
+    crate::exchange::serve!(shared, &aws_imds::Imds, &parts.method, parts.uri.path(), answer())
 }

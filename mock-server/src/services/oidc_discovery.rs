@@ -20,7 +20,7 @@ use crate::journal::{Check, Note, Verdict};
 use crate::world::issuers::{AWS_OUTBOUND_HOST_SUFFIX, GITHUB_ISS, GOOGLE_ISS, Issuer};
 
 /// Discovery and key routes by path.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/issuers/{name}/.well-known/openid-configuration", get(discovery_by_path))
         .route("/issuers/{name}/jwks", get(jwks_by_path))
@@ -31,7 +31,7 @@ pub fn router() -> Router<Arc<Shared>> {
 
 /// What a document is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Doc {
+pub(crate) enum Doc {
     /// `/.well-known/openid-configuration`.
     Discovery,
     /// The JWKS.
@@ -108,7 +108,7 @@ fn discovery_doc(issuer: &Issuer, jwks_uri: &str) -> Value {
 }
 
 /// Serves `doc` of `issuer`; `jwks_uri` is where the discovery document sends verifiers.
-pub fn serve(shared: &Shared, issuer: &Issuer, doc: Doc, jwks_uri: &str) -> Answer {
+pub(crate) fn serve(shared: &Shared, issuer: &Issuer, doc: Doc, jwks_uri: &str) -> Answer {
     let operation = match doc {
         Doc::Discovery => "GetDiscovery",
         Doc::Jwks => "GetJwks",
@@ -145,20 +145,20 @@ fn by_path(shared: &Shared, name: &str, doc: Doc, req: &Request) -> Answer {
 }
 
 async fn discovery_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Discovery, &req))
+    crate::exchange::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Discovery, &req))
 }
 
 async fn jwks_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Jwks, &req))
+    crate::exchange::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Jwks, &req))
 }
 
 async fn certs_by_path(State(shared): State<Arc<Shared>>, Path(name): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Certs, &req))
+    crate::exchange::serve!(shared, &Discovery, req.method(), req.uri().path(), by_path(&shared, &name, Doc::Certs, &req))
 }
 
 /// The document a request to a real issuer host asks for, if any: `Host` names an issuer (or
 /// Google's key host) and the path is one of its documents.
-pub fn by_host(shared: &Shared, host: &str, path: &str) -> Option<Answer> {
+pub(crate) fn by_host(shared: &Shared, host: &str, path: &str) -> Option<Answer> {
     let host = host.split(':').next().unwrap_or(host);
     let state = shared.state();
     if host == "www.googleapis.com" {
@@ -192,7 +192,7 @@ pub fn by_host(shared: &Shared, host: &str, path: &str) -> Option<Answer> {
 
 /// Issuer documents and keys as a slice of the exchange.
 #[derive(Debug, Clone, Copy)]
-pub struct Discovery;
+pub(crate) struct Discovery;
 
 impl Slice for Discovery {
     fn service(&self) -> Service {
@@ -202,7 +202,7 @@ impl Slice for Discovery {
 
 /// The slice a request no route claims is served as: issuer documents at their real paths, else
 /// cloudid's own 404.
-pub fn unrouted_slice(method: &axum::http::Method, path: &str) -> &'static dyn Slice {
+pub(crate) fn unrouted_slice(method: &axum::http::Method, path: &str) -> &'static dyn Slice {
     match Service::of_unrouted(method, path) {
         Service::OidcDiscovery => &Discovery,
         _ => &Unclaimed,
@@ -211,7 +211,7 @@ pub fn unrouted_slice(method: &axum::http::Method, path: &str) -> &'static dyn S
 
 /// The answer for a path no route claims: an issuer document if `Host` names a real issuer,
 /// else 404.
-pub fn unrouted(shared: &Shared, req: &Request) -> Answer {
+pub(crate) fn unrouted(shared: &Shared, req: &Request) -> Answer {
     let (method, path) = (req.method(), req.uri().path());
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     by_host(shared, host, path).unwrap_or_else(|| not_found(method, path))

@@ -17,7 +17,7 @@ use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
 
 /// The key routes.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/service_accounts/v1/metadata/x509/{email}", get(x509)).route("/service_accounts/v1/jwk/{email}", get(jwk)).route("/service_accounts/v1/metadata/jwk/{email}", get(jwk))
 }
 
@@ -28,11 +28,11 @@ enum Form {
 }
 
 async fn x509(State(shared): State<Arc<Shared>>, Path(email): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, &Keys, req.method(), req.uri().path(), answer(&shared, &email, Form::X509))
+    crate::exchange::serve!(shared, &Keys, req.method(), req.uri().path(), answer(&shared, &email, Form::X509))
 }
 
 async fn jwk(State(shared): State<Arc<Shared>>, Path(email): Path<String>, req: Request) -> Response {
-    crate::serve!(shared, &Keys, req.method(), req.uri().path(), answer(&shared, &email, Form::Jwk))
+    crate::exchange::serve!(shared, &Keys, req.method(), req.uri().path(), answer(&shared, &email, Form::Jwk))
 }
 
 fn answer(shared: &Shared, email: &str, form: Form) -> Answer {
@@ -67,7 +67,7 @@ fn answer(shared: &Shared, email: &str, form: Form) -> Answer {
 
 /// The service accounts' published keys as a slice of the exchange.
 #[derive(Debug, Clone, Copy)]
-pub struct Keys;
+pub(crate) struct Keys;
 
 impl Slice for Keys {
     fn service(&self) -> Service {

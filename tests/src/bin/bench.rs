@@ -572,8 +572,8 @@ async fn sts_bench(cloudid: PathBuf, moto_bin: Option<PathBuf>, duration: Durati
 /// (one task: a current-thread runtime, so the time per request is one core's).
 async fn handler_bench(n: u32, tasks: usize) {
     use tower::ServiceExt;
-    let shared = cloudid_mock::server::Shared::new(cloudid_mock::world::load::default_world(), cloudid_mock::clock::Clock::system());
-    let app = cloudid_mock::server::router(shared);
+    let shared = cloudid_mock::Shared::new(cloudid_mock::world::load::default_world(), cloudid_mock::clock::Clock::system());
+    let app = cloudid_mock::router(shared);
     let call = move |spec: &Spec| {
         let mut req = Request::builder().method(spec.method.clone()).uri(&spec.path);
         if !spec.headers.iter().any(|(k, _)| k == "host") {

@@ -4,7 +4,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The XHTML error page EC2's metadata service sends for `status`.
-pub fn page(status: StatusCode) -> Response {
+pub(crate) fn page(status: StatusCode) -> Response {
     let title = format!("{} - {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n\

@@ -2,9 +2,9 @@
 //!
 //! Routes: `PUT /latest/api/token`, `GET|HEAD /<version>/meta-data/…` and `/<version>/dynamic/…`.
 
-pub mod errors;
-pub mod token;
-pub mod tree;
+pub(crate) mod errors;
+pub(crate) mod token;
+pub(crate) mod tree;
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use token::TokenCheck;
 use tree::Node;
 
 /// IMDS routes.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/latest", any(metadata))
         .route("/latest/", any(metadata))
@@ -34,7 +34,7 @@ pub fn router() -> Router<Arc<Shared>> {
 }
 
 /// `GET /`: the metadata versions.
-pub fn list_versions(method: &Method) -> Answer {
+pub(crate) fn list_versions(method: &Method) -> Answer {
     let mut note = Note::new("aws_imds", "ListVersions", Verdict::Served);
     if !matches!(*method, Method::GET | Method::HEAD) {
         note.verdict = Verdict::Error;
@@ -58,7 +58,7 @@ fn text(body: impl Into<axum::body::Body>, ttl: Option<i64>) -> Response {
 async fn metadata(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let version = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or("");
     let slice: &dyn Slice = if tree::is_version(version) { &Imds } else { unrouted_slice(req.method(), req.uri().path()) };
-    crate::serve!(shared, slice, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::exchange::serve!(shared, slice, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn answer(shared: &Shared, req: &Request) -> Answer {
@@ -178,7 +178,7 @@ fn instance_credentials(model: &WorldModel, state: &mut WorldState, now: time::O
 
 /// IMDS as a slice of the exchange: faults answer with its XHTML error pages.
 #[derive(Debug, Clone, Copy)]
-pub struct Imds;
+pub(crate) struct Imds;
 
 impl Slice for Imds {
     fn service(&self) -> Service {

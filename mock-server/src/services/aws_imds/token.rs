@@ -11,14 +11,14 @@ use crate::journal::{Check, Note, Verdict};
 use crate::world::WorldState;
 
 /// Header carrying the requested (and granted) token lifetime.
-pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+pub(crate) const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 /// Header carrying the token on metadata requests.
-pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+pub(crate) const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 /// Longest token lifetime EC2 grants: six hours.
-pub const MAX_TTL: u32 = 21_600;
+pub(crate) const MAX_TTL: u32 = 21_600;
 
 /// `PUT /latest/api/token`.
-pub fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answer {
+pub(crate) fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answer {
     let mut note = Note::new("aws_imds", "PutToken", Verdict::Error);
     if method != Method::PUT {
         note.checks.push(Check::fail("imds.token.method", format!("{method} is not PUT")));
@@ -62,7 +62,7 @@ fn parse_ttl(headers: &HeaderMap) -> Result<u32, String> {
 
 /// What the token header of a metadata request amounts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenCheck {
+pub(crate) enum TokenCheck {
     /// A live token with this many seconds left.
     Valid(i64),
     /// No token header.
@@ -74,7 +74,7 @@ pub enum TokenCheck {
 }
 
 /// Checks the token header of a metadata request against the live tokens.
-pub fn check(state: &WorldState, headers: &HeaderMap, now: OffsetDateTime) -> TokenCheck {
+pub(crate) fn check(state: &WorldState, headers: &HeaderMap, now: OffsetDateTime) -> TokenCheck {
     let Some(value) = headers.get(TOKEN_HEADER) else {
         return TokenCheck::Missing;
     };

@@ -9,7 +9,7 @@ use crate::world::{CredentialSource, IssuedCredential, WorldModel};
 
 /// What a metadata path resolves to.
 #[derive(Debug)]
-pub enum Node {
+pub(crate) enum Node {
     /// A directory listing or a plain value.
     Text(String),
     /// The role's credentials (`extended` adds `AccountId`).
@@ -26,7 +26,7 @@ pub enum Node {
 }
 
 /// Versions listed at `/`.
-pub const VERSIONS: &[&str] = &[
+pub(crate) const VERSIONS: &[&str] = &[
     "1.0",
     "2007-01-19",
     "2007-03-01",
@@ -55,7 +55,7 @@ pub const VERSIONS: &[&str] = &[
 ];
 
 /// Whether `v` names a metadata version (`latest`, `1.0` or a date).
-pub fn is_version(v: &str) -> bool {
+pub(crate) fn is_version(v: &str) -> bool {
     v == "latest" || v == "1.0" || (v.len() == 10 && v.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() }))
 }
 
@@ -64,7 +64,7 @@ fn listing(items: &[&str]) -> Node {
 }
 
 /// Resolves `rest` (the path after the version, without leading `/`).
-pub fn resolve(model: &WorldModel, ec2: &Ec2Model, rest: &str) -> Node {
+pub(crate) fn resolve(model: &WorldModel, ec2: &Ec2Model, rest: &str) -> Node {
     let path = rest.trim_end_matches('/');
     let role = ec2.instance_profile.as_ref().map(|p| p.role.as_str());
     let role_creds = |sub: &str, extended: bool| -> Node {
@@ -139,7 +139,7 @@ pub fn resolve(model: &WorldModel, ec2: &Ec2Model, rest: &str) -> Node {
 }
 
 /// `ip-10-0-1-23.<region>.compute.internal`.
-pub fn hostname(model: &WorldModel, ec2: &Ec2Model) -> String {
+pub(crate) fn hostname(model: &WorldModel, ec2: &Ec2Model) -> String {
     format!("ip-{}.{}.compute.internal", ec2.private_ip.replace('.', "-"), model.aws.region)
 }
 
@@ -180,7 +180,7 @@ fn push_field(out: &mut String, name: &str, value: &str) {
 }
 
 /// The credentials document, laid out as IMDS lays it out.
-pub fn credentials_document(model: &WorldModel, cred: &IssuedCredential, extended: bool) -> String {
+pub(crate) fn credentials_document(model: &WorldModel, cred: &IssuedCredential, extended: bool) -> String {
     debug_assert_eq!(cred.source, CredentialSource::Imds);
     let mut out = String::with_capacity(256 + cred.session_token.expose().len());
     out.push_str("{\n");
@@ -208,7 +208,7 @@ pub fn credentials_document(model: &WorldModel, cred: &IssuedCredential, extende
 }
 
 /// `iam/info`.
-pub fn iam_info(model: &WorldModel, ec2: &Ec2Model, last_updated: OffsetDateTime) -> String {
+pub(crate) fn iam_info(model: &WorldModel, ec2: &Ec2Model, last_updated: OffsetDateTime) -> String {
     let profile = ec2.instance_profile.as_ref().map(|p| p.name.clone().unwrap_or_else(|| p.role.clone())).unwrap_or_default();
     let fields = [
         field("Code", "Success"),
@@ -220,7 +220,7 @@ pub fn iam_info(model: &WorldModel, ec2: &Ec2Model, last_updated: OffsetDateTime
 }
 
 /// `dynamic/instance-identity/document`.
-pub fn identity_document(model: &WorldModel, ec2: &Ec2Model, booted_at: OffsetDateTime) -> String {
+pub(crate) fn identity_document(model: &WorldModel, ec2: &Ec2Model, booted_at: OffsetDateTime) -> String {
     let s = |v: &str| serde_json::Value::String(v.to_string()).to_string();
     let lines = [
         format!("  \"accountId\" : {}", s(&model.aws.account_id)),

@@ -3,11 +3,11 @@
 //! `GetFederationToken` refuse the session credentials every world key is), answered in STS's own XML. Form POST and GET query forms
 //! answer the same.
 
-pub mod params;
-pub mod signed;
-pub mod web_identity;
-pub mod web_token;
-pub mod xml;
+pub(crate) mod params;
+pub(crate) mod signed;
+pub(crate) mod web_identity;
+pub(crate) mod web_token;
+pub(crate) mod xml;
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::world::IssuedCredential;
 use xml::{Node, StsError};
 
 /// The STS API version every request must name.
-pub const VERSION: &str = "2011-06-15";
+pub(crate) const VERSION: &str = "2011-06-15";
 
 /// Error codes that refuse an identity (as opposed to a malformed request).
 const DENIALS: &[&str] = &[
@@ -42,7 +42,7 @@ const DENIALS: &[&str] = &[
 ];
 
 /// What a successful operation produced.
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The `…Result` children.
     pub result: Vec<Node>,
     /// Credentials it issued, if any.
@@ -52,12 +52,12 @@ pub struct Outcome {
 }
 
 /// The `Arn` of a session: `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`.
-pub fn principal_arn_of(cred: &IssuedCredential) -> String {
+pub(crate) fn principal_arn_of(cred: &IssuedCredential) -> String {
     cred.receipt.principal.clone()
 }
 
 /// Evaluates `policy` for `ctx` under each of `actions`; the first refusal ends it.
-pub fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::Context, actions: &[&str], checks: &mut Vec<Check>) -> Result<(), String> {
+pub(crate) fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::Context, actions: &[&str], checks: &mut Vec<Check>) -> Result<(), String> {
     use crate::verify::iam_policy::{self, Decision};
     for action in actions {
         let mut c = ctx.clone();
@@ -85,7 +85,7 @@ pub fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::
 
 /// Checks `seconds` against the role's maximum, then issues a session of `role` (of account
 /// `account_id`) named `session`.
-pub fn issue_session(
+pub(crate) fn issue_session(
     shared: &Shared,
     account_id: &str,
     role: &crate::world::model::RoleModel,
@@ -106,12 +106,12 @@ pub fn issue_session(
 }
 
 /// The `<AssumedRoleUser>` element.
-pub fn assumed_role_user(cred: &IssuedCredential) -> Node {
+pub(crate) fn assumed_role_user(cred: &IssuedCredential) -> Node {
     Node::Element("AssumedRoleUser", vec![Node::Text("AssumedRoleId", cred.principal.user_id()), Node::Text("Arn", principal_arn_of(cred))])
 }
 
 /// The `<Credentials>` element.
-pub fn credentials_node(cred: &IssuedCredential) -> Node {
+pub(crate) fn credentials_node(cred: &IssuedCredential) -> Node {
     Node::Element(
         "Credentials",
         vec![
@@ -124,12 +124,12 @@ pub fn credentials_node(cred: &IssuedCredential) -> Node {
 }
 
 /// Whether a request to `/` is for STS: any POST, or a GET naming an `Action`.
-pub fn claims(parts: &Parts) -> bool {
+pub(crate) fn claims(parts: &Parts) -> bool {
     parts.method == axum::http::Method::POST || parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")))
 }
 
 /// Answers an STS request.
-pub fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
+pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
     let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
     let request_id = shared.request_id();
     let result = run(shared, parts, body, &mut note);
@@ -200,10 +200,10 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
 }
 
 /// Reads the body and answers (the async edge of the service).
-pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response {
+pub(crate) async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await;
-    crate::serve!(
+    crate::exchange::serve!(
         shared,
         &Sts,
         &parts.method,
@@ -222,7 +222,7 @@ pub async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> Response
 
 /// AWS STS as a slice of the exchange: faults answer with its XML `ErrorResponse`.
 #[derive(Debug, Clone, Copy)]
-pub struct Sts;
+pub(crate) struct Sts;
 
 impl Slice for Sts {
     fn service(&self) -> Service {

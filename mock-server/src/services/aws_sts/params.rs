@@ -30,17 +30,17 @@ fn decode(s: &str) -> Result<String, StsError> {
 
 /// Collects model-constraint violations into STS's `ValidationError` message.
 #[derive(Default)]
-pub struct Validation(Vec<String>);
+pub(crate) struct Validation(Vec<String>);
 
 impl Validation {
     /// Records a violation of `member` (camelCase, as STS names it).
-    pub fn fail(&mut self, value: &str, member: &str, constraint: &str) {
+    pub(crate) fn fail(&mut self, value: &str, member: &str, constraint: &str) {
         let shown: String = value.chars().take(64).collect();
         self.0.push(format!("Value '{shown}' at '{member}' failed to satisfy constraint: {constraint}"));
     }
 
     /// Checks a length range.
-    pub fn length(&mut self, value: &str, member: &str, min: usize, max: usize) {
+    pub(crate) fn length(&mut self, value: &str, member: &str, min: usize, max: usize) {
         let n = value.chars().count();
         if n < min {
             self.fail(value, member, &format!("Member must have length greater than or equal to {min}"));
@@ -50,14 +50,14 @@ impl Validation {
     }
 
     /// Checks STS's `[\w+=,.@-]*` name pattern.
-    pub fn name_pattern(&mut self, value: &str, member: &str) {
+    pub(crate) fn name_pattern(&mut self, value: &str, member: &str) {
         if !value.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
             self.fail(value, member, "Member must satisfy regular expression pattern: [\\w+=,.@-]*");
         }
     }
 
     /// The `ValidationError`, if anything failed.
-    pub fn finish(self) -> Result<(), StsError> {
+    pub(crate) fn finish(self) -> Result<(), StsError> {
         match self.0.len() {
             0 => Ok(()),
             1 => Err(StsError::new(400, "ValidationError", format!("1 validation error detected: {}", self.0[0]))),
@@ -67,17 +67,17 @@ impl Validation {
 }
 
 /// A required parameter.
-pub fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, StsError> {
+pub(crate) fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, StsError> {
     p.get(name).map(String::as_str).ok_or_else(|| StsError::new(400, "MissingParameter", format!("The request must contain the parameter {name}.")))
 }
 
 /// `DurationSeconds`, validated to 900 … 43200.
-pub fn duration(p: &HashMap<String, String>, v: &mut Validation) -> Option<i64> {
+pub(crate) fn duration(p: &HashMap<String, String>, v: &mut Validation) -> Option<i64> {
     duration_within(p, v, 900, 43200)
 }
 
 /// `DurationSeconds`, if given, checked against `min ..= max` as STS's model bounds it.
-pub fn duration_within(p: &HashMap<String, String>, v: &mut Validation, min: i64, max: i64) -> Option<i64> {
+pub(crate) fn duration_within(p: &HashMap<String, String>, v: &mut Validation, min: i64, max: i64) -> Option<i64> {
     let raw = p.get("DurationSeconds")?;
     match raw.parse::<i64>() {
         Ok(d) if d < min => {
@@ -97,7 +97,7 @@ pub fn duration_within(p: &HashMap<String, String>, v: &mut Validation, min: i64
 }
 
 /// Checks the shared session parameters: role ARN, session name, session policy, policy ARNs.
-pub fn session_params(p: &HashMap<String, String>, v: &mut Validation) {
+pub(crate) fn session_params(p: &HashMap<String, String>, v: &mut Validation) {
     if let Some(arn) = p.get("RoleArn") {
         v.length(arn, "roleArn", 20, 2048);
     }
@@ -127,7 +127,7 @@ pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
 
 /// `arn:aws:iam::ACCOUNT:role/PATH/NAME` → (account, `/PATH/`, name); the path is `/` when the
 /// ARN has none.
-pub fn parse_role_arn_with_path(arn: &str) -> Option<(&str, &str, &str)> {
+pub(crate) fn parse_role_arn_with_path(arn: &str) -> Option<(&str, &str, &str)> {
     let rest = arn.strip_prefix("arn:aws:iam::")?;
     let (account, resource) = rest.split_once(':')?;
     let path_name = resource.strip_prefix("role")?;
@@ -137,7 +137,7 @@ pub fn parse_role_arn_with_path(arn: &str) -> Option<(&str, &str, &str)> {
 
 /// The world's role named by `role_arn`, with the IAM of its account (the main account or one of
 /// `aws.accounts`), or `None` with a failed `sts.role` check recorded.
-pub fn world_role<'m>(model: &'m WorldModel, role_arn: &str, checks: &mut Vec<Check>) -> Option<(AccountIam<'m>, &'m RoleModel)> {
+pub(crate) fn world_role<'m>(model: &'m WorldModel, role_arn: &str, checks: &mut Vec<Check>) -> Option<(AccountIam<'m>, &'m RoleModel)> {
     let found = parse_role_arn_with_path(role_arn).and_then(|(acct, path, name)| {
         let account = model.aws.account(acct)?;
         Some((account, account.roles.iter().find(|r| r.name == name && r.path == path)?))

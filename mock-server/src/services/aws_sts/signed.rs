@@ -17,7 +17,7 @@ use crate::verify::sigv4::{self, KeyMaterial, ScopeRule};
 use crate::world::{IssuedCredential, WorldModel};
 
 /// Regions STS answers in (the commercial partition).
-pub const REGIONS: &[&str] = &[
+pub(crate) const REGIONS: &[&str] = &[
     "us-east-1",
     "us-east-2",
     "us-west-1",
@@ -54,7 +54,7 @@ pub const REGIONS: &[&str] = &[
 ];
 
 /// The region a real STS host name implies: `sts.amazonaws.com` is us-east-1, `sts.R.amazonaws.com` is R.
-pub fn host_region(host: &str) -> Option<&str> {
+pub(crate) fn host_region(host: &str) -> Option<&str> {
     let host = host.split(':').next().unwrap_or(host);
     if host == "sts.amazonaws.com" {
         return Some("us-east-1");
@@ -63,7 +63,7 @@ pub fn host_region(host: &str) -> Option<&str> {
 }
 
 /// Verifies a signed STS request; the credential that signed it on success.
-pub fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<std::sync::Arc<IssuedCredential>, StsError> {
+pub(crate) fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<std::sync::Arc<IssuedCredential>, StsError> {
     let host_region = req.header("host").and_then(host_region).map(str::to_string);
     let region_ok = |r: &str| match &host_region {
         Some(h) => r == h,
@@ -99,7 +99,7 @@ pub fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: OffsetDateTi
 }
 
 /// `GetCallerIdentity`.
-pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
+pub(crate) fn caller_identity(caller: &IssuedCredential) -> Outcome {
     Outcome {
         result: vec![Node::Text("Arn", principal_arn_of(caller)), Node::Text("UserId", caller.principal.user_id()), Node::Text("Account", caller.principal.account_id.clone())],
         issued: None,
@@ -109,7 +109,7 @@ pub fn caller_identity(caller: &IssuedCredential) -> Outcome {
 
 /// `GetAccessKeyInfo`: the account any access key id carries, decoded from the id itself as STS
 /// does (so it answers for keys of other accounts, and for keys that were never issued).
-pub fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+pub(crate) fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let key = params::required(p, "AccessKeyId")?;
     let mut v = Validation::default();
     v.length(key, "accessKeyId", 16, 128);
@@ -128,13 +128,13 @@ pub fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Check>) -> 
 
 /// `GetSessionToken` and `GetFederationToken` need an IAM user's long-term keys; every key a world
 /// issues is a role session's, which STS refuses with `AccessDenied`.
-pub fn refuse_session_credentials(operation: &str, checks: &mut Vec<Check>) -> StsError {
+pub(crate) fn refuse_session_credentials(operation: &str, checks: &mut Vec<Check>) -> StsError {
     checks.push(Check::fail("sts.long_term_credentials", format!("{operation} needs an IAM user's long-term keys; the caller holds session credentials")));
     StsError::new(403, "AccessDenied", format!("Cannot call {operation} with session credentials"))
 }
 
 /// `AssumeRole`, from the session `caller`.
-pub fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;
     let mut v = Validation::default();

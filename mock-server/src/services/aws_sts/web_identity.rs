@@ -16,7 +16,7 @@ use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::jwt;
 
 /// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
-pub const EXP_LEEWAY: i64 = 300;
+pub(crate) const EXP_LEEWAY: i64 = 300;
 const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
 
 fn invalid(msg: impl Into<String>) -> StsError {
@@ -24,7 +24,7 @@ fn invalid(msg: impl Into<String>) -> StsError {
 }
 
 /// The OAuth 2.0 providers STS accepts an access token from (`ProviderId`).
-pub const OAUTH2_PROVIDERS: &[&str] = &["www.amazon.com", "graph.facebook.com"];
+pub(crate) const OAUTH2_PROVIDERS: &[&str] = &["www.amazon.com", "graph.facebook.com"];
 
 /// The answer to a `ProviderId` call. STS hands an OAuth 2.0 access token to the provider named
 /// to validate; no world has Login with Amazon or Facebook users, so the provider rejects every
@@ -41,7 +41,7 @@ fn oauth2_provider(provider_id: &str, checks: &mut Vec<Check>) -> StsError {
 
 /// Runs the operation; checks go into `checks`. The world's lock is held only to read the
 /// issuer's keys and to issue credentials, never while verifying.
-pub fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let model = &shared.model;
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;

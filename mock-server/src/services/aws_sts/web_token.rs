@@ -21,7 +21,7 @@ use crate::world::IssuedCredential;
 use crate::world::issuers::aws_outbound_name;
 
 /// Default token lifetime (seconds) when `DurationSeconds` is absent.
-pub const DEFAULT_DURATION: i64 = 300;
+pub(crate) const DEFAULT_DURATION: i64 = 300;
 
 /// The `member.N` values of list parameter `name`, in order (`N` from 1, no gaps).
 fn members<'p>(p: &'p HashMap<String, String>, name: &str) -> Vec<&'p str> {
@@ -38,7 +38,7 @@ fn scope_region<'r>(req: &'r sigv4::Request<'_>, p: &'r HashMap<String, String>)
 }
 
 /// Runs the operation for the session `caller`.
-pub fn get(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, req: &sigv4::Request<'_>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+pub(crate) fn get(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, req: &sigv4::Request<'_>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let audiences = members(p, "Audience");
     let mut v = Validation::default();
     if audiences.is_empty() {

@@ -5,10 +5,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The STS XML namespace.
-pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+pub(crate) const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// Appends `s` to `out`, escaped for an XML element (quotes stay literal, as in AWS's messages).
-pub fn push_escaped(out: &mut String, s: &str) {
+pub(crate) fn push_escaped(out: &mut String, s: &str) {
     let mut rest = s;
     while let Some(i) = rest.find(['&', '<', '>']) {
         out.push_str(&rest[..i]);
@@ -23,14 +23,14 @@ pub fn push_escaped(out: &mut String, s: &str) {
 }
 
 /// `s` escaped for an XML element (quotes stay literal, as in AWS's messages).
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     push_escaped(&mut out, s);
     out
 }
 
 /// A tree of result elements.
-pub enum Node {
+pub(crate) enum Node {
     /// `<name>text</name>`.
     Text(&'static str, String),
     /// `<name>children</name>`.
@@ -74,7 +74,7 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response 
 }
 
 /// A successful answer to `operation`.
-pub fn success(operation: &str, result: Vec<Node>, request_id: &str) -> Response {
+pub(crate) fn success(operation: &str, result: Vec<Node>, request_id: &str) -> Response {
     let mut body = String::with_capacity(2048);
     for part in ["<", operation, "Response xmlns=\"", NS, "\">\n  <", operation, "Result>\n"] {
         body.push_str(part);

@@ -2,7 +2,7 @@
 //! `metadata.google.internal`: `/computeMetadata/v1/…` with `Metadata-Flavor: Google`, service
 //! account access tokens and identity tokens, project and instance facts.
 
-pub mod respond;
+pub(crate) mod respond;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,24 +22,24 @@ use crate::world::{Rotation, tokens};
 const ROOT: &str = "/computeMetadata/v1";
 
 /// Routes under `/computeMetadata/`.
-pub fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/computeMetadata", any(handle)).route("/computeMetadata/", any(handle)).route("/computeMetadata/{*rest}", any(handle))
 }
 
 /// Whether a `GET /` is the metadata server's ping (it carries `Metadata-Flavor`).
-pub fn is_ping(headers: &HeaderMap) -> bool {
+pub(crate) fn is_ping(headers: &HeaderMap) -> bool {
     headers.contains_key("metadata-flavor")
 }
 
 /// `GET /`: the ping Python google-auth sends (200 with `Metadata-Flavor: Google`).
-pub fn ping() -> Answer {
+pub(crate) fn ping() -> Answer {
     let mut note = Note::new("gcp_metadata", "Ping", Verdict::Served);
     note.checks.push(Check::passed("gce.ping"));
     noted(respond::text("computeMetadata/\n".into()), note)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    crate::serve!(shared, &Metadata, req.method(), req.uri().path(), answer(&shared, &req))
+    crate::exchange::serve!(shared, &Metadata, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
 fn query_params(q: Option<&str>) -> HashMap<String, String> {
@@ -282,7 +282,7 @@ fn identity(shared: &Shared, gcp: &GcpModel, sa: &ServiceAccountModel, params: &
 
 /// The metadata server as a slice of the exchange: faults answer in its text, with its headers.
 #[derive(Debug, Clone, Copy)]
-pub struct Metadata;
+pub(crate) struct Metadata;
 
 impl Slice for Metadata {
     fn service(&self) -> Service {

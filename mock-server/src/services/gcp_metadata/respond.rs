@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Adds the headers the real metadata server sends on every response.
-pub fn stamp(mut r: Response) -> Response {
+pub(crate) fn stamp(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert("metadata-flavor", HeaderValue::from_static("Google"));
     h.insert(header::SERVER, HeaderValue::from_static("Metadata Server for VM"));
@@ -15,22 +15,22 @@ pub fn stamp(mut r: Response) -> Response {
 }
 
 /// A plain value (`application/text`, as the metadata server labels values).
-pub fn text(body: String) -> Response {
+pub(crate) fn text(body: String) -> Response {
     stamp((StatusCode::OK, [(header::CONTENT_TYPE, "application/text")], body).into_response())
 }
 
 /// A JSON document (`application/json`: Python google-auth only decodes JSON with this type).
-pub fn json(body: String) -> Response {
+pub(crate) fn json(body: String) -> Response {
     stamp((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A JWT (identity endpoint).
-pub fn jwt(body: String) -> Response {
+pub(crate) fn jwt(body: String) -> Response {
     stamp((StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response())
 }
 
 /// 403 for a request without `Metadata-Flavor: Google`.
-pub fn missing_flavor(path: &str) -> Response {
+pub(crate) fn missing_flavor(path: &str) -> Response {
     let body = format!(
         "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 403 (Forbidden)!!1</title>\n  <p><b>403.</b> <ins>That\u{2019}s an error.</ins>\n  <p>Your client does not have permission to get URL <code>{path}</code> from this server. Missing Metadata-Flavor:Google header. <ins>That\u{2019}s all we know.</ins>\n"
     );
@@ -38,12 +38,12 @@ pub fn missing_flavor(path: &str) -> Response {
 }
 
 /// 403 for a proxied request (`X-Forwarded-For`).
-pub fn forwarded() -> Response {
+pub(crate) fn forwarded() -> Response {
     stamp((StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/html; charset=UTF-8")], "Forbidden\n").into_response())
 }
 
 /// Google's 404 page.
-pub fn not_found(path: &str) -> Response {
+pub(crate) fn not_found(path: &str) -> Response {
     let body = format!(
         "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not found on this server.  <ins>That\u{2019}s all we know.</ins>\n"
     );
@@ -51,12 +51,12 @@ pub fn not_found(path: &str) -> Response {
 }
 
 /// 400 with a plain message (e.g. a missing audience).
-pub fn bad_request(message: &str) -> Response {
+pub(crate) fn bad_request(message: &str) -> Response {
     stamp((StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response())
 }
 
 /// 301 to the directory form of `path` (trailing slash), keeping the query.
-pub fn redirect(host: &str, path: &str, query: Option<&str>) -> Response {
+pub(crate) fn redirect(host: &str, path: &str, query: Option<&str>) -> Response {
     let location = match query {
         Some(q) => format!("http://{host}{path}/?{q}"),
         None => format!("http://{host}{path}/"),
