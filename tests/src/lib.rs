@@ -23,11 +23,26 @@ pub fn fixed_clock() -> Clock {
     Clock::frozen_at(cloudid_mock::clock::parse_rfc3339(FIXED_NOW).expect("valid instant"))
 }
 
-/// The HTTP client the Rust AWS SDK clients here use: rustls with ring, no OpenSSL, so the same
-/// code links statically for the container images.
-pub fn aws_http_client() -> aws_sdk_sts::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+pub use cloudid_rust_clients::aws_http_client;
+
+/// The path of the Rust client program `name` (`rust-aws-config-client`,
+/// `rust-google-auth-client`, from `fixtures/clients/rust`), built in this test binary's profile;
+/// built now if it is not there yet.
+pub fn rust_client(name: &str) -> String {
+    let exe = std::env::current_exe().expect("own path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = profile_dir.join(name);
+    if !path.exists() {
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.args(["build", "-q", "-p", "cloudid-rust-clients", "--bins"]).current_dir(workspace_root());
+        if release {
+            cargo.arg("--release");
+        }
+        let ok = cargo.status().is_ok_and(|s| s.success());
+        assert!(ok && path.exists(), "cannot build {name}: run `cargo build -p cloudid-rust-clients`");
+    }
+    path.display().to_string()
 }
 
 /// The workspace root.

@@ -10,8 +10,8 @@ fn config() -> Config {
     let root = cloudid_tests::workspace_root();
     let mut cfg = Config::bundled(&root).expect("bundled profiles and expected failures load");
     cfg.tools.python = cloudid_tests::python();
-    cfg.tools.rust_aws_config_client = env!("CARGO_BIN_EXE_rust-aws-config-client").to_string();
-    cfg.tools.rust_google_auth_client = env!("CARGO_BIN_EXE_rust-google-auth-client").to_string();
+    cfg.tools.rust_aws_config_client = cloudid_tests::rust_client("rust-aws-config-client");
+    cfg.tools.rust_google_auth_client = cloudid_tests::rust_client("rust-google-auth-client");
     cfg
 }
 

@@ -37,22 +37,7 @@ fn static_bins() -> PathBuf {
     let status = Command::new("cargo")
         .current_dir(&root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "-p",
-            "cloudid-mock",
-            "--bin",
-            "cloudid",
-            "-p",
-            "cloudid-tests",
-            "--bin",
-            "rust-aws-config-client",
-            "--bin",
-            "rust-google-auth-client",
-        ])
+        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu", "-p", "cloudid-mock", "--bin", "cloudid", "-p", "cloudid-rust-clients", "--bins"])
         .status()
         .expect("cargo");
     assert!(status.success(), "static build failed");

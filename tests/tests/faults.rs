@@ -108,7 +108,7 @@ async fn aws_config_and_botocore_retry_sts_throttling() {
     let env = imds_env(&cloud);
     add(&cloud, json!({"match": {"service": "aws_sts"}, "nth": 1, "action": {"status": {"code": 400}}})).await;
     let e = env.clone();
-    let rust = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["imds", "--sts"], &e, TIMEOUT)).await.unwrap();
+    let rust = tokio::task::spawn_blocking(move || run_client(&cloudid_tests::rust_client("rust-aws-config-client"), &["imds", "--sts"], &e, TIMEOUT)).await.unwrap();
     assert_eq!(rust.result["ok"], true, "aws-config retries Throttling: {}", rust.result);
     add(&cloud, json!({"match": {"service": "aws_sts"}, "nth": 1, "action": {"status": {"code": 400}}})).await;
     let script = client_program("python-boto3/credentials.py");
@@ -154,7 +154,7 @@ async fn already_expired_imds_credentials_are_extended_by_boto3_and_aws_config_s
     let script = client_program("python-boto3/credentials.py");
     let py = tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &e, TIMEOUT)).await.unwrap();
     assert_eq!(py.result["ok"], true, "botocore keeps expired IMDS credentials and extends them locally: {}", py.result);
-    let rust = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
+    let rust = tokio::task::spawn_blocking(move || run_client(&cloudid_tests::rust_client("rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
     assert_eq!(rust.result["ok"], true, "aws-config extends expired IMDS credentials: {}", rust.result);
     let served: Vec<String> = cloud.journal().iter().filter_map(|e| e.fault.clone()).collect();
     assert!(served.iter().all(|f| f.contains("Expiration = ")), "{served:?}");

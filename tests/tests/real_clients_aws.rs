@@ -18,7 +18,7 @@ fn boto3(env: &BTreeMap<String, String>) -> ClientRun {
 }
 
 fn rust_client(mode: &str, env: &BTreeMap<String, String>) -> ClientRun {
-    run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &[mode], env, TIMEOUT)
+    run_client(&cloudid_tests::rust_client("rust-aws-config-client"), &[mode], env, TIMEOUT)
 }
 
 /// Only the variables of one path, so the client cannot take another.
@@ -249,7 +249,7 @@ async fn seed_001_rust_aws_config_assumes_the_ecr_role_and_aws_sdk_sts_calls_sts
     let file = token_file(&cloud, "github", "sts.amazonaws.com").await;
     cloud.reset();
     let env = web_identity_env(&cloud, file.path(), "GitHubActionsECRRole");
-    let run = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["web-identity", "--sts"], &env, TIMEOUT)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || run_client(&cloudid_tests::rust_client("rust-aws-config-client"), &["web-identity", "--sts"], &env, TIMEOUT)).await.unwrap();
     assert_caller(&run, &cloud.journal(), "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/seed-session");
 }
 
@@ -277,7 +277,7 @@ async fn boto3_and_rust_fail_cleanly_when_the_trust_policy_refuses_the_token() {
     };
     assert_eq!(py.result["ok"], false, "{}", py.result);
     assert!(py.result["error"].as_str().unwrap().contains("AccessDenied"), "{}", py.result);
-    let rs = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["web-identity", "--sts"], &env, TIMEOUT)).await.unwrap();
+    let rs = tokio::task::spawn_blocking(move || run_client(&cloudid_tests::rust_client("rust-aws-config-client"), &["web-identity", "--sts"], &env, TIMEOUT)).await.unwrap();
     assert_eq!(rs.result["ok"], false, "{}", rs.result);
     let journal = cloud.journal();
     assert!(!journal.is_empty());
@@ -295,7 +295,7 @@ async fn boto3_and_rust_sign_sts_calls_with_instance_credentials() {
         tokio::task::spawn_blocking(move || run_client(&python(), &[script.to_str().unwrap(), "--sts"], &env, TIMEOUT)).await.unwrap()
     };
     assert_eq!(py.result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "{}", py.result);
-    let rs = tokio::task::spawn_blocking(move || run_client(env!("CARGO_BIN_EXE_rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
+    let rs = tokio::task::spawn_blocking(move || run_client(&cloudid_tests::rust_client("rust-aws-config-client"), &["imds", "--sts"], &env, TIMEOUT)).await.unwrap();
     assert_eq!(rs.result["caller"]["Arn"], "arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "{}", rs.result);
     let sigs: Vec<String> = cloud
         .journal()
@@ -337,7 +337,7 @@ async fn boto3_rust_aws_config_and_the_js_sdk_chain_a_profile_into_a_role_of_ano
     let script = client_program("python-boto3/credentials.py").to_str().unwrap().to_string();
     let clients = [
         ("boto3", python(), vec![script, "--sts".to_string()]),
-        ("rust aws-config", env!("CARGO_BIN_EXE_rust-aws-config-client").to_string(), vec!["chain".to_string(), "--sts".to_string()]),
+        ("rust aws-config", cloudid_tests::rust_client("rust-aws-config-client"), vec!["chain".to_string(), "--sts".to_string()]),
         ("@aws-sdk/credential-providers", "node".to_string(), vec![client_program("node/aws-sdk.mjs").to_str().unwrap().to_string()]),
     ];
     for (name, program, args) in clients {

@@ -19,7 +19,7 @@ impl Drop for Served {
 }
 
 fn cloudid() -> String {
-    let mut p = std::path::PathBuf::from(env!("CARGO_BIN_EXE_rust-aws-config-client"));
+    let mut p = std::path::PathBuf::from(&cloudid_tests::rust_client("rust-aws-config-client"));
     p.set_file_name("cloudid");
     p.display().to_string()
 }

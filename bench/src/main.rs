@@ -2,7 +2,7 @@
 //! same machine, in one run, and prints a Markdown report.
 //!
 //! ```text
-//! cargo build --release -p cloudid-mock -p cloudid-tests
+//! cargo build --release -p cloudid-mock -p cloudid-bench
 //! target/release/cloudid-bench [--seconds 5] [--cloudid target/release/cloudid]
 //! ```
 //!
