@@ -258,7 +258,61 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
     if let Err((name, message)) = crate::params::check(&s.flow, &s.params) {
         return Err(LoadError { file: file.to_path_buf(), line: param_line(text, &name), column: None, field: format!("params.{name}"), message });
     }
+    if let Err((field, pattern, message)) = check_patterns(&s.expect) {
+        let line = text.lines().position(|l| l.contains(&pattern)).map(|i| i + 1);
+        return Err(LoadError { file: file.to_path_buf(), line, column: None, field, message });
+    }
     Ok(s)
+}
+
+/// Checks the expectation patterns against the server's vocabulary: `service.Operation [STATUS]`
+/// with a known service and a status code, and `service.Operation check outcome` with a
+/// published check name and `pass`, `fail` or `skip`. The offending field, pattern and why.
+fn check_patterns(e: &Expect) -> Result<(), (String, String, String)> {
+    let call = |field: String, pattern: &str| -> Result<(), (String, String, String)> {
+        let bad = |why: String| Err((field.clone(), pattern.to_string(), why));
+        let (op, status) = pattern.split_once(' ').map_or((pattern, None), |(o, s)| (o, Some(s)));
+        let Some((service, operation)) = op.split_once('.') else { return bad(format!("`{pattern}` is not `service.Operation [STATUS]`")) };
+        if serde_json::from_value::<cloudid_mock::Service>(serde_json::Value::from(service)).is_err() {
+            return bad(format!("`{service}` is no service (aws_imds, aws_container, aws_sts, gcp_metadata, github_oidc, google_sts, iam_credentials, …)"));
+        }
+        if operation.is_empty() || !operation.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return bad(format!("`{operation}` is not an operation name (`GetCredentials`, `AssumeRoleWithWebIdentity`, …)"));
+        }
+        if let Some(s) = status
+            && !s.parse::<u16>().is_ok_and(|n| (100..=599).contains(&n))
+        {
+            return bad(format!("`{s}` is not an HTTP status"));
+        }
+        Ok(())
+    };
+    for (i, p) in e.calls.iter().enumerate() {
+        call(format!("expect.calls[{i}]"), p)?;
+    }
+    for (i, p) in e.absent.iter().enumerate() {
+        call(format!("expect.absent[{i}]"), p)?;
+    }
+    for p in e.count.keys() {
+        call(format!("expect.count.{p}"), p)?;
+    }
+    for p in e.at_least.keys() {
+        call(format!("expect.at_least.{p}"), p)?;
+    }
+    for (i, p) in e.checks.iter().enumerate() {
+        let field = format!("expect.checks[{i}]");
+        let parts: Vec<&str> = p.split(' ').collect();
+        let [op, check, outcome] = parts.as_slice() else {
+            return Err((field, p.clone(), format!("`{p}` is not `service.Operation check outcome`")));
+        };
+        call(field.clone(), op)?;
+        if !cloudid_mock::journal::CHECK_NAMES.contains(check) {
+            return Err((field, p.clone(), format!("`{check}` is no check the server records (docs/reference.md, \"Check names\")")));
+        }
+        if !matches!(*outcome, "pass" | "fail" | "skip") {
+            return Err((field, p.clone(), format!("outcome `{outcome}` is not pass, fail or skip")));
+        }
+    }
+    Ok(())
 }
 
 /// The line of param `name` under `params:` (block or flow style), if it can be found.
@@ -326,6 +380,20 @@ mod tests {
         let flow_style = "name: x\nflow: aws-imds\nparams: {repeat: many}\nexpect: {outcome: success}\n";
         let e = parse(Path::new("s.yaml"), flow_style).unwrap_err();
         assert_eq!((e.field.as_str(), e.line), ("params.repeat", Some(3)));
+    }
+
+    #[test]
+    fn expectation_patterns_are_checked_against_the_servers_vocabulary_at_load() {
+        let base = "name: x\nflow: aws-imds\nexpect:\n  outcome: success\n";
+        let e = parse(Path::new("s.yaml"), &format!("{base}  checks: [aws_sts.AssumeRoleWithWebIdentity jwt.audiance fail]\n")).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("expect.checks[0]", Some(5)));
+        assert!(e.message.contains("`jwt.audiance` is no check"), "{e}");
+        let e = parse(Path::new("s.yaml"), &format!("{base}  calls: [aws_imds.GetCredentials 200, aws_stz.AssumeRole]\n")).unwrap_err();
+        assert_eq!(e.field, "expect.calls[1]");
+        assert!(e.message.contains("`aws_stz` is no service"), "{e}");
+        let e = parse(Path::new("s.yaml"), &format!("{base}  count: {{aws_imds.GetCredentials OK: 1}}\n")).unwrap_err();
+        assert!(e.message.contains("`OK` is not an HTTP status"), "{e}");
+        assert!(parse(Path::new("s.yaml"), &format!("{base}  checks: [aws_sts.AssumeRoleWithWebIdentity iam.trust_policy fail]\n")).is_ok());
     }
 
     #[test]

@@ -73,6 +73,79 @@ impl Check {
     }
 }
 
+/// Every check name the services record, sorted: the vocabulary of scenario `checks:`
+/// expectations and of the journal (`docs/reference.md` lists them with what each verifies).
+pub const CHECK_NAMES: &[&str] = &[
+    "aws.account",
+    "aws.request",
+    "aws.subject_token",
+    "aws.target_resource",
+    "condition",
+    "container.authorization",
+    "container.credentials",
+    "container.id",
+    "container.method",
+    "gce.identity",
+    "gce.identity.audience",
+    "gce.identity.format",
+    "gce.instance",
+    "gce.metadata_flavor",
+    "gce.method",
+    "gce.no_forwarded_for",
+    "gce.path",
+    "gce.ping",
+    "gce.service_account",
+    "gce.token",
+    "gce.token.scopes",
+    "github.api_version",
+    "github.authorization",
+    "github.issuer",
+    "github.method",
+    "github.token",
+    "google_sts.audience",
+    "google_sts.scope",
+    "google_sts.subject_token_type",
+    "iam.caller",
+    "iam.permission",
+    "iam.request",
+    "iam.resource",
+    "iam.sign",
+    "iam.trust_policy",
+    "imds.credentials",
+    "imds.endpoint.enabled",
+    "imds.instance",
+    "imds.method",
+    "imds.path",
+    "imds.token",
+    "imds.token.method",
+    "imds.token.no_forwarded_for",
+    "imds.token.path",
+    "imds.token.ttl",
+    "jwt.audience",
+    "jwt.claims",
+    "jwt.decode",
+    "jwt.issuer",
+    "jwt.provider",
+    "jwt.signature",
+    "jwt.times",
+    "mapping",
+    "oidc.issuer",
+    "oidc.reachable",
+    "sa_keys.account",
+    "sigv4.signature",
+    "sts.access_key",
+    "sts.answer",
+    "sts.body",
+    "sts.duration",
+    "sts.long_term_credentials",
+    "sts.outbound_federation",
+    "sts.params",
+    "sts.provider_id",
+    "sts.role",
+    "sts.web_identity_token",
+    "tokeninfo",
+];
+
 /// What kind of credential a response handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -348,6 +421,44 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `Check::pass/fail/skip/passed("name", …)` in the sources, by reading them.
+    fn names_in_sources() -> std::collections::BTreeSet<String> {
+        fn walk(dir: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+                    for kind in ["Check::pass(\"", "Check::fail(\"", "Check::skip(\"", "Check::passed(\""] {
+                        for piece in text.split(kind).skip(1) {
+                            out.insert(piece.split('"').next().unwrap().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+        out
+    }
+
+    #[test]
+    fn the_published_check_names_are_exactly_the_ones_the_services_record() {
+        let published: std::collections::BTreeSet<String> = CHECK_NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(published, names_in_sources(), "update CHECK_NAMES (and docs/reference.md)");
+        assert!(CHECK_NAMES.windows(2).all(|w| w[0] < w[1]), "sorted");
+    }
+
+    #[test]
+    fn the_reference_lists_every_check_name() {
+        let reference = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/reference.md")).unwrap();
+        for name in CHECK_NAMES {
+            assert!(reference.contains(&format!("`{name}`")), "docs/reference.md does not list `{name}`");
+        }
+    }
 
     fn entry(path: &str) -> Record {
         Record::new(OffsetDateTime::UNIX_EPOCH, Method::GET, path.into(), 200, Note::new("s", "o", Verdict::Served))
