@@ -32,6 +32,33 @@ pub trait Slice: Sync {
     }
 }
 
+/// A service's refusal, in one shape for every service: its status, its code, whether it denies
+/// an identity (decided by the code, never by a list of strings elsewhere), and its body in the
+/// service's own wire format.
+pub(crate) trait Refusal {
+    /// The HTTP status.
+    fn status(&self) -> StatusCode;
+    /// The service's error code (`InvalidIdentityToken`, `invalid_grant`, `PERMISSION_DENIED`…).
+    fn code(&self) -> &'static str;
+    /// Whether the refusal denies an identity rather than rejects a malformed request.
+    fn denies(&self) -> bool;
+    /// The response, as the real service writes it.
+    fn render(&self, request_id: &str) -> Response;
+
+    /// The journal verdict the refusal gives.
+    fn verdict(&self) -> Verdict {
+        if self.denies() { Verdict::Denied } else { Verdict::Error }
+    }
+}
+
+/// Completes a refused answer: the verdict the refusal's code gives, an `{check}` failure with
+/// `detail` (what the service said), and the refusal's own body.
+pub(crate) fn refused(mut note: Note, refusal: &impl Refusal, check: &'static str, detail: String, request_id: &str) -> Answer {
+    note.verdict = refusal.verdict();
+    note.checks.push(crate::journal::Check::fail(check, detail));
+    (refusal.render(request_id), note)
+}
+
 /// Requests no service claims (unknown paths): a plain-text 404, and faults answer in text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Unclaimed;

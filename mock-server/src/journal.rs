@@ -422,7 +422,8 @@ impl Journal {
 mod tests {
     use super::*;
 
-    /// Every `Check::pass/fail/skip/passed("name", …)` in the sources, by reading them.
+    /// Every `Check::pass/fail/skip/passed("name", …)` and `exchange::refused(note, &e, "name", …)`
+    /// in the sources, by reading them.
     fn names_in_sources() -> std::collections::BTreeSet<String> {
         fn walk(dir: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
             for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -432,7 +433,7 @@ mod tests {
                 } else if p.extension().is_some_and(|x| x == "rs") {
                     let text = std::fs::read_to_string(&p).unwrap();
                     let text = text.split("#[cfg(test)]").next().unwrap_or("");
-                    for kind in ["Check::pass(\"", "Check::fail(\"", "Check::skip(\"", "Check::passed(\""] {
+                    for kind in ["Check::pass(\"", "Check::fail(\"", "Check::skip(\"", "Check::passed(\"", "refused(note, &e, \""] {
                         for piece in text.split(kind).skip(1) {
                             out.insert(piece.split('"').next().unwrap().to_string());
                         }

@@ -60,6 +60,7 @@ pub use world::{WorldError, WorldModel};
 /// stable API.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::services::aws_sts::code::StsCode;
     pub use crate::services::aws_sts::params::{parse_form, parse_role_arn};
     pub use crate::services::google_sts::parse_audience;
 }

@@ -58,25 +58,75 @@ fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
 /// An OAuth error: `{"error", "error_description"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OAuthError {
-    /// `invalid_request`, `invalid_grant`, `invalid_target`, `unauthorized_client`…
-    pub error: &'static str,
+    /// The OAuth error code.
+    pub error: OAuthCode,
     /// The description.
     pub description: String,
 }
 
-fn oauth(error: &'static str, description: impl Into<String>) -> OAuthError {
+/// The OAuth 2.0 error codes Google STS answers with (RFC 6749 §5.2, RFC 8693 §2.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OAuthCode {
+    /// `invalid_request`: the request itself is malformed.
+    InvalidRequest,
+    /// `invalid_client`.
+    InvalidClient,
+    /// `invalid_grant`: the subject token is refused.
+    InvalidGrant,
+    /// `unauthorized_client`: the attribute condition refused the credential.
+    UnauthorizedClient,
+    /// `invalid_target`: no such (enabled) pool or provider.
+    InvalidTarget,
+    /// `invalid_scope`.
+    InvalidScope,
+}
+
+impl OAuthCode {
+    /// The code as written in `error`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidScope => "invalid_scope",
+        }
+    }
+
+    /// Whether this refusal denies an identity (rather than rejects a malformed request).
+    pub(crate) fn denies(self) -> bool {
+        matches!(self, Self::InvalidGrant | Self::UnauthorizedClient | Self::InvalidTarget)
+    }
+}
+
+fn oauth(error: OAuthCode, description: impl Into<String>) -> OAuthError {
     OAuthError { error, description: description.into() }
 }
 
 impl OAuthError {
     fn response(&self) -> Response {
-        let status = if self.error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
-        let body = json!({"error": self.error, "error_description": self.description});
+        let status = crate::exchange::Refusal::status(self);
+        let body = json!({"error": self.error.as_str(), "error_description": self.description});
         (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+    }
+}
+
+impl crate::exchange::Refusal for OAuthError {
+    fn status(&self) -> StatusCode {
+        if self.error == OAuthCode::InvalidClient { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST }
+    }
+
+    fn code(&self) -> &'static str {
+        self.error.as_str()
     }
 
     fn denies(&self) -> bool {
-        matches!(self.error, "invalid_grant" | "unauthorized_client" | "invalid_target")
+        self.error.denies()
+    }
+
+    fn render(&self, _request_id: &str) -> Response {
+        self.response()
     }
 }
 
@@ -93,8 +143,8 @@ use crate::world::google_tokens::MAX_SCOPES_LEN;
 /// The request fields, from a form (snake_case) or JSON (camelCase) body.
 fn fields(content_type: &str, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     if content_type.starts_with("application/json") {
-        let v: Value = serde_json::from_slice(body).map_err(|e| oauth("invalid_request", format!("Invalid JSON payload received. {e}")))?;
-        let obj = v.as_object().ok_or_else(|| oauth("invalid_request", "Invalid JSON payload received. Expected an object."))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| oauth(OAuthCode::InvalidRequest, format!("Invalid JSON payload received. {e}")))?;
+        let obj = v.as_object().ok_or_else(|| oauth(OAuthCode::InvalidRequest, "Invalid JSON payload received. Expected an object."))?;
         let mut out = HashMap::new();
         for (k, v) in obj {
             let snake = match k.as_str() {
@@ -112,7 +162,7 @@ fn fields(content_type: &str, body: &[u8]) -> Result<HashMap<String, String>, OA
         }
         return Ok(out);
     }
-    let text = std::str::from_utf8(body).map_err(|_| oauth("invalid_request", "The request body is not valid UTF-8."))?;
+    let text = std::str::from_utf8(body).map_err(|_| oauth(OAuthCode::InvalidRequest, "The request body is not valid UTF-8."))?;
     Ok(text
         .split('&')
         .filter(|p| !p.is_empty())
@@ -139,45 +189,45 @@ fn exchange(shared: &Shared, method: &str, content_type: &str, body: &[u8]) -> A
     match run(shared, method, content_type, body, &mut note) {
         Ok(response) => noted(response, note),
         Err(e) => {
-            note.verdict = if e.denies() { Verdict::Denied } else { Verdict::Error };
-            note.checks.push(Check::fail("sts.answer", format!("{}: {}", e.error, e.description)));
-            noted(e.response(), note)
+            use crate::exchange::Refusal;
+            let detail = format!("{}: {}", e.code(), e.description);
+            crate::exchange::refused(note, &e, "sts.answer", detail, "")
         }
     }
 }
 
 fn run(shared: &Shared, method: &str, content_type: &str, body: &[u8], note: &mut Note) -> Result<Response, OAuthError> {
     if method != "POST" {
-        return Err(oauth("invalid_request", "The request must be a POST."));
+        return Err(oauth(OAuthCode::InvalidRequest, "The request must be a POST."));
     }
     let f = fields(content_type, body)?;
     let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if get("grant_type") != Some(GRANT) {
-        return Err(oauth("invalid_request", format!("Invalid value for \"grant_type\". Expected \"{GRANT}\".")));
+        return Err(oauth(OAuthCode::InvalidRequest, format!("Invalid value for \"grant_type\". Expected \"{GRANT}\".")));
     }
     if let Some(t) = get("requested_token_type")
         && t != ACCESS_TOKEN
     {
-        return Err(oauth("invalid_request", format!("Invalid value for \"requested_token_type\": {t}")));
+        return Err(oauth(OAuthCode::InvalidRequest, format!("Invalid value for \"requested_token_type\": {t}")));
     }
     if let Some(scope) = get("scope")
         && scope.len() > MAX_SCOPES_LEN
     {
         note.checks.push(Check::fail("google_sts.scope", format!("scope is {} bytes, over {MAX_SCOPES_LEN}", scope.len())));
-        return Err(oauth("invalid_scope", format!("The requested scope is {} bytes long; at most {MAX_SCOPES_LEN} are accepted.", scope.len())));
+        return Err(oauth(OAuthCode::InvalidScope, format!("The requested scope is {} bytes long; at most {MAX_SCOPES_LEN} are accepted.", scope.len())));
     }
     let audience = get("audience").unwrap_or("");
     let Some((number, pool_id, provider_id)) = parse_audience(audience) else {
         return Err(oauth(
-            "invalid_request",
+            OAuthCode::InvalidRequest,
             "Invalid value for \"audience\". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.",
         ));
     };
-    let subject_token = get("subject_token").ok_or_else(|| oauth("invalid_request", "Missing required parameter: \"subject_token\"."))?;
-    let subject_type = get("subject_token_type").ok_or_else(|| oauth("invalid_request", "Missing required parameter: \"subject_token_type\"."))?;
+    let subject_token = get("subject_token").ok_or_else(|| oauth(OAuthCode::InvalidRequest, "Missing required parameter: \"subject_token\"."))?;
+    let subject_type = get("subject_token_type").ok_or_else(|| oauth(OAuthCode::InvalidRequest, "Missing required parameter: \"subject_token_type\"."))?;
     let target = || {
         oauth(
-            "invalid_target",
+            OAuthCode::InvalidTarget,
             "The target service indicated by the \"audience\" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn't exist.",
         )
     };
@@ -203,7 +253,7 @@ fn run(shared: &Shared, method: &str, content_type: &str, body: &[u8], note: &mu
         }
         (t, _, _) => {
             note.checks.push(Check::fail("google_sts.subject_token_type", format!("{t} does not fit this provider")));
-            return Err(oauth("invalid_request", format!("Invalid value for \"subject_token_type\": {t} is not supported by the provider.")));
+            return Err(oauth(OAuthCode::InvalidRequest, format!("Invalid value for \"subject_token_type\": {t} is not supported by the provider.")));
         }
     };
     let pool_resource = format!("projects/{number}/locations/global/workloadIdentityPools/{pool_id}");
@@ -234,9 +284,9 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
     let decoded = form_decode(token);
     let v: Value = serde_json::from_str(&decoded).map_err(|e| {
         note.checks.push(Check::fail("aws.subject_token", format!("not JSON: {e}")));
-        oauth("invalid_grant", format!("Invalid format of AWS credentials:{e}"))
+        oauth(OAuthCode::InvalidGrant, format!("Invalid format of AWS credentials:{e}"))
     })?;
-    let bad = |m: &str| oauth("invalid_grant", format!("Invalid AWS subject token: {m}"));
+    let bad = |m: &str| oauth(OAuthCode::InvalidGrant, format!("Invalid AWS subject token: {m}"));
     let url = v["url"].as_str().ok_or_else(|| bad("no url"))?;
     let method = v["method"].as_str().ok_or_else(|| bad("no method"))?;
     let mut headers: Vec<(String, String)> = Vec::new();
@@ -259,7 +309,7 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
     let https_form = audience.replacen("//", "https://", 1);
     if target != audience && target != https_form {
         note.checks.push(Check::fail("aws.target_resource", format!("x-goog-cloud-target-resource `{target}` is not the audience")));
-        return Err(oauth("invalid_grant", "The x-goog-cloud-target-resource header of the AWS subject token does not match the audience."));
+        return Err(oauth(OAuthCode::InvalidGrant, "The x-goog-cloud-target-resource header of the AWS subject token does not match the audience."));
     }
     note.checks.push(Check::passed("aws.target_resource"));
     let rest = url.strip_prefix("https://").ok_or_else(|| bad("the GetCallerIdentity URL must be https"))?;
@@ -297,14 +347,14 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
             }
             other => other.to_string(),
         };
-        return Err(oauth("invalid_grant", format!("Received invalid AWS response of type {} with error message: {message}", e.code())));
+        return Err(oauth(OAuthCode::InvalidGrant, format!("Received invalid AWS response of type {} with error message: {message}", e.code())));
     }
     let cred = found.expect("verified requests have a credential");
     note.checks.push(Check::pass("sigv4.signature", cred.access_key_id.clone()));
     // Google's wording for this refusal is not on record (no capture found); the message is ours.
     if cred.principal.account_id != account {
         note.checks.push(Check::fail("aws.account", format!("{} is not the provider's account {account}", cred.principal.account_id)));
-        return Err(oauth("invalid_grant", format!("The AWS account {} is not the account {account} of the provider.", cred.principal.account_id)));
+        return Err(oauth(OAuthCode::InvalidGrant, format!("The AWS account {} is not the account {account} of the provider.", cred.principal.account_id)));
     }
     let assertion = json!({"arn": cred.receipt.principal, "account": cred.principal.account_id, "userid": cred.principal.user_id()});
     Ok((assertion, cred.expires_at - now))
@@ -315,27 +365,27 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
 fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str, allowed: &[String], now: time::OffsetDateTime, note: &mut Note) -> Result<(Value, time::Duration), OAuthError> {
     let decoded = jwt::decode(token).map_err(|e| {
         note.checks.push(Check::fail("jwt.decode", e.to_string()));
-        oauth("invalid_grant", "The subject token is not a valid JWT.")
+        oauth(OAuthCode::InvalidGrant, "The subject token is not a valid JWT.")
     })?;
     let iss = decoded.str_claim("iss").unwrap_or_default();
     if iss != issuer_uri {
         note.checks.push(Check::fail("jwt.issuer", format!("iss `{iss}` is not the provider's `{issuer_uri}`")));
-        return Err(oauth("invalid_grant", format!("The issuer in ID Token {iss} does not match the expected ones: {issuer_uri}.")));
+        return Err(oauth(OAuthCode::InvalidGrant, format!("The issuer in ID Token {iss} does not match the expected ones: {issuer_uri}.")));
     }
     let keys = shared.state().issuers.by_iss(iss).map(|i| (i.unreachable, i.keys(now)));
     let Some((false, keys)) = keys else {
         note.checks.push(Check::fail("jwt.signature", "issuer keys unreachable"));
-        return Err(oauth("invalid_grant", "Error connecting to the given credential's issuer."));
+        return Err(oauth(OAuthCode::InvalidGrant, "Error connecting to the given credential's issuer."));
     };
     if !matches!(decoded.header.alg.as_str(), "RS256" | "ES256") {
         note.checks.push(Check::fail("jwt.signature", format!("alg {}", decoded.header.alg)));
-        return Err(oauth("invalid_grant", format!("Invalid ID Token: unsupported algorithm {}.", decoded.header.alg)));
+        return Err(oauth(OAuthCode::InvalidGrant, format!("Invalid ID Token: unsupported algorithm {}.", decoded.header.alg)));
     }
     decoded.verify(&keys).map_err(|e| {
         note.checks.push(Check::fail("jwt.signature", e.to_string()));
         match e {
-            jwt::JwtError::UnsupportedCritical(_) => oauth("invalid_grant", "Invalid ID Token: the JWT header lists critical extensions (crit) that are not supported."),
-            _ => oauth("invalid_grant", "Invalid JWT signature."),
+            jwt::JwtError::UnsupportedCritical(_) => oauth(OAuthCode::InvalidGrant, "Invalid ID Token: the JWT header lists critical extensions (crit) that are not supported."),
+            _ => oauth(OAuthCode::InvalidGrant, "Invalid JWT signature."),
         }
     })?;
     note.checks.push(Check::passed("jwt.signature"));
@@ -344,7 +394,10 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     let auds = decoded.audiences();
     if !auds.iter().any(|a| accepted.iter().any(|x| x.as_str() == *a)) {
         note.checks.push(Check::fail("jwt.audience", format!("aud {auds:?}")));
-        return Err(oauth("invalid_grant", format!("The audience in ID Token [{}] does not match the expected audience {}.", auds.join(","), accepted.first().map(|s| s.as_str()).unwrap_or(""))));
+        return Err(oauth(
+            OAuthCode::InvalidGrant,
+            format!("The audience in ID Token [{}] does not match the expected audience {}.", auds.join(","), accepted.first().map(|s| s.as_str()).unwrap_or("")),
+        ));
     }
     note.checks.push(Check::passed("jwt.audience"));
     let t = now.unix_timestamp();
@@ -352,31 +405,31 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
         (Ok(Some(iat)), Ok(Some(exp))) => (iat, exp),
         (Err(e @ jwt::JwtError::TimeOutOfRange(..)), _) | (_, Err(e @ jwt::JwtError::TimeOutOfRange(..))) => {
             note.checks.push(Check::fail("jwt.times", e.to_string()));
-            return Err(oauth("invalid_grant", format!("Invalid ID Token: {e}.")));
+            return Err(oauth(OAuthCode::InvalidGrant, format!("Invalid ID Token: {e}.")));
         }
         _ => {
             note.checks.push(Check::fail("jwt.times", "iat and exp are required integers"));
-            return Err(oauth("invalid_grant", "The ID Token must carry integer iat and exp claims."));
+            return Err(oauth(OAuthCode::InvalidGrant, "The ID Token must carry integer iat and exp claims."));
         }
     };
     if exp <= t {
         note.checks.push(Check::fail("jwt.times", format!("exp {exp} <= now {t}")));
-        return Err(oauth("invalid_grant", format!("ID Token issued at {iat} is stale to sign-in.")));
+        return Err(oauth(OAuthCode::InvalidGrant, format!("ID Token issued at {iat} is stale to sign-in.")));
     }
     match decoded.time_claim("nbf") {
         Ok(Some(nbf)) if nbf > t + 300 => {
             note.checks.push(Check::fail("jwt.times", format!("nbf {nbf} is after now {t}")));
-            return Err(oauth("invalid_grant", format!("The ID Token is not valid before {nbf}.")));
+            return Err(oauth(OAuthCode::InvalidGrant, format!("The ID Token is not valid before {nbf}.")));
         }
         Err(e) => {
             note.checks.push(Check::fail("jwt.times", e.to_string()));
-            return Err(oauth("invalid_grant", format!("Invalid ID Token: {e}.")));
+            return Err(oauth(OAuthCode::InvalidGrant, format!("Invalid ID Token: {e}.")));
         }
         _ => {}
     }
     if iat > t + 300 || exp - iat > 48 * 3600 {
         note.checks.push(Check::fail("jwt.times", format!("iat {iat}, exp {exp}, now {t}")));
-        return Err(oauth("invalid_grant", "The ID Token's iat is in the future or its lifetime exceeds 48 hours."));
+        return Err(oauth(OAuthCode::InvalidGrant, "The ID Token's iat is in the future or its lifetime exceeds 48 hours."));
     }
     note.checks.push(Check::passed("jwt.times"));
     Ok((Value::Object(decoded.claims.clone()), time::Duration::seconds(exp - t)))
@@ -395,7 +448,7 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
     for (key, expr) in &mapping {
         let value = Expr::compile(expr).and_then(|e| e.eval_string(&vars)).map_err(|e| {
             note.checks.push(Check::fail("mapping", e.to_string()));
-            oauth("invalid_grant", format!("The attribute mapping for {key} could not be evaluated."))
+            oauth(OAuthCode::InvalidGrant, format!("The attribute mapping for {key} could not be evaluated."))
         })?;
         match key.strip_prefix("attribute.") {
             Some(name) => {
@@ -407,11 +460,11 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
     }
     let subject = subject.filter(|s| !s.is_empty()).ok_or_else(|| {
         note.checks.push(Check::fail("mapping", "google.subject is empty or unmapped"));
-        oauth("invalid_grant", "The mapped attribute google.subject must not be empty.")
+        oauth(OAuthCode::InvalidGrant, "The mapped attribute google.subject must not be empty.")
     })?;
     if subject.len() > 127 {
         note.checks.push(Check::fail("mapping", format!("google.subject is {} bytes", subject.len())));
-        return Err(oauth("invalid_grant", "The size of mapped attribute google.subject exceeds the 127 bytes limit"));
+        return Err(oauth(OAuthCode::InvalidGrant, "The size of mapped attribute google.subject exceeds the 127 bytes limit"));
     }
     note.checks.push(Check::pass("mapping", format!("google.subject {subject}")));
     if let Some(condition) = &provider.attribute_condition {
@@ -422,7 +475,7 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
             Ok(true) => note.checks.push(Check::pass("condition", condition.clone())),
             Ok(false) | Err(_) => {
                 note.checks.push(Check::fail("condition", format!("{condition} is not true: {holds:?}")));
-                return Err(oauth("unauthorized_client", "The given credential is rejected by the attribute condition."));
+                return Err(oauth(OAuthCode::UnauthorizedClient, "The given credential is rejected by the attribute condition."));
             }
         }
     }

@@ -3,12 +3,14 @@
 //! `GetFederationToken` refuse the session credentials every world key is), answered in STS's own XML. Form POST and GET query forms
 //! answer the same.
 
+pub(crate) mod code;
 pub(crate) mod params;
 pub(crate) mod signed;
 pub(crate) mod web_identity;
 pub(crate) mod web_token;
 pub(crate) mod xml;
 
+use crate::services::aws_sts::code::StsCode;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -24,22 +26,6 @@ use xml::{Node, StsError};
 
 /// The STS API version every request must name.
 pub(crate) const VERSION: &str = "2011-06-15";
-
-/// Error codes that refuse an identity (as opposed to a malformed request).
-const DENIALS: &[&str] = &[
-    "AccessDenied",
-    "InvalidIdentityToken",
-    "ExpiredTokenException",
-    "IDPRejectedClaim",
-    "IDPCommunicationError",
-    "SignatureDoesNotMatch",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "MissingAuthenticationToken",
-    "IncompleteSignature",
-    "OutboundWebIdentityFederationDisabledException",
-    "SessionDurationEscalationException",
-];
 
 /// What a successful operation produced.
 pub(crate) struct Outcome {
@@ -96,7 +82,7 @@ pub(crate) fn issue_session(
 ) -> Result<Arc<IssuedCredential>, StsError> {
     if seconds > i64::from(role.max_session_duration) {
         checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
-        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+        return Err(StsError::new(400, StsCode::ValidationError, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
     }
     checks.push(Check::pass("sts.duration", seconds.to_string()));
     let principal = shared.model.role_session(account_id, &role.name, session).expect("role exists");
@@ -140,9 +126,9 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
             noted(xml::success(operation, outcome.result, &request_id), note)
         }
         Err(e) => {
-            note.verdict = if DENIALS.contains(&e.code) { Verdict::Denied } else { Verdict::Error };
-            note.checks.push(Check::fail("sts.answer", format!("{} {}", e.status.as_u16(), e.code)));
-            noted(e.response(&request_id), note)
+            use crate::exchange::Refusal;
+            let detail = format!("{} {}", e.status().as_u16(), e.code());
+            crate::exchange::refused(note, &e, "sts.answer", detail, &request_id)
         }
     }
 }
@@ -150,7 +136,7 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
 fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<(&'static str, Outcome), StsError> {
     let query = parts.uri.query().unwrap_or("");
     let form = if parts.method == axum::http::Method::POST {
-        let text = std::str::from_utf8(body).map_err(|_| StsError::new(400, "MalformedQueryString", "The request body is not valid UTF-8."))?;
+        let text = std::str::from_utf8(body).map_err(|_| StsError::new(400, StsCode::MalformedQueryString, "The request body is not valid UTF-8."))?;
         let mut p = params::parse_form(text)?;
         for (k, v) in params::parse_form(query)? {
             p.entry(k).or_insert(v);
@@ -168,14 +154,14 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         "GetSessionToken" => "GetSessionToken",
         "GetFederationToken" => "GetFederationToken",
         "GetWebIdentityToken" => "GetWebIdentityToken",
-        "" => return Err(StsError::new(400, "MissingAction", "Missing Action")),
-        other => return Err(StsError::new(400, "InvalidAction", format!("Could not find operation {other} for version {VERSION}"))),
+        "" => return Err(StsError::new(400, StsCode::MissingAction, "Missing Action")),
+        other => return Err(StsError::new(400, StsCode::InvalidAction, format!("Could not find operation {other} for version {VERSION}"))),
     };
     note.operation = operation;
     match form.get("Version").map(String::as_str) {
         Some(VERSION) => {}
-        Some(v) => return Err(StsError::new(400, "InvalidAction", format!("Could not find operation {operation} for version {v}"))),
-        None => return Err(StsError::new(400, "MissingParameter", "The request must contain the parameter Version.")),
+        Some(v) => return Err(StsError::new(400, StsCode::InvalidAction, format!("Could not find operation {operation} for version {v}"))),
+        None => return Err(StsError::new(400, StsCode::MissingParameter, "The request must contain the parameter Version.")),
     }
     let now = shared.clock.now();
     let model = shared.model.clone();
@@ -214,7 +200,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, req: axum::extract::Request) -> R
                 let rid = shared.request_id();
                 let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
                 note.checks.push(Check::fail("sts.body", "body unreadable or over 1 MiB"));
-                noted(StsError::new(413, "RequestEntityTooLarge", "Request body too large").response(&rid), note)
+                noted(StsError::new(413, StsCode::RequestEntityTooLarge, "Request body too large").response(&rid), note)
             }
         }
     )
@@ -231,9 +217,9 @@ impl Slice for Sts {
 
     fn fault_response(&self, status: axum::http::StatusCode, request_id: &str) -> Response {
         let (c, m) = match status.as_u16() {
-            400 | 429 => ("Throttling", "Rate exceeded"),
-            503 => ("ServiceUnavailable", "Service is unable to handle request."),
-            _ => ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+            400 | 429 => (code::StsCode::Throttling, "Rate exceeded"),
+            503 => (code::StsCode::ServiceUnavailable, "Service is unable to handle request."),
+            _ => (code::StsCode::InternalFailure, "The request processing has failed because of an unknown error, exception or failure."),
         };
         xml::StsError::new(status.as_u16(), c, m).response(request_id)
     }

@@ -1,5 +1,6 @@
 //! Query-protocol parameters (form body or URL query) and STS's own validation of them.
 
+use crate::services::aws_sts::code::StsCode;
 use std::collections::HashMap;
 
 use super::xml::StsError;
@@ -14,7 +15,7 @@ pub fn parse_form(text: &str) -> Result<HashMap<String, String>, StsError> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (decode(k)?, decode(v)?);
         if out.insert(k.clone(), v).is_some() {
-            return Err(StsError::new(400, "InvalidParameterValue", format!("Parameter {k} is given more than once.")));
+            return Err(StsError::new(400, StsCode::InvalidParameterValue, format!("Parameter {k} is given more than once.")));
         }
     }
     Ok(out)
@@ -24,8 +25,8 @@ fn decode(s: &str) -> Result<String, StsError> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return Ok(s.to_string());
     }
-    let out = crate::percent::decode_strict(s, crate::percent::Plus::Space).map_err(|_| StsError::new(400, "MalformedQueryString", "Invalid percent-encoding in the request."))?;
-    String::from_utf8(out).map_err(|_| StsError::new(400, "MalformedQueryString", "The request is not valid UTF-8."))
+    let out = crate::percent::decode_strict(s, crate::percent::Plus::Space).map_err(|_| StsError::new(400, StsCode::MalformedQueryString, "Invalid percent-encoding in the request."))?;
+    String::from_utf8(out).map_err(|_| StsError::new(400, StsCode::MalformedQueryString, "The request is not valid UTF-8."))
 }
 
 /// Collects model-constraint violations into STS's `ValidationError` message.
@@ -60,15 +61,15 @@ impl Validation {
     pub(crate) fn finish(self) -> Result<(), StsError> {
         match self.0.len() {
             0 => Ok(()),
-            1 => Err(StsError::new(400, "ValidationError", format!("1 validation error detected: {}", self.0[0]))),
-            n => Err(StsError::new(400, "ValidationError", format!("{n} validation errors detected: {}", self.0.join("; ")))),
+            1 => Err(StsError::new(400, StsCode::ValidationError, format!("1 validation error detected: {}", self.0[0]))),
+            n => Err(StsError::new(400, StsCode::ValidationError, format!("{n} validation errors detected: {}", self.0.join("; ")))),
         }
     }
 }
 
 /// A required parameter.
 pub(crate) fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, StsError> {
-    p.get(name).map(String::as_str).ok_or_else(|| StsError::new(400, "MissingParameter", format!("The request must contain the parameter {name}.")))
+    p.get(name).map(String::as_str).ok_or_else(|| StsError::new(400, StsCode::MissingParameter, format!("The request must contain the parameter {name}.")))
 }
 
 /// `DurationSeconds`, validated to 900 … 43200.
@@ -157,8 +158,8 @@ mod tests {
         let p = parse_form("Action=AssumeRole&RoleSessionName=a+b%2Bc&Empty=").unwrap();
         assert_eq!(p["RoleSessionName"], "a b+c");
         assert_eq!(p["Empty"], "");
-        assert_eq!(parse_form("a=1&a=2").unwrap_err().code, "InvalidParameterValue");
-        assert_eq!(parse_form("a=%zz").unwrap_err().code, "MalformedQueryString");
+        assert_eq!(parse_form("a=1&a=2").unwrap_err().code.as_str(), "InvalidParameterValue");
+        assert_eq!(parse_form("a=%zz").unwrap_err().code.as_str(), "MalformedQueryString");
     }
 
     #[test]
@@ -167,7 +168,7 @@ mod tests {
         assert_eq!(decode("%E3%81%82x+%2F").unwrap(), "あx /");
         assert_eq!(decode("ab%3D%3D").unwrap(), "ab==");
         for bad in ["%", "x%4", "%4g", "%FF"] {
-            assert_eq!(decode(bad).unwrap_err().code, "MalformedQueryString", "{bad}");
+            assert_eq!(decode(bad).unwrap_err().code.as_str(), "MalformedQueryString", "{bad}");
         }
     }
 

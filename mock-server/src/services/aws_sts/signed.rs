@@ -2,6 +2,7 @@
 //! world issued), `GetCallerIdentity`, `GetAccessKeyInfo`, the refusal of `GetSessionToken` and
 //! `GetFederationToken` with session credentials, and `AssumeRole` (role chaining).
 
+use crate::services::aws_sts::code::StsCode;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -93,7 +94,7 @@ pub(crate) fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: Offse
                 sigv4::SigV4Error::Incomplete(_) | sigv4::SigV4Error::Expired => 400,
                 _ => 403,
             };
-            Err(StsError::new(status, e.code(), e.to_string()))
+            Err(StsError::new(status, StsCode::of_sigv4(&e), e.to_string()))
         }
     }
 }
@@ -120,7 +121,7 @@ pub(crate) fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Chec
     checks.push(Check::passed("sts.params"));
     let Some(account) = crate::ids::access_key_account(key) else {
         checks.push(Check::fail("sts.access_key", format!("{key} is not an access key id of the current format")));
-        return Err(StsError::new(400, "InvalidParameterValue", "The access key ID is not valid."));
+        return Err(StsError::new(400, StsCode::InvalidParameterValue, "The access key ID is not valid."));
     };
     checks.push(Check::pass("sts.access_key", format!("account {account}")));
     Ok(Outcome { result: vec![Node::Text("Account", account)], issued: None, token: None })
@@ -130,7 +131,7 @@ pub(crate) fn access_key_info(p: &HashMap<String, String>, checks: &mut Vec<Chec
 /// issues is a role session's, which STS refuses with `AccessDenied`.
 pub(crate) fn refuse_session_credentials(operation: &str, checks: &mut Vec<Check>) -> StsError {
     checks.push(Check::fail("sts.long_term_credentials", format!("{operation} needs an IAM user's long-term keys; the caller holds session credentials")));
-    StsError::new(403, "AccessDenied", format!("Cannot call {operation} with session credentials"))
+    StsError::new(403, StsCode::AccessDenied, format!("Cannot call {operation} with session credentials"))
 }
 
 /// `AssumeRole`, from the session `caller`.
@@ -145,7 +146,7 @@ pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCr
     }
     v.finish()?;
     checks.push(Check::passed("sts.params"));
-    let denied = || StsError::new(403, "AccessDenied", format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)));
+    let denied = || StsError::new(403, StsCode::AccessDenied, format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", principal_arn_of(caller)));
     let Some((account, role)) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
@@ -172,7 +173,7 @@ pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCr
     let seconds = duration.unwrap_or(3600);
     if seconds > 3600 {
         checks.push(Check::fail("sts.duration", format!("{seconds} s requested by a role session (chaining caps at 1 h)")));
-        return Err(StsError::new(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
+        return Err(StsError::new(400, StsCode::ValidationError, "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
     }
     let cred = super::issue_session(shared, account.account_id, role, session, seconds, now, checks)?;
     let mut result = vec![super::assumed_role_user(&cred), super::credentials_node(&cred)];

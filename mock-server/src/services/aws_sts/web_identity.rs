@@ -2,6 +2,7 @@
 //! for `iss`, audience in its client-id list, algorithm and key, signature, times — then the
 //! role's trust policy decides, then the session parameters.
 
+use crate::services::aws_sts::code::StsCode;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub(crate) const EXP_LEEWAY: i64 = 300;
 const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
 
 fn invalid(msg: impl Into<String>) -> StsError {
-    StsError::new(400, "InvalidIdentityToken", msg)
+    StsError::new(400, StsCode::InvalidIdentityToken, msg)
 }
 
 /// The OAuth 2.0 providers STS accepts an access token from (`ProviderId`).
@@ -33,7 +34,7 @@ pub(crate) const OAUTH2_PROVIDERS: &[&str] = &["www.amazon.com", "graph.facebook
 fn oauth2_provider(provider_id: &str, checks: &mut Vec<Check>) -> StsError {
     if OAUTH2_PROVIDERS.contains(&provider_id) {
         checks.push(Check::fail("sts.provider_id", format!("{provider_id} rejects the access token: the world has no users of it")));
-        return StsError::new(403, "IDPRejectedClaim", format!("{provider_id}: {provider_id} responded with HTTP/1.1 400 Bad Request"));
+        return StsError::new(403, StsCode::IDPRejectedClaim, format!("{provider_id}: {provider_id} responded with HTTP/1.1 400 Bad Request"));
     }
     checks.push(Check::fail("sts.provider_id", format!("`{provider_id}` is not an OAuth 2.0 provider STS accepts ({})", OAUTH2_PROVIDERS.join(", "))));
     invalid("ProviderId is only for OAuth 2.0 access tokens from www.amazon.com or graph.facebook.com; it must not be given for an OpenID Connect ID token.")
@@ -56,7 +57,7 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
     v.finish()?;
     checks.push(Check::passed("sts.params"));
 
-    let denied = || StsError::new(403, "AccessDenied", format!("Not authorized to perform {ACTION}"));
+    let denied = || StsError::new(403, StsCode::AccessDenied, format!("Not authorized to perform {ACTION}"));
     let Some((account, role)) = params::world_role(model, role_arn, checks) else {
         return Err(denied());
     };
@@ -101,11 +102,11 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
     let key_unreachable = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
     let Some((unreachable, keys)) = issuer_keys else {
         checks.push(Check::fail("jwt.signature", format!("no keys known for {iss_url}")));
-        return Err(StsError::new(400, "IDPCommunicationError", key_unreachable));
+        return Err(StsError::new(400, StsCode::IDPCommunicationError, key_unreachable));
     };
     if unreachable {
         checks.push(Check::fail("jwt.signature", format!("the JWKS of {iss_url} is unreachable (world: unreachable)")));
-        return Err(StsError::new(400, "IDPCommunicationError", key_unreachable));
+        return Err(StsError::new(400, StsCode::IDPCommunicationError, key_unreachable));
     }
     match decoded.verify(&keys) {
         Ok(k) => checks.push(Check::pass("jwt.signature", format!("{} kid {}", decoded.header.alg, k.kid()))),
@@ -140,7 +141,7 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
     };
     if t >= exp + EXP_LEEWAY {
         checks.push(Check::fail("jwt.times", format!("exp {exp} + {EXP_LEEWAY}s leeway is before now {t}")));
-        return Err(StsError::new(400, "ExpiredTokenException", format!("Token expired: current date/time {t} must be before the expiration date/time {exp}")));
+        return Err(StsError::new(400, StsCode::ExpiredTokenException, format!("Token expired: current date/time {t} must be before the expiration date/time {exp}")));
     }
     if let Some(nbf) = nbf
         && nbf > t + EXP_LEEWAY

@@ -5,6 +5,7 @@
 //! `sub` (the role ARN), `iat`, `exp`, `jti`, and under `https://sts.amazonaws.com/` the account,
 //! the source region, the principal and the request tags.
 
+use crate::services::aws_sts::code::StsCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ pub(crate) fn get(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String
         checks.push(Check::fail("sts.outbound_federation", format!("outbound identity federation is not enabled for account {account}")));
         return Err(StsError::new(
             403,
-            "OutboundWebIdentityFederationDisabledException",
+            StsCode::OutboundWebIdentityFederationDisabledException,
             "The outbound web identity federation feature is not enabled for this account. To use this feature, you must first enable it through the AWS Management Console or API.",
         ));
     }
@@ -86,7 +87,7 @@ pub(crate) fn get(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String
         checks.push(Check::fail("sts.duration", format!("{seconds} s would outlive the session (expires {})", crate::clock::iso8601(caller.expires_at))));
         return Err(StsError::new(
             403,
-            "SessionDurationEscalationException",
+            StsCode::SessionDurationEscalationException,
             "The requested token duration would extend the session beyond its original expiration time. You cannot use this operation to extend the lifetime of a session beyond what was granted when the session was originally created.",
         ));
     }

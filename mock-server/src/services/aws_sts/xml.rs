@@ -93,15 +93,15 @@ pub(crate) fn success(operation: &str, result: Vec<Node>, request_id: &str) -> R
 pub struct StsError {
     /// HTTP status.
     pub status: StatusCode,
-    /// Error code, e.g. `InvalidIdentityToken`.
-    pub code: &'static str,
+    /// Error code, e.g. `InvalidIdentityToken`; whether it denies is the code's to say.
+    pub code: super::code::StsCode,
     /// Message.
     pub message: String,
 }
 
 impl StsError {
     /// An error with this status, code and message.
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: super::code::StsCode, message: impl Into<String>) -> Self {
         Self { status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, message: message.into() }
     }
 
@@ -114,6 +114,24 @@ impl StsError {
             esc(&self.message)
         );
         xml_response(self.status, body, request_id)
+    }
+}
+
+impl crate::exchange::Refusal for StsError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn code(&self) -> &'static str {
+        self.code.as_str()
+    }
+
+    fn denies(&self) -> bool {
+        self.code.denies()
+    }
+
+    fn render(&self, request_id: &str) -> Response {
+        self.response(request_id)
     }
 }
 
