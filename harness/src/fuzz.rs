@@ -58,8 +58,11 @@ fn target(flow: &str) -> serde_json::Value {
 fn world(flow: &str) -> Vec<WorldEdit> {
     match flow {
         "aws-role-chain" => vec![WorldEdit {
-            replace: "  region: ap-northeast-1\n".into(),
-            with: "  region: ap-northeast-1\n  accounts: [{account_id: '210987654321', roles: [{name: deployer, path: /ci/, trust_policy: {Statement: [{Effect: Allow, Principal: {AWS: 'arn:aws:iam::123456789012:role/GitHubActionsECRRole'}, Action: 'sts:AssumeRole'}]}}]}]\n".into(),
+            set: Some("aws.accounts".into()),
+            value: Some(
+                serde_json::json!([{"account_id": "210987654321", "roles": [{"name": "deployer", "path": "/ci/", "trust_policy": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/GitHubActionsECRRole"}, "Action": "sts:AssumeRole"}]}}]}]),
+            ),
+            remove: None,
         }],
         _ => vec![],
     }

@@ -23,5 +23,6 @@ pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod world_edit;
 
 pub use checks::Verdict;

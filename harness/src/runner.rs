@@ -107,13 +107,10 @@ pub async fn run_one_raw(cfg: &Config, file: &Path, s: &Scenario, profile: &str,
 
 async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> (ScenarioResult, Option<client::ClientRun>) {
     let started = Instant::now();
-    let mut yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.to_string();
-    for edit in &s.world {
-        if !yaml.contains(&edit.replace) {
-            return (failed(s, file, profile, "world", format!("`{}` does not occur in the default world", edit.replace)), None);
-        }
-        yaml = yaml.replacen(&edit.replace, &edit.with, 1);
-    }
+    let yaml = match crate::scenario::world_text(&s.world) {
+        Ok(text) => text,
+        Err((i, why)) => return (failed(s, file, profile, "world", format!("world[{i}]: {why}")), None),
+    };
     let cloud = match CloudId::builder().world_yaml(&yaml) {
         Ok(b) => b.start().await,
         Err(e) => return (failed(s, file, profile, "world", e.to_string()), None),

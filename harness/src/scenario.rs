@@ -26,7 +26,7 @@ pub struct Scenario {
     /// Specification references.
     #[serde(default)]
     pub spec: Vec<String>,
-    /// Text replacements applied to the default world, in order.
+    /// Edits of the default world, in order: `{set: PATH, value: VALUE}` or `{remove: PATH}`.
     #[serde(default)]
     pub world: Vec<WorldEdit>,
     /// Flow parameters (role, audience, claims, provider, service account…).
@@ -39,15 +39,7 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
-/// A text replacement in the default world's YAML.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WorldEdit {
-    /// Text to find (must occur).
-    pub replace: String,
-    /// Its replacement.
-    pub with: String,
-}
+pub use crate::world_edit::WorldEdit;
 
 /// One step: `run`, `{run: {between: [step, …]}}`, `{advance_clock: SECONDS}`, `{set_clock: RFC3339}`,
 /// `{rotate_key: {issuer, grace_seconds}}`, `rotate_container_token`, `{faults: [rule, …]}` (see
@@ -258,11 +250,29 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
     if let Err((name, message)) = crate::params::check(&s.flow, &s.params) {
         return Err(LoadError { file: file.to_path_buf(), line: param_line(text, &name), column: None, field: format!("params.{name}"), message });
     }
+    if let Err((i, message)) = world_text(&s.world) {
+        let line = text.lines().position(|l| l.starts_with("world:")).map(|w| w + 1);
+        return Err(LoadError { file: file.to_path_buf(), line, column: None, field: format!("world[{i}]"), message });
+    }
     if let Err((field, pattern, message)) = check_patterns(&s.expect) {
         let line = text.lines().position(|l| l.contains(&pattern)).map(|i| i + 1);
         return Err(LoadError { file: file.to_path_buf(), line, column: None, field, message });
     }
     Ok(s)
+}
+
+/// The default world with `edits` applied, as text the world loader reads (JSON, which is YAML),
+/// or the first edit that fails and why.
+pub fn world_text(edits: &[WorldEdit]) -> Result<String, (usize, String)> {
+    if edits.is_empty() {
+        return Ok(cloudid_mock::world::load::DEFAULT_WORLD_YAML.to_string());
+    }
+    let mut world: serde_json::Value = yaml_serde::from_str(cloudid_mock::world::load::DEFAULT_WORLD_YAML).map_err(|e| (0, e.to_string()))?;
+    for (i, edit) in edits.iter().enumerate() {
+        crate::world_edit::apply(&mut world, edit).map_err(|why| (i, why))?;
+    }
+    cloudid_mock::world::parse("<scenario world>", &world.to_string()).map_err(|e| (edits.len() - 1, e.to_string()))?;
+    Ok(world.to_string())
 }
 
 /// Checks the expectation patterns against the server's vocabulary: `service.Operation [STATUS]`
@@ -394,6 +404,16 @@ mod tests {
         let e = parse(Path::new("s.yaml"), &format!("{base}  count: {{aws_imds.GetCredentials OK: 1}}\n")).unwrap_err();
         assert!(e.message.contains("`OK` is not an HTTP status"), "{e}");
         assert!(parse(Path::new("s.yaml"), &format!("{base}  checks: [aws_sts.AssumeRoleWithWebIdentity iam.trust_policy fail]\n")).is_ok());
+    }
+
+    #[test]
+    fn a_world_edit_that_leads_nowhere_fails_at_load_with_its_field() {
+        let text = "name: x\nflow: aws-imds\nworld: [{set: aws.ec2.http_tokenz, value: optional}]\nexpect: {outcome: success}\n";
+        let e = parse(Path::new("s.yaml"), text).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("world[0]", Some(3)));
+        assert!(e.message.contains("http_tokenz"), "{e}");
+        let text = "name: x\nflow: aws-imds\nworld: [{remove: \"aws.roles[name=Nobody]\"}]\nexpect: {outcome: success}\n";
+        assert!(parse(Path::new("s.yaml"), text).unwrap_err().message.contains("no such item of `roles` to remove"));
     }
 
     #[test]
