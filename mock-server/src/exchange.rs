@@ -123,6 +123,29 @@ impl Shared {
         crate::ids::sequenced_request_id(self.model.seed, n)
     }
 
+    /// Verifies a SigV4-signed request against the credentials this world issued: the one
+    /// credential lookup AWS STS and Google STS (relaying an AWS subject token) share. The
+    /// credential that signed it, or why not.
+    pub(crate) fn verify_sigv4(
+        &self,
+        req: &crate::verify::sigv4::Request<'_>,
+        rule: &crate::verify::sigv4::ScopeRule<'_>,
+        now: time::OffsetDateTime,
+    ) -> Result<(crate::verify::sigv4::Verified, std::sync::Arc<crate::world::IssuedCredential>), crate::verify::sigv4::SigV4Error> {
+        let mut found = None;
+        let verified = crate::verify::sigv4::verify(req, rule, now, |akid| {
+            let cred = self.state().credentials.lookup(akid)?;
+            let material = crate::verify::sigv4::KeyMaterial {
+                secret: cred.secret_access_key.expose().to_string(),
+                session_token: Some(cred.session_token.expose().to_string()),
+                expires_at: Some(cred.expires_at),
+            };
+            found = Some(cred);
+            Some(material)
+        })?;
+        Ok((verified, found.expect("a verified request has its credential")))
+    }
+
     /// The live world state, locked. Hold it briefly.
     pub fn state(&self) -> MutexGuard<'_, WorldState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())

@@ -331,25 +331,20 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
     let host_region = crate::services::aws_sts::signed::host_region(authority).map(str::to_string);
     let region_ok = |r: &str| host_region.as_deref() == Some(r);
     let rule = sigv4::ScopeRule { service: "sts", region_ok: &region_ok };
-    let mut found = None;
-    let verified = sigv4::verify(&req, &rule, now, |akid| {
-        let cred = shared.state().credentials.lookup(akid)?;
-        let m = sigv4::KeyMaterial { secret: cred.secret_access_key.expose().to_string(), session_token: Some(cred.session_token.expose().to_string()), expires_at: Some(cred.expires_at) };
-        found = Some(cred);
-        Some(m)
-    });
-    if let Err(e) = verified {
-        note.checks.push(Check::fail("sigv4.signature", e.code()));
-        let message = match &e {
-            sigv4::SigV4Error::Mismatch { .. } => {
-                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
-                    .to_string()
-            }
-            other => other.to_string(),
-        };
-        return Err(oauth(OAuthCode::InvalidGrant, format!("Received invalid AWS response of type {} with error message: {message}", e.code())));
-    }
-    let cred = found.expect("verified requests have a credential");
+    let cred = match shared.verify_sigv4(&req, &rule, now) {
+        Ok((_, cred)) => cred,
+        Err(e) => {
+            note.checks.push(Check::fail("sigv4.signature", e.code()));
+            let message = match &e {
+                sigv4::SigV4Error::Mismatch { .. } => {
+                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                        .to_string()
+                }
+                other => other.to_string(),
+            };
+            return Err(oauth(OAuthCode::InvalidGrant, format!("Received invalid AWS response of type {} with error message: {message}", e.code())));
+        }
+    };
     note.checks.push(Check::pass("sigv4.signature", cred.access_key_id.clone()));
     // Google's wording for this refusal is not on record (no capture found); the message is ours.
     if cred.principal.account_id != account {

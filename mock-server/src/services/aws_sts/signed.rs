@@ -14,7 +14,7 @@ use super::{Outcome, principal_arn_of};
 use crate::exchange::Shared;
 use crate::journal::Check;
 use crate::verify::iam_policy::{Context, Principal};
-use crate::verify::sigv4::{self, KeyMaterial, ScopeRule};
+use crate::verify::sigv4::{self, ScopeRule};
 use crate::world::{IssuedCredential, WorldModel};
 
 /// Regions STS answers in (the commercial partition).
@@ -71,17 +71,10 @@ pub(crate) fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: Offse
         None => REGIONS.contains(&r),
     };
     let rule = ScopeRule { service: "sts", region_ok: &region_ok };
-    let mut found = None;
-    let result = sigv4::verify(req, &rule, now, |akid| {
-        let cred = shared.state().credentials.lookup(akid)?;
-        let material = KeyMaterial { secret: cred.secret_access_key.expose().to_string(), session_token: Some(cred.session_token.expose().to_string()), expires_at: Some(cred.expires_at) };
-        found = Some(cred);
-        Some(material)
-    });
-    match result {
-        Ok(v) => {
+    match shared.verify_sigv4(req, &rule, now) {
+        Ok((v, cred)) => {
             checks.push(Check::pass("sigv4.signature", format!("{} signed {} in {}", v.access_key_id, v.signed_headers.join(";"), v.region)));
-            Ok(found.expect("a verified request has its credential"))
+            Ok(cred)
         }
         Err(e) => {
             let detail = match &e {

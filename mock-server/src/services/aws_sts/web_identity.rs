@@ -98,7 +98,30 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
     };
     checks.push(Check::pass("jwt.audience", audience.clone()));
 
-    let issuer_keys = shared.state().issuers.by_iss(&iss_url).map(|i| (i.unreachable, i.keys(now)));
+    check_signature(shared, &decoded, &iss_url, now, checks)?;
+
+    check_times(&decoded, now, checks)?;
+    let Some(sub) = decoded.str_claim("sub").map(str::to_string) else {
+        checks.push(Check::fail("jwt.claims", "no sub claim"));
+        return Err(invalid("The token has no subject (sub) claim."));
+    };
+
+    let (ctx, actions, source_identity) = trust_context(&decoded, &federated, &key_prefix, &iss_url, &audiences, &sub, session);
+    let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
+    super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
+    let cred = super::issue_session(shared, account.account_id, role, session, duration.unwrap_or(3600), now, checks)?;
+    let mut result =
+        vec![Node::Text("Audience", audience), super::assumed_role_user(&cred), Node::Text("Provider", federated), super::credentials_node(&cred), Node::Text("SubjectFromWebIdentityToken", sub)];
+    if let Some(si) = source_identity {
+        result.push(Node::Text("SourceIdentity", si));
+    }
+    Ok(Outcome { result, issued: Some(cred), token: None })
+}
+
+/// `jwt.signature`: the issuer's keys are reachable, and the token's `alg`, `kid`, signature and
+/// header verify against them.
+fn check_signature(shared: &Shared, decoded: &jwt::Decoded, iss_url: &str, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<(), StsError> {
+    let issuer_keys = shared.state().issuers.by_iss(iss_url).map(|i| (i.unreachable, i.keys(now)));
     let key_unreachable = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
     let Some((unreachable, keys)) = issuer_keys else {
         checks.push(Check::fail("jwt.signature", format!("no keys known for {iss_url}")));
@@ -121,7 +144,12 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
             });
         }
     }
+    Ok(())
+}
 
+/// `jwt.times`: integer `exp` (required), `nbf` and `iat` within the calendar, with IAM's
+/// five-minute leeway.
+fn check_times(decoded: &jwt::Decoded, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<(), StsError> {
     let t = now.unix_timestamp();
     let time_claim = |name: &str, checks: &mut Vec<Check>| {
         decoded.time_claim(name).map_err(|e| {
@@ -156,12 +184,15 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
         return Err(invalid(format!("Token issued in the future: current date/time {t}, issued at {iat}")));
     }
     checks.push(Check::pass("jwt.times", format!("exp {exp}, now {t}")));
-    let Some(sub) = decoded.str_claim("sub").map(str::to_string) else {
-        checks.push(Check::fail("jwt.claims", "no sub claim"));
-        return Err(invalid("The token has no subject (sub) claim."));
-    };
+    Ok(())
+}
 
-    let mut ctx = Context::new(Principal::Federated(federated.clone()), ACTION).key(&format!("{key_prefix}:sub"), vec![sub.clone()]).key("sts:RoleSessionName", vec![session.to_string()]);
+/// The trust policy's context for this token: the principal, the provider's condition keys
+/// (`:sub`, `:aud` — for Google `azp`, with `:oaud` the audience — `:email`, `:amr`), the session
+/// name, and the actions to authorize (`sts:SetSourceIdentity`, `sts:TagSession` when the token
+/// asks for them); with the source identity, if any.
+fn trust_context(decoded: &jwt::Decoded, federated: &str, key_prefix: &str, iss_url: &str, audiences: &[&str], sub: &str, session: &str) -> (Context, Vec<&'static str>, Option<String>) {
+    let mut ctx = Context::new(Principal::Federated(federated.to_string()), ACTION).key(&format!("{key_prefix}:sub"), vec![sub.to_string()]).key("sts:RoleSessionName", vec![session.to_string()]);
     let aud_values: Vec<String> = audiences.iter().map(|a| a.to_string()).collect();
     if iss_url == "https://accounts.google.com" {
         let azp = decoded.str_claim("azp").map(str::to_string);
@@ -189,13 +220,5 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
     if decoded.claims.contains_key("https://aws.amazon.com/tags") {
         actions.push("sts:TagSession");
     }
-    let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
-    super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
-    let cred = super::issue_session(shared, account.account_id, role, session, duration.unwrap_or(3600), now, checks)?;
-    let mut result =
-        vec![Node::Text("Audience", audience), super::assumed_role_user(&cred), Node::Text("Provider", federated), super::credentials_node(&cred), Node::Text("SubjectFromWebIdentityToken", sub)];
-    if let Some(si) = source_identity {
-        result.push(Node::Text("SourceIdentity", si));
-    }
-    Ok(Outcome { result, issued: Some(cred), token: None })
+    (ctx, actions, source_identity)
 }
