@@ -25,14 +25,50 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/v1/projects/{project}/serviceAccounts/{target}", post(handle)).route("/oauth2/v3/tokeninfo", any(tokeninfo)).route("/tokeninfo", any(tokeninfo))
 }
 
-/// A `google.rpc.Status` error.
-fn status(code: u16, status: &str, message: &str, permission: Option<&str>) -> Response {
-    let mut err = json!({"code": code, "message": message, "status": status});
-    if let Some(p) = permission {
-        err["details"] = json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com", "metadata": {"permission": p}}]);
+/// A `google.rpc.Status` error, as IAM Credentials answers: HTTP status, canonical status name,
+/// message, and for a permission refusal the `ErrorInfo` naming the permission. Whether it denies
+/// an identity is the status name's to say (`UNAUTHENTICATED`, `PERMISSION_DENIED`).
+#[derive(Debug, Clone)]
+struct RpcError {
+    code: u16,
+    status: &'static str,
+    message: String,
+    permission: Option<&'static str>,
+}
+
+impl RpcError {
+    fn new(code: u16, status: &'static str, message: impl Into<String>, permission: Option<&'static str>) -> Self {
+        Self { code, status, message: message.into(), permission }
     }
-    let sc = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
-    (sc, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], json!({ "error": err }).to_string()).into_response()
+}
+
+impl crate::exchange::Refusal for RpcError {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    fn code(&self) -> &'static str {
+        self.status
+    }
+
+    fn denies(&self) -> bool {
+        matches!(self.status, "UNAUTHENTICATED" | "PERMISSION_DENIED")
+    }
+
+    fn render(&self, _request_id: &str) -> Response {
+        let mut err = json!({"code": self.code, "message": self.message, "status": self.status});
+        if let Some(p) = self.permission {
+            err["details"] = json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com", "metadata": {"permission": p}}]);
+        }
+        (self.status(), [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], json!({ "error": err }).to_string()).into_response()
+    }
+}
+
+/// A refused answer: the verdict the error's status gives, and its body.
+fn refuse(mut note: Note, e: RpcError) -> Answer {
+    use crate::exchange::Refusal;
+    note.verdict = e.verdict();
+    (e.render(""), note)
 }
 
 fn ok(body: Value) -> Response {
@@ -98,7 +134,7 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
         "signBlob" => ("SignBlob", "iam.serviceAccounts.signBlob"),
         _ => {
             let note = Note::new("iam_credentials", "Unknown", Verdict::Error);
-            return noted(status(404, "NOT_FOUND", &format!("Method not found: {method}"), None), note);
+            return refuse(note, RpcError::new(404, "NOT_FOUND", format!("Method not found: {method}"), None));
         }
     };
     let mut note = Note::new("iam_credentials", operation, Verdict::Error);
@@ -106,41 +142,39 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
         note.checks.push(Check::fail("iam.resource", format!("`projects/{project}/…`: the project must be the wildcard `-`")));
         let message =
             format!("Invalid form of account ID projects/{project}/serviceAccounts/{}. Should be [Gaia ID |Email |Unique ID |] of the account", target.rsplit_once(':').map_or(target, |(sa, _)| sa));
-        return noted(status(400, "INVALID_ARGUMENT", &message, None), note);
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", message, None));
     }
     let now = shared.clock.now();
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
     let caller = bearer.and_then(|t| shared.state().google_tokens.lookup(t)).filter(|t| t.expires_at > now);
     let Some(caller) = caller else {
-        note.verdict = Verdict::Denied;
         note.checks.push(Check::fail("iam.caller", "no valid Bearer token issued by this world"));
-        return noted(
-            status(
+        return refuse(
+            note,
+            RpcError::new(
                 401,
                 "UNAUTHENTICATED",
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
                 None,
             ),
-            note,
         );
     };
     note.principal = Some(caller.principal.clone());
     note.checks.push(Check::pass("iam.caller", caller.principal.clone()));
     let denied = |note: &mut Note, why: String| {
-        note.verdict = Verdict::Denied;
         note.checks.push(Check::fail("iam.permission", why));
-        status(403, "PERMISSION_DENIED", &format!("Permission '{permission}' denied on resource (or it may not exist)."), Some(permission))
+        RpcError::new(403, "PERMISSION_DENIED", format!("Permission '{permission}' denied on resource (or it may not exist)."), Some(permission))
     };
     let gcp = &shared.model.gcp;
     let Some(sa) = gcp.account(sa_ref) else {
         let r = denied(&mut note, format!("no service account {sa_ref}"));
-        return noted(r, note);
+        return refuse(note, r);
     };
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
             note.checks.push(Check::fail("iam.request", "body is not a JSON object"));
-            return noted(status(400, "INVALID_ARGUMENT", "Invalid JSON payload received.", None), note);
+            return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Invalid JSON payload received.", None));
         }
     };
     let delegates: Vec<String> = req.get("delegates").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
@@ -151,7 +185,7 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
             Some(x) => chain.push(x),
             None => {
                 let r = denied(&mut note, format!("delegate {d} does not exist"));
-                return noted(r, note);
+                return refuse(note, r);
             }
         }
     }
@@ -160,13 +194,13 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
     let Some(grant) = allowed(chain[0], &caller, permission, &revoked) else {
         let needs = roles_granting(permission, caller.federation.is_some()).join(" or ");
         let r = denied(&mut note, format!("{} holds no role granting {permission} on {} (it needs {needs})", caller.principal, chain[0].email));
-        return noted(r, note);
+        return refuse(note, r);
     };
     for pair in chain.windows(2) {
         let link = format!("serviceAccount:{}", pair[0].email);
         if !pair[1].bindings.iter().any(|b| b.role == "roles/iam.serviceAccountTokenCreator" && members(pair[1], &b.role, &b.members, &revoked).any(|m| *m == link)) {
             let r = denied(&mut note, format!("delegate {} may not act as {}", pair[0].email, pair[1].email));
-            return noted(r, note);
+            return refuse(note, r);
         }
     }
     note.checks.push(Check::pass("iam.permission", grant));
@@ -175,14 +209,14 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
             let scope: Vec<String> = req.get("scope").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
             if scope.is_empty() {
                 note.checks.push(Check::fail("iam.request", "no scope"));
-                return noted(status(400, "INVALID_ARGUMENT", "Scope required.", None), note);
+                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Scope required.", None));
             }
             let len = scope.iter().map(|s| s.len() + 1).sum::<usize>();
             if len > crate::world::google_tokens::MAX_SCOPES_LEN {
                 note.checks.push(Check::fail("iam.request", format!("scopes are {len} bytes")));
-                return noted(
-                    status(400, "INVALID_ARGUMENT", &format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None),
+                return refuse(
                     note,
+                    RpcError::new(400, "INVALID_ARGUMENT", format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None),
                 );
             }
             let lifetime = match req.get("lifetime").and_then(Value::as_str) {
@@ -191,7 +225,7 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
                     Some(n) if (1.0..=3600.0).contains(&n) => n as i64,
                     _ => {
                         note.checks.push(Check::fail("iam.request", format!("lifetime {l}")));
-                        return noted(status(400, "INVALID_ARGUMENT", "The lifetime must be between 1s and 3600s.", None), note);
+                        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "The lifetime must be between 1s and 3600s.", None));
                     }
                 },
             };
@@ -207,7 +241,7 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
         "generateIdToken" => {
             let Some(audience) = req.get("audience").and_then(Value::as_str).filter(|a| !a.is_empty()) else {
                 note.checks.push(Check::fail("iam.request", "no audience"));
-                return noted(status(400, "INVALID_ARGUMENT", "Audience required.", None), note);
+                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Audience required.", None));
             };
             let iat = now.unix_timestamp();
             let mut claims = json!({"aud": audience, "azp": sa.unique_id, "exp": iat + 3600, "iat": iat, "iss": crate::world::issuers::GOOGLE_ISS, "sub": sa.unique_id});
@@ -216,7 +250,7 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
                 claims["email_verified"] = json!(true);
             }
             let Some(key) = shared.state().issuers.by_name("google").and_then(|i| i.active.clone()) else {
-                return noted(status(500, "INTERNAL", "no signing key", None), note);
+                return refuse(note, RpcError::new(500, "INTERNAL", "no signing key", None));
             };
             let token = key.sign(&claims, &Default::default());
             note.verdict = Verdict::Granted;
@@ -226,11 +260,11 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
         "signJwt" => {
             let Some(Value::Object(mut payload)) = req.get("payload").and_then(Value::as_str).and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
                 note.checks.push(Check::fail("iam.request", "payload is not a JSON object"));
-                return noted(status(400, "INVALID_ARGUMENT", "Payload must be a JSON object.", None), note);
+                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Payload must be a JSON object.", None));
             };
             if let Err(why) = sign_jwt_expiry(&mut payload, now.unix_timestamp()) {
                 note.checks.push(Check::fail("iam.request", why.clone()));
-                return noted(status(400, "INVALID_ARGUMENT", &why, None), note);
+                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", why, None));
             }
             let key = shared.sa_keys.key_for(&sa.email);
             note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
@@ -240,7 +274,7 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
         _ => {
             let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| STANDARD.decode(p).ok()) else {
                 note.checks.push(Check::fail("iam.request", "payload is not base64"));
-                return noted(status(400, "INVALID_ARGUMENT", "Payload must be base64.", None), note);
+                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Payload must be base64.", None));
             };
             let key = shared.sa_keys.key_for(&sa.email);
             note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
