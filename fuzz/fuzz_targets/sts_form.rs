@@ -8,6 +8,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data)
         && let Err(e) = params::parse_form(s)
     {
-        assert!(!e.code.is_empty() && !e.message.is_empty());
+        assert!(!e.code.as_str().is_empty() && !e.message.is_empty());
     }
 });
