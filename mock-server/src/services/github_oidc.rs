@@ -30,20 +30,53 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], json!({ "message": message }).to_string()).into_response()
 }
 
+/// A refusal of the token endpoint: its JSON `message`; 401 and 403 (no or a wrong bearer
+/// token) deny, anything else rejects the request.
+struct GithubError {
+    status: StatusCode,
+    message: &'static str,
+}
+
+impl crate::exchange::Refusal for GithubError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn code(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("error")
+    }
+
+    fn denies(&self) -> bool {
+        matches!(self.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+    }
+
+    fn render(&self, _request_id: &str) -> Response {
+        error(self.status, self.message)
+    }
+}
+
+/// A refused answer: the verdict the refusal gives, and its body.
+fn refuse(mut note: Note, status: StatusCode, message: &'static str) -> Answer {
+    use crate::exchange::Refusal;
+    let e = GithubError { status, message };
+    note.verdict = e.verdict();
+    (e.render(""), note)
+}
+
 use crate::percent::param;
 
 fn answer(shared: &Shared, req: &Request) -> Answer {
     let mut note = Note::new("github_oidc", "GetIdToken", Verdict::Error);
     if req.method() != Method::GET {
         note.checks.push(Check::fail("github.method", format!("{} is not GET", req.method())));
-        return noted(error(StatusCode::METHOD_NOT_ALLOWED, "The requested resource does not support the HTTP method."), note);
+        return refuse(note, StatusCode::METHOD_NOT_ALLOWED, "The requested resource does not support the HTTP method.");
     }
     let query = req.uri().query().unwrap_or("");
     match param(query, "api-version").as_deref() {
         Some("2.0") => note.checks.push(Check::passed("github.api_version")),
         other => {
             note.checks.push(Check::fail("github.api_version", format!("api-version {other:?}")));
-            return noted(error(StatusCode::BAD_REQUEST, "The api-version query parameter is required and must be 2.0."), note);
+            return refuse(note, StatusCode::BAD_REQUEST, "The api-version query parameter is required and must be 2.0.");
         }
     }
     let expected = shared.model.github.request_token.expose();
@@ -51,14 +84,12 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let bearer = given.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
     match bearer {
         None => {
-            note.verdict = Verdict::Denied;
             note.checks.push(Check::fail("github.authorization", "no Authorization: Bearer token"));
-            return noted(error(StatusCode::UNAUTHORIZED, "Unauthorized: the request has no bearer token."), note);
+            return refuse(note, StatusCode::UNAUTHORIZED, "Unauthorized: the request has no bearer token.");
         }
         Some(t) if t != expected => {
-            note.verdict = Verdict::Denied;
             note.checks.push(Check::fail("github.authorization", "bearer token is not the job's ACTIONS_ID_TOKEN_REQUEST_TOKEN"));
-            return noted(error(StatusCode::FORBIDDEN, "Forbidden: the bearer token is not valid for this job."), note);
+            return refuse(note, StatusCode::FORBIDDEN, "Forbidden: the bearer token is not valid for this job.");
         }
         Some(_) => note.checks.push(Check::passed("github.authorization")),
     }
@@ -69,7 +100,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let key = shared.state().issuers.by_name("github").and_then(|i| i.active.clone());
     let Some(key) = key else {
         note.checks.push(Check::fail("github.issuer", "the github issuer has no signing key"));
-        return noted(error(StatusCode::INTERNAL_SERVER_ERROR, "no signing key"), note);
+        return refuse(note, StatusCode::INTERNAL_SERVER_ERROR, "no signing key");
     };
     let mut header = serde_json::Map::new();
     header.insert("x5t".into(), json!(key.x5t));
