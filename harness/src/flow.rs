@@ -39,16 +39,17 @@ fn pick(all: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, Strin
 }
 
 /// Prepares `flow` with `params` against `cloud`.
-pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Value>) -> Result<Prepared, String> {
+pub async fn prepare(cloud: &CloudId, flow: crate::params::Flow, params: &BTreeMap<String, Value>) -> Result<Prepared, String> {
+    use crate::params::Flow;
     let all = cloud.env();
     let e = cloud.endpoint();
     let mut p = Prepared::default();
     let claims = params.get("token_claims").cloned().unwrap_or(json!({}));
     match flow {
-        "aws-imds" => {
+        Flow::AwsImds => {
             p.env = pick(&all, &["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
         }
-        "aws-container" => {
+        Flow::AwsContainer => {
             p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
             if let Some(t) = params.get("container_token").and_then(Value::as_str) {
                 p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.to_string());
@@ -62,7 +63,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             }
             p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
         }
-        "aws-web-identity" => {
+        Flow::AwsWebIdentity => {
             let issuer = param(params, "issuer", "github");
             let (default_aud, default_role) =
                 if issuer == "google" { ("reply-bot.apps.googleusercontent.com", "reply-bot-cloudrun-workload-identity-staging") } else { ("sts.amazonaws.com", "GitHubActionsECRRole") };
@@ -75,7 +76,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
             p.files.push(f);
         }
-        "aws-role-chain" => {
+        Flow::AwsRoleChain => {
             // A shared config file as a pipeline or an instance writes it: profile `target` assumes
             // `target_role_arn` (AssumeRole signed with the source session) from either profile
             // `source`, which assumes `role` with a GitHub token file (`source: web-identity`, the
@@ -119,13 +120,13 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.env.insert("AWS_PROFILE".into(), "target".into());
             p.files.push(config_file);
         }
-        "gcp-metadata" => {
+        Flow::GcpMetadata => {
             p.env = pick(&all, &["GCE_METADATA_HOST", "GCE_METADATA_IP", "GOOGLE_CLOUD_PROJECT"]);
             p.vars.insert("audience".into(), param(params, "audience", "https://reply-bot.example").into());
             p.vars.insert("certs_url".into(), format!("{e}/issuers/{}/certs", param(params, "certs_issuer", "google")));
             p.vars.insert("jwks_url".into(), format!("{e}/issuers/{}/jwks", param(params, "certs_issuer", "google")));
         }
-        "github-oidc" => {
+        Flow::GithubOidc => {
             p.env = pick(&all, &["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"]);
             if let Some(t) = params.get("request_token").and_then(Value::as_str) {
                 p.env.insert("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), t.to_string());
@@ -133,7 +134,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.vars.insert("audience".into(), param(params, "audience", "sts.amazonaws.com").into());
             p.vars.insert("jwks_url".into(), format!("{e}/issuers/github/jwks"));
         }
-        "google-external-account" => {
+        Flow::GoogleExternalAccount => {
             let provider = param(params, "provider", "projects/314159265358/locations/global/workloadIdentityPools/embulk-aws-access-pool/providers/embulk-aws-access-provider").to_string();
             let sa = params.get("service_account").and_then(Value::as_str);
             let source = match param(params, "source", "aws") {
@@ -155,7 +156,7 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.env = pick(&all, &["GOOGLE_CLOUD_PROJECT"]);
             p.env.insert("GOOGLE_APPLICATION_CREDENTIALS".into(), p.vars["cred_config"].clone());
         }
-        "google-aws-supplier" => {
+        Flow::GoogleAwsSupplier => {
             let provider = param(params, "provider", "projects/314159265358/locations/global/workloadIdentityPools/your-pool/providers/your-provider");
             let sa = param(params, "service_account", "bigquery-reader@acme-data.iam.gserviceaccount.com");
             p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_REGION", "GOOGLE_CLOUD_PROJECT"]);
@@ -166,7 +167,6 @@ pub async fn prepare(cloud: &CloudId, flow: &str, params: &BTreeMap<String, Valu
             p.vars.insert("tokeninfo_url".into(), format!("{e}/oauth2/v3/tokeninfo"));
             p.vars.insert("region".into(), all.get("AWS_REGION").cloned().unwrap_or_default());
         }
-        other => return Err(format!("unknown flow `{other}`")),
     }
     if let Some(n) = params.get("repeat").and_then(Value::as_u64) {
         p.env.insert("CLOUDID_REPEAT".into(), n.to_string());

@@ -31,7 +31,7 @@ pub enum Class {
 #[derive(Debug, Clone, Serialize)]
 pub struct Case {
     /// Flow.
-    pub flow: String,
+    pub flow: crate::params::Flow,
     /// Seed of the mutation.
     pub seed: u64,
     /// The mutation the server applied (from the journal).
@@ -41,23 +41,23 @@ pub struct Case {
 }
 
 /// Which response each flow's fuzzing mutates.
-fn target(flow: &str) -> serde_json::Value {
+fn target(flow: crate::params::Flow) -> serde_json::Value {
     match flow {
-        "aws-imds" => serde_json::json!({"path": "/latest/meta-data/iam/security-credentials/embulk-gcp-access", "method": "GET"}),
-        "aws-container" => serde_json::json!({"service": "aws_container"}),
-        "aws-web-identity" => serde_json::json!({"service": "aws_sts"}),
-        "aws-role-chain" => serde_json::json!({"service": "aws_sts", "operation": "AssumeRole"}),
-        "gcp-metadata" => serde_json::json!({"path": "/computeMetadata/v1/instance/service-accounts/default/token"}),
-        "github-oidc" => serde_json::json!({"path": "/github/actions/idtoken"}),
+        crate::params::Flow::AwsImds => serde_json::json!({"path": "/latest/meta-data/iam/security-credentials/embulk-gcp-access", "method": "GET"}),
+        crate::params::Flow::AwsContainer => serde_json::json!({"service": "aws_container"}),
+        crate::params::Flow::AwsWebIdentity => serde_json::json!({"service": "aws_sts"}),
+        crate::params::Flow::AwsRoleChain => serde_json::json!({"service": "aws_sts", "operation": "AssumeRole"}),
+        crate::params::Flow::GcpMetadata => serde_json::json!({"path": "/computeMetadata/v1/instance/service-accounts/default/token"}),
+        crate::params::Flow::GithubOidc => serde_json::json!({"path": "/github/actions/idtoken"}),
         _ => serde_json::json!({"path": "/v1/token"}),
     }
 }
 
 /// World edits a flow needs to succeed in the default world: `aws-role-chain` assumes `deployer`
 /// in account 210987654321, which trusts the seed-001 role.
-fn world(flow: &str) -> Vec<WorldEdit> {
+fn world(flow: crate::params::Flow) -> Vec<WorldEdit> {
     match flow {
-        "aws-role-chain" => vec![WorldEdit {
+        crate::params::Flow::AwsRoleChain => vec![WorldEdit {
             set: Some("aws.accounts".into()),
             value: Some(
                 serde_json::json!([{"account_id": "210987654321", "roles": [{"name": "deployer", "path": "/ci/", "trust_policy": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/GitHubActionsECRRole"}, "Action": "sts:AssumeRole"}]}}]}]),
@@ -68,11 +68,11 @@ fn world(flow: &str) -> Vec<WorldEdit> {
     }
 }
 
-fn scenario(flow: &str, name: String, steps: Vec<Step>) -> Scenario {
+fn scenario(flow: crate::params::Flow, name: String, steps: Vec<Step>) -> Scenario {
     Scenario {
         profiles: vec![],
         name,
-        flow: flow.to_string(),
+        flow,
         docs: String::new(),
         spec: vec![],
         world: world(flow),
@@ -131,6 +131,7 @@ pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<V
     let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}`"))?;
     let mut out = Vec::new();
     for (flow, command) in &p.flows {
+        let flow = *flow;
         let baseline = scenario(flow, format!("fuzz-{flow}-baseline"), vec![Step::Run]);
         let (_, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &baseline, profile, command).await;
         if !run.as_ref().is_some_and(crate::client::ClientRun::succeeded) {
@@ -146,7 +147,7 @@ pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<V
                 .find_map(|l| l.split_once(" | ").and_then(|(_, f)| f.split_once("} → ").map(|(_, m)| m.to_string())))
                 .unwrap_or_else(|| "not applied (the client never asked for the response)".into());
             let class = run.as_ref().map_or(Class::Crashed, |r| classify(r, &mutation, &result.journal));
-            out.push(Case { flow: flow.clone(), seed: s, mutation, class });
+            out.push(Case { flow, seed: s, mutation, class });
         }
     }
     Ok(out)

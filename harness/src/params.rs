@@ -43,17 +43,60 @@ impl Kind {
     }
 }
 
+/// A flow a client performs: what the harness prepares for it (environment, files, values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flow {
+    /// EC2 instance credentials through IMDS.
+    AwsImds,
+    /// ECS / EKS Pod Identity container credentials.
+    AwsContainer,
+    /// A web identity token file (GitHub Actions or Google) for AssumeRoleWithWebIdentity.
+    AwsWebIdentity,
+    /// A shared config file chaining a source profile into a role in another account.
+    AwsRoleChain,
+    /// The GCP metadata server: access and identity tokens.
+    GcpMetadata,
+    /// GitHub Actions' OIDC token endpoint.
+    GithubOidc,
+    /// A Google `external_account` credential file (AWS or OIDC source).
+    GoogleExternalAccount,
+    /// Google federation from container credentials through a custom AWS supplier.
+    GoogleAwsSupplier,
+}
+
+impl Flow {
+    /// The flow's name in scenario files and profiles (`aws-imds`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Flow::AwsImds => "aws-imds",
+            Flow::AwsContainer => "aws-container",
+            Flow::AwsWebIdentity => "aws-web-identity",
+            Flow::AwsRoleChain => "aws-role-chain",
+            Flow::GcpMetadata => "gcp-metadata",
+            Flow::GithubOidc => "github-oidc",
+            Flow::GoogleExternalAccount => "google-external-account",
+            Flow::GoogleAwsSupplier => "google-aws-supplier",
+        }
+    }
+}
+
+impl std::fmt::Display for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Parameters every flow takes: how the client repeats its work.
 const COMMON: &[(&str, Kind)] = &[("repeat", Kind::Count), ("pause_ms", Kind::Count), ("refetch", Kind::Bool)];
 
-/// The parameters `flow` takes besides the common ones (`repeat`, `pause_ms`, `refetch`); `None`
-/// for an unknown flow.
-pub fn of(flow: &str) -> Option<&'static [(&'static str, Kind)]> {
-    Some(match flow {
-        "aws-imds" => &[],
-        "aws-container" => &[("container_token", Kind::Text), ("token_file", Kind::Bool)],
-        "aws-web-identity" => &[("issuer", Kind::Word(&["github", "google"])), ("audience", Kind::Text), ("role", Kind::Text), ("session_name", Kind::Text), ("token_claims", Kind::Claims)],
-        "aws-role-chain" => &[
+/// The parameters `flow` takes besides the common ones (`repeat`, `pause_ms`, `refetch`).
+pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
+    match flow {
+        Flow::AwsImds => &[],
+        Flow::AwsContainer => &[("container_token", Kind::Text), ("token_file", Kind::Bool)],
+        Flow::AwsWebIdentity => &[("issuer", Kind::Word(&["github", "google"])), ("audience", Kind::Text), ("role", Kind::Text), ("session_name", Kind::Text), ("token_claims", Kind::Claims)],
+        Flow::AwsRoleChain => &[
             ("source", Kind::Word(&["web-identity", "ec2"])),
             ("role", Kind::Text),
             ("audience", Kind::Text),
@@ -63,19 +106,18 @@ pub fn of(flow: &str) -> Option<&'static [(&'static str, Kind)]> {
             ("external_id", Kind::Text),
             ("duration_seconds", Kind::Count),
         ],
-        "gcp-metadata" => &[("audience", Kind::Text), ("certs_issuer", Kind::Text)],
-        "github-oidc" => &[("audience", Kind::Text), ("request_token", Kind::Text)],
-        "google-external-account" => {
+        Flow::GcpMetadata => &[("audience", Kind::Text), ("certs_issuer", Kind::Text)],
+        Flow::GithubOidc => &[("audience", Kind::Text), ("request_token", Kind::Text)],
+        Flow::GoogleExternalAccount => {
             &[("provider", Kind::Text), ("service_account", Kind::Text), ("source", Kind::Word(&["aws", "github"])), ("imdsv2", Kind::Bool), ("audience", Kind::Text), ("token_claims", Kind::Claims)]
         }
-        "google-aws-supplier" => &[("provider", Kind::Text), ("service_account", Kind::Text)],
-        _ => return None,
-    })
+        Flow::GoogleAwsSupplier => &[("provider", Kind::Text), ("service_account", Kind::Text)],
+    }
 }
 
 /// Checks `params` against what `flow` takes: the offending param's name and what is wrong.
-pub fn check(flow: &str, params: &BTreeMap<String, Value>) -> Result<(), (String, String)> {
-    let own = of(flow).unwrap_or(&[]);
+pub fn check(flow: Flow, params: &BTreeMap<String, Value>) -> Result<(), (String, String)> {
+    let own = of(flow);
     for (name, value) in params {
         let kind = own.iter().chain(COMMON).find(|(n, _)| n == name).map(|(_, k)| *k);
         let Some(kind) = kind else {
@@ -96,7 +138,7 @@ mod tests {
     #[test]
     fn a_misspelt_param_names_what_the_flow_takes() {
         let params = BTreeMap::from([("rol".to_string(), Value::from("x"))]);
-        let (field, message) = check("aws-web-identity", &params).unwrap_err();
+        let (field, message) = check(Flow::AwsWebIdentity, &params).unwrap_err();
         assert_eq!(field, "rol");
         assert!(message.contains("takes no param `rol`") && message.contains("role"), "{message}");
     }
@@ -104,8 +146,8 @@ mod tests {
     #[test]
     fn a_mistyped_param_says_what_it_must_be() {
         let params = BTreeMap::from([("source".to_string(), Value::from("s3"))]);
-        assert_eq!(check("aws-role-chain", &params).unwrap_err().1, "`source` must be one of web-identity, ec2, not \"s3\"");
+        assert_eq!(check(Flow::AwsRoleChain, &params).unwrap_err().1, "`source` must be one of web-identity, ec2, not \"s3\"");
         let params = BTreeMap::from([("repeat".to_string(), Value::from(-1))]);
-        assert!(check("aws-imds", &params).unwrap_err().1.contains("non-negative integer"));
+        assert!(check(Flow::AwsImds, &params).unwrap_err().1.contains("non-negative integer"));
     }
 }

@@ -14,7 +14,7 @@ pub struct Profile {
     #[serde(default)]
     pub description: String,
     /// Flow → command (with `{placeholders}`).
-    pub flows: BTreeMap<String, Vec<String>>,
+    pub flows: BTreeMap<crate::params::Flow, Vec<String>>,
 }
 
 /// The profiles file.

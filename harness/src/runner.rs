@@ -115,7 +115,7 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
         Ok(b) => b.start().await,
         Err(e) => return (failed(s, file, profile, "world", e.to_string()), None),
     };
-    let prepared = match flow::prepare(&cloud, &s.flow, &s.params).await {
+    let prepared = match flow::prepare(&cloud, s.flow, &s.params).await {
         Ok(p) => p,
         Err(e) => return (failed(s, file, profile, "prepare", e), None),
     };
@@ -124,7 +124,7 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
         Err(e) => return (failed(s, file, profile, "command", e), None),
     };
     let mut env = prepared.env.clone();
-    env.insert("CLOUDID_FLOW".into(), s.flow.clone());
+    env.insert("CLOUDID_FLOW".into(), s.flow.name().to_string());
     for (k, v) in &prepared.vars {
         env.insert(format!("CLOUDID_{}", k.to_ascii_uppercase()), v.clone());
     }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
+
+pub use crate::params::Flow;
 use serde::Deserialize;
 
 /// One scenario, as written in `scenarios/**/*.yaml`.
@@ -15,7 +17,7 @@ pub struct Scenario {
     pub name: String,
     /// The flow a client performs (`aws-imds`, `aws-container`, `aws-web-identity`,
     /// `aws-role-chain`, `gcp-metadata`, `github-oidc`, `google-external-account`, `google-aws-supplier`).
-    pub flow: String,
+    pub flow: Flow,
     /// What the scenario shows, for the report.
     #[serde(default)]
     pub docs: String,
@@ -225,9 +227,6 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Flows the harness knows.
-pub const FLOWS: &[&str] = &["aws-imds", "aws-container", "aws-web-identity", "aws-role-chain", "gcp-metadata", "github-oidc", "google-external-account", "google-aws-supplier"];
-
 /// Parses one scenario from `text` (named `file` in errors).
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
     let de = yaml_serde::Deserializer::from_str(text);
@@ -243,11 +242,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
         };
         LoadError { file: file.to_path_buf(), line, column, field: if field == "." { String::new() } else { field }, message: msg }
     })?;
-    if !FLOWS.contains(&s.flow.as_str()) {
-        let line = text.lines().position(|l| l.trim_start().starts_with("flow:")).map(|i| i + 1);
-        return Err(LoadError { file: file.to_path_buf(), line, column: None, field: "flow".into(), message: format!("unknown flow `{}`; known: {}", s.flow, FLOWS.join(", ")) });
-    }
-    if let Err((name, message)) = crate::params::check(&s.flow, &s.params) {
+    if let Err((name, message)) = crate::params::check(s.flow, &s.params) {
         return Err(LoadError { file: file.to_path_buf(), line: param_line(text, &name), column: None, field: format!("params.{name}"), message });
     }
     if let Err((i, message)) = world_text(&s.world) {

@@ -57,7 +57,7 @@ async fn a_client_with_a_narrower_refresh_window_fails_the_botocore_refresh_row(
     let cfg = config();
     let scenarios = suite();
     let (file, s) = scenarios.iter().find(|(_, s)| s.name == "container-credentials-inside-botocore-advisory-window-are-refreshed").expect("scenario exists");
-    let node = &cfg.profiles.profiles["node-aws-sdk"].flows["aws-container"];
+    let node = &cfg.profiles.profiles["node-aws-sdk"].flows[&cloudid_harness::scenario::Flow::AwsContainer];
     let r = runner::run_one(&cfg, file, s, "node-aws-sdk", node).await;
     assert_eq!(r.verdict, Verdict::Failed);
     assert_eq!(failed_checks(&r), ["at_least aws_container.GetCredentials 200"]);
@@ -73,7 +73,7 @@ async fn a_client_holding_the_token_in_its_environment_fails_the_rotation_row() 
     let (file, s) = scenarios.iter().find(|(_, s)| s.name == "container-token-file-re-read-after-rotation").expect("scenario exists");
     let mut s = s.clone();
     s.params.insert("token_file".into(), serde_json::json!(false));
-    let rust = &cfg.profiles.profiles["rust-aws-config"].flows["aws-container"];
+    let rust = &cfg.profiles.profiles["rust-aws-config"].flows[&cloudid_harness::scenario::Flow::AwsContainer];
     let r = runner::run_one(&cfg, file, &s, "rust-aws-config", rust).await;
     assert_eq!(r.verdict, Verdict::Failed);
     assert!(failed_checks(&r).contains(&"absent aws_container.GetCredentials 400"), "{:?}", r.checks);
@@ -133,7 +133,7 @@ async fn client_fuzzing_classifies_every_case_reproducibly() {
     let a = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
     let b = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
     assert_eq!(a.len(), 12, "3 cases for each of the profile's 4 flows");
-    let shape = |v: &[cloudid_harness::fuzz::Case]| v.iter().map(|c| (c.flow.clone(), c.seed, c.mutation.clone())).collect::<Vec<_>>();
+    let shape = |v: &[cloudid_harness::fuzz::Case]| v.iter().map(|c| (c.flow, c.seed, c.mutation.clone())).collect::<Vec<_>>();
     assert_eq!(shape(&a), shape(&b), "the same seed serves the same mutations");
     assert!(a.iter().all(|c| !c.mutation.starts_with("not applied")), "{a:#?}");
     let rust = cloudid_harness::fuzz::run(&cfg, "rust-aws-config", 7, 2).await.unwrap();
@@ -145,7 +145,7 @@ async fn client_fuzzing_classifies_every_case_reproducibly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn client_fuzzing_refuses_a_flow_the_client_cannot_complete_unmutated() {
     let mut cfg = config();
-    let flows = [("aws-imds".to_string(), vec!["sh".to_string(), "-c".to_string(), r#"echo '{"ok": false, "error": "no credentials"}'; exit 1"#.to_string()])];
+    let flows = [(cloudid_harness::scenario::Flow::AwsImds, vec!["sh".to_string(), "-c".to_string(), r#"echo '{"ok": false, "error": "no credentials"}'; exit 1"#.to_string()])];
     cfg.profiles.profiles.insert("never-works".into(), cloudid_harness::profile::Profile { description: String::new(), flows: flows.into_iter().collect() });
     let err = cloudid_harness::fuzz::run(&cfg, "never-works", 1, 2).await.unwrap_err();
     assert_eq!(err, "never-works does not complete flow `aws-imds` unmutated, so fuzzing it would mutate error answers, not valid ones");
