@@ -127,15 +127,15 @@ fn asked_again(journal: &[String]) -> bool {
 }
 
 /// Runs `cases` seeded mutations per flow `profile` supports, from `seed`.
-pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<Vec<Case>, String> {
-    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}`"))?;
+pub async fn run(cfg: &Config, profile: &str, seed: u64, cases: u64) -> Result<Vec<Case>, crate::HarnessError> {
+    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| crate::HarnessError::UnknownProfile(profile.to_string()))?;
     let mut out = Vec::new();
     for (flow, command) in &p.flows {
         let flow = *flow;
         let baseline = scenario(flow, format!("fuzz-{flow}-baseline"), vec![Step::Run]);
         let (_, run) = runner::run_one_raw(cfg, Path::new("<fuzz>"), &baseline, profile, command).await;
         if !run.as_ref().is_some_and(crate::client::ClientRun::succeeded) {
-            return Err(format!("{profile} does not complete flow `{flow}` unmutated, so fuzzing it would mutate error answers, not valid ones"));
+            return Err(crate::HarnessError::Unfuzzable { profile: profile.to_string(), flow });
         }
         for i in 0..cases {
             let s = seed.wrapping_add(i);

@@ -16,6 +16,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod error;
 pub mod flow;
 pub mod fuzz;
 pub mod params;
@@ -26,3 +27,4 @@ pub mod scenario;
 pub mod world_edit;
 
 pub use checks::Verdict;
+pub use error::HarnessError;

@@ -73,7 +73,7 @@ async fn execute(cfg: &Config, paths: &[PathBuf], client: Option<&str>, client_c
     if scenarios.is_empty() {
         return Err(format!("no scenarios under {paths:?}"));
     }
-    runner::check_profiles(cfg, &scenarios)?;
+    runner::check_profiles(cfg, &scenarios).map_err(|e| e.to_string())?;
     match (client, client_cmd) {
         (_, Some(cmd)) => {
             let argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();

@@ -56,12 +56,13 @@ impl Tools {
 }
 
 /// Loads a profiles file.
-pub fn load(path: &Path) -> Result<Profiles, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Profiles, crate::HarnessError> {
+    let config = |message: String| crate::HarnessError::Config { file: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| config(e.to_string()))?;
     let de = yaml_serde::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let p = e.path().to_string();
-        format!("{}: field `{p}`: {}", path.display(), e.into_inner())
+        config(format!("field `{p}`: {}", e.into_inner()))
     })
 }
 

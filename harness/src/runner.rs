@@ -40,14 +40,15 @@ pub struct Config {
 
 impl Config {
     /// The bundled configuration of the workspace at `root`.
-    pub fn bundled(root: &Path) -> Result<Self, String> {
+    pub fn bundled(root: &Path) -> Result<Self, crate::HarnessError> {
         let gaps_file = root.join("scenarios/expected-failures.yaml");
         let known_gaps = if gaps_file.exists() {
-            let text = std::fs::read_to_string(&gaps_file).map_err(|e| e.to_string())?;
+            let config = |message: String| crate::HarnessError::Config { file: gaps_file.clone(), message };
+            let text = std::fs::read_to_string(&gaps_file).map_err(|e| config(e.to_string()))?;
             let de = yaml_serde::Deserializer::from_str(&text);
             serde_path_to_error::deserialize::<_, Vec<KnownGap>>(de).map_err(|e| {
                 let p = e.path().to_string();
-                format!("{}: field `{p}`: {}", gaps_file.display(), e.into_inner())
+                config(format!("field `{p}`: {}", e.into_inner()))
             })?
         } else {
             Vec::new()
@@ -216,11 +217,11 @@ pub fn skipped(file: &Path, s: &Scenario, profile: &str) -> ScenarioResult {
 }
 
 /// Scenarios whose `profiles` name a profile that is not bundled: `file: field `profiles`: …`.
-pub fn check_profiles(cfg: &Config, scenarios: &[(PathBuf, Scenario)]) -> Result<(), String> {
+pub fn check_profiles(cfg: &Config, scenarios: &[(PathBuf, Scenario)]) -> Result<(), crate::HarnessError> {
     for (file, s) in scenarios {
         if let Some(unknown) = s.profiles.iter().find(|p| !cfg.profiles.profiles.contains_key(*p)) {
-            let known = cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
-            return Err(format!("{}: field `profiles`: unknown profile `{unknown}` (known: {known})", file.display()));
+            let known = cfg.profiles.profiles.keys().cloned().collect();
+            return Err(crate::HarnessError::UnknownScenarioProfile { file: file.clone(), profile: unknown.clone(), known });
         }
     }
     Ok(())

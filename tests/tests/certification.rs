@@ -47,7 +47,8 @@ fn every_scenario_names_only_bundled_profiles() {
     let (file, mut s) = suite().into_iter().next().unwrap();
     s.profiles = vec!["python-botox".into()];
     let err = runner::check_profiles(&cfg, &[(file.clone(), s)]).unwrap_err();
-    assert!(err.starts_with(&format!("{}: field `profiles`: unknown profile `python-botox` (known: ", file.display())), "{err}");
+    assert!(matches!(&err, cloudid_harness::HarnessError::UnknownScenarioProfile { profile, .. } if profile == "python-botox"), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("{}: field `profiles`: unknown profile `python-botox` (known: ", file.display())), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,5 +149,6 @@ async fn client_fuzzing_refuses_a_flow_the_client_cannot_complete_unmutated() {
     let flows = [(cloudid_harness::scenario::Flow::AwsImds, vec!["sh".to_string(), "-c".to_string(), r#"echo '{"ok": false, "error": "no credentials"}'; exit 1"#.to_string()])];
     cfg.profiles.profiles.insert("never-works".into(), cloudid_harness::profile::Profile { description: String::new(), flows: flows.into_iter().collect() });
     let err = cloudid_harness::fuzz::run(&cfg, "never-works", 1, 2).await.unwrap_err();
-    assert_eq!(err, "never-works does not complete flow `aws-imds` unmutated, so fuzzing it would mutate error answers, not valid ones");
+    assert_eq!(err, cloudid_harness::HarnessError::Unfuzzable { profile: "never-works".into(), flow: cloudid_harness::scenario::Flow::AwsImds });
+    assert_eq!(err.to_string(), "never-works does not complete flow `aws-imds` unmutated, so fuzzing it would mutate error answers, not valid ones");
 }

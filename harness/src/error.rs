@@ -1,0 +1,43 @@
+//! What can go wrong before a scenario runs: the bundle's configuration files, the names a
+//! scenario uses, a profile that cannot be fuzzed. Scenario files have their own
+//! [`LoadError`](crate::scenario::LoadError) (file, line, column, field); a failed run is a verdict,
+//! not an error.
+
+use std::path::PathBuf;
+
+use crate::params::Flow;
+
+/// Why the harness cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// A configuration file (profiles, expected failures) cannot be read or parsed.
+    #[error("{}: {message}", file.display())]
+    Config {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, with the field when known.
+        message: String,
+    },
+    /// A scenario names a profile that is not bundled.
+    #[error("{}: field `profiles`: unknown profile `{profile}` (known: {})", file.display(), known.join(", "))]
+    UnknownScenarioProfile {
+        /// The scenario file.
+        file: PathBuf,
+        /// The name it used.
+        profile: String,
+        /// The bundled profiles.
+        known: Vec<String>,
+    },
+    /// No bundled profile has this name.
+    #[error("no profile `{0}`")]
+    UnknownProfile(String),
+    /// The profile fails the flow even unmutated, so fuzzing would only mutate error answers.
+    #[error("{profile} does not complete flow `{flow}` unmutated, so fuzzing it would mutate error answers, not valid ones")]
+    Unfuzzable {
+        /// The profile.
+        profile: String,
+        /// The flow.
+        flow: Flow,
+    },
+}
