@@ -344,7 +344,11 @@ proptest! {
 
     /// No time claim panics either STS; a token is granted only when its times are valid.
     #[test]
-    fn no_time_claim_panics_either_sts_and_only_valid_times_are_granted(iat in prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), Just(1_800_000_000i64)], exp in prop_oneof![any::<i64>(), Just(i64::MAX), Just(1_800_000_000i64), Just(1_764_504_000i64 + 600)], nbf in proptest::option::of(any::<i64>())) {
+    fn no_time_claim_panics_either_sts_and_only_valid_times_are_granted(
+        iat in prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), Just(1_800_000_000i64), Just(1_796_040_000i64 - 60), Just(1_796_040_000i64 - 60), Just(1_796_040_000i64 - 60), Just(1_796_040_000i64 + 250), Just(1_796_040_000i64 + 400)],
+        exp in prop_oneof![any::<i64>(), Just(i64::MAX), Just(1_800_000_000i64), Just(1_796_040_000i64 + 600), Just(1_796_040_000i64 + 600), Just(1_796_040_000i64 + 600), Just(1_796_040_000i64 - 200), Just(1_796_040_000i64 - 400)],
+        nbf in proptest::option::of(prop_oneof![any::<i64>(), Just(1_796_040_000i64 - 600), Just(1_796_040_000i64 + 250), Just(1_796_040_000i64 + 400)]),
+    ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let cloud = fixed_cloud().await;
@@ -369,7 +373,7 @@ proptest! {
             ]);
             let r = Client::new().post(format!("{}/v1/token", cloud.endpoint())).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
             let google_status = r.status().as_u16();
-            let google_valid = in_calendar(exp) && in_calendar(iat) && exp > now && iat <= now + 300 && exp - iat <= 48 * 3600;
+            let google_valid = in_calendar(exp) && in_calendar(iat) && nbf.is_none_or(in_calendar) && exp > now && iat <= now + 300 && exp - iat <= 48 * 3600 && nbf.is_none_or(|n| n <= now + 300);
             prop_assert_eq!(google_status == 200, google_valid, "{} at {}: {}", claims, now, r.text().await.unwrap_or_default());
             Ok(())
         })?;

@@ -396,38 +396,23 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     }
     note.checks.push(Check::passed("jwt.audience"));
     let t = now.unix_timestamp();
-    let (iat, exp) = match (decoded.time_claim("iat"), decoded.time_claim("exp")) {
-        (Ok(Some(iat)), Ok(Some(exp))) => (iat, exp),
-        (Err(e @ jwt::JwtError::TimeOutOfRange(..)), _) | (_, Err(e @ jwt::JwtError::TimeOutOfRange(..))) => {
-            note.checks.push(Check::fail("jwt.times", e.to_string()));
-            return Err(oauth(OAuthCode::InvalidGrant, format!("Invalid ID Token: {e}.")));
+    let rules = jwt::TimeRules { require_iat: true, exp_leeway: 0, early_leeway: 300, max_lifetime: Some(48 * 3600) };
+    let claim = |name: &str| decoded.time_claim(name).ok().flatten().unwrap_or_default();
+    let refusal = match decoded.check_times(t, &rules) {
+        Ok(times) => {
+            note.checks.push(Check::passed("jwt.times"));
+            return Ok((Value::Object(decoded.claims.clone()), time::Duration::seconds(times.exp - t)));
         }
-        _ => {
-            note.checks.push(Check::fail("jwt.times", "iat and exp are required integers"));
-            return Err(oauth(OAuthCode::InvalidGrant, "The ID Token must carry integer iat and exp claims."));
+        Err(jwt::TimeFailure::Claim(name, e)) if name == "nbf" || matches!(e, jwt::JwtError::TimeOutOfRange(..)) => (e.to_string(), format!("Invalid ID Token: {e}.")),
+        Err(jwt::TimeFailure::Claim(..) | jwt::TimeFailure::Missing(_)) => ("iat and exp are required integers".to_string(), "The ID Token must carry integer iat and exp claims.".to_string()),
+        Err(jwt::TimeFailure::Expired { exp }) => (format!("exp {exp} <= now {t}"), format!("ID Token issued at {} is stale to sign-in.", claim("iat"))),
+        Err(jwt::TimeFailure::NotYetValid { nbf }) => (format!("nbf {nbf} is after now {t}"), format!("The ID Token is not valid before {nbf}.")),
+        Err(jwt::TimeFailure::IssuedInFuture { iat } | jwt::TimeFailure::TooLong { iat, .. }) => {
+            (format!("iat {iat}, exp {}, now {t}", claim("exp")), "The ID Token's iat is in the future or its lifetime exceeds 48 hours.".to_string())
         }
     };
-    if exp <= t {
-        note.checks.push(Check::fail("jwt.times", format!("exp {exp} <= now {t}")));
-        return Err(oauth(OAuthCode::InvalidGrant, format!("ID Token issued at {iat} is stale to sign-in.")));
-    }
-    match decoded.time_claim("nbf") {
-        Ok(Some(nbf)) if nbf > t + 300 => {
-            note.checks.push(Check::fail("jwt.times", format!("nbf {nbf} is after now {t}")));
-            return Err(oauth(OAuthCode::InvalidGrant, format!("The ID Token is not valid before {nbf}.")));
-        }
-        Err(e) => {
-            note.checks.push(Check::fail("jwt.times", e.to_string()));
-            return Err(oauth(OAuthCode::InvalidGrant, format!("Invalid ID Token: {e}.")));
-        }
-        _ => {}
-    }
-    if iat > t + 300 || exp - iat > 48 * 3600 {
-        note.checks.push(Check::fail("jwt.times", format!("iat {iat}, exp {exp}, now {t}")));
-        return Err(oauth(OAuthCode::InvalidGrant, "The ID Token's iat is in the future or its lifetime exceeds 48 hours."));
-    }
-    note.checks.push(Check::passed("jwt.times"));
-    Ok((Value::Object(decoded.claims.clone()), time::Duration::seconds(exp - t)))
+    note.checks.push(Check::fail("jwt.times", refusal.0));
+    Err(oauth(OAuthCode::InvalidGrant, refusal.1))
 }
 
 /// Applies the provider's mapping (or the AWS default) and condition.

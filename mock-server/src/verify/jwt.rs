@@ -42,6 +42,62 @@ pub enum JwtError {
     TimeOutOfRange(String, i64),
 }
 
+/// How a verifier judges a token's times: the one time check AWS STS and Google STS share, each
+/// with its own rules (and its own words for the failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRules {
+    /// Whether `iat` is required (Google) or optional (AWS).
+    pub require_iat: bool,
+    /// Seconds past `exp` a token is still accepted (AWS: 300; Google: 0).
+    pub exp_leeway: i64,
+    /// Seconds before `nbf` and `iat` a token is already accepted.
+    pub early_leeway: i64,
+    /// The longest `exp − iat` accepted, if any (Google: 48 hours).
+    pub max_lifetime: Option<i64>,
+}
+
+/// Why a token's times are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFailure {
+    /// The NumericDate claim named is not an integer, or no date (the error says which).
+    Claim(&'static str, JwtError),
+    /// A required claim is absent.
+    Missing(&'static str),
+    /// Now is at or past `exp` (plus the leeway).
+    Expired {
+        /// `exp`.
+        exp: i64,
+    },
+    /// Now is before `nbf` (less the leeway).
+    NotYetValid {
+        /// `nbf`.
+        nbf: i64,
+    },
+    /// `iat` is after now (plus the leeway).
+    IssuedInFuture {
+        /// `iat`.
+        iat: i64,
+    },
+    /// `exp − iat` is over the maximum lifetime.
+    TooLong {
+        /// `iat`.
+        iat: i64,
+        /// `exp`.
+        exp: i64,
+    },
+}
+
+/// A token's times, once they passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    /// `exp`.
+    pub exp: i64,
+    /// `iat`, if present.
+    pub iat: Option<i64>,
+    /// `nbf`, if present.
+    pub nbf: Option<i64>,
+}
+
 /// The latest NumericDate accepted: 9999-12-31T23:59:59Z. With every claim between 0 and this,
 /// and the clock within its range, time arithmetic on claims cannot overflow.
 pub const LATEST_NUMERIC_DATE: i64 = 253_402_300_799;
@@ -266,6 +322,36 @@ impl Decoded {
             return Err(JwtError::TimeOutOfRange(name.to_string(), n));
         }
         Ok(Some(n))
+    }
+
+    /// Checks `exp`, `nbf` and `iat` against `now` (Unix seconds) under `rules`. Every claim is
+    /// first read as a date (0 … [`LATEST_NUMERIC_DATE`]), so the arithmetic cannot overflow.
+    pub fn check_times(&self, now: i64, rules: &TimeRules) -> Result<Times, TimeFailure> {
+        let claim = |name: &'static str| self.time_claim(name).map_err(|e| TimeFailure::Claim(name, e));
+        let exp = claim("exp")?;
+        let nbf = claim("nbf")?;
+        let iat = claim("iat")?;
+        let exp = exp.ok_or(TimeFailure::Missing("exp"))?;
+        if rules.require_iat && iat.is_none() {
+            return Err(TimeFailure::Missing("iat"));
+        }
+        if now >= exp + rules.exp_leeway {
+            return Err(TimeFailure::Expired { exp });
+        }
+        if let Some(nbf) = nbf
+            && nbf > now + rules.early_leeway
+        {
+            return Err(TimeFailure::NotYetValid { nbf });
+        }
+        if let Some(iat) = iat {
+            if iat > now + rules.early_leeway {
+                return Err(TimeFailure::IssuedInFuture { iat });
+            }
+            if rules.max_lifetime.is_some_and(|max| exp - iat > max) {
+                return Err(TimeFailure::TooLong { iat, exp });
+            }
+        }
+        Ok(Times { exp, iat, nbf })
     }
 
     /// The audiences: `aud` as a string or an array of strings.

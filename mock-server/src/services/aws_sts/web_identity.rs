@@ -151,40 +151,28 @@ fn check_signature(shared: &Shared, decoded: &jwt::Decoded, iss_url: &str, now: 
 /// five-minute leeway.
 fn check_times(decoded: &jwt::Decoded, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<(), StsError> {
     let t = now.unix_timestamp();
-    let time_claim = |name: &str, checks: &mut Vec<Check>| {
-        decoded.time_claim(name).map_err(|e| {
-            checks.push(Check::fail("jwt.times", e.to_string()));
-            match e {
-                jwt::JwtError::TimeOutOfRange(..) => invalid(format!("The {name} claim of the token is not a valid date.")),
-                _ => invalid(format!("Timestamps in the token must be formatted as either an integer or a long integer: {name}")),
-            }
-        })
+    let rules = jwt::TimeRules { require_iat: false, exp_leeway: EXP_LEEWAY, early_leeway: EXP_LEEWAY, max_lifetime: None };
+    let (detail, refusal) = match decoded.check_times(t, &rules) {
+        Ok(times) => {
+            checks.push(Check::pass("jwt.times", format!("exp {}, now {t}", times.exp)));
+            return Ok(());
+        }
+        Err(jwt::TimeFailure::Claim(name, e @ jwt::JwtError::TimeOutOfRange(..))) => (e.to_string(), invalid(format!("The {name} claim of the token is not a valid date."))),
+        Err(jwt::TimeFailure::Claim(name, e)) => (e.to_string(), invalid(format!("Timestamps in the token must be formatted as either an integer or a long integer: {name}"))),
+        Err(jwt::TimeFailure::Missing(_)) => ("no exp claim".to_string(), invalid("The token has no expiration (exp) claim.")),
+        Err(jwt::TimeFailure::Expired { exp }) => (
+            format!("exp {exp} + {EXP_LEEWAY}s leeway is before now {t}"),
+            StsError::new(400, StsCode::ExpiredTokenException, format!("Token expired: current date/time {t} must be before the expiration date/time {exp}")),
+        ),
+        Err(jwt::TimeFailure::NotYetValid { nbf }) => {
+            (format!("nbf {nbf} is after now {t}"), invalid(format!("Token is not yet valid: current date/time {t} is before the not-before date/time {nbf}")))
+        }
+        Err(jwt::TimeFailure::IssuedInFuture { iat } | jwt::TimeFailure::TooLong { iat, .. }) => {
+            (format!("iat {iat} is in the future (now {t})"), invalid(format!("Token issued in the future: current date/time {t}, issued at {iat}")))
+        }
     };
-    let exp = time_claim("exp", checks)?;
-    let nbf = time_claim("nbf", checks)?;
-    let iat = time_claim("iat", checks)?;
-    let Some(exp) = exp else {
-        checks.push(Check::fail("jwt.times", "no exp claim"));
-        return Err(invalid("The token has no expiration (exp) claim."));
-    };
-    if t >= exp + EXP_LEEWAY {
-        checks.push(Check::fail("jwt.times", format!("exp {exp} + {EXP_LEEWAY}s leeway is before now {t}")));
-        return Err(StsError::new(400, StsCode::ExpiredTokenException, format!("Token expired: current date/time {t} must be before the expiration date/time {exp}")));
-    }
-    if let Some(nbf) = nbf
-        && nbf > t + EXP_LEEWAY
-    {
-        checks.push(Check::fail("jwt.times", format!("nbf {nbf} is after now {t}")));
-        return Err(invalid(format!("Token is not yet valid: current date/time {t} is before the not-before date/time {nbf}")));
-    }
-    if let Some(iat) = iat
-        && iat > t + EXP_LEEWAY
-    {
-        checks.push(Check::fail("jwt.times", format!("iat {iat} is in the future (now {t})")));
-        return Err(invalid(format!("Token issued in the future: current date/time {t}, issued at {iat}")));
-    }
-    checks.push(Check::pass("jwt.times", format!("exp {exp}, now {t}")));
-    Ok(())
+    checks.push(Check::fail("jwt.times", detail));
+    Err(refusal)
 }
 
 /// The trust policy's context for this token: the principal, the provider's condition keys
