@@ -15,3 +15,33 @@ pub(crate) fn page(status: StatusCode) -> Response {
     );
     (status, [(header::CONTENT_TYPE, "text/html"), (header::SERVER, "EC2ws")], body).into_response()
 }
+
+/// An IMDS refusal: its status and error page. 401 and 403 deny (no or a bad session token, a
+/// disabled endpoint, a proxied token request); other statuses reject the request.
+pub(crate) struct ImdsError(pub(crate) StatusCode);
+
+impl crate::exchange::Refusal for ImdsError {
+    fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    fn code(&self) -> &'static str {
+        self.0.canonical_reason().unwrap_or("Error")
+    }
+
+    fn denies(&self) -> bool {
+        matches!(self.0, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+    }
+
+    fn render(&self, _request_id: &str) -> Response {
+        page(self.0)
+    }
+}
+
+/// A refused answer: the verdict the status gives, and EC2's error page.
+pub(crate) fn refuse(mut note: crate::journal::Note, status: StatusCode) -> crate::exchange::Answer {
+    use crate::exchange::Refusal;
+    let e = ImdsError(status);
+    note.verdict = e.verdict();
+    (e.render(""), note)
+}

@@ -35,10 +35,9 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 
 /// `GET /`: the metadata versions.
 pub(crate) fn list_versions(method: &Method) -> Answer {
-    let mut note = Note::new("aws_imds", "ListVersions", Verdict::Served);
+    let note = Note::new("aws_imds", "ListVersions", Verdict::Served);
     if !matches!(*method, Method::GET | Method::HEAD) {
-        note.verdict = Verdict::Error;
-        return noted(errors::page(StatusCode::METHOD_NOT_ALLOWED), note);
+        return errors::refuse(note, StatusCode::METHOD_NOT_ALLOWED);
     }
     noted(text(tree::VERSIONS.join("\n"), None), note)
 }
@@ -71,18 +70,18 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let Some(ec2) = model.aws.ec2.as_ref() else {
         let mut note = Note::new("aws_imds", "GetMetadata", Verdict::Error);
         note.checks.push(Check::fail("imds.instance", "this world has no EC2 instance"));
-        return noted(errors::page(StatusCode::NOT_FOUND), note);
+        return errors::refuse(note, StatusCode::NOT_FOUND);
     };
     if ec2.http_endpoint == HttpEndpoint::Disabled {
-        let mut note = Note::new("aws_imds", "GetMetadata", Verdict::Denied);
+        let mut note = Note::new("aws_imds", "GetMetadata", Verdict::Error);
         note.checks.push(Check::fail("imds.endpoint.enabled", "http_endpoint: disabled"));
-        return noted(errors::page(StatusCode::FORBIDDEN), note);
+        return errors::refuse(note, StatusCode::FORBIDDEN);
     }
     if rest == "api/token" {
         if version != "latest" {
-            let mut note = Note::new("aws_imds", "PutToken", Verdict::Denied);
+            let mut note = Note::new("aws_imds", "PutToken", Verdict::Error);
             note.checks.push(Check::fail("imds.token.path", format!("token requested under version {version}")));
-            return noted(errors::page(StatusCode::FORBIDDEN), note);
+            return errors::refuse(note, StatusCode::FORBIDDEN);
         }
         return token::put(shared, req.method(), req.headers());
     }
@@ -90,7 +89,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let mut note = Note::new("aws_imds", operation, Verdict::Error);
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         note.checks.push(Check::fail("imds.method", format!("{} is not GET or HEAD", req.method())));
-        return noted(errors::page(StatusCode::METHOD_NOT_ALLOWED), note);
+        return errors::refuse(note, StatusCode::METHOD_NOT_ALLOWED);
     }
     let node = tree::resolve(&model, ec2, rest);
     let now = shared.clock.now();
@@ -127,15 +126,14 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
                 TokenCheck::Expired => "token expired",
                 _ => "token was not issued by this instance",
             };
-            note.verdict = Verdict::Denied;
             note.checks.push(Check::fail("imds.token", why));
-            return noted(errors::page(StatusCode::UNAUTHORIZED), note);
+            return errors::refuse(note, StatusCode::UNAUTHORIZED);
         }
     };
     let mut response = match (node, credentials) {
         (Node::Missing, _) => {
             note.checks.push(Check::fail("imds.path", format!("nothing at /{version}/{rest}")));
-            return noted(errors::page(StatusCode::NOT_FOUND), note);
+            return errors::refuse(note, StatusCode::NOT_FOUND);
         }
         (Node::IdentityDocument, _) => {
             note.verdict = Verdict::Served;

@@ -22,19 +22,18 @@ pub(crate) fn put(shared: &Shared, method: &Method, headers: &HeaderMap) -> Answ
     let mut note = Note::new("aws_imds", "PutToken", Verdict::Error);
     if method != Method::PUT {
         note.checks.push(Check::fail("imds.token.method", format!("{method} is not PUT")));
-        return noted(errors::page(StatusCode::METHOD_NOT_ALLOWED), note);
+        return errors::refuse(note, StatusCode::METHOD_NOT_ALLOWED);
     }
     if headers.contains_key("x-forwarded-for") {
-        note.verdict = Verdict::Denied;
         note.checks.push(Check::fail("imds.token.no_forwarded_for", "PUT carried X-Forwarded-For"));
-        return noted(errors::page(StatusCode::FORBIDDEN), note);
+        return errors::refuse(note, StatusCode::FORBIDDEN);
     }
     note.checks.push(Check::passed("imds.token.no_forwarded_for"));
     let ttl = match parse_ttl(headers) {
         Ok(ttl) => ttl,
         Err(why) => {
             note.checks.push(Check::fail("imds.token.ttl", why));
-            return noted(errors::page(StatusCode::BAD_REQUEST), note);
+            return errors::refuse(note, StatusCode::BAD_REQUEST);
         }
     };
     note.checks.push(Check::pass("imds.token.ttl", ttl.to_string()));

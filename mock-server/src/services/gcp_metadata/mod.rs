@@ -66,28 +66,26 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let gcp = &model.gcp;
     let Some(default_sa) = gcp.default_account() else {
         note.checks.push(Check::fail("gce.instance", "this world has no metadata server (no default service account)"));
-        return noted(respond::not_found(path), note);
+        return respond::refuse(note, respond::MdsError::NotFound(path.to_string()));
     };
     if req.headers().contains_key("x-forwarded-for") {
-        note.verdict = Verdict::Denied;
         note.checks.push(Check::fail("gce.no_forwarded_for", "request carried X-Forwarded-For"));
-        return noted(respond::forwarded(), note);
+        return respond::refuse(note, respond::MdsError::Forwarded);
     }
     match req.headers().get("metadata-flavor").map(|v| v.as_bytes()) {
         Some(b"Google") => note.checks.push(Check::passed("gce.metadata_flavor")),
         Some(_) => {
             note.checks.push(Check::fail("gce.metadata_flavor", "Metadata-Flavor is not `Google`"));
-            return noted(respond::not_found(path), note);
+            return respond::refuse(note, respond::MdsError::NotFound(path.to_string()));
         }
         None => {
-            note.verdict = Verdict::Denied;
             note.checks.push(Check::fail("gce.metadata_flavor", "missing Metadata-Flavor: Google"));
-            return noted(respond::missing_flavor(path), note);
+            return respond::refuse(note, respond::MdsError::MissingFlavor(path.to_string()));
         }
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         note.checks.push(Check::fail("gce.method", format!("{} is not GET", req.method())));
-        return noted(respond::not_found(path), note);
+        return respond::refuse(note, respond::MdsError::NotFound(path.to_string()));
     }
     let Some(rest) = path.strip_prefix(ROOT).filter(|r| r.is_empty() || r.starts_with('/')) else {
         if path.trim_end_matches('/') == "/computeMetadata" {
@@ -95,7 +93,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
             return noted(respond::text(listing(&["v1/"])), note);
         }
         note.checks.push(Check::fail("gce.path", format!("nothing at {path}")));
-        return noted(respond::not_found(path), note);
+        return respond::refuse(note, respond::MdsError::NotFound(path.to_string()));
     };
     let params = query_params(req.uri().query());
     let recursive = params.get("recursive").is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -115,7 +113,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
             None => format!("no service account `{name}` is attached to this instance (its account is {})", default_sa.email),
         };
         note.checks.push(Check::fail("gce.service_account", why));
-        return noted(respond::not_found(path), note);
+        return respond::refuse(note, respond::MdsError::NotFound(path.to_string()));
     }
 
     if let ["instance", "service-accounts", name, leaf] = segments.as_slice()
@@ -170,7 +168,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     match found {
         None => {
             note.checks.push(Check::fail("gce.path", format!("nothing at {path}")));
-            noted(respond::not_found(path), note)
+            respond::refuse(note, respond::MdsError::NotFound(path.to_string()))
         }
         Some((true, _)) if !is_dir => {
             note.verdict = Verdict::Served;
@@ -178,7 +176,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         }
         Some((false, _)) if is_dir && !rest.is_empty() => {
             note.checks.push(Check::fail("gce.path", format!("{path} is a value, not a directory")));
-            noted(respond::not_found(path), note)
+            respond::refuse(note, respond::MdsError::NotFound(path.to_string()))
         }
         Some((_, body)) => {
             note.verdict = Verdict::Served;
@@ -222,7 +220,7 @@ fn token(shared: &Shared, sa: &ServiceAccountModel, params: &HashMap<String, Str
     note.operation = "GetAccessToken";
     if let Some(s) = params.get("scopes").filter(|s| s.len() > crate::world::google_tokens::MAX_SCOPES_LEN) {
         note.checks.push(Check::fail("gce.token.scopes", format!("scopes is {} bytes, over {}", s.len(), crate::world::google_tokens::MAX_SCOPES_LEN)));
-        return noted(respond::bad_request(&format!("scopes parameter is too long: {} bytes, at most {}", s.len(), crate::world::google_tokens::MAX_SCOPES_LEN)), note);
+        return respond::refuse(note, respond::MdsError::BadRequest(format!("scopes parameter is too long: {} bytes, at most {}", s.len(), crate::world::google_tokens::MAX_SCOPES_LEN)));
     }
     let scopes: Vec<String> = match params.get("scopes") {
         Some(s) if !s.trim().is_empty() => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
@@ -250,12 +248,12 @@ fn identity(shared: &Shared, gcp: &GcpModel, sa: &ServiceAccountModel, params: &
     note.operation = "GetIdentityToken";
     let Some(audience) = params.get("audience").filter(|a| !a.is_empty()) else {
         note.checks.push(Check::fail("gce.identity.audience", "no audience"));
-        return noted(respond::bad_request("non-empty audience parameter required"), note);
+        return respond::refuse(note, respond::MdsError::BadRequest("non-empty audience parameter required".into()));
     };
     let format = params.get("format").map(String::as_str).unwrap_or("standard");
     if !matches!(format, "standard" | "full") {
         note.checks.push(Check::fail("gce.identity.format", format!("format `{format}`")));
-        return noted(respond::bad_request("format must be one of: standard, full"), note);
+        return respond::refuse(note, respond::MdsError::BadRequest("format must be one of: standard, full".into()));
     }
     let now = shared.clock.now();
     let mut claims = tokens::google_id_claims(gcp, sa, audience, now, format == "full");
@@ -268,7 +266,7 @@ fn identity(shared: &Shared, gcp: &GcpModel, sa: &ServiceAccountModel, params: &
             Some(k) => k,
             None => {
                 note.checks.push(Check::fail("gce.identity", "the google issuer has no signing key"));
-                return noted(respond::not_found(&format!("{ROOT}/instance/service-accounts/default/identity")), note);
+                return respond::refuse(note, respond::MdsError::NotFound(format!("{ROOT}/instance/service-accounts/default/identity")));
             }
         }
     }

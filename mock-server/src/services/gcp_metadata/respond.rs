@@ -67,3 +67,51 @@ pub(crate) fn redirect(host: &str, path: &str, query: Option<&str>) -> Response 
     }
     stamp(r)
 }
+
+/// A metadata-server refusal, in its own shapes: Google's HTML 404 and 403 pages, the proxy
+/// refusal, a plain 400. The 403s deny (no `Metadata-Flavor`, a proxied request); the rest reject
+/// the request.
+pub(crate) enum MdsError {
+    /// 404 for `path`.
+    NotFound(String),
+    /// 403: no `Metadata-Flavor: Google` on `path`.
+    MissingFlavor(String),
+    /// 403: `X-Forwarded-For`.
+    Forwarded,
+    /// 400 with a message.
+    BadRequest(String),
+}
+
+impl crate::exchange::Refusal for MdsError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MissingFlavor(_) | Self::Forwarded => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        self.status().canonical_reason().unwrap_or("Error")
+    }
+
+    fn denies(&self) -> bool {
+        matches!(self, Self::MissingFlavor(_) | Self::Forwarded)
+    }
+
+    fn render(&self, _request_id: &str) -> Response {
+        match self {
+            Self::NotFound(path) => not_found(path),
+            Self::MissingFlavor(path) => missing_flavor(path),
+            Self::Forwarded => forwarded(),
+            Self::BadRequest(message) => bad_request(message),
+        }
+    }
+}
+
+/// A refused answer: the verdict the refusal gives, and its page.
+pub(crate) fn refuse(mut note: crate::journal::Note, e: MdsError) -> crate::exchange::Answer {
+    use crate::exchange::Refusal;
+    note.verdict = e.verdict();
+    (e.render(""), note)
+}
