@@ -46,23 +46,22 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let agent = container.map_or(ContainerAgent::Ecs, |c| c.agent);
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         note.checks.push(Check::fail("container.method", format!("{} is not GET", req.method())));
-        let response = match agent {
-            ContainerAgent::Ecs => ecs_error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequest", "Invalid request method"),
-            ContainerAgent::PodIdentity => agent_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        let e = match agent {
+            ContainerAgent::Ecs => ContainerError::Ecs { status: StatusCode::METHOD_NOT_ALLOWED, code: "InvalidRequest", message: "Invalid request method", denial: false },
+            ContainerAgent::PodIdentity => ContainerError::Agent { status: StatusCode::METHOD_NOT_ALLOWED, message: "Method Not Allowed".into(), denial: false },
         };
-        return noted(response, note);
+        return refuse(note, e);
     }
     let Some(container) = container else {
         let id = path.trim_start_matches("/v2/credentials").trim_start_matches('/');
         let (code, message) = if id.is_empty() { ("NoIdInRequest", "CredentialsV2Request: No ID in the request") } else { ("InvalidIdInRequest", "CredentialsV2Request: Credentials not found") };
         note.checks.push(Check::fail("container.id", format!("no task credentials at {path}")));
-        return noted(ecs_error(StatusCode::BAD_REQUEST, code, message), note);
+        return refuse(note, ContainerError::Ecs { status: StatusCode::BAD_REQUEST, code, message, denial: false });
     };
     note.checks.push(Check::passed("container.id"));
-    if let Err(refusal) = check_token(container, req.headers(), shared) {
-        note.verdict = Verdict::Denied;
-        note.checks.push(Check::fail("container.authorization", refusal.detail));
-        return noted(refusal.response, note);
+    if let Err((detail, e)) = check_token(container, req.headers(), shared) {
+        note.checks.push(Check::fail("container.authorization", detail));
+        return refuse(note, e);
     }
     note.checks.push(match container.auth_token {
         Some(_) => Check::pass("container.authorization", "Authorization matches the world's token"),
@@ -76,40 +75,84 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     noted(document(container, &cred), note)
 }
 
-struct Refusal {
-    detail: &'static str,
-    response: Response,
+/// A refusal of either agent, in that agent's shape: the ECS agent's JSON
+/// (`code`/`message`/`HTTPErrorCode`) or the Pod Identity agent's Go `http.Error` text. Whether it
+/// denies is the variant's: a token refusal denies even when the agent answers 400.
+enum ContainerError {
+    /// The ECS agent's JSON error.
+    Ecs { status: StatusCode, code: &'static str, message: &'static str, denial: bool },
+    /// The Pod Identity agent's text error.
+    Agent { status: StatusCode, message: String, denial: bool },
 }
 
-fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), Box<Refusal>> {
+impl crate::exchange::Refusal for ContainerError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Ecs { status, .. } | Self::Agent { status, .. } => *status,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Ecs { code, .. } => code,
+            Self::Agent { .. } => "AgentError",
+        }
+    }
+
+    fn denies(&self) -> bool {
+        match self {
+            Self::Ecs { denial, .. } | Self::Agent { denial, .. } => *denial,
+        }
+    }
+
+    fn render(&self, _request_id: &str) -> Response {
+        match self {
+            Self::Ecs { status, code, message, .. } => ecs_error(*status, code, message),
+            Self::Agent { status, message, .. } => agent_error(*status, message),
+        }
+    }
+}
+
+/// A refused answer: the verdict the refusal gives, and its body.
+fn refuse(mut note: Note, e: ContainerError) -> Answer {
+    use crate::exchange::Refusal;
+    note.verdict = e.verdict();
+    (e.render(""), note)
+}
+
+fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), (&'static str, ContainerError)> {
     let Some(expected) = shared.container_token(container) else {
         return Ok(());
     };
     let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
-    let refuse = |detail: &'static str, response: Response| Err(Box::new(Refusal { detail, response }));
+    let refuse = |detail: &'static str, e: ContainerError| Err((detail, e));
+    let agent = |message: String| ContainerError::Agent { status: StatusCode::BAD_REQUEST, message, denial: true };
     match container.agent {
         ContainerAgent::PodIdentity => {
             if given.is_empty() {
-                return refuse("missing Authorization", agent_error(StatusCode::BAD_REQUEST, "Service account token cannot be empty"));
+                return refuse("missing Authorization", agent("Service account token cannot be empty".into()));
             }
             if given.split(|b| *b == b'.').count() != 3 {
-                return refuse(
-                    "Authorization is not a JWT",
-                    agent_error(StatusCode::BAD_REQUEST, "Service account token cannot be parsed: token is malformed: token contains an invalid number of segments"),
-                );
+                return refuse("Authorization is not a JWT", agent("Service account token cannot be parsed: token is malformed: token contains an invalid number of segments".into()));
             }
             if given != expected.expose().as_bytes() {
                 let rid = shared.request_id();
                 let message = format!("[{rid}]: (InvalidTokenException): The service account token is invalid, fault: client");
-                return refuse("Authorization does not match the pod's token", agent_error(StatusCode::BAD_REQUEST, &message));
+                return refuse("Authorization does not match the pod's token", agent(message));
             }
         }
         ContainerAgent::Ecs => {
             if given.is_empty() {
-                return refuse("missing Authorization", ecs_error(StatusCode::UNAUTHORIZED, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization header is missing"));
+                return refuse(
+                    "missing Authorization",
+                    ContainerError::Ecs { status: StatusCode::UNAUTHORIZED, code: "InvalidAuthorizationToken", message: "CredentialsV2Request: Authorization header is missing", denial: true },
+                );
             }
             if given != expected.expose().as_bytes() {
-                return refuse("Authorization does not match", ecs_error(StatusCode::FORBIDDEN, "InvalidAuthorizationToken", "CredentialsV2Request: Authorization token is invalid"));
+                return refuse(
+                    "Authorization does not match",
+                    ContainerError::Ecs { status: StatusCode::FORBIDDEN, code: "InvalidAuthorizationToken", message: "CredentialsV2Request: Authorization token is invalid", denial: true },
+                );
             }
         }
     }
