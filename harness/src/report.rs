@@ -15,12 +15,23 @@ fn mark(r: &ScenarioResult) -> String {
     }
 }
 
-/// One line per result plus the failures' evidence.
+/// `path` from its `scenarios/` directory on (`scenarios/aws-imds/x.yaml`), as a reader finds it
+/// in the repository; the whole path when it is not under one.
+fn shown(path: &std::path::Path) -> String {
+    let parts: Vec<_> = path.components().collect();
+    match parts.iter().rposition(|c| c.as_os_str() == "scenarios") {
+        Some(i) => parts[i..].iter().collect::<std::path::PathBuf>().display().to_string(),
+        None => path.display().to_string(),
+    }
+}
+
+/// One line per result plus the failures' evidence, each failure with its scenario file.
 pub fn terminal(results: &[ScenarioResult]) -> String {
     let mut out = String::new();
     for r in results {
         out.push_str(&format!("{:<9} {:<28} {}\n", format!("{:?}", r.verdict).to_lowercase(), r.profile, r.scenario));
         if r.verdict == Verdict::Failed {
+            out.push_str(&format!("          in {}\n", shown(&r.file)));
             for c in r.checks.iter().filter(|c| c.verdict == Verdict::Failed) {
                 out.push_str(&format!("          ✗ {}\n", c.name));
                 for e in &c.evidence {
