@@ -276,7 +276,9 @@ fn delegate(sub: &str, args: &[String]) -> ExitCode {
     match std::process::Command::new(&program).arg(sub).args(args).status() {
         Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
         Err(e) => {
-            eprintln!("cloudid {sub}: cannot run cloudid-certify ({e}); build it with `cargo build -p cloudid-harness`");
+            let release = std::env::current_exe().is_ok_and(|p| p.components().any(|c| c.as_os_str() == "release"));
+            let profile = if release { " --release" } else { "" };
+            eprintln!("cloudid {sub}: cannot run cloudid-certify ({e}); build it beside this cloudid with `cargo build{profile} -p cloudid-harness`, or put it on PATH");
             ExitCode::FAILURE
         }
     }
