@@ -15,6 +15,21 @@ fn config() -> Config {
     cfg
 }
 
+/// Runs the scenario file `rel` (under `scenarios/`) against every bundled profile: nothing may
+/// fail but for known gaps, and some profile must run it. The generated per-file tests call this.
+pub(crate) async fn certify_file(rel: &str) {
+    let cfg = config();
+    let file = cloudid_tests::workspace_root().join("scenarios").join(rel);
+    let scenarios = scenario::load_all(std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scenarios.len(), 1, "{}", file.display());
+    let mut results = Vec::new();
+    for profile in cfg.profiles.profiles.keys() {
+        results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+    }
+    assert!(results.iter().all(|r| r.verdict != Verdict::Failed), "scenarios/{rel}:\n{}", report::terminal(&results));
+    assert!(results.iter().any(|r| r.verdict != Verdict::Skipped), "scenarios/{rel} ran against no profile");
+}
+
 fn suite() -> Vec<(PathBuf, scenario::Scenario)> {
     scenario::load_all(&[cloudid_tests::workspace_root().join("scenarios")]).expect("every scenario file loads")
 }
