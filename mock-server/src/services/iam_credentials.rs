@@ -205,83 +205,94 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
     }
     note.checks.push(Check::pass("iam.permission", grant));
     match method {
-        "generateAccessToken" => {
-            let scope: Vec<String> = req.get("scope").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
-            if scope.is_empty() {
-                note.checks.push(Check::fail("iam.request", "no scope"));
-                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Scope required.", None));
-            }
-            let len = scope.iter().map(|s| s.len() + 1).sum::<usize>();
-            if len > crate::world::google_tokens::MAX_SCOPES_LEN {
-                note.checks.push(Check::fail("iam.request", format!("scopes are {len} bytes")));
-                return refuse(
-                    note,
-                    RpcError::new(400, "INVALID_ARGUMENT", format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None),
-                );
-            }
-            let lifetime = match req.get("lifetime").and_then(Value::as_str) {
-                None => 3600,
-                Some(l) => match l.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()) {
-                    Some(n) if (1.0..=3600.0).contains(&n) => n as i64,
-                    _ => {
-                        note.checks.push(Check::fail("iam.request", format!("lifetime {l}")));
-                        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "The lifetime must be between 1s and 3600s.", None));
-                    }
-                },
-            };
-            let token = {
-                let mut state = shared.state();
-                let state = &mut *state;
-                state.google_tokens.issue(&mut state.rng, &sa.email, scope, now, time::Duration::seconds(lifetime))
-            };
-            note.verdict = Verdict::Granted;
-            note.issued = Some(token.receipt.clone());
-            noted(ok(json!({"accessToken": token.token.expose(), "expireTime": crate::clock::iso8601(token.expires_at)})), note)
-        }
-        "generateIdToken" => {
-            let Some(audience) = req.get("audience").and_then(Value::as_str).filter(|a| !a.is_empty()) else {
-                note.checks.push(Check::fail("iam.request", "no audience"));
-                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Audience required.", None));
-            };
-            let iat = now.unix_timestamp();
-            let mut claims = json!({"aud": audience, "azp": sa.unique_id, "exp": iat + 3600, "iat": iat, "iss": crate::world::issuers::GOOGLE_ISS, "sub": sa.unique_id});
-            if req.get("includeEmail").and_then(Value::as_bool) == Some(true) {
-                claims["email"] = json!(sa.email);
-                claims["email_verified"] = json!(true);
-            }
-            let Some(key) = shared.state().issuers.by_name("google").and_then(|i| i.active.clone()) else {
-                return refuse(note, RpcError::new(500, "INTERNAL", "no signing key", None));
-            };
-            let token = key.sign(&claims, &Default::default());
-            note.verdict = Verdict::Granted;
-            note.issued = Some(Arc::new(Issued::id_token(&token, &sa.unique_id, audience, now + time::Duration::hours(1))));
-            noted(ok(json!({ "token": token })), note)
-        }
-        "signJwt" => {
-            let Some(Value::Object(mut payload)) = req.get("payload").and_then(Value::as_str).and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
-                note.checks.push(Check::fail("iam.request", "payload is not a JSON object"));
-                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Payload must be a JSON object.", None));
-            };
-            if let Err(why) = sign_jwt_expiry(&mut payload, now.unix_timestamp()) {
-                note.checks.push(Check::fail("iam.request", why.clone()));
-                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", why, None));
-            }
-            let key = shared.sa_keys.key_for(&sa.email);
-            note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
-            note.verdict = Verdict::Served;
-            noted(ok(json!({"keyId": key.kid, "signedJwt": key.sign(&Value::Object(payload), &Default::default())})), note)
-        }
-        _ => {
-            let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| STANDARD.decode(p).ok()) else {
-                note.checks.push(Check::fail("iam.request", "payload is not base64"));
-                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Payload must be base64.", None));
-            };
-            let key = shared.sa_keys.key_for(&sa.email);
-            note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
-            note.verdict = Verdict::Served;
-            noted(ok(json!({"keyId": key.kid, "signedBlob": STANDARD.encode(key.sign_bytes(&payload))})), note)
-        }
+        "generateAccessToken" => generate_access_token(shared, sa, &req, now, note),
+        "generateIdToken" => generate_id_token(shared, sa, &req, now, note),
+        "signJwt" => sign_jwt(shared, sa, &req, now, note),
+        _ => sign_blob(shared, sa, &req, note),
     }
+}
+
+/// `generateAccessToken`: an access token for the account, with the requested scopes and
+/// lifetime (1 s … 3600 s).
+fn generate_access_token(shared: &Shared, sa: &ServiceAccountModel, req: &Value, now: time::OffsetDateTime, mut note: Note) -> Answer {
+    let scope: Vec<String> = req.get("scope").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+    if scope.is_empty() {
+        note.checks.push(Check::fail("iam.request", "no scope"));
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Scope required.", None));
+    }
+    let len = scope.iter().map(|s| s.len() + 1).sum::<usize>();
+    if len > crate::world::google_tokens::MAX_SCOPES_LEN {
+        note.checks.push(Check::fail("iam.request", format!("scopes are {len} bytes")));
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", format!("The requested scopes are {len} bytes long; at most {} are accepted.", crate::world::google_tokens::MAX_SCOPES_LEN), None));
+    }
+    let lifetime = match req.get("lifetime").and_then(Value::as_str) {
+        None => 3600,
+        Some(l) => match l.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()) {
+            Some(n) if (1.0..=3600.0).contains(&n) => n as i64,
+            _ => {
+                note.checks.push(Check::fail("iam.request", format!("lifetime {l}")));
+                return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "The lifetime must be between 1s and 3600s.", None));
+            }
+        },
+    };
+    let token = {
+        let mut state = shared.state();
+        let state = &mut *state;
+        state.google_tokens.issue(&mut state.rng, &sa.email, scope, now, time::Duration::seconds(lifetime))
+    };
+    note.verdict = Verdict::Granted;
+    note.issued = Some(token.receipt.clone());
+    noted(ok(json!({"accessToken": token.token.expose(), "expireTime": crate::clock::iso8601(token.expires_at)})), note)
+}
+
+/// `generateIdToken`: a Google ID token for the account, signed by Google's OIDC key, as
+/// IAM Credentials issues them.
+fn generate_id_token(shared: &Shared, sa: &ServiceAccountModel, req: &Value, now: time::OffsetDateTime, mut note: Note) -> Answer {
+    let Some(audience) = req.get("audience").and_then(Value::as_str).filter(|a| !a.is_empty()) else {
+        note.checks.push(Check::fail("iam.request", "no audience"));
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Audience required.", None));
+    };
+    let iat = now.unix_timestamp();
+    let mut claims = json!({"aud": audience, "azp": sa.unique_id, "exp": iat + 3600, "iat": iat, "iss": crate::world::issuers::GOOGLE_ISS, "sub": sa.unique_id});
+    if req.get("includeEmail").and_then(Value::as_bool) == Some(true) {
+        claims["email"] = json!(sa.email);
+        claims["email_verified"] = json!(true);
+    }
+    let Some(key) = shared.state().issuers.by_name("google").and_then(|i| i.active.clone()) else {
+        return refuse(note, RpcError::new(500, "INTERNAL", "no signing key", None));
+    };
+    let token = key.sign(&claims, &Default::default());
+    note.verdict = Verdict::Granted;
+    note.issued = Some(Arc::new(Issued::id_token(&token, &sa.unique_id, audience, now + time::Duration::hours(1))));
+    noted(ok(json!({ "token": token })), note)
+}
+
+/// `signJwt`: the payload signed with the account's own key (never an issuer's).
+fn sign_jwt(shared: &Shared, sa: &ServiceAccountModel, req: &Value, now: time::OffsetDateTime, mut note: Note) -> Answer {
+    let Some(Value::Object(mut payload)) = req.get("payload").and_then(Value::as_str).and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
+        note.checks.push(Check::fail("iam.request", "payload is not a JSON object"));
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Payload must be a JSON object.", None));
+    };
+    if let Err(why) = sign_jwt_expiry(&mut payload, now.unix_timestamp()) {
+        note.checks.push(Check::fail("iam.request", why.clone()));
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", why, None));
+    }
+    let key = shared.sa_keys.key_for(&sa.email);
+    note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
+    note.verdict = Verdict::Served;
+    noted(ok(json!({"keyId": key.kid, "signedJwt": key.sign(&Value::Object(payload), &Default::default())})), note)
+}
+
+/// `signBlob`: the bytes signed with the account's own key.
+fn sign_blob(shared: &Shared, sa: &ServiceAccountModel, req: &Value, mut note: Note) -> Answer {
+    let Some(payload) = req.get("payload").and_then(Value::as_str).and_then(|p| STANDARD.decode(p).ok()) else {
+        note.checks.push(Check::fail("iam.request", "payload is not base64"));
+        return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", "Payload must be base64.", None));
+    };
+    let key = shared.sa_keys.key_for(&sa.email);
+    note.checks.push(Check::pass("iam.sign", format!("{}'s own key {}", sa.email, key.kid)));
+    note.verdict = Verdict::Served;
+    noted(ok(json!({"keyId": key.kid, "signedBlob": STANDARD.encode(key.sign_bytes(&payload))})), note)
 }
 
 /// `signJwt`'s rule for `exp` (IAM Credentials reference): an integer timestamp not in the past
