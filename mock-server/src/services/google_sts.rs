@@ -387,7 +387,7 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     let canonical = [audience.to_string(), audience.replacen("//", "https://", 1)];
     let accepted: Vec<&String> = if allowed.is_empty() { canonical.iter().collect() } else { allowed.iter().collect() };
     let auds = decoded.audiences();
-    if !auds.iter().any(|a| accepted.iter().any(|x| x.as_str() == *a)) {
+    if decoded.audience_in(&accepted).is_none() {
         note.checks.push(Check::fail("jwt.audience", format!("aud {auds:?}")));
         return Err(oauth(
             OAuthCode::InvalidGrant,

@@ -354,6 +354,12 @@ impl Decoded {
         Ok(Times { exp, iat, nbf })
     }
 
+    /// The first of the token's audiences that `accepted` holds: the audience check both STS
+    /// make (against the provider's client ids, or its allowed audiences).
+    pub fn audience_in<S: AsRef<str>>(&self, accepted: &[S]) -> Option<&str> {
+        self.audiences().into_iter().find(|a| accepted.iter().any(|x| x.as_ref() == *a))
+    }
+
     /// The audiences: `aud` as a string or an array of strings.
     pub fn audiences(&self) -> Vec<&str> {
         match self.claims.get("aud") {

@@ -87,7 +87,7 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
 
     let audiences = decoded.audiences();
     let audience = match client_ids {
-        Some(ids) => match audiences.iter().find(|a| ids.iter().any(|c| c == *a)) {
+        Some(ids) => match decoded.audience_in(ids) {
             Some(a) => a.to_string(),
             None => {
                 checks.push(Check::fail("jwt.audience", format!("aud {audiences:?} not in the provider's client ids {ids:?}")));
