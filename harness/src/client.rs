@@ -32,7 +32,7 @@ impl ClientRun {
 
 /// Runs `argv` with only `env` (plus `PATH`, a throwaway `HOME`, AWS config files at
 /// `/dev/null`), killing its process group after `timeout`.
-pub fn run(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -> Result<ClientRun, String> {
+pub fn run(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -> Result<ClientRun, crate::HarnessError> {
     run_interactive(argv, env, timeout, |_| Ok(()))
 }
 
@@ -44,10 +44,11 @@ pub fn pause_number(line: &str) -> Option<u64> {
 
 /// As [`run`], calling `on_pause(n)` each time the client pauses (see [`pause_number`]) and
 /// letting it go on afterwards; an error from `on_pause` kills the client and is returned.
-pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration, mut on_pause: impl FnMut(u64) -> Result<(), String>) -> Result<ClientRun, String> {
+pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration, mut on_pause: impl FnMut(u64) -> Result<(), String>) -> Result<ClientRun, crate::HarnessError> {
     use std::io::{BufRead, Read, Write};
-    let (program, args) = argv.split_first().ok_or("empty client command")?;
-    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let failed = |program: &str, why: String| crate::HarnessError::Client { program: program.to_string(), why };
+    let (program, args) = argv.split_first().ok_or_else(|| failed("", "empty client command".into()))?;
+    let home = tempfile::tempdir().map_err(|e| failed(program, e.to_string()))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
@@ -61,7 +62,7 @@ pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout:
         .stderr(Stdio::piped())
         .process_group(0);
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| failed(program, format!("cannot run it: {e}")))?;
     let pgid = child.id();
     let kill = move || {
         let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pgid}")]).status();
@@ -77,7 +78,7 @@ pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout:
             }
         })
     };
-    let mut stderr_pipe = child.stderr.take().ok_or("no stderr pipe")?;
+    let mut stderr_pipe = child.stderr.take().ok_or_else(|| failed(program, "no stderr pipe".into()))?;
     let stderr_reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = stderr_pipe.read_to_end(&mut buf);
@@ -86,7 +87,7 @@ pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout:
     let mut stdin = child.stdin.take();
     let mut stdout = String::new();
     let mut failure = None;
-    for line in std::io::BufReader::new(child.stdout.take().ok_or("no stdout pipe")?).split(b'\n') {
+    for line in std::io::BufReader::new(child.stdout.take().ok_or_else(|| failed(program, "no stdout pipe".into()))?).split(b'\n') {
         let Ok(line) = line else { break };
         let line = String::from_utf8_lossy(&line).into_owned();
         if let Some(n) = pause_number(&line) {
@@ -103,12 +104,12 @@ pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout:
         stdout.push('\n');
     }
     drop(stdin);
-    let status = child.wait().map_err(|e| e.to_string())?;
+    let status = child.wait().map_err(|e| failed(program, e.to_string()))?;
     let _ = done_tx.send(());
     let _ = watchdog.join();
     let stderr = String::from_utf8_lossy(&stderr_reader.join().unwrap_or_default()).into_owned();
     if let Some(e) = failure {
-        return Err(e);
+        return Err(failed(program, format!("at a pause: {e}")));
     }
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("null");
     Ok(ClientRun {

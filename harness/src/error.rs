@@ -29,6 +29,23 @@ pub enum HarnessError {
         /// The bundled profiles.
         known: Vec<String>,
     },
+    /// The client program could not be run, or its run could not be completed (no such program,
+    /// an I/O failure, or a step at one of its pauses that failed).
+    #[error("client `{program}`: {why}")]
+    Client {
+        /// The program (first word of the command).
+        program: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// A flow could not be prepared (a token could not be minted, a file could not be written).
+    #[error("preparing flow `{flow}`: {why}")]
+    Prepare {
+        /// The flow.
+        flow: Flow,
+        /// What went wrong.
+        why: String,
+    },
     /// No bundled profile has this name.
     #[error("no profile `{0}`")]
     UnknownProfile(String),

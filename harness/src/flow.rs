@@ -39,7 +39,11 @@ fn pick(all: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, Strin
 }
 
 /// Prepares `flow` with `params` against `cloud`.
-pub async fn prepare(cloud: &CloudId, flow: crate::params::Flow, params: &BTreeMap<String, Value>) -> Result<Prepared, String> {
+pub async fn prepare(cloud: &CloudId, flow: crate::params::Flow, params: &BTreeMap<String, Value>) -> Result<Prepared, crate::HarnessError> {
+    prepare_inner(cloud, flow, params).await.map_err(|why| crate::HarnessError::Prepare { flow, why })
+}
+
+async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTreeMap<String, Value>) -> Result<Prepared, String> {
     use crate::params::Flow;
     let all = cloud.env();
     let e = cloud.endpoint();

@@ -118,7 +118,7 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
     };
     let prepared = match flow::prepare(&cloud, s.flow, &s.params).await {
         Ok(p) => p,
-        Err(e) => return (failed(s, file, profile, "prepare", e), None),
+        Err(e) => return (failed(s, file, profile, "prepare", e.to_string()), None),
     };
     let argv = match profile::expand(command, &cfg.tools, &prepared.vars) {
         Ok(a) => a,
@@ -166,7 +166,7 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
             }
             let _ = resume_tx.send(outcome);
         }
-        match client.await.map_err(|e| e.to_string()).and_then(|r| r) {
+        match client.await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
             Ok(r) => {
                 client_ms += r.elapsed_ms;
                 last = Some(r);
