@@ -73,9 +73,27 @@ pub struct ClientRun {
     pub stdout: String,
 }
 
+/// Shared by every test that runs real clients, held exclusively by the compose test. The compose
+/// environment serves the real link-local addresses (169.254.169.254, 169.254.170.2, …) on this
+/// host while it runs, and a client told of no metadata server falls back to exactly those, so
+/// a negative test (a world without a default account) would reach the compose server instead.
+static LINK_LOCAL: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A guard to hold while a test runs real clients (several may run at once).
+pub fn clients_may_run() -> std::sync::RwLockReadGuard<'static, ()> {
+    LINK_LOCAL.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A guard to hold while the compose environment serves the link-local addresses (no client
+/// test runs meanwhile).
+pub fn link_local_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    LINK_LOCAL.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `program args…` with a clean environment: only `PATH`, a throwaway `HOME`, AWS config
 /// files pointed at `/dev/null`, and `env`. Kills it after `timeout`.
 pub fn run_client(program: &str, args: &[&str], env: &BTreeMap<String, String>, timeout: Duration) -> ClientRun {
+    let _clients = clients_may_run();
     let home = tempfile_dir();
     let mut cmd = Command::new(program);
     cmd.args(args)

@@ -1,5 +1,8 @@
 //! The conformance suite run by the harness against every bundled client profile, and against
 //! deliberately wrong clients that it must fail.
+// Each test holds `cloudid_tests::clients_may_run()` for its whole run, awaits included: a
+// test-wide guard against the compose test, never taken by the tasks the test awaits.
+#![allow(clippy::await_holding_lock)]
 
 use std::path::PathBuf;
 
@@ -18,6 +21,7 @@ fn config() -> Config {
 /// Runs the scenario file `rel` (under `scenarios/`) against every bundled profile: nothing may
 /// fail but for known gaps, and some profile must run it. The generated per-file tests call this.
 pub(crate) async fn certify_file(rel: &str) {
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     let file = cloudid_tests::workspace_root().join("scenarios").join(rel);
     let scenarios = scenario::load_all(std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e}"));
@@ -36,6 +40,7 @@ fn suite() -> Vec<(PathBuf, scenario::Scenario)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bundled_profile_passes_the_suite_with_only_known_gaps() {
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     let scenarios = suite();
     assert!(scenarios.len() >= 30, "{} scenarios", scenarios.len());
@@ -57,6 +62,7 @@ async fn every_bundled_profile_passes_the_suite_with_only_known_gaps() {
 
 #[test]
 fn every_scenario_names_only_bundled_profiles() {
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     runner::check_profiles(&cfg, &suite()).expect("profiles named by scenarios exist");
     let (file, mut s) = suite().into_iter().next().unwrap();
@@ -70,6 +76,7 @@ fn every_scenario_names_only_bundled_profiles() {
 async fn a_client_with_a_narrower_refresh_window_fails_the_botocore_refresh_row() {
     // The JS SDK keeps credentials until 5 minutes before expiry; with 12 minutes left it does
     // not refresh, so botocore's advisory-window row must fail for it.
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     let scenarios = suite();
     let (file, s) = scenarios.iter().find(|(_, s)| s.name == "container-credentials-inside-botocore-advisory-window-are-refreshed").expect("scenario exists");
@@ -84,6 +91,7 @@ async fn a_client_with_a_narrower_refresh_window_fails_the_botocore_refresh_row(
 async fn a_client_holding_the_token_in_its_environment_fails_the_rotation_row() {
     // The same SDK given the token as AWS_CONTAINER_AUTHORIZATION_TOKEN cannot see the rotation:
     // its refetch after the pause sends the old token, which the agent refuses.
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     let scenarios = suite();
     let (file, s) = scenarios.iter().find(|(_, s)| s.name == "container-token-file-re-read-after-rotation").expect("scenario exists");
@@ -97,6 +105,7 @@ async fn a_client_holding_the_token_in_its_environment_fails_the_rotation_row() 
 }
 
 async fn wrong(scenario_name: &str, command: &[&str]) -> runner::ScenarioResult {
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     let scenarios = suite();
     let (file, s) = scenarios.iter().find(|(_, s)| s.name == scenario_name).expect("scenario exists");
@@ -131,6 +140,7 @@ async fn a_client_that_claims_success_without_credentials_fails_positive_and_neg
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_client_is_killed_and_fails() {
+    let _clients = cloudid_tests::clients_may_run();
     let mut cfg = config();
     cfg.timeout = std::time::Duration::from_millis(500);
     let scenarios = suite();
@@ -145,6 +155,7 @@ async fn a_hanging_client_is_killed_and_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_fuzzing_classifies_every_case_reproducibly() {
+    let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
     let a = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
     let b = cloudid_harness::fuzz::run(&cfg, "python-boto3", 7, 3).await.unwrap();
@@ -160,6 +171,7 @@ async fn client_fuzzing_classifies_every_case_reproducibly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_fuzzing_refuses_a_flow_the_client_cannot_complete_unmutated() {
+    let _clients = cloudid_tests::clients_may_run();
     let mut cfg = config();
     let flows = [(cloudid_harness::scenario::Flow::AwsImds, vec!["sh".to_string(), "-c".to_string(), r#"echo '{"ok": false, "error": "no credentials"}'; exit 1"#.to_string()])];
     cfg.profiles.profiles.insert("never-works".into(), cloudid_harness::profile::Profile { description: String::new(), flows: flows.into_iter().collect() });

@@ -90,6 +90,7 @@ fn unmodified_aws_and_google_workloads_find_imds_sts_and_google_at_their_real_ad
     if no_engine() {
         return;
     }
+    let _alone = cloudid_tests::link_local_exclusive();
     let bins = static_bins();
     let compose_dir = cloudid_tests::workspace_root().join("fixtures/compose");
     build_image("localhost/cloudid:dev", "Containerfile", &[bins.join("cloudid")]);
