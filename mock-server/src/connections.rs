@@ -114,7 +114,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
 }
 
 fn refuse_over_limit(mut stream: tokio::net::TcpStream, peer: SocketAddr, max: usize, logged: &AtomicU64) {
-    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let second = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
     if logged.swap(second, Ordering::Relaxed) != second {
         tracing::warn!("connection limit ({max}) reached: answering {peer} 503 and closing (raise it with --max-connections)");
     }

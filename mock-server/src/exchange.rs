@@ -49,14 +49,19 @@ pub(crate) trait Refusal {
     fn verdict(&self) -> Verdict {
         if self.denies() { Verdict::Denied } else { Verdict::Error }
     }
+
+    /// The refused answer: `note` with the verdict this refusal gives, and its body.
+    fn answer(&self, mut note: Note, request_id: &str) -> Answer {
+        note.verdict = self.verdict();
+        (self.render(request_id), note)
+    }
 }
 
 /// Completes a refused answer: the verdict the refusal's code gives, an `{check}` failure with
 /// `detail` (what the service said), and the refusal's own body.
 pub(crate) fn refused(mut note: Note, refusal: &impl Refusal, check: &'static str, detail: String, request_id: &str) -> Answer {
-    note.verdict = refusal.verdict();
     note.checks.push(crate::journal::Check::fail(check, detail));
-    (refusal.render(request_id), note)
+    refusal.answer(note, request_id)
 }
 
 /// Requests no service claims (unknown paths): a plain-text 404, and faults answer in text.

@@ -114,10 +114,8 @@ impl crate::exchange::Refusal for ContainerError {
 }
 
 /// A refused answer: the verdict the refusal gives, and its body.
-fn refuse(mut note: Note, e: ContainerError) -> Answer {
-    use crate::exchange::Refusal;
-    note.verdict = e.verdict();
-    (e.render(""), note)
+fn refuse(note: Note, e: ContainerError) -> Answer {
+    crate::exchange::Refusal::answer(&e, note, "")
 }
 
 fn check_token(container: &ContainerModel, headers: &HeaderMap, shared: &Shared) -> Result<(), (&'static str, ContainerError)> {

@@ -56,11 +56,8 @@ impl crate::exchange::Refusal for GithubError {
 }
 
 /// A refused answer: the verdict the refusal gives, and its body.
-fn refuse(mut note: Note, status: StatusCode, message: &'static str) -> Answer {
-    use crate::exchange::Refusal;
-    let e = GithubError { status, message };
-    note.verdict = e.verdict();
-    (e.render(""), note)
+fn refuse(note: Note, status: StatusCode, message: &'static str) -> Answer {
+    crate::exchange::Refusal::answer(&GithubError { status, message }, note, "")
 }
 
 use crate::percent::param;

@@ -65,10 +65,8 @@ impl crate::exchange::Refusal for RpcError {
 }
 
 /// A refused answer: the verdict the error's status gives, and its body.
-fn refuse(mut note: Note, e: RpcError) -> Answer {
-    use crate::exchange::Refusal;
-    note.verdict = e.verdict();
-    (e.render(""), note)
+fn refuse(note: Note, e: RpcError) -> Answer {
+    crate::exchange::Refusal::answer(&e, note, "")
 }
 
 fn ok(body: Value) -> Response {
@@ -390,6 +388,5 @@ pub(crate) fn rpc_fault(status: StatusCode) -> Response {
         503 => ("UNAVAILABLE", "The service is currently unavailable."),
         _ => ("INTERNAL", "Internal error encountered."),
     };
-    let body = json!({"error": {"code": status.as_u16(), "message": m, "status": s}});
-    (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+    crate::exchange::Refusal::render(&RpcError::new(status.as_u16(), s, m, None), "")
 }

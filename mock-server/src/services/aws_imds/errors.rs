@@ -39,9 +39,6 @@ impl crate::exchange::Refusal for ImdsError {
 }
 
 /// A refused answer: the verdict the status gives, and EC2's error page.
-pub(crate) fn refuse(mut note: crate::journal::Note, status: StatusCode) -> crate::exchange::Answer {
-    use crate::exchange::Refusal;
-    let e = ImdsError(status);
-    note.verdict = e.verdict();
-    (e.render(""), note)
+pub(crate) fn refuse(note: crate::journal::Note, status: StatusCode) -> crate::exchange::Answer {
+    crate::exchange::Refusal::answer(&ImdsError(status), note, "")
 }

@@ -110,8 +110,6 @@ impl crate::exchange::Refusal for MdsError {
 }
 
 /// A refused answer: the verdict the refusal gives, and its page.
-pub(crate) fn refuse(mut note: crate::journal::Note, e: MdsError) -> crate::exchange::Answer {
-    use crate::exchange::Refusal;
-    note.verdict = e.verdict();
-    (e.render(""), note)
+pub(crate) fn refuse(note: crate::journal::Note, e: MdsError) -> crate::exchange::Answer {
+    crate::exchange::Refusal::answer(&e, note, "")
 }
