@@ -168,7 +168,9 @@ impl Shared {
                 tracing::trace!(target: "cloudid_mock::request", "  check {} {:?} {}", c.name, c.outcome, c.detail.as_deref().unwrap_or(""));
             }
         }
-        self.journal.push(Record::new(now, method.clone(), path.to_string(), status, note));
+        let mut record = Record::new(now, method.clone(), path.to_string(), status, note);
+        record.host = crate::services::by_host::REQUEST_HOST.try_with(|h| h.clone()).ok().flatten();
+        self.journal.push(record);
         response
     }
 

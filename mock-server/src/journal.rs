@@ -85,6 +85,9 @@ pub const CHECK_NAMES: &[&str] = &[
     "container.credentials",
     "container.id",
     "container.method",
+    "crm.method",
+    "crm.permission",
+    "crm.project",
     "gce.identity",
     "gce.identity.audience",
     "gce.identity.format",
@@ -102,6 +105,8 @@ pub const CHECK_NAMES: &[&str] = &[
     "github.issuer",
     "github.method",
     "github.token",
+    "google.caller",
+    "google.scope",
     "google_sts.audience",
     "google_sts.scope",
     "google_sts.subject_token_type",
@@ -144,6 +149,7 @@ pub const CHECK_NAMES: &[&str] = &[
     "sts.role",
     "sts.web_identity_token",
     "tokeninfo",
+    "upstream",
 ];
 
 /// What kind of credential a response handed out.
@@ -204,6 +210,10 @@ pub struct JournalEntry {
     pub time: String,
     /// HTTP method.
     pub method: String,
+    /// The host the request named (`Host`), when it named one: which of the real hosts a
+    /// workload called (`sts.amazonaws.com`, `[fd00:ec2::254]`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Request path (no query: queries can carry tokens).
     pub path: String,
     /// Emulated service, e.g. `aws_imds`.
@@ -290,6 +300,8 @@ pub struct Record {
     pub path: String,
     /// Response status.
     pub status: u16,
+    /// The host the request named, if any.
+    pub host: Option<String>,
     /// The handler's note.
     pub note: Note,
 }
@@ -352,7 +364,7 @@ impl Record {
 
     /// A record of a request answered at `time`.
     pub fn new(time: OffsetDateTime, method: Method, path: String, status: u16, note: Note) -> Self {
-        Self { seq: 0, time, method, path, status, note }
+        Self { seq: 0, time, method, path, status, host: None, note }
     }
 
     fn render(&self) -> JournalEntry {
@@ -360,6 +372,7 @@ impl Record {
             seq: self.seq,
             time: crate::clock::iso8601(self.time),
             method: self.method.to_string(),
+            host: self.host.as_ref().map(|h| cut(h).unwrap_or_else(|| h.clone())),
             path: self.path.clone(),
             service: self.note.service.to_string(),
             operation: self.note.operation.to_string(),

@@ -29,6 +29,8 @@ mod control;
 mod control_client;
 pub mod cred_config;
 pub mod env;
+#[cfg(target_os = "linux")]
+pub mod exec;
 mod exchange;
 pub mod faults;
 pub mod fence;

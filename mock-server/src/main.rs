@@ -40,6 +40,39 @@ enum Command {
         #[command(flatten)]
         guard: Guard,
     },
+    /// Run a command as if it were on a cloud platform: cloudid at the real metadata addresses
+    /// and API host names, in namespaces of its own, with no endpoint settings.
+    #[cfg(target_os = "linux")]
+    Exec {
+        /// World file (YAML); the built-in default world when absent.
+        #[arg(long, env = "CLOUDID_WORLD")]
+        world: Option<PathBuf>,
+        /// The platform to emulate (default: the world's EC2 instance, else its ECS task, else
+        /// its Pod Identity agent, else its Google VM, else a GitHub Actions job).
+        #[arg(long = "as", value_enum)]
+        platform: Option<cloudid_mock::exec::Platform>,
+        /// Write every exchange here as JSON lines when the command exits.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// An extra variable for the command, `NAME=VALUE` (e.g. GOOGLE_APPLICATION_CREDENTIALS); repeatable.
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Do not print the summary of exchanges on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// `cloudid exec`'s relay to an upstream outside its namespaces (internal).
+    #[cfg(target_os = "linux")]
+    #[command(name = "__relay", hide = true)]
+    Relay {
+        /// The Unix socket to accept on.
+        listen: PathBuf,
+        /// The upstream's `host:port`.
+        to: String,
+    },
     /// Exit 0 if a server answers `/_cloudid/health` (a container health check).
     Health {
         /// Base URL of the server.
@@ -192,6 +225,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { world, listen, tls_listen, ca_out, guard } => serve(world, listen, tls_listen, ca_out, &guard),
+        #[cfg(target_os = "linux")]
+        Command::Exec { world, platform, journal, env, quiet, command } => exec(world, platform, journal, &env, quiet, command),
+        #[cfg(target_os = "linux")]
+        Command::Relay { listen, to } => match cloudid_mock::exec::relay(&listen, &to) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cloudid relay: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Health { endpoint } => match control(&endpoint, |c| async move { c.health().await }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -380,6 +423,43 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
             }
         }
     })
+}
+
+/// `cloudid exec`: runs before any thread exists (the namespaces need a single-threaded process).
+#[cfg(target_os = "linux")]
+fn exec(world: Option<PathBuf>, platform: Option<cloudid_mock::exec::Platform>, journal: Option<PathBuf>, env: &[String], quiet: bool, command: Vec<std::ffi::OsString>) -> ExitCode {
+    let model = match &world {
+        Some(path) => match world::load_file(path) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("cloudid exec: invalid world: {e}");
+                return ExitCode::from(125);
+            }
+        },
+        None => world::default_world(),
+    };
+    let mut vars = Vec::new();
+    for kv in env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => vars.push((k.to_string(), v.to_string())),
+            _ => {
+                eprintln!("cloudid exec: --env `{kv}` is not NAME=VALUE");
+                return ExitCode::from(125);
+            }
+        }
+    }
+    let mut options = cloudid_mock::exec::ExecOptions::new(model, command);
+    options.platform = platform;
+    options.journal = journal;
+    options.env = vars;
+    options.summary = !quiet;
+    match cloudid_mock::exec::run(options) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("cloudid exec: {e}");
+            ExitCode::from(125)
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; both handlers are installed when this returns, before the

@@ -13,7 +13,12 @@ use crate::{control, services};
 
 /// The whole application: control plane plus every emulated service.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new().merge(control::router(shared.clone())).merge(services::router(&shared.model)).fallback(fallback).with_state(shared)
+    Router::new()
+        .merge(control::router(shared.clone()))
+        .merge(services::router(&shared.model))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), services::by_host::dispatch))
+        .with_state(shared)
 }
 
 async fn fallback(State(shared): State<Arc<Shared>>, req: Request) -> Response {

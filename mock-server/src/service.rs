@@ -16,6 +16,8 @@ pub enum Service {
     AwsContainer,
     /// AWS STS.
     AwsSts,
+    /// The ECS task metadata endpoint (v3, v4).
+    AwsTaskMetadata,
     /// The GCP metadata server.
     GcpMetadata,
     /// GitHub Actions' OIDC token endpoint.
@@ -30,6 +32,11 @@ pub enum Service {
     ServiceAccountKeys,
     /// Google's `tokeninfo`.
     GoogleOauth2,
+    /// Cloud Resource Manager's project lookup.
+    #[serde(rename = "cloud_resource_manager")]
+    ResourceManager,
+    /// A real cloud API cloudid does not emulate (credentials verified, then refused or forwarded).
+    NotEmulated,
     /// cloudid itself: a path no service emulates.
     Cloudid,
 }
@@ -41,6 +48,7 @@ impl Service {
             Self::AwsImds => "aws_imds",
             Self::AwsContainer => "aws_container",
             Self::AwsSts => "aws_sts",
+            Self::AwsTaskMetadata => "aws_task_metadata",
             Self::GcpMetadata => "gcp_metadata",
             Self::GithubOidc => "github_oidc",
             Self::GoogleSts => "google_sts",
@@ -48,6 +56,8 @@ impl Service {
             Self::OidcDiscovery => "oidc_discovery",
             Self::ServiceAccountKeys => "service_account_keys",
             Self::GoogleOauth2 => "google_oauth2",
+            Self::ResourceManager => "cloud_resource_manager",
+            Self::NotEmulated => "not_emulated",
             Self::Cloudid => "cloudid",
         }
     }

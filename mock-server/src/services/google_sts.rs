@@ -472,6 +472,6 @@ impl Slice for GoogleSts {
     }
 
     fn fault_response(&self, status: StatusCode, _request_id: &str) -> Response {
-        crate::services::iam_credentials::rpc_fault(status)
+        crate::services::google_rpc::rpc_fault(status)
     }
 }

@@ -19,49 +19,11 @@ use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Issued, Note, Verdict};
 use crate::world::google_tokens::AccessToken;
 use crate::world::model::ServiceAccountModel;
+use super::google_rpc::{RpcError, rpc_fault};
 
 /// IAM Credentials and tokeninfo routes.
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/v1/projects/{project}/serviceAccounts/{target}", post(handle)).route("/oauth2/v3/tokeninfo", any(tokeninfo)).route("/tokeninfo", any(tokeninfo))
-}
-
-/// A `google.rpc.Status` error, as IAM Credentials answers: HTTP status, canonical status name,
-/// message, and for a permission refusal the `ErrorInfo` naming the permission. Whether it denies
-/// an identity is the status name's to say (`UNAUTHENTICATED`, `PERMISSION_DENIED`).
-#[derive(Debug, Clone)]
-struct RpcError {
-    code: u16,
-    status: &'static str,
-    message: String,
-    permission: Option<&'static str>,
-}
-
-impl RpcError {
-    fn new(code: u16, status: &'static str, message: impl Into<String>, permission: Option<&'static str>) -> Self {
-        Self { code, status, message: message.into(), permission }
-    }
-}
-
-impl crate::exchange::Refusal for RpcError {
-    fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.code).unwrap_or(StatusCode::BAD_REQUEST)
-    }
-
-    fn code(&self) -> &'static str {
-        self.status
-    }
-
-    fn denies(&self) -> bool {
-        matches!(self.status, "UNAUTHENTICATED" | "PERMISSION_DENIED")
-    }
-
-    fn render(&self, _request_id: &str) -> Response {
-        let mut err = json!({"code": self.code, "message": self.message, "status": self.status});
-        if let Some(p) = self.permission {
-            err["details"] = json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com", "metadata": {"permission": p}}]);
-        }
-        (self.status(), [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], json!({ "error": err }).to_string()).into_response()
-    }
 }
 
 /// A refused answer: the verdict the error's status gives, and its body.
@@ -143,19 +105,12 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
         return refuse(note, RpcError::new(400, "INVALID_ARGUMENT", message, None));
     }
     let now = shared.clock.now();
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim());
-    let caller = bearer.and_then(|t| shared.state().google_tokens.lookup(t)).filter(|t| t.expires_at > now);
-    let Some(caller) = caller else {
-        note.checks.push(Check::fail("iam.caller", "no valid Bearer token issued by this world"));
-        return refuse(
-            note,
-            RpcError::new(
-                401,
-                "UNAUTHENTICATED",
-                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-                None,
-            ),
-        );
+    let caller = match super::google_rpc::bearer_caller(shared, headers) {
+        Ok(c) => c,
+        Err((why, e)) => {
+            note.checks.push(Check::fail("iam.caller", why));
+            return refuse(note, e);
+        }
     };
     note.principal = Some(caller.principal.clone());
     note.checks.push(Check::pass("iam.caller", caller.principal.clone()));
@@ -380,13 +335,3 @@ impl Slice for TokenInfo {
     }
 }
 
-/// The `google.rpc.Status` error Google's APIs answer with when they fail with `status` (quota,
-/// unavailable, internal), for fault injection.
-pub(crate) fn rpc_fault(status: StatusCode) -> Response {
-    let (s, m) = match status.as_u16() {
-        429 => ("RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Token exchange requests' and limit 'Token exchange requests per minute'."),
-        503 => ("UNAVAILABLE", "The service is currently unavailable."),
-        _ => ("INTERNAL", "Internal error encountered."),
-    };
-    crate::exchange::Refusal::render(&RpcError::new(status.as_u16(), s, m, None), "")
-}

@@ -4,11 +4,16 @@
 pub(crate) mod aws_container;
 pub(crate) mod aws_imds;
 pub(crate) mod aws_sts;
+pub(crate) mod aws_task_metadata;
+pub(crate) mod by_host;
 pub(crate) mod gcp_metadata;
 pub(crate) mod github_oidc;
+pub(crate) mod google_rpc;
 pub(crate) mod google_sts;
 pub(crate) mod iam_credentials;
+pub(crate) mod not_emulated;
 pub(crate) mod oidc_discovery;
+pub(crate) mod resource_manager;
 pub(crate) mod service_account_keys;
 
 use std::sync::Arc;
@@ -27,6 +32,7 @@ pub(crate) fn router(model: &WorldModel) -> Router<Arc<Shared>> {
         .route("/", any(root))
         .merge(aws_imds::router())
         .merge(aws_container::router(model))
+        .merge(aws_task_metadata::router())
         .merge(gcp_metadata::router())
         .merge(github_oidc::router())
         .merge(google_sts::router())

@@ -34,6 +34,28 @@ pub struct WorldModel {
     /// The Google Cloud side of the world.
     #[serde(default)]
     pub gcp: GcpModel,
+    /// Services cloudid does not emulate, forwarded to a server of the user's (DynamoDB Local,
+    /// a BigQuery emulator, moto) once the request's credentials are verified.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamModel>,
+}
+
+/// A non-emulated cloud host whose verified requests go to a server of the user's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamModel {
+    /// The real host name, e.g. `dynamodb.ap-northeast-1.amazonaws.com` or `bigquery.googleapis.com`.
+    pub host: String,
+    /// Where to forward: `http://HOST:PORT` (plain HTTP, a path prefix allowed), e.g.
+    /// `http://127.0.0.1:8000` for DynamoDB Local.
+    pub url: String,
+}
+
+impl WorldModel {
+    /// The upstream named for `host` (lower case, no port), if any.
+    pub fn upstream(&self, host: &str) -> Option<&UpstreamModel> {
+        self.upstreams.iter().find(|u| u.host.eq_ignore_ascii_case(host))
+    }
 }
 
 /// A token issuer: a built-in one (`github`, `google`) to adjust, or an extra one.

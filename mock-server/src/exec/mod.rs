@@ -1,0 +1,346 @@
+//! `cloudid exec`: an unmodified workload, in any language, run as if it were on EC2, ECS, EKS,
+//! Compute Engine, Cloud Run or GitHub Actions — with cloudid at the real addresses and host
+//! names, and no endpoint settings.
+//!
+//! The workload runs in new user, network and mount namespaces (no root needed):
+//!
+//! - its only network interface is loopback, carrying the platform's metadata addresses
+//!   (169.254.169.254 and fd00:ec2::254 for IMDS, 169.254.170.2 for the ECS agent, 169.254.170.23
+//!   and fd00:ec2::23 for the Pod Identity agent, 169.254.169.254 for Google's metadata server),
+//!   each answered on port 80 by cloudid; nothing it does leaves the machine, and a connection to
+//!   any other address fails at once;
+//! - `/etc/hosts` is overlaid so every AWS, Google and GitHub API host name points at cloudid's
+//!   HTTPS port ([`hosts`]);
+//! - cloudid's generated CA is trusted system-wide ([`trust`]);
+//! - the user's own cloud configuration (`~/.aws`, `~/.config/gcloud`, `~/.azure`) is hidden and
+//!   cloud variables from the calling shell are dropped, so the workload sees what the platform
+//!   gives it ([`Platform::env`]) and what `--env` adds, nothing else.
+//!
+//! The process enters the namespaces itself before it starts any thread, then serves the world
+//! and runs the workload as its child. The child's exit status is the command's; its standard
+//! streams pass through; `SIGTERM`, `SIGHUP`, `SIGUSR1`, `SIGUSR2` (and `SIGINT`, `SIGQUIT` when
+//! they cannot have come from a terminal) are forwarded; when it exits, anything it left running
+//! in the namespace is killed.
+
+mod hosts;
+mod netlink;
+mod platform;
+mod relay;
+mod sandbox;
+mod summary;
+mod trust;
+
+use std::ffi::OsString;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+pub use platform::Platform;
+pub use relay::run as relay;
+
+use crate::world::WorldModel;
+
+/// What `cloudid exec` runs, and how.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ExecOptions {
+    /// The world to serve.
+    pub world: WorldModel,
+    /// The platform to emulate; [`Platform::of_world`] when `None`.
+    pub platform: Option<Platform>,
+    /// Where to write the journal (JSON lines) when the workload exits.
+    pub journal: Option<PathBuf>,
+    /// Extra variables for the workload (`--env K=V`), set last.
+    pub env: Vec<(String, String)>,
+    /// Whether to print the summary of exchanges on stderr.
+    pub summary: bool,
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+}
+
+impl ExecOptions {
+    /// Options running `command` in `world`, platform from the world, summary on.
+    pub fn new(world: WorldModel, command: Vec<OsString>) -> Self {
+        Self { world, platform: None, journal: None, env: Vec::new(), summary: true, command }
+    }
+}
+
+/// Why `cloudid exec` could not run the workload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The kernel refused the namespaces.
+    #[error(
+        "cannot create the namespaces the workload runs in: {why}. Without namespaces, run `cloudid serve --proxy` and start the workload with the variables `cloudid env --proxy` prints (HTTPS_PROXY, HTTP_PROXY, NO_PROXY and the CA bundle)"
+    )]
+    NamespacesRefused {
+        /// What the kernel said, and the likely reason.
+        why: String,
+    },
+    /// The world lacks what the platform needs.
+    #[error("cannot run as {platform}: {why}")]
+    Platform {
+        /// The platform asked for.
+        platform: Platform,
+        /// What is missing.
+        why: String,
+    },
+    /// A step of setting up the namespaces or the server failed.
+    #[error("{step}: {source}")]
+    Setup {
+        /// What was being done.
+        step: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The workload could not be started.
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn setup(step: impl Into<String>) -> impl FnOnce(io::Error) -> ExecError {
+    let step = step.into();
+    move |source| ExecError::Setup { step, source }
+}
+
+/// Runs the workload; its exit status (128 + the signal's number if a signal ended it).
+///
+/// Must be called before the process starts any thread: the kernel gives a new user namespace
+/// only to a single-threaded process. The binary calls it before building its runtime.
+pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
+    let platform = options.platform.unwrap_or_else(|| Platform::of_world(&options.world));
+    if let Some(why) = platform.missing(&options.world) {
+        return Err(ExecError::Platform { platform, why });
+    }
+    let Some(program) = options.command.first().cloned() else {
+        return Err(ExecError::Spawn { program: String::new(), source: io::Error::new(io::ErrorKind::InvalidInput, "no command given") });
+    };
+    let world = platform.shape(options.world);
+    let scratch = Scratch::create()?;
+    let authority = crate::tls::Authority::generate(&hosts::certificate_names(&world)).map_err(|e| ExecError::Setup { step: "making the TLS certificates".into(), source: io::Error::other(e) })?;
+    let ca = scratch.write("cloudid-ca.pem", &authority.ca_pem)?;
+    let mut bundle_text = trust::system_bundle();
+    if !bundle_text.is_empty() && !bundle_text.ends_with('\n') {
+        bundle_text.push('\n');
+    }
+    bundle_text.push_str(&authority.ca_pem);
+    let bundle = scratch.write("ca-certificates.crt", &bundle_text)?;
+    let original_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let hosts_file = scratch.write("hosts", &hosts::hosts_file(&world, platform, &original_hosts))?;
+    let token_file = scratch.path.join("eks-pod-identity-token");
+    if let Some(token) = world.aws.containers.iter().find_map(|c| c.auth_token.as_ref()) {
+        scratch.write("eks-pod-identity-token", token.expose())?;
+    }
+    let empty = scratch.path.join("empty");
+    std::fs::create_dir(&empty).map_err(setup("creating the scratch directory"))?;
+    let (world, relays) = start_relays(world, &scratch.path)?;
+
+    sandbox::enter()?;
+    let api: IpAddr = platform::API_ADDRESS.parse().expect("a literal address");
+    let metadata = platform.metadata_addresses();
+    sandbox::network(&[metadata.as_slice(), &[api]].concat())?;
+    if Path::new("/etc/hosts").is_file() {
+        sandbox::overlay(&hosts_file, Path::new("/etc/hosts"))?;
+    }
+    for target in trust::overlay_targets() {
+        sandbox::overlay(&bundle, &target)?;
+    }
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        for dir in [".aws", ".config/gcloud", ".azure"] {
+            let hidden = home.join(dir);
+            if hidden.is_dir() {
+                sandbox::overlay(&empty, &hidden)?;
+            }
+        }
+    }
+
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().filter(|(k, _)| !scrubbed(&k.to_string_lossy())).collect();
+    env.extend(trust::env(&bundle, &ca).into_iter().map(|(k, v)| (k.into(), v.into())));
+    env.extend(platform.env(&world, &token_file).into_iter().map(|(k, v)| (k.into(), v.into())));
+    env.extend(options.env.iter().map(|(k, v)| (k.into(), v.into())));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(setup("starting the runtime"))?;
+    let journal_path = options.journal.clone();
+    let (code, entries) = runtime.block_on(async move {
+        let clock = crate::Clock::system();
+        crate::apply_clock_config(&world, &clock);
+        let shared = crate::Shared::new(world, clock);
+        let router = crate::router(shared.clone());
+        let limits = crate::Limits::default();
+        for addr in &metadata {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(*addr, 80)).await.map_err(setup(format!("listening on {addr} port 80")))?;
+            tokio::spawn(crate::connections::serve(listener, router.clone(), limits, std::future::pending()));
+        }
+        let tls = tokio::net::TcpListener::bind(SocketAddr::new(api, 443)).await.map_err(setup(format!("listening on {api} port 443")))?;
+        let tls_router = router.clone();
+        tokio::spawn(async move { authority.serve(tls, tls_router, limits).await });
+        let code = run_child(&program, &options.command[1..], env).await?;
+        Ok::<_, ExecError>((code, shared.journal.entries()))
+    })?;
+    kill_leftovers();
+    drop(runtime);
+    for mut relay in relays {
+        let _ = relay.kill();
+        let _ = relay.wait();
+    }
+    if let Some(path) = &journal_path {
+        let lines: String = entries.iter().filter_map(|e| serde_json::to_string(e).ok()).map(|l| l + "\n").collect();
+        if let Err(e) = std::fs::write(path, lines) {
+            eprintln!("cloudid exec: cannot write the journal to {}: {e}", path.display());
+        }
+    }
+    if options.summary {
+        eprint!("{}", summary::render(platform, &entries, journal_path.as_deref()));
+    }
+    Ok(code)
+}
+
+/// Starts a relay for each upstream on a TCP address (reached from outside the namespace) and
+/// points the world's upstream at the relay's socket instead.
+fn start_relays(mut world: WorldModel, dir: &Path) -> Result<(WorldModel, Vec<std::process::Child>), ExecError> {
+    use crate::services::not_emulated::{Target, parse_upstream_url};
+    let mut relays = Vec::new();
+    let exe = std::env::current_exe().map_err(setup("finding the cloudid executable for the upstream relay"))?;
+    for (i, upstream) in world.upstreams.iter_mut().enumerate() {
+        let Some(Target::Tcp { authority, prefix }) = parse_upstream_url(&upstream.url) else { continue };
+        let socket = dir.join(format!("upstream-{i}.sock"));
+        let child = std::process::Command::new(&exe)
+            .arg("__relay")
+            .arg(&socket)
+            .arg(&authority)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(setup(format!("starting the relay to {}", upstream.url)))?;
+        relays.push(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !socket.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        upstream.url = format!("unix:{}{}", socket.display(), if prefix.is_empty() { String::new() } else { format!("#{prefix}") });
+    }
+    Ok((world, relays))
+}
+
+/// Variables of the calling shell the workload does not get: every cloud's own (the platform
+/// sets what it sets), proxies (nothing is reachable through them inside), CA overrides (set
+/// anew), and cloudid's.
+fn scrubbed(key: &str) -> bool {
+    const PREFIXES: &[&str] = &["AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "ACTIONS_", "GITHUB_", "RUNNER_", "ECS_", "CLOUD_RUN_", "AZURE_", "IDENTITY_", "MSI_", "CLOUDID_"];
+    const EXACT: &[&str] = &[
+        "K_SERVICE",
+        "K_REVISION",
+        "K_CONFIGURATION",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+        "GIT_SSL_CAINFO",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p)) || EXACT.iter().any(|e| key.eq_ignore_ascii_case(e))
+}
+
+/// Starts the workload and waits for it, forwarding signals; its exit status.
+async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, OsString)>) -> Result<i32, ExecError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .spawn()
+        .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
+    let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
+    let from_terminal = rustix::termios::isatty(std::io::stdin());
+    let mut forwarded = vec![SignalKind::terminate(), SignalKind::hangup(), SignalKind::user_defined1(), SignalKind::user_defined2()];
+    if !from_terminal {
+        forwarded.extend([SignalKind::interrupt(), SignalKind::quit()]);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for kind in forwarded {
+        if let Ok(mut s) = signal(kind) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    let _ = tx.send(kind);
+                }
+            });
+        }
+    }
+    if from_terminal {
+        for kind in [SignalKind::interrupt(), SignalKind::quit()] {
+            if let Ok(mut s) = signal(kind) {
+                tokio::spawn(async move { while s.recv().await.is_some() {} });
+            }
+        }
+    }
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(setup("waiting for the workload"))?,
+            Some(kind) = rx.recv() => {
+                if let (Some(pid), Some(sig)) = (pid, rustix::process::Signal::from_named_raw(kind.as_raw_value())) {
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+            }
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1))
+}
+
+/// Kills every process still in this network namespace but this one: what the workload left
+/// running goes away with it.
+fn kill_leftovers() {
+    let Ok(own) = std::fs::read_link("/proc/self/ns/net") else { return };
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        if pid as u32 == me || std::fs::read_link(entry.path().join("ns/net")).ok().as_ref() != Some(&own) {
+            continue;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// The run's files (hosts overlay, CA bundle, Pod Identity token), removed when it ends.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn create() -> Result<Self, ExecError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = std::env::temp_dir().join(format!("cloudid-exec-{}-{:08x}", std::process::id(), {
+            let mut bytes = [0u8; 4];
+            let _ = aws_lc_rs::rand::fill(&mut bytes);
+            u32::from_ne_bytes(bytes)
+        }));
+        std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(setup(format!("creating {}", path.display())))?;
+        Ok(Self { path })
+    }
+
+    fn write(&self, name: &str, text: &str) -> Result<PathBuf, ExecError> {
+        let path = self.path.join(name);
+        std::fs::write(&path, text).map_err(setup(format!("writing {}", path.display())))?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

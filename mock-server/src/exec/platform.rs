@@ -1,0 +1,209 @@
+//! The platforms a workload can run "on" under `cloudid exec`: what each one's environment holds
+//! (exactly the variables the real platform sets, nothing of cloudid's), which metadata
+//! addresses answer there, and which of the world's endpoints exist on it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::world::WorldModel;
+use crate::world::model::ContainerAgent;
+
+/// A platform preset (`--as`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum Platform {
+    /// An EC2 instance: IMDS at 169.254.169.254 and fd00:ec2::254; no variables.
+    Ec2,
+    /// An ECS (Fargate) task: the ECS agent at 169.254.170.2, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`,
+    /// the task metadata v4 endpoint and the region variables.
+    Ecs,
+    /// An EKS pod with Pod Identity: the agent at 169.254.170.23 and fd00:ec2::23,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+    EksPodIdentity,
+    /// A Compute Engine VM: the metadata server at 169.254.169.254 and `metadata.google.internal`; no variables.
+    Gce,
+    /// A Cloud Run service: the metadata server, `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION`, `PORT`.
+    CloudRun,
+    /// A Cloud Run job: the metadata server and the `CLOUD_RUN_JOB`/`CLOUD_RUN_EXECUTION`/`CLOUD_RUN_TASK_*` variables.
+    CloudRunJob,
+    /// A GitHub Actions job: `ACTIONS_ID_TOKEN_REQUEST_URL`/`_TOKEN` and the `GITHUB_*` context of the world's job.
+    GithubActions,
+}
+
+/// The address of EC2's IMDS and of Google's metadata server.
+pub(crate) const METADATA_V4: &str = "169.254.169.254";
+/// IMDS's IPv6 address (Nitro instances; `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`).
+pub(crate) const IMDS_V6: &str = "fd00:ec2::254";
+/// The ECS agent's address.
+pub(crate) const ECS_AGENT: &str = "169.254.170.2";
+/// The EKS Pod Identity agent's IPv4 address.
+pub(crate) const POD_IDENTITY_V4: &str = "169.254.170.23";
+/// The EKS Pod Identity agent's IPv6 address.
+pub(crate) const POD_IDENTITY_V6: &str = "fd00:ec2::23";
+/// Where the emulated API host names (STS, Google's APIs, GitHub's issuer) point inside.
+pub(crate) const API_ADDRESS: &str = "127.100.0.1";
+/// The GitHub Actions OIDC request host (`ACTIONS_ID_TOKEN_REQUEST_URL`'s).
+pub(crate) const ACTIONS_HOST: &str = "pipelinesghubeus1.actions.githubusercontent.com";
+
+impl Platform {
+    /// The name `--as` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ec2 => "ec2",
+            Self::Ecs => "ecs",
+            Self::EksPodIdentity => "eks-pod-identity",
+            Self::Gce => "gce",
+            Self::CloudRun => "cloud-run",
+            Self::CloudRunJob => "cloud-run-job",
+            Self::GithubActions => "github-actions",
+        }
+    }
+
+    /// The platform a world describes when `--as` is not given: its EC2 instance, else its ECS
+    /// task, else its Pod Identity agent, else its Google VM, else a GitHub Actions job.
+    pub fn of_world(world: &WorldModel) -> Self {
+        let agent = |a: ContainerAgent| world.aws.containers.iter().any(|c| c.agent == a);
+        if world.aws.ec2.is_some() {
+            Self::Ec2
+        } else if agent(ContainerAgent::Ecs) {
+            Self::Ecs
+        } else if agent(ContainerAgent::PodIdentity) {
+            Self::EksPodIdentity
+        } else if world.gcp.default_account().is_some() {
+            Self::Gce
+        } else {
+            Self::GithubActions
+        }
+    }
+
+    fn is_google(self) -> bool {
+        matches!(self, Self::Gce | Self::CloudRun | Self::CloudRunJob)
+    }
+
+    /// Why the world cannot host this platform, if it cannot.
+    pub fn missing(self, world: &WorldModel) -> Option<String> {
+        let agent = |a: ContainerAgent| world.aws.containers.iter().any(|c| c.agent == a);
+        match self {
+            Self::Ec2 if world.aws.ec2.is_none() => Some("the world has no EC2 instance (`aws.ec2`)".into()),
+            Self::Ecs if !agent(ContainerAgent::Ecs) => Some("the world has no ECS task (an `aws.containers` entry with `agent: ecs`)".into()),
+            Self::EksPodIdentity if !agent(ContainerAgent::PodIdentity) => Some("the world has no Pod Identity association (an `aws.containers` entry with `agent: pod_identity`)".into()),
+            p if p.is_google() && world.gcp.default_account().is_none() => Some("the world has no attached service account (`default: true` in `gcp.service_accounts`)".into()),
+            _ => None,
+        }
+    }
+
+    /// The world as this platform sees it: only its own metadata endpoints exist (a task has no
+    /// IMDS, an EC2 instance no ECS agent, an AWS workload no Google metadata server).
+    pub fn shape(self, mut world: WorldModel) -> WorldModel {
+        if self != Self::Ec2 {
+            world.aws.ec2 = None;
+        }
+        let keep = match self {
+            Self::Ecs => Some(ContainerAgent::Ecs),
+            Self::EksPodIdentity => Some(ContainerAgent::PodIdentity),
+            _ => None,
+        };
+        world.aws.containers.retain(|c| Some(c.agent) == keep);
+        world.aws.containers.truncate(1);
+        if !self.is_google() {
+            for sa in &mut world.gcp.service_accounts {
+                sa.default = false;
+            }
+        }
+        world
+    }
+
+    /// The metadata addresses that answer on this platform (port 80, plain HTTP).
+    pub fn metadata_addresses(self) -> Vec<IpAddr> {
+        let list: &[&str] = match self {
+            Self::Ec2 => &[METADATA_V4, IMDS_V6],
+            Self::Ecs => &[ECS_AGENT],
+            Self::EksPodIdentity => &[POD_IDENTITY_V4, POD_IDENTITY_V6],
+            Self::Gce | Self::CloudRun | Self::CloudRunJob => &[METADATA_V4],
+            Self::GithubActions => &[],
+        };
+        list.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+
+    /// The variables the platform sets. `token_file` is where the Pod Identity token was written.
+    pub fn env(self, world: &WorldModel, token_file: &std::path::Path) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_string(), v);
+        };
+        let region = &world.aws.region;
+        match self {
+            Self::Ec2 | Self::Gce => {}
+            Self::Ecs => {
+                if let Some(c) = world.aws.containers.first() {
+                    set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", c.path.clone());
+                    let v4 = format!("http://{ECS_AGENT}{}", crate::services::aws_task_metadata::container_path(world).unwrap_or_default());
+                    set("ECS_CONTAINER_METADATA_URI", v4.replacen("/v4/", "/v3/", 1));
+                    set("ECS_CONTAINER_METADATA_URI_V4", v4);
+                }
+                set("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE".into());
+                set("AWS_REGION", region.clone());
+                set("AWS_DEFAULT_REGION", region.clone());
+            }
+            Self::EksPodIdentity => {
+                set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("http://{POD_IDENTITY_V4}/v1/credentials"));
+                set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file.display().to_string());
+            }
+            Self::CloudRun => {
+                let service = cloud_run_name(world);
+                set("K_SERVICE", service.clone());
+                set("K_REVISION", format!("{service}-00001-abc"));
+                set("K_CONFIGURATION", service);
+                set("PORT", "8080".into());
+            }
+            Self::CloudRunJob => {
+                let job = cloud_run_name(world);
+                set("CLOUD_RUN_JOB", job.clone());
+                set("CLOUD_RUN_EXECUTION", format!("{job}-x7k2p"));
+                set("CLOUD_RUN_TASK_INDEX", "0".into());
+                set("CLOUD_RUN_TASK_ATTEMPT", "0".into());
+                set("CLOUD_RUN_TASK_COUNT", "1".into());
+            }
+            Self::GithubActions => {
+                let g = &world.github;
+                set("ACTIONS_ID_TOKEN_REQUEST_URL", format!("https://{ACTIONS_HOST}/{}?api-version=2.0", crate::services::github_oidc::RUNTIME_PATH.trim_start_matches('/')));
+                set("ACTIONS_ID_TOKEN_REQUEST_TOKEN", g.request_token.expose().to_string());
+                set("CI", "true".into());
+                set("GITHUB_ACTIONS", "true".into());
+                set("GITHUB_REPOSITORY", g.repository.clone());
+                set("GITHUB_REPOSITORY_ID", g.repository_id.clone());
+                set("GITHUB_REPOSITORY_OWNER", g.repository.split('/').next().unwrap_or("").to_string());
+                set("GITHUB_REPOSITORY_OWNER_ID", g.repository_owner_id.clone());
+                set("GITHUB_REF", g.git_ref.clone());
+                set("GITHUB_REF_NAME", g.git_ref.rsplit('/').next().unwrap_or("").to_string());
+                set("GITHUB_REF_TYPE", if g.git_ref.starts_with("refs/tags/") { "tag" } else { "branch" }.into());
+                set("GITHUB_SHA", g.sha.clone());
+                set("GITHUB_WORKFLOW", g.workflow.clone());
+                set("GITHUB_WORKFLOW_REF", format!("{}/{}@{}", g.repository, g.workflow_path, g.git_ref));
+                set("GITHUB_EVENT_NAME", g.event_name.clone());
+                set("GITHUB_ACTOR", g.actor.clone());
+                set("GITHUB_ACTOR_ID", g.actor_id.clone());
+                set("GITHUB_RUN_ID", g.run_id.clone());
+                set("GITHUB_RUN_NUMBER", g.run_number.clone());
+                set("GITHUB_RUN_ATTEMPT", g.run_attempt.clone());
+                set("GITHUB_SERVER_URL", "https://github.com".into());
+                set("GITHUB_API_URL", "https://api.github.com".into());
+                set("RUNNER_OS", "Linux".into());
+                set("RUNNER_ARCH", "X64".into());
+                set("RUNNER_ENVIRONMENT", g.runner_environment.clone());
+            }
+        }
+        env
+    }
+}
+
+/// A Cloud Run service or job name for the world: its attached account's name.
+fn cloud_run_name(world: &WorldModel) -> String {
+    world.gcp.default_account().and_then(|sa| sa.email.split('@').next()).unwrap_or("service").to_string()
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,60 @@
+//! The namespaces a workload runs in: a new user namespace (so no root is needed), a network
+//! namespace whose only interface is loopback, carrying the clouds' link-local addresses, and a
+//! mount namespace where `/etc/hosts` and the system CA bundles are overlaid.
+//!
+//! The calling process enters them itself, before it starts any thread (the kernel refuses a new
+//! user namespace to a multi-threaded process), so the server it then starts, and the workload it
+//! spawns, both live inside.
+
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+
+use rustix::mount::{MountPropagationFlags, mount_bind, mount_change};
+use rustix::thread::UnshareFlags;
+
+use super::ExecError;
+
+/// Enters new user, network and mount namespaces, mapping the caller's own uid and gid (the
+/// workload keeps its user; this process keeps, inside, the capabilities it needs to set up the
+/// network and the mounts).
+pub(crate) fn enter() -> Result<(), ExecError> {
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    #[allow(deprecated)] // `unshare` is deprecated only because CLONE_FILES is unsafe; not used here.
+    rustix::thread::unshare(UnshareFlags::NEWUSER | UnshareFlags::NEWNET | UnshareFlags::NEWNS).map_err(|e| refused(e.into()))?;
+    let write = |file: &str, text: String| std::fs::write(file, text).map_err(|e| ExecError::Setup { step: format!("writing {file}"), source: e });
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).map_err(|e| ExecError::Setup { step: "making / private in the new mount namespace".into(), source: e.into() })?;
+    Ok(())
+}
+
+/// Why the kernel said no, in the words a user needs, and what to do instead.
+fn refused(e: io::Error) -> ExecError {
+    let restricted = Path::new("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    let why = if std::fs::read_to_string(restricted).is_ok_and(|v| v.trim() == "1") {
+        format!("{e}: AppArmor restricts unprivileged user namespaces on this machine (kernel.apparmor_restrict_unprivileged_userns=1)")
+    } else if std::fs::read_to_string("/proc/sys/user/max_user_namespaces").is_ok_and(|v| v.trim() == "0") {
+        format!("{e}: user namespaces are disabled (user.max_user_namespaces=0)")
+    } else if e.raw_os_error() == Some(1) {
+        format!("{e}: this process may not create user namespaces (a container without the capability, or a seccomp profile that forbids unshare)")
+    } else {
+        e.to_string()
+    };
+    ExecError::NamespacesRefused { why }
+}
+
+/// Brings loopback up and gives it `addresses`.
+pub(crate) fn network(addresses: &[IpAddr]) -> Result<(), ExecError> {
+    super::netlink::loopback_up().map_err(|e| ExecError::Setup { step: "bringing up the loopback interface".into(), source: e })?;
+    for addr in addresses {
+        super::netlink::add_loopback_address(*addr).map_err(|e| ExecError::Setup { step: format!("adding {addr} to the loopback interface"), source: e })?;
+    }
+    Ok(())
+}
+
+/// Bind-mounts the file `source` over `target` (both must exist).
+pub(crate) fn overlay(source: &Path, target: &Path) -> Result<(), ExecError> {
+    mount_bind(source, target).map_err(|e| ExecError::Setup { step: format!("overlaying {}", target.display()), source: e.into() })
+}

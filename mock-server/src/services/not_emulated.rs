@@ -1,0 +1,305 @@
+//! Every real cloud API cloudid does not emulate (DynamoDB, ECR, S3, BigQuery, Cloud Storage…),
+//! reached at its real host name: the request's credentials are verified against what the world
+//! issued — the SigV4 signature for AWS, the Bearer access token for Google — and the principal
+//! journaled. Then, if the world names an upstream for the host (`upstreams:`), the request goes
+//! there unchanged and its answer comes back; otherwise the answer is the service's own error
+//! shape saying plainly that the service is not emulated (501, which no SDK retries).
+//!
+//! Refusals use each protocol's shape: AWS JSON (`X-Amz-Target`: `__type`), AWS query (form
+//! `Action=`: `<ErrorResponse>`), S3 (`<Error>`), AWS REST-JSON (`x-amzn-ErrorType`), and
+//! `google.rpc.Status` for Google.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::by_host::Cloud;
+use super::google_rpc::{RpcError, bearer_caller};
+use crate::exchange::{Answer, Service, Shared, Slice, noted};
+use crate::journal::{Check, Note, Verdict};
+use crate::verify::sigv4;
+
+/// The largest request body verified and forwarded: 64 MiB.
+const MAX_BODY: usize = 64 << 20;
+
+/// A non-emulated API as a slice of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NotEmulated;
+
+impl Slice for NotEmulated {
+    fn service(&self) -> Service {
+        Service::NotEmulated
+    }
+}
+
+/// Where an upstream is: a TCP address and path prefix, or a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `http://host:port/prefix`.
+    Tcp { authority: String, prefix: String },
+    /// `unix:/path/to/socket[#/prefix]`.
+    Unix { path: std::path::PathBuf, prefix: String },
+}
+
+/// Parses an upstream URL: `http://HOST:PORT[/prefix]` or `unix:/absolute/socket/path[#/prefix]`.
+pub(crate) fn parse_upstream_url(url: &str) -> Option<Target> {
+    if let Some(rest) = url.strip_prefix("unix:") {
+        let (path, prefix) = rest.split_once('#').unwrap_or((rest, ""));
+        return (path.starts_with('/') && (prefix.is_empty() || prefix.starts_with('/'))).then(|| Target::Unix { path: path.into(), prefix: prefix.trim_end_matches('/').to_string() });
+    }
+    let rest = url.strip_prefix("http://")?;
+    let (authority, prefix) = rest.split_once('/').map_or((rest, String::new()), |(a, p)| (a, format!("/{}", p.trim_end_matches('/'))));
+    let prefix = if prefix == "/" { String::new() } else { prefix };
+    (!authority.is_empty() && authority.parse::<axum::http::uri::Authority>().is_ok()).then(|| Target::Tcp { authority: authority.to_string(), prefix })
+}
+
+/// The AWS protocol a request speaks, which decides its error shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Json,
+    Query,
+    RestXml,
+    RestJson,
+}
+
+fn protocol(host: &str, parts: &Parts) -> Protocol {
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if parts.headers.contains_key("x-amz-target") {
+        Protocol::Json
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        Protocol::Query
+    } else if host.starts_with("s3.") || host.contains(".s3.") || host.starts_with("s3-") {
+        Protocol::RestXml
+    } else {
+        Protocol::RestJson
+    }
+}
+
+/// An AWS refusal in the request's protocol.
+struct AwsError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    protocol: Protocol,
+}
+
+impl crate::exchange::Refusal for AwsError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn denies(&self) -> bool {
+        self.status == StatusCode::FORBIDDEN || self.status == StatusCode::BAD_REQUEST && self.code.contains("Token")
+    }
+
+    fn render(&self, request_id: &str) -> Response {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let (content_type, body) = match self.protocol {
+            Protocol::Json => ("application/x-amz-json-1.0", json!({"__type": format!("com.amazon.coral.service#{}", self.code), "message": self.message}).to_string()),
+            Protocol::RestJson => ("application/json", json!({"message": self.message}).to_string()),
+            Protocol::Query => (
+                "text/xml",
+                format!("<ErrorResponse>\n  <Error>\n    <Type>Sender</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n", self.code, esc(&self.message)),
+            ),
+            Protocol::RestXml => {
+                ("application/xml", format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{request_id}</RequestId></Error>", self.code, esc(&self.message)))
+            }
+        };
+        let mut r = (self.status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            r.headers_mut().insert("x-amzn-requestid", v);
+        }
+        if self.protocol == Protocol::RestJson {
+            r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(self.code));
+        }
+        r
+    }
+}
+
+/// AWS's code and words for a signature refusal, as the JSON services say them (the query
+/// protocol's codes are STS's).
+fn aws_refusal(e: &sigv4::SigV4Error, protocol: Protocol) -> AwsError {
+    use sigv4::SigV4Error as E;
+    let json = matches!(protocol, Protocol::Json | Protocol::RestJson);
+    let (status, code) = match (e, json) {
+        (E::Missing, true) => (403, "MissingAuthenticationTokenException"),
+        (E::Missing, false) => (403, "MissingAuthenticationToken"),
+        (E::Incomplete(_), true) => (400, "IncompleteSignatureException"),
+        (E::Incomplete(_), false) => (400, "IncompleteSignature"),
+        (E::InvalidToken(_), true) => (400, "UnrecognizedClientException"),
+        (E::InvalidToken(_), false) if protocol == Protocol::RestXml => (403, "InvalidAccessKeyId"),
+        (E::InvalidToken(_), false) => (403, "InvalidClientTokenId"),
+        (E::Expired, true) => (400, "ExpiredTokenException"),
+        (E::Expired, false) => (400, "ExpiredToken"),
+        (_, true) => (400, "InvalidSignatureException"),
+        (_, false) => (403, "SignatureDoesNotMatch"),
+    };
+    AwsError { status: StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), code, message: e.to_string(), protocol }
+}
+
+/// The region a regional AWS host names (`dynamodb.ap-northeast-1.amazonaws.com`), if any.
+fn host_region(host: &str) -> Option<&str> {
+    host.split('.').find(|label| crate::services::aws_sts::signed::REGIONS.contains(label))
+}
+
+/// The signing service a request's `Authorization` scope names.
+fn scope_service(parts: &Parts) -> Option<String> {
+    let auth = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = auth.split([',', ' ']).find_map(|p| p.trim().strip_prefix("Credential="))?;
+    credential.split('/').nth(3).map(str::to_string)
+}
+
+/// Serves a request for `host`, a real API host cloudid does not emulate.
+pub(crate) async fn serve(shared: Arc<Shared>, cloud: Cloud, host: String, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        let note = Note::new("not_emulated", "TooLarge", Verdict::Error);
+        let response = (StatusCode::PAYLOAD_TOO_LARGE, format!("cloudid: request bodies to {host} are verified and forwarded up to {MAX_BODY} bytes\n")).into_response();
+        return shared.finish(&parts.method, &path, (response, note));
+    };
+    let verified = verify(&shared, cloud, &host, &parts, &bytes);
+    let (note, upstream) = match verified {
+        Err(answer) => return crate::exchange::serve!(shared, &NotEmulated, &parts.method, &path, answer),
+        Ok(note) => (note, shared.model.upstream(&host).and_then(|u| parse_upstream_url(&u.url).map(|t| (u.url.clone(), t)))),
+    };
+    let Some((url, target)) = upstream else {
+        let answer = not_emulated(&shared, cloud, &host, &parts, note);
+        return crate::exchange::serve!(shared, &NotEmulated, &parts.method, &path, answer);
+    };
+    let mut note = note;
+    match forward(&target, parts.clone(), bytes).await {
+        Ok(response) => {
+            note.verdict = Verdict::Served;
+            note.operation = "Forwarded";
+            note.checks.push(Check::pass("upstream", format!("forwarded to {url}: {}", response.status())));
+            shared.finish(&parts.method, &path, (response, note))
+        }
+        Err(why) => {
+            note.operation = "Forwarded";
+            note.checks.push(Check::fail("upstream", format!("{url}: {why}")));
+            let message = format!("cloudid: the upstream for {host} ({url}) did not answer: {why}");
+            shared.finish(&parts.method, &path, ((StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message + "\n").into_response(), note))
+        }
+    }
+}
+
+/// The journal note of a request whose credentials hold, or the refusal.
+fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8]) -> Result<Note, Answer> {
+    let mut note = Note::new("not_emulated", "Call", Verdict::Error);
+    match cloud {
+        Cloud::Google => match bearer_caller(shared, &parts.headers) {
+            Ok(caller) => {
+                note.principal = Some(caller.principal.clone());
+                note.checks.push(Check::pass("google.caller", caller.principal.clone()));
+                Ok(note)
+            }
+            Err((why, e)) => Err(crate::exchange::refused(note, &e, "google.caller", why, &shared.request_id())),
+        },
+        Cloud::Aws => {
+            let protocol = protocol(host, parts);
+            let headers = parts.headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+            let req = sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query().unwrap_or(""), headers, body };
+            let service = scope_service(parts).unwrap_or_default();
+            let region = host_region(host).map(str::to_string);
+            let region_ok = |r: &str| region.as_deref().is_none_or(|h| h == r);
+            let rule = sigv4::ScopeRule { service: &service, region_ok: &region_ok };
+            match shared.verify_sigv4(&req, &rule, shared.clock.now()) {
+                Ok((v, cred)) => {
+                    let arn = super::aws_sts::principal_arn_of(&cred);
+                    note.checks.push(Check::pass("sigv4.signature", format!("{} ({arn}) signed {} for {service} in {}", v.access_key_id, v.signed_headers.join(";"), v.region)));
+                    note.principal = Some(arn);
+                    Ok(note)
+                }
+                Err(e) => {
+                    let detail = match &e {
+                        sigv4::SigV4Error::Mismatch { .. } => "signature does not match".to_string(),
+                        sigv4::SigV4Error::InvalidToken(why) => why.clone(),
+                        other => other.to_string(),
+                    };
+                    Err(crate::exchange::refused(note, &aws_refusal(&e, protocol), "sigv4.signature", detail, &shared.request_id()))
+                }
+            }
+        }
+    }
+}
+
+/// The answer for verified credentials and no upstream: the service is not emulated.
+fn not_emulated(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, mut note: Note) -> Answer {
+    let who = note.principal.clone().unwrap_or_default();
+    let message = format!(
+        "cloudid does not emulate {host}; the request's credentials are valid (they are {who}). To run this call end to end, name an upstream for {host} in the world (`upstreams: [{{host: {host}, url: http://127.0.0.1:PORT}}]`)."
+    );
+    note.checks.push(Check::fail("upstream", format!("{host} is not emulated and the world names no upstream for it")));
+    let request_id = shared.request_id();
+    match cloud {
+        Cloud::Google => crate::exchange::Refusal::answer(&RpcError::new(501, "UNIMPLEMENTED", message, None), note, &request_id),
+        Cloud::Aws => {
+            let e = AwsError { status: StatusCode::NOT_IMPLEMENTED, code: "NotImplemented", message, protocol: protocol(host, parts) };
+            noted(crate::exchange::Refusal::render(&e, &request_id), note)
+        }
+    }
+}
+
+/// Sends the request to `target` as it came (method, path, query, headers, body) and returns
+/// the upstream's answer.
+async fn forward(target: &Target, parts: Parts, body: axum::body::Bytes) -> Result<Response, String> {
+    use hyper_util::rt::TokioIo;
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let mut builder = axum::http::Request::builder().method(parts.method.clone());
+    let response = match target {
+        Target::Tcp { authority, prefix } => {
+            builder = builder.uri(format!("{prefix}{path_and_query}"));
+            let stream = tokio::net::TcpStream::connect(authority.as_str()).await.map_err(|e| format!("cannot connect: {e}"))?;
+            send(TokioIo::new(stream), builder, &parts, body).await?
+        }
+        Target::Unix { path, prefix } => {
+            builder = builder.uri(format!("{prefix}{path_and_query}"));
+            let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| format!("cannot connect: {e}"))?;
+            send(TokioIo::new(stream), builder, &parts, body).await?
+        }
+    };
+    Ok(response)
+}
+
+async fn send<IO>(io: IO, mut builder: axum::http::request::Builder, parts: &Parts, body: axum::body::Bytes) -> Result<Response, String>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    for (k, v) in &parts.headers {
+        if k != header::CONNECTION && k != "proxy-connection" && k != header::TRANSFER_ENCODING {
+            builder = builder.header(k, v);
+        }
+    }
+    let request = builder.body(http_body_util::Full::new(body)).map_err(|e| e.to_string())?;
+    let response = tokio::time::timeout(std::time::Duration::from_secs(60), sender.send_request(request)).await.map_err(|_| "no answer within 60 s".to_string())?.map_err(|e| e.to_string())?;
+    let (parts, incoming) = response.into_parts();
+    let bytes = http_body_util::BodyExt::collect(incoming).await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_are_plain_http_or_a_unix_socket() {
+        assert_eq!(parse_upstream_url("http://127.0.0.1:8000"), Some(Target::Tcp { authority: "127.0.0.1:8000".into(), prefix: String::new() }));
+        assert_eq!(parse_upstream_url("http://localhost:9050/bigquery/"), Some(Target::Tcp { authority: "localhost:9050".into(), prefix: "/bigquery".into() }));
+        assert_eq!(parse_upstream_url("unix:/run/x.sock"), Some(Target::Unix { path: "/run/x.sock".into(), prefix: String::new() }));
+        assert_eq!(parse_upstream_url("unix:/run/x.sock#/bq"), Some(Target::Unix { path: "/run/x.sock".into(), prefix: "/bq".into() }));
+        for bad in ["https://127.0.0.1:8000", "127.0.0.1:8000", "http://", "unix:relative.sock", "http://a b"] {
+            assert_eq!(parse_upstream_url(bad), None, "{bad}");
+        }
+    }
+}
