@@ -138,3 +138,24 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp home");
     dir
 }
+
+/// The `cloudid` binary of this test binary's profile, built once per test run so it is never
+/// stale (`cargo test -p cloudid-tests` alone does not build other packages' binaries).
+pub fn cloudid_binary() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("own path");
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.args(["build", "-q", "-p", "cloudid-mock", "--bin", "cloudid"]).current_dir(workspace_root());
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cargo.arg("--release");
+            }
+            let path = profile_dir.join("cloudid");
+            let ok = cargo.status().is_ok_and(|s| s.success());
+            assert!(ok && path.exists(), "cannot build the cloudid binary: run `cargo build -p cloudid-mock`");
+            path.display().to_string()
+        })
+        .clone()
+}

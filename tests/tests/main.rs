@@ -5,6 +5,7 @@ mod certification;
 mod container;
 mod containers;
 mod control;
+mod exec;
 mod faults;
 mod google_sts;
 mod google_sts_props;

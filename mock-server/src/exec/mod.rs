@@ -254,13 +254,6 @@ fn scrubbed(key: &str) -> bool {
 /// Starts the workload and waits for it, forwarding signals; its exit status.
 async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, OsString)>) -> Result<i32, ExecError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .spawn()
-        .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
-    let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
     let from_terminal = rustix::termios::isatty(std::io::stdin());
     let mut forwarded = vec![SignalKind::terminate(), SignalKind::hangup(), SignalKind::user_defined1(), SignalKind::user_defined2()];
     if !from_terminal {
@@ -284,6 +277,13 @@ async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, Os
             }
         }
     }
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .spawn()
+        .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
+    let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.map_err(setup("waiting for the workload"))?,

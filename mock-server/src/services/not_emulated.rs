@@ -97,7 +97,7 @@ impl crate::exchange::Refusal for AwsError {
     }
 
     fn denies(&self) -> bool {
-        self.status == StatusCode::FORBIDDEN || self.status == StatusCode::BAD_REQUEST && self.code.contains("Token")
+        !matches!(self.code, "NotImplemented" | "IncompleteSignature" | "IncompleteSignatureException")
     }
 
     fn render(&self, request_id: &str) -> Response {

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::google_rpc::{RpcError, bearer_caller, rpc_fault};
-use crate::exchange::{Answer, Service, Shared, Slice, noted};
+use crate::exchange::{Answer, Service, Shared, Slice, noted, refused};
 use crate::journal::{Check, Note, Verdict};
 
 /// The host name this service answers at.
@@ -51,11 +51,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, req: Request) -> Response {
     crate::exchange::serve!(shared, &ResourceManager, req.method(), req.uri().path(), answer(&shared, &req))
 }
 
-fn refuse(mut note: Note, check: &'static str, why: String, e: RpcError) -> Answer {
-    note.checks.push(Check::fail(check, why));
-    crate::exchange::Refusal::answer(&e, note, "")
-}
-
 fn answer(shared: &Shared, req: &Request) -> Answer {
     let path = req.uri().path();
     let (version, project) = match path.strip_prefix("/v1/projects/").map(|p| ("v1", p)).or_else(|| path.strip_prefix("/v3/projects/").map(|p| ("v3", p))) {
@@ -63,36 +58,51 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         _ => {
             let note = Note::new("cloud_resource_manager", "Unknown", Verdict::Error);
             let message = format!("cloudid emulates only GET /v1/projects/{{id}} and GET /v3/projects/{{id}} of Cloud Resource Manager, not {} {path}", req.method());
-            return refuse(note, "crm.method", message.clone(), RpcError::new(404, "NOT_FOUND", message, None));
+            {
+            let e = RpcError::new(404, "NOT_FOUND", message.clone(), None);
+            return refused(note, &e, "crm.method", message.clone(), "");
+        }
         }
     };
     let mut note = Note::new("cloud_resource_manager", "GetProject", Verdict::Error);
     if req.method() != Method::GET {
         let message = format!("cloudid emulates only GET of a project, not {}", req.method());
-        return refuse(note, "crm.method", message.clone(), RpcError::new(405, "UNIMPLEMENTED", message, None));
+        {
+            let e = RpcError::new(405, "UNIMPLEMENTED", message.clone(), None);
+            return refused(note, &e, "crm.method", message.clone(), "");
+        }
     }
     let caller = match bearer_caller(shared, req.headers()) {
         Ok(c) => c,
-        Err((why, e)) => return refuse(note, "google.caller", why, e),
+        Err((why, e)) => return refused(note, &e, "google.caller", why, ""),
     };
     note.principal = Some(caller.principal.clone());
     note.checks.push(Check::pass("google.caller", caller.principal.clone()));
     let scopes = caller.scopes();
     if !scopes.iter().any(|s| SCOPES.contains(&s.as_str())) {
         let why = format!("the token's scopes ({}) include none that reads projects (cloud-platform, cloud-platform.read-only)", scopes.join(" "));
-        return refuse(note, "google.scope", why, RpcError::new(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.", None));
+        {
+            let e = RpcError::new(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.", None);
+            return refused(note, &e, "google.scope", why, "");
+        }
     }
     note.checks.push(Check::passed("google.scope"));
     let gcp = &shared.model.gcp;
     let denied = RpcError::new(403, "PERMISSION_DENIED", format!("Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."), None);
     if project != gcp.project_id && project != gcp.project_number {
         let why = format!("the world has no project {project} (it has {} = {})", gcp.project_id, gcp.project_number);
-        return refuse(note, "crm.project", why, denied);
+        {
+            let e = denied;
+            return refused(note, &e, "crm.project", why, "");
+        }
     }
     let member_of_project = gcp.account(&caller.principal).is_some_and(|sa| sa.email.ends_with(&format!("@{}.iam.gserviceaccount.com", gcp.project_id)));
     if !member_of_project {
         let why = format!("{} holds no role on project {}: the world gives federated principals no project role, so resourcemanager.projects.get is denied; impersonate a service account of the project", caller.principal, gcp.project_id);
-        return refuse(note, "crm.permission", why, denied);
+        {
+            let e = denied;
+            return refused(note, &e, "crm.permission", why, "");
+        }
     }
     note.checks.push(Check::pass("crm.permission", format!("{} may read project {}", caller.principal, gcp.project_id)));
     note.verdict = Verdict::Served;

@@ -1,0 +1,383 @@
+//! `cloudid exec`: real SDKs at their usual entry points, with no endpoint settings at all, in
+//! the namespaces cloudid makes — every platform preset, the seeds end to end, IPv6 IMDS, an
+//! upstream with its signature checked, and a workload that cannot leave.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cloudid_mock::{JournalEntry, Verdict};
+use cloudid_tests::{ClientRun, client_program, cloudid_binary, python, run_client, workspace_root};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Runs `cloudid exec ARGS… -- COMMAND…`; what it printed and the journal it wrote.
+fn exec(args: &[&str], command: &[&str]) -> (ClientRun, Vec<JournalEntry>) {
+    let dir = tempdir();
+    let journal = dir.join("journal.jsonl");
+    let mut all: Vec<&str> = vec!["exec", "--journal", journal.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    all.push("--");
+    all.extend_from_slice(command);
+    let run = run_client(&cloudid_binary(), &all, &BTreeMap::new(), MINUTE);
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    let entries = text.lines().map(|l| serde_json::from_str(l).expect("a journal line is a JournalEntry")).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (run, entries)
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("cloudid-exec-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn served(entries: &[JournalEntry], service: &str, operation: &str) -> JournalEntry {
+    entries.iter().find(|e| e.service == service && e.operation == operation).cloned().unwrap_or_else(|| panic!("no {service}.{operation} in the journal: {entries:#?}"))
+}
+
+fn ok(run: &ClientRun) -> &serde_json::Value {
+    assert_eq!(run.code, Some(0), "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    &run.result
+}
+
+const SEED_003_CRED_FILE: &str = "fixtures/compose/google-cred-config.json";
+
+#[test]
+fn google_auth_default_with_the_file_gcloud_writes_ends_with_an_impersonated_token_and_the_project_on_ec2() {
+    let cred = workspace_root().join(SEED_003_CRED_FILE);
+    let env = format!("GOOGLE_APPLICATION_CREDENTIALS={}", cred.display());
+    let script = r#"
+import json, google.auth, google.auth.transport.requests as r
+creds, project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+creds.refresh(r.Request())
+print(json.dumps({"project": project, "account": creds.service_account_email, "token": creds.token[:5]}))
+"#;
+    let (run, journal) = exec(&["--as", "ec2", "--env", &env], &[&python(), "-c", script]);
+    let result = ok(&run);
+    assert_eq!(result["project"], "acme-data", "the project id comes from Cloud Resource Manager, as on a real machine");
+    assert_eq!(result["account"], "embulk-aws-access@acme-data.iam.gserviceaccount.com");
+    assert_eq!(result["token"], "ya29.");
+    let exchange = served(&journal, "google_sts", "ExchangeToken");
+    assert_eq!(exchange.host.as_deref(), Some("sts.googleapis.com"), "the credential file's real URL was used");
+    let project = served(&journal, "cloud_resource_manager", "GetProject");
+    assert_eq!((project.host.as_deref(), project.path.as_str(), project.verdict), (Some("cloudresourcemanager.googleapis.com"), "/v1/projects/314159265358", Verdict::Served));
+    assert_eq!(served(&journal, "aws_imds", "GetCredentials").host.as_deref(), Some("169.254.169.254"));
+    assert!(run.stderr.contains("cloudid exec:") && run.stderr.contains("cloud_resource_manager.GetProject"), "the summary lists the exchanges: {}", run.stderr);
+}
+
+#[test]
+fn boto3_finds_its_credentials_with_no_settings_on_ec2_ecs_and_eks_pod_identity() {
+    let script = r#"
+import json, boto3
+print(json.dumps({"arn": boto3.client("sts").get_caller_identity()["Arn"]}))
+"#;
+    for (platform, role, address) in [
+        ("ec2", "assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890", "169.254.169.254"),
+        ("ecs", "assumed-role/apprunner-bigquery-task/3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c", "169.254.170.2"),
+        ("eks-pod-identity", "assumed-role/apprunner-bigquery-task/eks-acme-apprunner-bigquery-task", "169.254.170.23"),
+    ] {
+        let (run, journal) = exec(&["--as", platform], &[&python(), "-c", script]);
+        let arn = ok(&run)["arn"].as_str().unwrap_or_default().to_string();
+        assert!(arn.ends_with(role), "{platform}: {arn}");
+        let credentials = journal.iter().find(|e| e.service == "aws_imds" || e.service == "aws_container").unwrap_or_else(|| panic!("{platform}: {journal:#?}"));
+        assert_eq!(credentials.host.as_deref(), Some(address), "{platform}");
+        assert_eq!(served(&journal, "aws_sts", "GetCallerIdentity").verdict, Verdict::Served);
+    }
+}
+
+#[test]
+fn an_ecs_task_reads_its_task_metadata_from_the_variable_ecs_sets() {
+    let script = r#"
+import json, os, urllib.request
+task = json.load(urllib.request.urlopen(os.environ["ECS_CONTAINER_METADATA_URI_V4"] + "/task"))
+print(json.dumps({"task": task["TaskARN"], "cluster": task["Cluster"], "zone": task["AvailabilityZone"], "region": os.environ["AWS_REGION"], "env": os.environ["AWS_EXECUTION_ENV"]}))
+"#;
+    let (run, _) = exec(&["--as", "ecs"], &[&python(), "-c", script]);
+    let r = ok(&run);
+    assert_eq!(r["task"], "arn:aws:ecs:ap-northeast-1:123456789012:task/default/3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c");
+    assert_eq!(r["cluster"], "arn:aws:ecs:ap-northeast-1:123456789012:cluster/default");
+    assert_eq!((r["zone"].as_str(), r["region"].as_str(), r["env"].as_str()), (Some("ap-northeast-1a"), Some("ap-northeast-1"), Some("AWS_ECS_FARGATE")));
+}
+
+#[test]
+fn imds_in_ipv6_mode_is_reached_at_fd00_ec2_254_by_boto3_and_the_js_sdk() {
+    let script = r#"
+import json, boto3
+print(json.dumps({"arn": boto3.client("sts").get_caller_identity()["Arn"]}))
+"#;
+    let node = client_program("node/aws-sdk.mjs");
+    for command in [vec![python(), "-c".into(), script.into()], vec!["node".into(), node.display().to_string()]] {
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let (run, journal) = exec(&["--as", "ec2", "--env", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6"], &command);
+        ok(&run);
+        let hosts: Vec<_> = journal.iter().filter(|e| e.service == "aws_imds").map(|e| e.host.clone().unwrap_or_default()).collect();
+        assert!(!hosts.is_empty() && hosts.iter().all(|h| h == "[fd00:ec2::254]"), "{command:?}: {hosts:?}");
+    }
+}
+
+#[test]
+fn seed_002s_node_code_trades_ecs_task_credentials_for_a_google_token() {
+    let program = client_program("node/aws-to-google.mjs");
+    let (run, journal) = exec(
+        &["--as", "ecs"],
+        &[
+            "node",
+            program.to_str().expect("utf-8"),
+            "//iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/your-pool/providers/your-provider",
+            "https://sts.googleapis.com/v1/token",
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/bigquery-reader@acme-data.iam.gserviceaccount.com:generateAccessToken",
+            "https://oauth2.googleapis.com/tokeninfo",
+            "ap-northeast-1",
+        ],
+    );
+    assert_eq!(ok(&run)["tokeninfo_email"], "bigquery-reader@acme-data.iam.gserviceaccount.com");
+    assert_eq!(served(&journal, "aws_container", "GetCredentials").host.as_deref(), Some("169.254.170.2"));
+    assert_eq!(served(&journal, "google_sts", "ExchangeToken").verdict, Verdict::Granted);
+}
+
+#[test]
+fn seed_001_actions_core_gets_the_token_and_boto3_assumes_the_github_role_with_it() {
+    let dir = tempdir();
+    let token = dir.join("token");
+    let writer = client_program("node/actions-token-file.mjs");
+    let script = format!(
+        "node {} sts.amazonaws.com {t} && {py} -c 'import json, boto3; print(json.dumps({{\"arn\": boto3.client(\"sts\").get_caller_identity()[\"Arn\"]}}))'",
+        writer.display(),
+        t = token.display(),
+        py = python()
+    );
+    let role = "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/GitHubActionsECRRole".to_string();
+    let file = format!("AWS_WEB_IDENTITY_TOKEN_FILE={}", token.display());
+    let (run, journal) = exec(&["--as", "github-actions", "--env", &role, "--env", &file, "--env", "AWS_REGION=ap-northeast-1"], &["sh", "-c", &script]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok(&run)["arn"].as_str().is_some_and(|a| a.contains("assumed-role/GitHubActionsECRRole/")), "{}", run.stdout);
+    assert_eq!(served(&journal, "github_oidc", "GetIdToken").host.as_deref(), Some("pipelinesghubeus1.actions.githubusercontent.com"));
+    let sts = served(&journal, "aws_sts", "AssumeRoleWithWebIdentity");
+    assert!(sts.host.as_deref().is_some_and(|h| h.starts_with("sts.") && h.ends_with(".amazonaws.com")), "botocore called a real STS host: {:?}", sts.host);
+}
+
+#[test]
+fn actions_core_tokens_verify_against_the_real_jwks_url_under_github_actions() {
+    let program = client_program("node/actions-oidc.mjs");
+    let (run, _) = exec(&["--as", "github-actions"], &["node", program.to_str().expect("utf-8"), "sts.amazonaws.com", "https://token.actions.githubusercontent.com/.well-known/jwks"]);
+    let r = ok(&run);
+    assert_eq!(r["sub"], "repo:acme/ecs-express-mode-api:ref:refs/heads/main");
+    assert_eq!(r["iss"], "https://token.actions.githubusercontent.com");
+}
+
+#[test]
+fn google_clients_find_the_metadata_server_on_gce_cloud_run_and_a_cloud_run_job() {
+    let compute = client_program("python-google-auth/compute.py");
+    for platform in ["gce", "cloud-run", "cloud-run-job"] {
+        let (run, journal) = exec(&["--as", platform], &[&python(), compute.to_str().expect("utf-8"), "https://reply-bot.example", "https://www.googleapis.com/oauth2/v1/certs"]);
+        let r = ok(&run);
+        assert_eq!(r["credentials"], "google.auth.compute_engine.credentials.Credentials", "{platform}");
+        assert_eq!(r["project"], "acme-data", "{platform}: the project comes from the metadata server (no GOOGLE_CLOUD_PROJECT)");
+        assert!(journal.iter().any(|e| e.service == "gcp_metadata" && e.host.as_deref().is_some_and(|h| h == "metadata.google.internal" || h == "169.254.169.254")), "{platform}");
+    }
+    let node = client_program("node/google-auth-library.mjs");
+    let (run, _) = exec(&["--as", "cloud-run"], &["node", node.to_str().expect("utf-8"), "https://reply-bot.example"]);
+    assert_eq!(ok(&run)["email"], "reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com");
+}
+
+#[test]
+fn cloud_run_sets_its_variables_and_no_project_variable() {
+    let script = r#"
+import json, os
+print(json.dumps({k: os.environ.get(k) for k in ["K_SERVICE", "K_REVISION", "K_CONFIGURATION", "CLOUD_RUN_JOB", "GOOGLE_CLOUD_PROJECT", "AWS_REGION"]}))
+"#;
+    let (run, _) = exec(&["--as", "cloud-run"], &[&python(), "-c", script]);
+    let r = ok(&run);
+    assert_eq!(r["K_SERVICE"], "reply-bot-cloudrun-staging");
+    assert!(r["K_REVISION"].as_str().is_some_and(|v| v.starts_with("reply-bot-cloudrun-staging-")));
+    assert_eq!((r["GOOGLE_CLOUD_PROJECT"].is_null(), r["CLOUD_RUN_JOB"].is_null(), r["AWS_REGION"].is_null()), (true, true, true));
+}
+
+#[test]
+fn seed_000_a_cloud_run_jobs_id_token_assumes_the_aws_role() {
+    let script = r#"
+import json, boto3, google.auth.transport.requests as r
+from google.oauth2 import id_token
+token = id_token.fetch_id_token(r.Request(), "reply-bot.apps.googleusercontent.com")
+sts = boto3.client("sts", region_name="ap-northeast-1")
+out = sts.assume_role_with_web_identity(RoleArn="arn:aws:iam::123456789012:role/reply-bot-cloudrun-workload-identity-staging", RoleSessionName="reply-bot", WebIdentityToken=token)
+print(json.dumps({"arn": out["AssumedRoleUser"]["Arn"]}))
+"#;
+    let (run, journal) = exec(&["--as", "cloud-run-job"], &[&python(), "-c", script]);
+    assert!(ok(&run)["arn"].as_str().is_some_and(|a| a.ends_with("assumed-role/reply-bot-cloudrun-workload-identity-staging/reply-bot")), "{}", run.stdout);
+    assert_eq!(served(&journal, "aws_sts", "AssumeRoleWithWebIdentity").verdict, Verdict::Granted);
+}
+
+#[test]
+fn rust_aws_configs_default_chain_needs_no_settings() {
+    let client = cloudid_tests::rust_client("rust-aws-config-client");
+    let (run, _) = exec(&["--as", "ec2"], &[&client, "chain", "--sts"]);
+    assert!(ok(&run)["caller"]["Arn"].as_str().is_some_and(|a| a.ends_with("assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890")), "{}", run.stdout);
+}
+
+#[test]
+fn curl_reads_instance_metadata_at_the_real_address_with_an_imdsv2_token() {
+    let script = "t=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) && curl -sf -H \"X-aws-ec2-metadata-token: $t\" http://169.254.169.254/latest/meta-data/instance-id";
+    let (run, journal) = exec(&["--as", "ec2"], &["sh", "-c", script]);
+    assert_eq!((run.code, run.stdout.trim()), (Some(0), "i-0a1b2c3d4e5f67890"), "{}", run.stderr);
+    assert_eq!(journal.len(), 2);
+}
+
+#[test]
+fn a_workload_cannot_reach_any_other_host_and_fails_at_once() {
+    let script = "curl -sS -m 20 http://93.184.215.14/; echo \"ip=$?\"; curl -sS -m 20 https://example.com/; echo \"name=$?\"";
+    let (run, journal) = exec(&["--as", "ec2"], &["sh", "-c", script]);
+    assert!(run.stdout.contains("ip=7"), "a public address is unreachable at once (curl 7, not the timeout's 28): {}", run.stdout);
+    assert!(run.stdout.contains("name=6"), "a name cloudid does not serve does not resolve (curl 6): {}", run.stdout);
+    assert!(journal.is_empty(), "nothing reached cloudid either: {journal:#?}");
+}
+
+#[test]
+fn the_workloads_exit_status_and_streams_pass_through() {
+    let (run, _) = exec(&["-q"], &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(run.code, Some(7));
+    assert_eq!(run.stdout, "out\n");
+    assert_eq!(run.stderr, "err\n", "with -q cloudid adds nothing");
+}
+
+#[test]
+fn the_shells_cloud_settings_and_the_users_cloud_files_stay_outside() {
+    let home = tempdir();
+    std::fs::create_dir_all(home.join(".aws")).expect("mkdir");
+    std::fs::write(home.join(".aws/credentials"), "[default]\naws_access_key_id = AKIAREALUSERKEY00000\naws_secret_access_key = real\n").expect("write");
+    let script = "ls -A ~/.aws; echo \"key=${AWS_ACCESS_KEY_ID:-none} proxy=${HTTPS_PROXY:-none}\"";
+    let program = cloudid_binary();
+    let output = std::process::Command::new(&program)
+        .args(["exec", "-q", "--as", "ec2", "--", "sh", "-c", script])
+        .env("HOME", &home)
+        .env("AWS_ACCESS_KEY_ID", "AKIAREALUSERKEY00000")
+        .env("HTTPS_PROXY", "http://proxy.example:3128")
+        .output()
+        .expect("run cloudid");
+    let _ = std::fs::remove_dir_all(&home);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "key=none proxy=none\n", "~/.aws is empty inside and the variables are gone");
+}
+
+#[test]
+fn signals_reach_the_workload_and_what_it_leaves_running_dies_with_it() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(cloudid_binary())
+        .args(["exec", "-q", "--", "sh", "-c", "trap 'exit 42' TERM; sleep 300 & echo $!; while :; do sleep 0.05; done"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cloudid");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the background pid");
+    let sleeper: u32 = line.trim().parse().expect("a pid");
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(42), "SIGTERM to cloudid reached the workload, whose trap set the status");
+    let state = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
+    let alive = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
+    assert!(!alive, "the background sleep left in the namespace was killed: {state}");
+}
+
+#[test]
+fn a_non_emulated_google_api_gets_proof_of_the_credentials_and_a_plain_refusal() {
+    let script = r#"
+import json, google.auth, google.auth.transport.requests as r
+creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+s = r.AuthorizedSession(creds)
+ok = s.get("https://bigquery.googleapis.com/bigquery/v2/projects/acme-data/datasets")
+bare = r.requests.get("https://bigquery.googleapis.com/bigquery/v2/projects/acme-data/datasets")
+print(json.dumps({"status": ok.status_code, "error": ok.json()["error"], "bare": bare.status_code}))
+"#;
+    let (run, journal) = exec(&["--as", "gce"], &[&python(), "-c", script]);
+    let r = ok(&run);
+    assert_eq!((r["status"].as_u64(), r["error"]["status"].as_str()), (Some(501), Some("UNIMPLEMENTED")));
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("does not emulate bigquery.googleapis.com") && message.contains("reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com"), "{message}");
+    assert_eq!(r["bare"].as_u64(), Some(401), "without a token it is refused as Google refuses it");
+    let calls: Vec<_> = journal.iter().filter(|e| e.service == "not_emulated").collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].principal.as_deref(), Some("reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com"));
+    assert_eq!(calls[1].verdict, Verdict::Denied);
+}
+
+/// A moto server on this machine's loopback (outside the namespace), stopped on drop.
+struct Moto(std::process::Child, u16);
+
+impl Moto {
+    fn start() -> Self {
+        let bin = std::path::Path::new(&python()).with_file_name("moto_server");
+        assert!(bin.exists(), "moto_server is not beside {} (pip install 'moto[server]'; .ci/run installs it)", python());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let child = std::process::Command::new(bin).args(["-p", &port.to_string()]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("start moto_server");
+        let deadline = std::time::Instant::now() + MINUTE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto_server did not listen within a minute");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(child, port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn dynamodb_calls_go_to_the_worlds_upstream_with_the_signature_checked_and_a_tampered_one_refused() {
+    let moto = Moto::start();
+    let dir = tempdir();
+    let world = dir.join("world.yaml");
+    let text = format!("{}\nupstreams:\n  - host: dynamodb.ap-northeast-1.amazonaws.com\n    url: http://127.0.0.1:{}\n", cloudid_mock::world::load::DEFAULT_WORLD_YAML, moto.1);
+    std::fs::write(&world, text).expect("write world");
+    let script = r#"
+import json, boto3, botocore.exceptions
+d = boto3.client("dynamodb", region_name="ap-northeast-1")
+d.create_table(TableName="replies", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+d.put_item(TableName="replies", Item={"id": {"S": "1"}})
+count = d.scan(TableName="replies")["Count"]
+c = boto3.Session().get_credentials().get_frozen_credentials()
+forged = boto3.client("dynamodb", region_name="ap-northeast-1", aws_access_key_id=c.access_key, aws_secret_access_key="not-the-secret", aws_session_token=c.token)
+try:
+    forged.scan(TableName="replies")
+    refused = None
+except botocore.exceptions.ClientError as e:
+    refused = e.response["Error"]["Code"]
+print(json.dumps({"count": count, "refused": refused}))
+"#;
+    let (run, journal) = exec(&["--world", world.to_str().expect("utf-8"), "--as", "ec2"], &[&python(), "-c", script]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = ok(&run);
+    assert_eq!(r["count"].as_u64(), Some(1), "the table lives in moto, reached through cloudid");
+    assert_eq!(r["refused"], "InvalidSignatureException");
+    let forwarded: Vec<_> = journal.iter().filter(|e| e.operation == "Forwarded").collect();
+    assert_eq!(forwarded.len(), 3, "{journal:#?}");
+    assert!(forwarded.iter().all(|e| e.principal.as_deref() == Some("arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890")));
+    let denied = journal.last().expect("the forged call");
+    assert_eq!((denied.service.as_str(), denied.verdict), ("not_emulated", Verdict::Denied));
+}
+
+#[test]
+fn without_user_namespaces_exec_says_why_and_names_the_proxy() {
+    let script = format!("echo 0 > /proc/sys/user/max_user_namespaces && exec {} exec -- true", cloudid_binary());
+    let output = std::process::Command::new("unshare").args(["-U", "--map-root-user", "sh", "-c", &script]).output().expect("run unshare");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("user namespaces are disabled (user.max_user_namespaces=0)"), "{stderr}");
+    assert!(stderr.contains("cloudid serve --proxy") && stderr.contains("cloudid env --proxy"), "{stderr}");
+}
+
+#[test]
+fn a_platform_the_world_lacks_is_refused_before_anything_runs() {
+    let dir = tempdir();
+    let world = dir.join("world.yaml");
+    std::fs::write(&world, "aws:\n  account_id: \"123456789012\"\n  region: us-east-1\n").expect("write");
+    let output = std::process::Command::new(cloudid_binary()).args(["exec", "--world", world.to_str().expect("utf-8"), "--as", "ecs", "--", "touch", "/nonexistent-should-not-run"]).output().expect("run");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(output.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot run as ecs: the world has no ECS task"), "{}", String::from_utf8_lossy(&output.stderr));
+}
