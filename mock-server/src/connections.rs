@@ -279,7 +279,7 @@ where
             Ok::<_, Infallible>(response)
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true).serve_connection(io, service);
+    let conn = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true).serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let mut stopping = *stop.borrow();
     if stopping {

@@ -129,7 +129,13 @@ async fn move_clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
     clock_state(&shared)
 }
 
-async fn env(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn env(State(shared): State<Arc<Shared>>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if uri.query() == Some("mode=proxy") {
+        return match shared.proxy_env.get() {
+            Some(env) => Json(env).into_response(),
+            None => bad_request("env: this server is not a proxy; start it with `cloudid serve --proxy`"),
+        };
+    }
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return bad_request("env: the request has no Host header");
     };

@@ -97,6 +97,11 @@ impl ControlClient {
         self.call("GET", "env", None).await
     }
 
+    /// `GET /_cloudid/env?mode=proxy`: the variables a workload needs to use a `--proxy` server.
+    pub async fn proxy_env(&self) -> Result<BTreeMap<String, String>, ControlError> {
+        self.call("GET", "env?mode=proxy", None).await
+    }
+
     /// `GET /_cloudid/journal`.
     pub async fn journal(&self) -> Result<JournalSnapshot, ControlError> {
         self.call("GET", "journal", None).await

@@ -92,6 +92,8 @@ pub struct Shared {
     pub sa_keys: crate::world::sa_keys::ServiceAccountKeys,
     /// What the control plane trusts.
     pub fence: crate::fence::Fence,
+    /// When serving as a forward proxy (`--proxy`): the variables a workload needs to use it.
+    pub proxy_env: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ impl Shared {
             faults: crate::faults::Faults::default(),
             sa_keys: Default::default(),
             fence,
+            proxy_env: std::sync::OnceLock::new(),
         })
     }
 

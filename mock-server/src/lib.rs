@@ -22,6 +22,7 @@
 
 mod api;
 pub mod clock;
+mod cloud_hosts;
 pub mod connections;
 #[cfg(feature = "testcontainers")]
 pub mod container;
@@ -36,6 +37,7 @@ pub mod faults;
 pub mod fence;
 mod ids;
 pub mod journal;
+pub mod proxy;
 mod percent;
 mod secret;
 mod server;

@@ -36,6 +36,12 @@ enum Command {
         /// Where to write the CA certificate (PEM) clients must trust.
         #[arg(long, env = "CLOUDID_CA_OUT")]
         ca_out: Option<PathBuf>,
+        /// Also be an HTTP(S) forward proxy on --listen (where `cloudid exec` cannot make
+        /// namespaces): CONNECT to a cloud host is served by cloudid with its own CA, plain HTTP
+        /// to the metadata addresses is served, anything else is refused (nothing is forwarded).
+        /// `cloudid env --proxy` prints the variables a workload needs.
+        #[arg(long, env = "CLOUDID_PROXY")]
+        proxy: bool,
         /// Connection limits and the control plane's fence.
         #[command(flatten)]
         guard: Guard,
@@ -87,6 +93,10 @@ enum Command {
         /// Output format.
         #[arg(long, env = "CLOUDID_FORMAT", value_enum, default_value = "sh")]
         format: env::Format,
+        /// The variables for a `cloudid serve --proxy` server instead: HTTPS_PROXY, HTTP_PROXY,
+        /// NO_PROXY and the CA bundle for each runtime.
+        #[arg(long)]
+        proxy: bool,
     },
     /// Write a Google `external_account` credential file pointing at the server (as
     /// `gcloud iam workload-identity-pools create-cred-config` does).
@@ -224,7 +234,7 @@ fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { world, listen, tls_listen, ca_out, guard } => serve(world, listen, tls_listen, ca_out, &guard),
+        Command::Serve { world, listen, tls_listen, ca_out, proxy, guard } => serve(world, listen, tls_listen, ca_out, proxy, &guard),
         #[cfg(target_os = "linux")]
         Command::Exec { world, platform, journal, env, quiet, command } => exec(world, platform, journal, &env, quiet, command),
         #[cfg(target_os = "linux")]
@@ -299,7 +309,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Env { endpoint, format } => match fetch_env(&endpoint) {
+        Command::Env { endpoint, format, proxy } => match fetch_env(&endpoint, proxy) {
             Ok(vars) => {
                 print!("{}", env::render(&vars, format));
                 ExitCode::SUCCESS
@@ -327,7 +337,7 @@ fn delegate(sub: &str, args: &[String]) -> ExitCode {
     }
 }
 
-fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<SocketAddr>, ca_out: Option<PathBuf>, guard: &Guard) -> ExitCode {
+fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<SocketAddr>, ca_out: Option<PathBuf>, proxy: bool, guard: &Guard) -> ExitCode {
     let filter = match log_filter() {
         Ok(f) => f,
         Err(e) => {
@@ -367,7 +377,7 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         let clock = Clock::system();
         cloudid_mock::apply_clock_config(&model, &clock);
         let shared = cloudid_mock::Shared::fenced(model, clock, fence);
-        let router = cloudid_mock::router(shared);
+        let router = cloudid_mock::router(shared.clone());
         for (what, bound) in [("", Some(addr)), ("TLS ", tls_listen)] {
             if let Some(bound) = bound.filter(cloudid_mock::fence::beyond_loopback) {
                 let token = if guard.control_token.is_some() { "it requires the control token" } else { "anyone who can reach it can use it; consider --control-token" };
@@ -375,20 +385,37 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
             }
         }
         let mut tls_bound = None;
-        if let Some(tls_addr) = tls_listen {
-            let authority = match cloudid_mock::tls::Authority::generate(&[]) {
-                Ok(a) => a,
+        let authority = if tls_listen.is_some() || proxy {
+            match cloudid_mock::tls::Authority::for_world(&shared.model) {
+                Ok(a) => Some(std::sync::Arc::new(a)),
                 Err(e) => {
                     eprintln!("cloudid serve: cannot make the TLS certificates: {e}");
                     return ExitCode::FAILURE;
                 }
-            };
-            if let Some(path) = &ca_out
-                && let Err(e) = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, &authority.ca_pem))
-            {
-                eprintln!("cloudid serve: cannot write the CA to {}: {e}", path.display());
-                return ExitCode::FAILURE;
             }
+        } else {
+            None
+        };
+        let ca_out = ca_out.or_else(|| proxy.then(|| std::env::temp_dir().join(format!("cloudid-proxy-{}", addr.port())).join("ca.pem")));
+        if let (Some(path), Some(authority)) = (&ca_out, &authority)
+            && let Err(e) = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, &authority.ca_pem))
+        {
+            eprintln!("cloudid serve: cannot write the CA to {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        let router = match (&authority, &ca_out) {
+            (Some(authority), Some(ca)) if proxy => {
+                let bundle = ca.with_file_name("ca-bundle.pem");
+                if let Err(e) = std::fs::write(&bundle, cloudid_mock::tls::bundle_with_system_roots(&authority.ca_pem)) {
+                    eprintln!("cloudid serve: cannot write the CA bundle to {}: {e}", bundle.display());
+                    return ExitCode::FAILURE;
+                }
+                let _ = shared.proxy_env.set(cloudid_mock::proxy::client_env(&format!("http://{addr}"), ca, &bundle));
+                cloudid_mock::proxy::Proxy::new(router, authority, limits).wrap()
+            }
+            _ => router,
+        };
+        if let (Some(tls_addr), Some(authority)) = (tls_listen, authority.clone()) {
             let tls_listener = match tokio::net::TcpListener::bind(tls_addr).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -507,7 +534,7 @@ fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account
     control(endpoint, |c| async move { c.mint(issuer, &request).await }).map_err(|e| e.to_string())
 }
 
-/// `GET <endpoint>/_cloudid/env`.
-fn fetch_env(endpoint: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
-    control(endpoint, |c| async move { c.env().await }).map_err(|e| e.to_string())
+/// `GET <endpoint>/_cloudid/env` (`?mode=proxy` for a proxy's variables).
+fn fetch_env(endpoint: &str, proxy: bool) -> Result<std::collections::BTreeMap<String, String>, String> {
+    control(endpoint, |c| async move { if proxy { c.proxy_env().await } else { c.env().await } }).map_err(|e| e.to_string())
 }

@@ -27,6 +27,26 @@ pub const HOSTS: &[&str] = &[
     "localhost",
 ];
 
+/// Where distributions keep the system CA bundle (Debian/Ubuntu, RHEL/Fedora, Alpine/macOS, SUSE).
+pub const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// The system bundle (the first of [`SYSTEM_BUNDLES`] that exists) with `ca_pem` appended: a
+/// bundle that trusts the real roots and cloudid.
+pub fn bundle_with_system_roots(ca_pem: &str) -> String {
+    let mut bundle = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    if !bundle.is_empty() && !bundle.ends_with('\n') {
+        bundle.push('\n');
+    }
+    bundle.push_str(ca_pem);
+    bundle
+}
+
 /// A CA and the server certificate it signed.
 pub struct Authority {
     /// The CA certificate, PEM (what clients trust).
@@ -79,6 +99,18 @@ impl Authority {
             .map_err(|e| e.to_string())?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self { ca_pem: ca_cert.pem(), config: Arc::new(config) })
+    }
+
+    /// A fresh CA and a server certificate for every host name `world`'s workloads may reach
+    /// cloudid by: the emulated hosts, the AWS and Google API hosts (by wildcard), and the
+    /// world's upstreams and issuers.
+    pub fn for_world(world: &crate::world::WorldModel) -> Result<Self, String> {
+        Self::generate(&crate::cloud_hosts::certificate_names(world))
+    }
+
+    /// The acceptor for TLS connections under this authority's certificate.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config.clone())
     }
 
     /// Serves `router` over TLS on `listener` until the process ends, under `limits` (the TLS

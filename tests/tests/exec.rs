@@ -381,3 +381,64 @@ fn a_platform_the_world_lacks_is_refused_before_anything_runs() {
     assert_eq!(output.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot run as ecs: the world has no ECS task"), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// A `cloudid serve --proxy` on a free port, stopped on drop.
+struct ProxyServer(std::process::Child, String);
+
+impl ProxyServer {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(cloudid_binary())
+            .args(["serve", "--proxy", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start cloudid serve --proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the ready line");
+        let endpoint = line.trim().strip_prefix("cloudid listening on ").expect("cloudid listening on URL").to_string();
+        Self(child, endpoint)
+    }
+
+    fn env(&self) -> BTreeMap<String, String> {
+        let out = std::process::Command::new(cloudid_binary()).args(["env", "--proxy", "--format", "json", "--endpoint", &self.1]).output().expect("cloudid env --proxy");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+}
+
+impl Drop for ProxyServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_proxy_serves_boto3_and_google_auth_with_only_the_variables_env_proxy_prints() {
+    let proxy = ProxyServer::start();
+    let env = proxy.env();
+    assert_eq!(env["HTTPS_PROXY"], proxy.1);
+    let script = r#"
+import json, boto3, google.auth, google.auth.transport.requests as r
+arn = boto3.client("sts").get_caller_identity()["Arn"]
+creds, project = google.auth.load_credentials_from_file(__import__("sys").argv[1], scopes=["https://www.googleapis.com/auth/cloud-platform"])
+creds.refresh(r.Request())
+print(json.dumps({"arn": arn, "account": creds.service_account_email}))
+"#;
+    let cred = workspace_root().join(SEED_003_CRED_FILE);
+    let run = run_client(&python(), &["-c", script, cred.to_str().expect("utf-8")], &env, MINUTE);
+    let r = ok(&run);
+    assert!(r["arn"].as_str().is_some_and(|a| a.ends_with("assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890")), "{}", run.stdout);
+    assert_eq!(r["account"], "embulk-aws-access@acme-data.iam.gserviceaccount.com");
+}
+
+#[test]
+fn the_proxy_refuses_a_host_it_does_not_serve_and_forwards_nothing() {
+    let proxy = ProxyServer::start();
+    let env = proxy.env();
+    let script = "curl -s -o /dev/null -w 'plain=%{http_code}\\n' http://example.com/; curl -sS https://example.com/ 2>&1; echo \"tls=$?\"";
+    let run = run_client("sh", &["-c", script], &env, MINUTE);
+    assert!(run.stdout.contains("plain=403"), "{}", run.stdout);
+    assert!(run.stdout.contains("403") && run.stdout.contains("tls=56"), "the CONNECT was refused with 403 (curl 56): {}", run.stdout);
+}

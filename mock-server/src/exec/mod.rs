@@ -124,14 +124,9 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     };
     let world = platform.shape(options.world);
     let scratch = Scratch::create()?;
-    let authority = crate::tls::Authority::generate(&hosts::certificate_names(&world)).map_err(|e| ExecError::Setup { step: "making the TLS certificates".into(), source: io::Error::other(e) })?;
+    let authority = crate::tls::Authority::for_world(&world).map_err(|e| ExecError::Setup { step: "making the TLS certificates".into(), source: io::Error::other(e) })?;
     let ca = scratch.write("cloudid-ca.pem", &authority.ca_pem)?;
-    let mut bundle_text = trust::system_bundle();
-    if !bundle_text.is_empty() && !bundle_text.ends_with('\n') {
-        bundle_text.push('\n');
-    }
-    bundle_text.push_str(&authority.ca_pem);
-    let bundle = scratch.write("ca-certificates.crt", &bundle_text)?;
+    let bundle = scratch.write("ca-certificates.crt", &crate::tls::bundle_with_system_roots(&authority.ca_pem))?;
     let original_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let hosts_file = scratch.write("hosts", &hosts::hosts_file(&world, platform, &original_hosts))?;
     let token_file = scratch.path.join("eks-pod-identity-token");

@@ -42,8 +42,7 @@ pub(crate) const POD_IDENTITY_V4: &str = "169.254.170.23";
 pub(crate) const POD_IDENTITY_V6: &str = "fd00:ec2::23";
 /// Where the emulated API host names (STS, Google's APIs, GitHub's issuer) point inside.
 pub(crate) const API_ADDRESS: &str = "127.100.0.1";
-/// The GitHub Actions OIDC request host (`ACTIONS_ID_TOKEN_REQUEST_URL`'s).
-pub(crate) const ACTIONS_HOST: &str = "pipelinesghubeus1.actions.githubusercontent.com";
+pub(crate) use crate::cloud_hosts::ACTIONS_HOST;
 
 impl Platform {
     /// The name `--as` takes.

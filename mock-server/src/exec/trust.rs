@@ -5,23 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where distributions keep the system bundle (Debian/Ubuntu, RHEL/Fedora, Alpine/macOS, SUSE).
-pub(crate) const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-    "/etc/ssl/ca-bundle.pem",
-];
-
-/// The system bundle's text (the first that exists), or nothing.
-pub(crate) fn system_bundle() -> String {
-    SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
-}
-
 /// The existing system bundle files to overlay (a symlinked one once, by its target).
 pub(crate) fn overlay_targets() -> Vec<PathBuf> {
-    let mut targets: Vec<PathBuf> = SYSTEM_BUNDLES.iter().map(Path::new).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect();
+    let mut targets: Vec<PathBuf> = crate::tls::SYSTEM_BUNDLES.iter().map(Path::new).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect();
     targets.sort();
     targets.dedup();
     targets
