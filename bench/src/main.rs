@@ -75,6 +75,12 @@ fn main() {
         rt.block_on(tokens_bench(cloudid, Duration::from_secs(seconds)));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("exec") {
+        let runs: usize = flag(&args, "--runs").and_then(|s| s.parse().ok()).unwrap_or(21);
+        let cloudid = flag(&args, "--cloudid").map(PathBuf::from).unwrap_or_else(|| sibling("cloudid"));
+        exec_bench(&cloudid, runs);
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("load") {
         // cloudid-bench load ADDR CONCURRENCY SECONDS: load one running cloudid (for profiling).
         let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).expect("load ADDR CONCURRENCY SECONDS");
@@ -342,6 +348,32 @@ async fn imds_token(addr: SocketAddr) -> String {
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// `cloudid exec -q -- true`, `runs` times: the whole overhead a workload pays — namespaces,
+/// loopback addresses, the hosts and CA overlays, the CA and certificate, the server start, the
+/// child and the teardown — against `true` run directly.
+fn exec_bench(cloudid: &std::path::Path, runs: usize) {
+    let time = |program: &std::path::Path, args: &[&str]| -> Vec<Duration> {
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t0 = Instant::now();
+                let status = std::process::Command::new(program).args(args).status().expect("run");
+                assert!(status.success(), "{} {args:?} failed: {status}", program.display());
+                t0.elapsed()
+            })
+            .collect();
+        times.sort();
+        times
+    };
+    let bare = time(std::path::Path::new("true"), &[]);
+    let exec = time(cloudid, &["exec", "-q", "--", "true"]);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("| what ({runs} runs) | median | fastest | slowest |");
+    println!("|---|---|---|---|");
+    for (what, t) in [("`true`", &bare), ("`cloudid exec -q -- true`", &exec)] {
+        println!("| {what} | {:.1} ms | {:.1} ms | {:.1} ms |", ms(t[t.len() / 2]), ms(t[0]), ms(t[t.len() - 1]));
+    }
 }
 
 async fn cold_start(cloudid: &PathBuf, runs: usize) -> Vec<Duration> {

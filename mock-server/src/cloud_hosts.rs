@@ -3,7 +3,7 @@
 //! common AWS and Google API hosts it verifies credentials for, and the names its TLS certificate
 //! must therefore cover.
 
-use crate::services::aws_sts::signed::REGIONS;
+use crate::hostnames::REGIONS;
 use crate::world::WorldModel;
 
 /// The GitHub Actions OIDC request host (`ACTIONS_ID_TOKEN_REQUEST_URL`'s).
@@ -11,18 +11,97 @@ pub(crate) const ACTIONS_HOST: &str = "pipelinesghubeus1.actions.githubuserconte
 
 /// Regional AWS services whose `SERVICE.REGION.amazonaws.com` hosts are listed.
 const AWS_REGIONAL: &[&str] = &[
-    "api.ecr", "athena", "autoscaling", "batch", "bedrock", "bedrock-runtime", "cloudformation", "codebuild", "cognito-idp", "dynamodb", "ec2", "ecr", "ecs", "eks", "elasticache",
-    "elasticloadbalancing", "email", "es", "events", "firehose", "glue", "kinesis", "kms", "lambda", "logs", "monitoring", "rds", "runtime.sagemaker", "s3", "sagemaker",
-    "secretsmanager", "sns", "sqs", "ssm", "states", "sts-fips", "xray",
+    "api.ecr",
+    "athena",
+    "autoscaling",
+    "batch",
+    "bedrock",
+    "bedrock-runtime",
+    "cloudformation",
+    "codebuild",
+    "cognito-idp",
+    "dynamodb",
+    "ec2",
+    "ecr",
+    "ecs",
+    "eks",
+    "elasticache",
+    "elasticloadbalancing",
+    "email",
+    "es",
+    "events",
+    "firehose",
+    "glue",
+    "kinesis",
+    "kms",
+    "lambda",
+    "logs",
+    "monitoring",
+    "rds",
+    "runtime.sagemaker",
+    "s3",
+    "sagemaker",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "ssm",
+    "states",
+    "sts-fips",
+    "xray",
 ];
 /// Global AWS API hosts.
 const AWS_GLOBAL: &[&str] = &["iam.amazonaws.com", "s3.amazonaws.com", "route53.amazonaws.com", "cloudfront.amazonaws.com", "organizations.us-east-1.amazonaws.com"];
 /// Google API services whose `SERVICE.googleapis.com` hosts are listed.
 const GOOGLE_APIS: &[&str] = &[
-    "admin", "aiplatform", "artifactregistry", "bigquery", "bigquerystorage", "bigtable", "bigtableadmin", "cloudbuild", "cloudfunctions", "cloudkms", "cloudresourcemanager",
-    "cloudscheduler", "cloudtasks", "cloudtrace", "composer", "compute", "container", "containeranalysis", "dataflow", "dataproc", "datastore", "dns", "drive", "eventarc", "firestore",
-    "generativelanguage", "gmail", "iam", "iamcredentials", "language", "logging", "monitoring", "oauth2", "pubsub", "redis", "run", "secretmanager", "serviceusage", "sheets", "spanner",
-    "speech", "sqladmin", "storage", "sts", "texttospeech", "translation", "vision", "workflows", "www",
+    "admin",
+    "aiplatform",
+    "artifactregistry",
+    "bigquery",
+    "bigquerystorage",
+    "bigtable",
+    "bigtableadmin",
+    "cloudbuild",
+    "cloudfunctions",
+    "cloudkms",
+    "cloudresourcemanager",
+    "cloudscheduler",
+    "cloudtasks",
+    "cloudtrace",
+    "composer",
+    "compute",
+    "container",
+    "containeranalysis",
+    "dataflow",
+    "dataproc",
+    "datastore",
+    "dns",
+    "drive",
+    "eventarc",
+    "firestore",
+    "generativelanguage",
+    "gmail",
+    "iam",
+    "iamcredentials",
+    "language",
+    "logging",
+    "monitoring",
+    "oauth2",
+    "pubsub",
+    "redis",
+    "run",
+    "secretmanager",
+    "serviceusage",
+    "sheets",
+    "spanner",
+    "speech",
+    "sqladmin",
+    "storage",
+    "sts",
+    "texttospeech",
+    "translation",
+    "vision",
+    "workflows",
+    "www",
 ];
 /// Other emulated hosts.
 const OTHERS: &[&str] = &["sts.amazonaws.com", "accounts.google.com", "token.actions.githubusercontent.com", ACTIONS_HOST];
@@ -55,4 +134,3 @@ pub(crate) fn certificate_names(world: &WorldModel) -> Vec<String> {
     names.dedup();
     names
 }
-

@@ -172,7 +172,7 @@ impl Shared {
             }
         }
         let mut record = Record::new(now, method.clone(), path.to_string(), status, note);
-        record.host = crate::services::by_host::REQUEST_HOST.try_with(|h| h.clone()).ok().flatten();
+        record.host = REQUEST_HOST.try_with(|h| h.clone()).ok().flatten();
         self.journal.push(record);
         response
     }
@@ -276,6 +276,11 @@ macro_rules! serve {
     }};
 }
 pub(crate) use serve;
+
+tokio::task_local! {
+    /// The host the request being answered named, for the journal.
+    pub(crate) static REQUEST_HOST: Option<String>;
+}
 
 /// A service's response with what it says for the journal; [`Shared::finish`] completes it.
 pub(crate) type Answer = (Response, Note);

@@ -30,15 +30,16 @@ mod control;
 mod control_client;
 pub mod cred_config;
 pub mod env;
+mod exchange;
 #[cfg(target_os = "linux")]
 pub mod exec;
-mod exchange;
 pub mod faults;
 pub mod fence;
+mod hostnames;
 mod ids;
 pub mod journal;
-pub mod proxy;
 mod percent;
+pub mod proxy;
 mod secret;
 mod server;
 mod service;

@@ -24,7 +24,12 @@ const METADATA_HOSTS: &[&str] = &["169.254.169.254", "[fd00:ec2::254]", "169.254
 
 /// Whether a `CONNECT` to `host` is served (a real cloud host cloudid answers for).
 fn tunnels_to(host: &str) -> bool {
-    host.ends_with(".amazonaws.com") || host.ends_with(".googleapis.com") || host.ends_with(".api.aws") || crate::tls::HOSTS.contains(&host) || host.ends_with(".actions.githubusercontent.com") || host == "accounts.google.com"
+    host.ends_with(".amazonaws.com")
+        || host.ends_with(".googleapis.com")
+        || host.ends_with(".api.aws")
+        || crate::tls::HOSTS.contains(&host)
+        || host.ends_with(".actions.githubusercontent.com")
+        || host == "accounts.google.com"
 }
 
 /// The proxy in front of `router`: what the middleware needs.
@@ -64,10 +69,7 @@ impl Proxy {
             };
             let host = authority.host().to_ascii_lowercase();
             if authority.port_u16() != Some(443) || !tunnels_to(&host) {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    format!("cloudid proxy: refused CONNECT to {authority}: it is not a cloud API host cloudid serves on port 443, and the proxy forwards nothing"),
-                );
+                return refuse(StatusCode::FORBIDDEN, format!("cloudid proxy: refused CONNECT to {authority}: it is not a cloud API host cloudid serves on port 443, and the proxy forwards nothing"));
             }
             let upgrade = hyper::upgrade::on(&mut req);
             let (router, tls, limits) = (self.router.clone(), self.tls.clone(), self.limits);
@@ -90,7 +92,10 @@ impl Proxy {
             let host = authority.host().to_ascii_lowercase();
             let plain = METADATA_HOSTS.contains(&host.as_str()) || req.uri().scheme_str() == Some("http") && tunnels_to(&host);
             if !plain {
-                return refuse(StatusCode::FORBIDDEN, format!("cloudid proxy: refused {} {}: not a metadata address or a host cloudid serves, and the proxy forwards nothing", req.method(), req.uri()));
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    format!("cloudid proxy: refused {} {}: not a metadata address or a host cloudid serves, and the proxy forwards nothing", req.method(), req.uri()),
+                );
             }
             if !req.headers().contains_key(header::HOST)
                 && let Ok(v) = authority.as_str().parse()

@@ -376,7 +376,8 @@ fn a_platform_the_world_lacks_is_refused_before_anything_runs() {
     let dir = tempdir();
     let world = dir.join("world.yaml");
     std::fs::write(&world, "aws:\n  account_id: \"123456789012\"\n  region: us-east-1\n").expect("write");
-    let output = std::process::Command::new(cloudid_binary()).args(["exec", "--world", world.to_str().expect("utf-8"), "--as", "ecs", "--", "touch", "/nonexistent-should-not-run"]).output().expect("run");
+    let output =
+        std::process::Command::new(cloudid_binary()).args(["exec", "--world", world.to_str().expect("utf-8"), "--as", "ecs", "--", "touch", "/nonexistent-should-not-run"]).output().expect("run");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(output.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot run as ecs: the world has no ECS task"), "{}", String::from_utf8_lossy(&output.stderr));

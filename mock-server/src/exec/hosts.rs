@@ -33,7 +33,14 @@ mod tests {
     fn the_overlay_names_every_emulated_host_and_the_machines_own_entries_last() {
         let world = crate::world::default_world();
         let text = hosts_file(&world, Platform::Ec2, "127.0.0.1 localhost");
-        for host in ["sts.amazonaws.com", "sts.ap-northeast-1.amazonaws.com", "sts.googleapis.com", "cloudresourcemanager.googleapis.com", "dynamodb.ap-northeast-1.amazonaws.com", "token.actions.githubusercontent.com"] {
+        for host in [
+            "sts.amazonaws.com",
+            "sts.ap-northeast-1.amazonaws.com",
+            "sts.googleapis.com",
+            "cloudresourcemanager.googleapis.com",
+            "dynamodb.ap-northeast-1.amazonaws.com",
+            "token.actions.githubusercontent.com",
+        ] {
             assert!(text.contains(&format!("{API_ADDRESS}\t{host}\n")), "{host} missing");
         }
         assert!(!text.contains("metadata.google.internal"), "an EC2 instance does not resolve Google's metadata name");

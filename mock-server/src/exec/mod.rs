@@ -10,8 +10,8 @@
 //!   each answered on port 80 by cloudid; nothing it does leaves the machine, and a connection to
 //!   any other address fails at once;
 //! - `/etc/hosts` is overlaid so every AWS, Google and GitHub API host name points at cloudid's
-//!   HTTPS port ([`hosts`]);
-//! - cloudid's generated CA is trusted system-wide ([`trust`]);
+//!   HTTPS port;
+//! - cloudid's generated CA is trusted system-wide;
 //! - the user's own cloud configuration (`~/.aws`, `~/.config/gcloud`, `~/.azure`) is hidden and
 //!   cloud variables from the calling shell are dropped, so the workload sees what the platform
 //!   gives it ([`Platform::env`]) and what `--env` adds, nothing else.
@@ -200,7 +200,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
 /// Starts a relay for each upstream on a TCP address (reached from outside the namespace) and
 /// points the world's upstream at the relay's socket instead.
 fn start_relays(mut world: WorldModel, dir: &Path) -> Result<(WorldModel, Vec<std::process::Child>), ExecError> {
-    use crate::services::not_emulated::{Target, parse_upstream_url};
+    use crate::hostnames::{Target, parse_upstream_url};
     let mut relays = Vec::new();
     let exe = std::env::current_exe().map_err(setup("finding the cloudid executable for the upstream relay"))?;
     for (i, upstream) in world.upstreams.iter_mut().enumerate() {
@@ -272,12 +272,7 @@ async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, Os
             }
         }
     }
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .spawn()
-        .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
+    let mut child = tokio::process::Command::new(program).args(args).env_clear().envs(env).spawn().map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
     let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
     let status = loop {
         tokio::select! {

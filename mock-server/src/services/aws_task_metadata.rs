@@ -62,7 +62,11 @@ fn answer(shared: &Shared, method: &Method, path: &str) -> Answer {
     let rest = own.as_deref().and_then(|p| path.strip_prefix(p).or_else(|| path.strip_prefix(&p.replacen("/v4/", "/v3/", 1))));
     let (Some(t), Some(rest)) = (task(world), rest) else {
         note.checks.push(Check::fail("container.id", format!("{path} is not this task's metadata path ({})", own.as_deref().unwrap_or("the world has no ECS task"))));
-        return noted((StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], "\"V4 task metadata handler: unable to get task arn from request: unable to get task ARN from request\"").into_response(), note);
+        return noted(
+            (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], "\"V4 task metadata handler: unable to get task arn from request: unable to get task ARN from request\"")
+                .into_response(),
+            note,
+        );
     };
     if method != Method::GET {
         note.checks.push(Check::fail("container.method", format!("{method} is not GET")));

@@ -20,8 +20,7 @@ pub(crate) const PATH: &str = "/github/actions/idtoken";
 /// The same endpoint at a path of the shape the Actions runtime hands jobs
 /// (`https://pipelinesghubeus<N>.actions.githubusercontent.com/<runtime>/00000000-…/_apis/distributedtask/hubs/Actions/plans/<plan>/jobs/<job>/idtoken`),
 /// which `cloudid exec --as github-actions` puts in `ACTIONS_ID_TOKEN_REQUEST_URL`.
-pub(crate) const RUNTIME_PATH: &str =
-    "/7mXFJgFIFVPQJTxX6rUYx1KXmDZ9YkPj3vJ1mjzYcXh4Ujv4Dd/00000000-0000-0000-0000-000000000000/_apis/distributedtask/hubs/Actions/plans/5b2c8f3e-1d4a-4e6b-9c7d-8e9f0a1b2c3d/jobs/8d7c6b5a-4e3f-4a2b-9c1d-0e9f8a7b6c5d/idtoken";
+pub(crate) const RUNTIME_PATH: &str = "/7mXFJgFIFVPQJTxX6rUYx1KXmDZ9YkPj3vJ1mjzYcXh4Ujv4Dd/00000000-0000-0000-0000-000000000000/_apis/distributedtask/hubs/Actions/plans/5b2c8f3e-1d4a-4e6b-9c7d-8e9f0a1b2c3d/jobs/8d7c6b5a-4e3f-4a2b-9c1d-0e9f8a7b6c5d/idtoken";
 
 /// The token endpoint's routes.
 pub(crate) fn router() -> Router<Arc<Shared>> {

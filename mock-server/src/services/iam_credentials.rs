@@ -15,11 +15,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use super::google_rpc::{RpcError, rpc_fault};
 use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Issued, Note, Verdict};
 use crate::world::google_tokens::AccessToken;
 use crate::world::model::ServiceAccountModel;
-use super::google_rpc::{RpcError, rpc_fault};
 
 /// IAM Credentials and tokeninfo routes.
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -334,4 +334,3 @@ impl Slice for TokenInfo {
         Service::GoogleOauth2
     }
 }
-

@@ -17,9 +17,9 @@ use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::by_host::Cloud;
 use super::google_rpc::{RpcError, bearer_caller};
 use crate::exchange::{Answer, Service, Shared, Slice, noted};
+use crate::hostnames::{Cloud, Target, parse_upstream_url};
 use crate::journal::{Check, Note, Verdict};
 use crate::verify::sigv4;
 
@@ -34,27 +34,6 @@ impl Slice for NotEmulated {
     fn service(&self) -> Service {
         Service::NotEmulated
     }
-}
-
-/// Where an upstream is: a TCP address and path prefix, or a Unix socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// `http://host:port/prefix`.
-    Tcp { authority: String, prefix: String },
-    /// `unix:/path/to/socket[#/prefix]`.
-    Unix { path: std::path::PathBuf, prefix: String },
-}
-
-/// Parses an upstream URL: `http://HOST:PORT[/prefix]` or `unix:/absolute/socket/path[#/prefix]`.
-pub(crate) fn parse_upstream_url(url: &str) -> Option<Target> {
-    if let Some(rest) = url.strip_prefix("unix:") {
-        let (path, prefix) = rest.split_once('#').unwrap_or((rest, ""));
-        return (path.starts_with('/') && (prefix.is_empty() || prefix.starts_with('/'))).then(|| Target::Unix { path: path.into(), prefix: prefix.trim_end_matches('/').to_string() });
-    }
-    let rest = url.strip_prefix("http://")?;
-    let (authority, prefix) = rest.split_once('/').map_or((rest, String::new()), |(a, p)| (a, format!("/{}", p.trim_end_matches('/'))));
-    let prefix = if prefix == "/" { String::new() } else { prefix };
-    (!authority.is_empty() && authority.parse::<axum::http::uri::Authority>().is_ok()).then(|| Target::Tcp { authority: authority.to_string(), prefix })
 }
 
 /// The AWS protocol a request speaks, which decides its error shape.
@@ -107,11 +86,16 @@ impl crate::exchange::Refusal for AwsError {
             Protocol::RestJson => ("application/json", json!({"message": self.message}).to_string()),
             Protocol::Query => (
                 "text/xml",
-                format!("<ErrorResponse>\n  <Error>\n    <Type>Sender</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n", self.code, esc(&self.message)),
+                format!(
+                    "<ErrorResponse>\n  <Error>\n    <Type>Sender</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
+                    self.code,
+                    esc(&self.message)
+                ),
             ),
-            Protocol::RestXml => {
-                ("application/xml", format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{request_id}</RequestId></Error>", self.code, esc(&self.message)))
-            }
+            Protocol::RestXml => (
+                "application/xml",
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{request_id}</RequestId></Error>", self.code, esc(&self.message)),
+            ),
         };
         let mut r = (self.status, [(header::CONTENT_TYPE, content_type)], body).into_response();
         if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -168,7 +152,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, cloud: Cloud, host: String, req: 
     };
     let verified = verify(&shared, cloud, &host, &parts, &bytes);
     let (note, upstream) = match verified {
-        Err(answer) => return crate::exchange::serve!(shared, &NotEmulated, &parts.method, &path, answer),
+        Err(answer) => return crate::exchange::serve!(shared, &NotEmulated, &parts.method, &path, *answer),
         Ok(note) => (note, shared.model.upstream(&host).and_then(|u| parse_upstream_url(&u.url).map(|t| (u.url.clone(), t)))),
     };
     let Some((url, target)) = upstream else {
@@ -193,7 +177,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, cloud: Cloud, host: String, req: 
 }
 
 /// The journal note of a request whose credentials hold, or the refusal.
-fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8]) -> Result<Note, Answer> {
+fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8]) -> Result<Note, Box<Answer>> {
     let mut note = Note::new("not_emulated", "Call", Verdict::Error);
     match cloud {
         Cloud::Google => match bearer_caller(shared, &parts.headers) {
@@ -202,7 +186,7 @@ fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8])
                 note.checks.push(Check::pass("google.caller", caller.principal.clone()));
                 Ok(note)
             }
-            Err((why, e)) => Err(crate::exchange::refused(note, &e, "google.caller", why, &shared.request_id())),
+            Err((why, e)) => Err(Box::new(crate::exchange::refused(note, &e, "google.caller", why, &shared.request_id()))),
         },
         Cloud::Aws => {
             let protocol = protocol(host, parts);
@@ -225,7 +209,7 @@ fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8])
                         sigv4::SigV4Error::InvalidToken(why) => why.clone(),
                         other => other.to_string(),
                     };
-                    Err(crate::exchange::refused(note, &aws_refusal(&e, protocol), "sigv4.signature", detail, &shared.request_id()))
+                    Err(Box::new(crate::exchange::refused(note, &aws_refusal(&e, protocol), "sigv4.signature", detail, &shared.request_id())))
                 }
             }
         }
@@ -286,20 +270,4 @@ where
     let (parts, incoming) = response.into_parts();
     let bytes = http_body_util::BodyExt::collect(incoming).await.map_err(|e| e.to_string())?.to_bytes();
     Ok(Response::from_parts(parts, Body::from(bytes)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upstream_urls_are_plain_http_or_a_unix_socket() {
-        assert_eq!(parse_upstream_url("http://127.0.0.1:8000"), Some(Target::Tcp { authority: "127.0.0.1:8000".into(), prefix: String::new() }));
-        assert_eq!(parse_upstream_url("http://localhost:9050/bigquery/"), Some(Target::Tcp { authority: "localhost:9050".into(), prefix: "/bigquery".into() }));
-        assert_eq!(parse_upstream_url("unix:/run/x.sock"), Some(Target::Unix { path: "/run/x.sock".into(), prefix: String::new() }));
-        assert_eq!(parse_upstream_url("unix:/run/x.sock#/bq"), Some(Target::Unix { path: "/run/x.sock".into(), prefix: "/bq".into() }));
-        for bad in ["https://127.0.0.1:8000", "127.0.0.1:8000", "http://", "unix:relative.sock", "http://a b"] {
-            assert_eq!(parse_upstream_url(bad), None, "{bad}");
-        }
-    }
 }

@@ -21,9 +21,6 @@ use super::google_rpc::{RpcError, bearer_caller, rpc_fault};
 use crate::exchange::{Answer, Service, Shared, Slice, noted, refused};
 use crate::journal::{Check, Note, Verdict};
 
-/// The host name this service answers at.
-pub(crate) const HOST: &str = "cloudresourcemanager.googleapis.com";
-
 /// Scopes that allow reading a project (any of them).
 const SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/cloud-platform",
@@ -46,7 +43,7 @@ impl Slice for ResourceManager {
     }
 }
 
-/// Serves a request that named [`HOST`].
+/// Serves a request that named `cloudresourcemanager.googleapis.com`.
 pub(crate) async fn serve(shared: Arc<Shared>, req: Request) -> Response {
     crate::exchange::serve!(shared, &ResourceManager, req.method(), req.uri().path(), answer(&shared, &req))
 }
@@ -59,9 +56,9 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
             let note = Note::new("cloud_resource_manager", "Unknown", Verdict::Error);
             let message = format!("cloudid emulates only GET /v1/projects/{{id}} and GET /v3/projects/{{id}} of Cloud Resource Manager, not {} {path}", req.method());
             {
-            let e = RpcError::new(404, "NOT_FOUND", message.clone(), None);
-            return refused(note, &e, "crm.method", message.clone(), "");
-        }
+                let e = RpcError::new(404, "NOT_FOUND", message.clone(), None);
+                return refused(note, &e, "crm.method", message.clone(), "");
+            }
         }
     };
     let mut note = Note::new("cloud_resource_manager", "GetProject", Verdict::Error);
@@ -88,7 +85,12 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     }
     note.checks.push(Check::passed("google.scope"));
     let gcp = &shared.model.gcp;
-    let denied = RpcError::new(403, "PERMISSION_DENIED", format!("Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."), None);
+    let denied = RpcError::new(
+        403,
+        "PERMISSION_DENIED",
+        format!("Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."),
+        None,
+    );
     if project != gcp.project_id && project != gcp.project_number {
         let why = format!("the world has no project {project} (it has {} = {})", gcp.project_id, gcp.project_number);
         {
@@ -98,7 +100,10 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     }
     let member_of_project = gcp.account(&caller.principal).is_some_and(|sa| sa.email.ends_with(&format!("@{}.iam.gserviceaccount.com", gcp.project_id)));
     if !member_of_project {
-        let why = format!("{} holds no role on project {}: the world gives federated principals no project role, so resourcemanager.projects.get is denied; impersonate a service account of the project", caller.principal, gcp.project_id);
+        let why = format!(
+            "{} holds no role on project {}: the world gives federated principals no project role, so resourcemanager.projects.get is denied; impersonate a service account of the project",
+            caller.principal, gcp.project_id
+        );
         {
             let e = denied;
             return refused(note, &e, "crm.permission", why, "");

@@ -21,7 +21,7 @@ pub const GITHUB_ISS: &str = "https://token.actions.githubusercontent.com";
 /// `iss` of Google ID tokens.
 pub const GOOGLE_ISS: &str = "https://accounts.google.com";
 /// The host suffix of AWS STS outbound identity federation issuers.
-pub const AWS_OUTBOUND_HOST_SUFFIX: &str = ".tokens.sts.global.api.aws";
+pub const AWS_OUTBOUND_HOST_SUFFIX: &str = crate::hostnames::AWS_OUTBOUND_HOST_SUFFIX;
 
 /// The issuer URL AWS gives account `account_id` when outbound identity federation is enabled:
 /// `https://<id>.tokens.sts.global.api.aws`, the id a UUID-shaped value stable per account.

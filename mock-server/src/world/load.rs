@@ -364,13 +364,13 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
     }
     for (i, u) in w.upstreams.iter().enumerate() {
         let host = u.host.to_ascii_lowercase();
-        if !matches!(crate::services::by_host::route(&host), Some(crate::services::by_host::HostRoute::NotEmulated(_))) {
+        if !matches!(crate::hostnames::route(&host), Some(crate::hostnames::HostRoute::NotEmulated(_))) {
             return bad(
                 &format!("upstreams[{i}].host"),
                 format!("`{}` is not a cloud API host cloudid forwards (an *.amazonaws.com, *.api.aws or *.googleapis.com host it does not emulate itself)", u.host),
             );
         }
-        if crate::services::not_emulated::parse_upstream_url(&u.url).is_none() {
+        if crate::hostnames::parse_upstream_url(&u.url).is_none() {
             return bad(&format!("upstreams[{i}].url"), format!("`{}` is not a plain-HTTP base URL (`http://127.0.0.1:8000`)", u.url));
         }
     }

@@ -17,42 +17,7 @@ use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::sigv4::{self, ScopeRule};
 use crate::world::{IssuedCredential, WorldModel};
 
-/// Regions STS answers in (the commercial partition).
-pub(crate) const REGIONS: &[&str] = &[
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "af-south-1",
-    "ap-east-1",
-    "ap-east-2",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-southeast-5",
-    "ap-southeast-7",
-    "ca-central-1",
-    "ca-west-1",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "il-central-1",
-    "me-south-1",
-    "me-central-1",
-    "mx-central-1",
-    "sa-east-1",
-];
+pub(crate) use crate::hostnames::REGIONS;
 
 /// The region a real STS host name implies: `sts.amazonaws.com` is us-east-1, `sts.R.amazonaws.com` is R.
 pub(crate) fn host_region(host: &str) -> Option<&str> {

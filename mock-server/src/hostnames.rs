@@ -1,0 +1,142 @@
+//! Cloud host names as cloudid reads them, with no HTTP and no world: the regions AWS STS answers
+//! in, which API hosts cloudid serves by path and which it claims by name (Cloud Resource Manager,
+//! any other AWS or Google API), and where a world's upstream is.
+
+/// The host name of Cloud Resource Manager.
+pub(crate) const RESOURCE_MANAGER_HOST: &str = "cloudresourcemanager.googleapis.com";
+
+/// The suffix of AWS outbound identity federation issuers (`<id>.tokens.sts.global.api.aws`).
+pub(crate) const AWS_OUTBOUND_HOST_SUFFIX: &str = ".tokens.sts.global.api.aws";
+
+/// Regions STS answers in (the commercial partition).
+pub(crate) const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "mx-central-1",
+    "sa-east-1",
+];
+
+/// Which cloud a non-emulated API host belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cloud {
+    /// `*.amazonaws.com`, `*.api.aws`: SigV4-signed requests.
+    Aws,
+    /// `*.googleapis.com`: Bearer access tokens.
+    Google,
+}
+
+/// Where a host's requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostRoute {
+    /// Cloud Resource Manager.
+    ResourceManager,
+    /// A real API cloudid does not emulate: credentials verified, then refused or forwarded.
+    NotEmulated(Cloud),
+}
+
+/// Google API hosts served by path (STS, IAM Credentials, OAuth 2.0, certificates, tokeninfo).
+const GOOGLE_EMULATED: &[&str] = &["sts.googleapis.com", "iamcredentials.googleapis.com", "oauth2.googleapis.com", "www.googleapis.com"];
+
+/// The route for `host` (lower case, no port), or `None` for the path router.
+pub(crate) fn route(host: &str) -> Option<HostRoute> {
+    if host == RESOURCE_MANAGER_HOST {
+        return Some(HostRoute::ResourceManager);
+    }
+    if let Some(_service) = host.strip_suffix(".googleapis.com") {
+        return (!GOOGLE_EMULATED.contains(&host)).then_some(HostRoute::NotEmulated(Cloud::Google));
+    }
+    let aws = host.strip_suffix(".amazonaws.com").or_else(|| host.strip_suffix(".api.aws"))?;
+    let first = aws.split('.').next().unwrap_or("");
+    let emulated = matches!(first, "sts" | "sts-fips") || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX);
+    (!emulated).then_some(HostRoute::NotEmulated(Cloud::Aws))
+}
+
+/// Where an upstream is: a TCP address and path prefix, or a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `http://host:port/prefix`.
+    Tcp { authority: String, prefix: String },
+    /// `unix:/path/to/socket[#/prefix]`.
+    Unix { path: std::path::PathBuf, prefix: String },
+}
+
+/// Parses an upstream URL: `http://HOST:PORT[/prefix]` or `unix:/absolute/socket/path[#/prefix]`.
+pub(crate) fn parse_upstream_url(url: &str) -> Option<Target> {
+    if let Some(rest) = url.strip_prefix("unix:") {
+        let (path, prefix) = rest.split_once('#').unwrap_or((rest, ""));
+        return (path.starts_with('/') && (prefix.is_empty() || prefix.starts_with('/'))).then(|| Target::Unix { path: path.into(), prefix: prefix.trim_end_matches('/').to_string() });
+    }
+    let rest = url.strip_prefix("http://")?;
+    let (authority, prefix) = rest.split_once('/').map_or((rest, String::new()), |(a, p)| (a, format!("/{}", p.trim_end_matches('/'))));
+    let prefix = if prefix == "/" { String::new() } else { prefix };
+    (!authority.is_empty() && authority.parse::<axum::http::uri::Authority>().is_ok()).then(|| Target::Tcp { authority: authority.to_string(), prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hosts_no_path_route_serves_are_claimed() {
+        assert_eq!(route("cloudresourcemanager.googleapis.com"), Some(HostRoute::ResourceManager));
+        assert_eq!(route("bigquery.googleapis.com"), Some(HostRoute::NotEmulated(Cloud::Google)));
+        assert_eq!(route("dynamodb.ap-northeast-1.amazonaws.com"), Some(HostRoute::NotEmulated(Cloud::Aws)));
+        assert_eq!(route("api.ecr.ap-northeast-1.amazonaws.com"), Some(HostRoute::NotEmulated(Cloud::Aws)));
+        assert_eq!(route("s3.dualstack.us-east-1.amazonaws.com"), Some(HostRoute::NotEmulated(Cloud::Aws)));
+        for served in [
+            "sts.amazonaws.com",
+            "sts.ap-northeast-1.amazonaws.com",
+            "sts-fips.us-east-1.amazonaws.com",
+            "sts.googleapis.com",
+            "iamcredentials.googleapis.com",
+            "oauth2.googleapis.com",
+            "www.googleapis.com",
+            "metadata.google.internal",
+            "169.254.169.254",
+            "localhost",
+            "token.actions.githubusercontent.com",
+        ] {
+            assert_eq!(route(served), None, "{served}");
+        }
+    }
+
+    #[test]
+    fn upstream_urls_are_plain_http_or_a_unix_socket() {
+        assert_eq!(parse_upstream_url("http://127.0.0.1:8000"), Some(Target::Tcp { authority: "127.0.0.1:8000".into(), prefix: String::new() }));
+        assert_eq!(parse_upstream_url("http://localhost:9050/bigquery/"), Some(Target::Tcp { authority: "localhost:9050".into(), prefix: "/bigquery".into() }));
+        assert_eq!(parse_upstream_url("unix:/run/x.sock"), Some(Target::Unix { path: "/run/x.sock".into(), prefix: String::new() }));
+        assert_eq!(parse_upstream_url("unix:/run/x.sock#/bq"), Some(Target::Unix { path: "/run/x.sock".into(), prefix: "/bq".into() }));
+        for bad in ["https://127.0.0.1:8000", "127.0.0.1:8000", "http://", "unix:relative.sock", "http://a b"] {
+            assert_eq!(parse_upstream_url(bad), None, "{bad}");
+        }
+    }
+}
