@@ -44,7 +44,7 @@ pub fn pause_number(line: &str) -> Option<u64> {
 
 /// As [`run`], calling `on_pause(n)` each time the client pauses (see [`pause_number`]) and
 /// letting it go on afterwards; an error from `on_pause` kills the client and is returned.
-pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration, mut on_pause: impl FnMut(u64) -> Result<(), String>) -> Result<ClientRun, crate::HarnessError> {
+pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration, mut on_pause: impl FnMut(u64) -> Result<(), crate::HarnessError>) -> Result<ClientRun, crate::HarnessError> {
     use std::io::{BufRead, Read, Write};
     let failed = |program: &str, why: String| crate::HarnessError::Client { program: program.to_string(), why };
     let (program, args) = argv.split_first().ok_or_else(|| failed("", "empty client command".into()))?;
@@ -109,7 +109,7 @@ pub fn run_interactive(argv: &[String], env: &BTreeMap<String, String>, timeout:
     let _ = watchdog.join();
     let stderr = String::from_utf8_lossy(&stderr_reader.join().unwrap_or_default()).into_owned();
     if let Some(e) = failure {
-        return Err(failed(program, format!("at a pause: {e}")));
+        return Err(e);
     }
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("null");
     Ok(ClientRun {

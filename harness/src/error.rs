@@ -49,6 +49,22 @@ pub enum HarnessError {
     /// No bundled profile has this name.
     #[error("no profile `{0}`")]
     UnknownProfile(String),
+    /// A profile's command names a placeholder the flow gives no value for.
+    #[error("the command's placeholder {placeholder} has no value for this flow")]
+    Placeholder {
+        /// The placeholder, braces included.
+        placeholder: String,
+    },
+    /// A step the harness applies at a client's pause failed (a fault rule, a clock move…).
+    #[error("step `{step}` at pause {pause}: {why}")]
+    Step {
+        /// The step's name.
+        step: &'static str,
+        /// Which pause (1-based).
+        pause: u64,
+        /// What went wrong.
+        why: String,
+    },
     /// The profile fails the flow even unmutated, so fuzzing would only mutate error answers.
     #[error("{profile} does not complete flow `{flow}` unmutated, so fuzzing it would mutate error answers, not valid ones")]
     Unfuzzable {

@@ -84,11 +84,11 @@ async fn execute(cfg: &Config, paths: &[PathBuf], client: Option<&str>, client_c
             }
             Ok(out)
         }
-        (Some(p), None) => runner::run_profile(cfg, &scenarios, p).await,
+        (Some(p), None) => runner::run_profile(cfg, &scenarios, p).await.map_err(|e| e.to_string()),
         (None, None) => {
             let mut out = Vec::new();
             for p in cfg.profiles.profiles.keys() {
-                out.extend(runner::run_profile(cfg, &scenarios, p).await?);
+                out.extend(runner::run_profile(cfg, &scenarios, p).await.map_err(|e| e.to_string())?);
             }
             Ok(out)
         }

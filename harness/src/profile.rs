@@ -67,7 +67,7 @@ pub fn load(path: &Path) -> Result<Profiles, crate::HarnessError> {
 }
 
 /// Expands `{placeholders}` in `command` from the tools and the flow's `vars`.
-pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>) -> Result<Vec<String>, crate::HarnessError> {
     command
         .iter()
         .map(|part| {
@@ -81,7 +81,7 @@ pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>
                 return Ok(out);
             }
             if out.starts_with('{') && out.ends_with('}') {
-                return Err(format!("no value for placeholder {out}"));
+                return Err(crate::HarnessError::Placeholder { placeholder: out });
             }
             Ok(out)
         })

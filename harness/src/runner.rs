@@ -122,7 +122,7 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
     };
     let argv = match profile::expand(command, &cfg.tools, &prepared.vars) {
         Ok(a) => a,
-        Err(e) => return (failed(s, file, profile, "command", e), None),
+        Err(e) => return (failed(s, file, profile, "command", e.to_string()), None),
     };
     let mut env = prepared.env.clone();
     env.insert("CLOUDID_FLOW".into(), s.flow.name().to_string());
@@ -148,19 +148,20 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
             env.insert("CLOUDID_PAUSE".into(), "1".into());
         }
         let (pause_tx, mut pauses) = tokio::sync::mpsc::channel::<u64>(1);
-        let (resume_tx, resume_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (resume_tx, resume_rx) = std::sync::mpsc::channel::<Result<(), crate::HarnessError>>();
         let (argv, timeout) = (argv.clone(), cfg.timeout);
         let client = tokio::task::spawn_blocking(move || {
             client::run_interactive(&argv, &env, timeout, |n| {
-                pause_tx.blocking_send(n).map_err(|e| e.to_string())?;
-                resume_rx.recv().map_err(|e| e.to_string())?
+                let lost = |why: String| crate::HarnessError::Step { step: "resume", pause: n, why };
+                pause_tx.blocking_send(n).map_err(|e| lost(e.to_string()))?;
+                resume_rx.recv().map_err(|e| lost(e.to_string()))?
             })
         });
-        while pauses.recv().await.is_some() {
+        while let Some(pause) = pauses.recv().await {
             let mut outcome = Ok(());
             for b in between.iter().flatten() {
-                if let Err((name, why)) = apply(&cloud, &prepared.env, b).await {
-                    outcome = Err(format!("{name}: {why}"));
+                if let Err((step, why)) = apply(&cloud, &prepared.env, b).await {
+                    outcome = Err(crate::HarnessError::Step { step, pause, why });
                     break;
                 }
             }
@@ -260,8 +261,8 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
 }
 
 /// Runs `scenarios` against `profile` (every flow it supports; others are skipped).
-pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, String> {
-    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| format!("no profile `{profile}` (known: {})", cfg.profiles.profiles.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, crate::HarnessError> {
+    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| crate::HarnessError::UnknownProfile(profile.to_string()))?;
     let mut out = Vec::new();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {

@@ -264,7 +264,7 @@ pub fn world_text(edits: &[WorldEdit]) -> Result<String, (usize, String)> {
     }
     let mut world: serde_json::Value = yaml_serde::from_str(cloudid_mock::world::load::DEFAULT_WORLD_YAML).map_err(|e| (0, e.to_string()))?;
     for (i, edit) in edits.iter().enumerate() {
-        crate::world_edit::apply(&mut world, edit).map_err(|why| (i, why))?;
+        crate::world_edit::apply(&mut world, edit).map_err(|e| (i, e.message))?;
     }
     cloudid_mock::world::parse("<scenario world>", &world.to_string()).map_err(|e| (edits.len() - 1, e.to_string()))?;
     Ok(world.to_string())

@@ -92,8 +92,25 @@ fn step<'a>(v: &'a mut Value, seg: &Segment, path: &str, create: bool) -> Result
     }
 }
 
+/// Why a world edit could not be applied: the path it names leads nowhere, or the edit is
+/// neither a `set` nor a `remove`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct WorldEditError {
+    /// The edit's path, as written (empty for a malformed edit).
+    pub path: String,
+    /// What is wrong, naming the path.
+    pub message: String,
+}
+
 /// Applies `edit` to the world `world` (the default world's tree).
-pub fn apply(world: &mut Value, edit: &WorldEdit) -> Result<(), String> {
+pub fn apply(world: &mut Value, edit: &WorldEdit) -> Result<(), WorldEditError> {
+    let path = edit.set.as_deref().or(edit.remove.as_deref()).unwrap_or("").to_string();
+    apply_inner(world, edit).map_err(|message| WorldEditError { path, message })
+}
+
+fn apply_inner(world: &mut Value, edit: &WorldEdit) -> Result<(), String> {
     match (&edit.set, &edit.value, &edit.remove) {
         (Some(path), Some(value), None) => {
             let segs = segments(path)?;
@@ -165,9 +182,10 @@ mod tests {
     #[test]
     fn a_path_that_leads_nowhere_is_an_error_naming_it() {
         let mut w = world();
-        assert_eq!(apply(&mut w, &edit(json!({"set": "aws.roles[name=c].path", "value": "/"}))).unwrap_err(), "`aws.roles[name=c].path`: no item of `roles` with name = c");
-        assert!(apply(&mut w, &edit(json!({"set": "aws.role[0].path", "value": "/"}))).unwrap_err().contains("no `role` here"));
-        assert!(apply(&mut w, &edit(json!({"remove": "aws.nothing"}))).unwrap_err().contains("no `nothing` to remove"));
+        let e = apply(&mut w, &edit(json!({"set": "aws.roles[name=c].path", "value": "/"}))).unwrap_err();
+        assert_eq!((e.path.as_str(), e.to_string().as_str()), ("aws.roles[name=c].path", "`aws.roles[name=c].path`: no item of `roles` with name = c"));
+        assert!(apply(&mut w, &edit(json!({"set": "aws.role[0].path", "value": "/"}))).unwrap_err().message.contains("no `role` here"));
+        assert!(apply(&mut w, &edit(json!({"remove": "aws.nothing"}))).unwrap_err().message.contains("no `nothing` to remove"));
         assert!(apply(&mut w, &edit(json!({"set": "aws.region"}))).is_err(), "set needs a value");
         assert_eq!(w, world(), "a failed edit changes nothing it did not reach");
     }

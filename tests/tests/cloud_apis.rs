@@ -67,7 +67,10 @@ async fn resource_manager_answers_a_service_account_of_the_project_by_number_or_
     assert_eq!(s, 200, "{v3}");
     insta::assert_json_snapshot!("crm_v3_project", v3);
     let entry = cloud.journal().pop().unwrap();
-    assert_eq!((entry.service.as_str(), entry.host.as_deref(), entry.principal.as_deref()), ("cloud_resource_manager", Some(CRM), Some("reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com")));
+    assert_eq!(
+        (entry.service.as_str(), entry.host.as_deref(), entry.principal.as_deref()),
+        ("cloud_resource_manager", Some(CRM), Some("reply-bot-cloudrun-staging@acme-data.iam.gserviceaccount.com"))
+    );
 }
 
 #[tokio::test]
@@ -131,7 +134,8 @@ fn sign_json(creds: &Credentials, host: &str, target: &str, body: &str, region: 
 async fn imds_credentials(cloud: &CloudId) -> Credentials {
     let c = Client::new();
     let tok = c.put(format!("{}/latest/api/token", cloud.endpoint())).header("x-aws-ec2-metadata-token-ttl-seconds", "60").send().await.unwrap().text().await.unwrap();
-    let doc: Value = c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        c.get(format!("{}/latest/meta-data/iam/security-credentials/embulk-gcp-access", cloud.endpoint())).header("x-aws-ec2-metadata-token", tok).send().await.unwrap().json().await.unwrap();
     Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "imds")
 }
 
@@ -143,7 +147,14 @@ async fn another_aws_api_is_refused_in_its_own_protocols_shape_and_says_it_is_no
     let unsigned = c.post(format!("{}/", cloud.endpoint())).header("host", host).header("x-amz-target", "DynamoDB_20120810.ListTables").body("{}").send().await.unwrap();
     assert_eq!(unsigned.status().as_u16(), 403);
     insta::assert_json_snapshot!("not_emulated_aws_json_missing_token", unsigned.json::<Value>().await.unwrap());
-    let query = c.post(format!("{}/", cloud.endpoint())).header("host", "sqs.ap-northeast-1.amazonaws.com").header("content-type", "application/x-www-form-urlencoded").body("Action=ListQueues").send().await.unwrap();
+    let query = c
+        .post(format!("{}/", cloud.endpoint()))
+        .header("host", "sqs.ap-northeast-1.amazonaws.com")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Action=ListQueues")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(query.status().as_u16(), 403);
     insta::assert_snapshot!("not_emulated_aws_query_missing_token", redact_request_id(&query.text().await.unwrap()));
     let creds = imds_credentials(&cloud).await;
@@ -156,7 +167,13 @@ async fn another_aws_api_is_refused_in_its_own_protocols_shape_and_says_it_is_no
     assert_eq!(signed.status().as_u16(), 501);
     let b: Value = signed.json().await.unwrap();
     assert_eq!(b["__type"], "com.amazon.coral.service#NotImplemented");
-    assert!(b["message"].as_str().unwrap().contains("cloudid does not emulate dynamodb.ap-northeast-1.amazonaws.com; the request's credentials are valid (they are arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/"), "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("cloudid does not emulate dynamodb.ap-northeast-1.amazonaws.com; the request's credentials are valid (they are arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/"),
+        "{b}"
+    );
     let entry = cloud.journal().pop().unwrap();
     assert_eq!((entry.service.as_str(), entry.host.as_deref(), entry.verdict), ("not_emulated", Some(host), Verdict::Error));
     assert!(entry.principal.unwrap().starts_with("arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/"));
