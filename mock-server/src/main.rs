@@ -63,6 +63,14 @@ enum Command {
         /// An extra variable for the command, `NAME=VALUE` (e.g. GOOGLE_APPLICATION_CREDENTIALS); repeatable.
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
+        /// Remove a variable from the command's environment (after the preset's); repeatable.
+        #[arg(long = "unset", value_name = "NAME")]
+        unset: Vec<String>,
+        /// Attach to a running cloudid (`http://HOST:PORT`) instead of serving the world here:
+        /// connections are relayed to it, so its journal, clock and faults apply (the world file
+        /// must be the server's; it gives the platform's variables).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         /// Do not print the summary of exchanges on stderr.
         #[arg(long, short)]
         quiet: bool,
@@ -236,7 +244,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { world, listen, tls_listen, ca_out, proxy, guard } => serve(world, listen, tls_listen, ca_out, proxy, &guard),
         #[cfg(target_os = "linux")]
-        Command::Exec { world, platform, journal, env, quiet, command } => exec(world, platform, journal, &env, quiet, command),
+        Command::Exec { world, platform, journal, env, unset, server, quiet, command } => exec(world, platform, journal, &env, unset, server, quiet, command),
         #[cfg(target_os = "linux")]
         Command::Relay { listen, to } => match cloudid_mock::exec::relay(&listen, &to) {
             Ok(()) => ExitCode::SUCCESS,
@@ -454,7 +462,17 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
 
 /// `cloudid exec`: runs before any thread exists (the namespaces need a single-threaded process).
 #[cfg(target_os = "linux")]
-fn exec(world: Option<PathBuf>, platform: Option<cloudid_mock::exec::Platform>, journal: Option<PathBuf>, env: &[String], quiet: bool, command: Vec<std::ffi::OsString>) -> ExitCode {
+#[allow(clippy::too_many_arguments)]
+fn exec(
+    world: Option<PathBuf>,
+    platform: Option<cloudid_mock::exec::Platform>,
+    journal: Option<PathBuf>,
+    env: &[String],
+    unset: Vec<String>,
+    server: Option<String>,
+    quiet: bool,
+    command: Vec<std::ffi::OsString>,
+) -> ExitCode {
     let model = match &world {
         Some(path) => match world::load_file(path) {
             Ok(m) => m,
@@ -479,6 +497,8 @@ fn exec(world: Option<PathBuf>, platform: Option<cloudid_mock::exec::Platform>, 
     options.platform = platform;
     options.journal = journal;
     options.env = vars;
+    options.unset = unset;
+    options.server = server;
     options.summary = !quiet;
     match cloudid_mock::exec::run(options) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

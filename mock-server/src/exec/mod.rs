@@ -22,6 +22,7 @@
 //! they cannot have come from a terminal) are forwarded; when it exits, anything it left running
 //! in the namespace is killed.
 
+mod attach;
 mod hosts;
 mod netlink;
 mod platform;
@@ -52,6 +53,13 @@ pub struct ExecOptions {
     pub journal: Option<PathBuf>,
     /// Extra variables for the workload (`--env K=V`), set last.
     pub env: Vec<(String, String)>,
+    /// Variables to remove from the workload's environment after the preset's (`--unset K`).
+    pub unset: Vec<String>,
+    /// Attach to a running cloudid at this base URL (`http://127.0.0.1:8133`) instead of serving
+    /// the world here: every connection to the namespace's addresses and host names is relayed
+    /// to it byte for byte (TLS ended here), so its journal, clock and faults apply. The world
+    /// still gives the platform's variables, and must be the server's.
+    pub server: Option<String>,
     /// Whether to print the summary of exchanges on stderr.
     pub summary: bool,
     /// The program and its arguments.
@@ -61,7 +69,7 @@ pub struct ExecOptions {
 impl ExecOptions {
     /// Options running `command` in `world`, platform from the world, summary on.
     pub fn new(world: WorldModel, command: Vec<OsString>) -> Self {
-        Self { world, platform: None, journal: None, env: Vec::new(), summary: true, command }
+        Self { world, platform: None, journal: None, env: Vec::new(), unset: Vec::new(), server: None, summary: true, command }
     }
 }
 
@@ -135,7 +143,19 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     }
     let empty = scratch.path.join("empty");
     std::fs::create_dir(&empty).map_err(setup("creating the scratch directory"))?;
-    let (world, relays) = start_relays(world, &scratch.path)?;
+    let (world, mut relays) = start_relays(world, &scratch.path)?;
+    let server_socket = match &options.server {
+        Some(url) => {
+            let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).filter(|a| !a.is_empty() && !a.contains('/'));
+            let Some(authority) = authority else {
+                return Err(ExecError::Setup { step: format!("attaching to {url}"), source: io::Error::new(io::ErrorKind::InvalidInput, "--server takes http://HOST:PORT") });
+            };
+            let (socket, child) = relay_to(&scratch.path, "server", authority)?;
+            relays.push(child);
+            Some(socket)
+        }
+        None => None,
+    };
 
     sandbox::enter()?;
     let api: IpAddr = platform::API_ADDRESS.parse().expect("a literal address");
@@ -160,6 +180,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     env.extend(trust::env(&bundle, &ca).into_iter().map(|(k, v)| (k.into(), v.into())));
     env.extend(platform.env(&world, &token_file).into_iter().map(|(k, v)| (k.into(), v.into())));
     env.extend(options.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.retain(|(k, _)| !options.unset.iter().any(|u| k.to_str() == Some(u.as_str())));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(setup("starting the runtime"))?;
     let journal_path = options.journal.clone();
@@ -171,11 +192,25 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         let limits = crate::Limits::default();
         for addr in &metadata {
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(*addr, 80)).await.map_err(setup(format!("listening on {addr} port 80")))?;
-            tokio::spawn(crate::connections::serve(listener, router.clone(), limits, std::future::pending()));
+            match &server_socket {
+                Some(socket) => {
+                    tokio::spawn(attach::relay_plain(listener, socket.clone()));
+                }
+                None => {
+                    tokio::spawn(crate::connections::serve(listener, router.clone(), limits, std::future::pending()));
+                }
+            }
         }
         let tls = tokio::net::TcpListener::bind(SocketAddr::new(api, 443)).await.map_err(setup(format!("listening on {api} port 443")))?;
-        let tls_router = router.clone();
-        tokio::spawn(async move { authority.serve(tls, tls_router, limits).await });
+        match &server_socket {
+            Some(socket) => {
+                tokio::spawn(attach::relay_tls(tls, authority.acceptor(), socket.clone(), limits.header_timeout));
+            }
+            None => {
+                let tls_router = router.clone();
+                tokio::spawn(async move { authority.serve(tls, tls_router, limits).await });
+            }
+        }
         let code = run_child(&program, &options.command[1..], env).await?;
         Ok::<_, ExecError>((code, shared.journal.entries()))
     })?;
@@ -191,7 +226,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
             eprintln!("cloudid exec: cannot write the journal to {}: {e}", path.display());
         }
     }
-    if options.summary {
+    if options.summary && options.server.is_none() {
         eprint!("{}", summary::render(platform, &entries, journal_path.as_deref()));
     }
     Ok(code)
@@ -202,25 +237,32 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
 fn start_relays(mut world: WorldModel, dir: &Path) -> Result<(WorldModel, Vec<std::process::Child>), ExecError> {
     use crate::hostnames::{Target, parse_upstream_url};
     let mut relays = Vec::new();
-    let exe = std::env::current_exe().map_err(setup("finding the cloudid executable for the upstream relay"))?;
     for (i, upstream) in world.upstreams.iter_mut().enumerate() {
         let Some(Target::Tcp { authority, prefix }) = parse_upstream_url(&upstream.url) else { continue };
-        let socket = dir.join(format!("upstream-{i}.sock"));
-        let child = std::process::Command::new(&exe)
-            .arg("__relay")
-            .arg(&socket)
-            .arg(&authority)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .map_err(setup(format!("starting the relay to {}", upstream.url)))?;
+        let (socket, child) = relay_to(dir, &format!("upstream-{i}"), &authority)?;
         relays.push(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !socket.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
         upstream.url = format!("unix:{}{}", socket.display(), if prefix.is_empty() { String::new() } else { format!("#{prefix}") });
     }
     Ok((world, relays))
+}
+
+/// Starts a relay process (outside the namespaces, which do not exist yet) from the Unix socket
+/// `DIR/NAME.sock` to the TCP address `authority`; the socket and the relay.
+fn relay_to(dir: &Path, name: &str, authority: &str) -> Result<(PathBuf, std::process::Child), ExecError> {
+    let exe = std::env::current_exe().map_err(setup("finding the cloudid executable for the relay"))?;
+    let socket = dir.join(format!("{name}.sock"));
+    let child = std::process::Command::new(&exe)
+        .arg("__relay")
+        .arg(&socket)
+        .arg(authority)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(setup(format!("starting the relay to {authority}")))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !socket.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok((socket, child))
 }
 
 /// Variables of the calling shell the workload does not get: every cloud's own (the platform
