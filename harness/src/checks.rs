@@ -42,7 +42,8 @@ pub fn journal_lines(journal: &[JournalEntry]) -> Vec<String> {
     journal
         .iter()
         .map(|e| {
-            let mut line = format!("#{} {} {} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict);
+            let host = e.host.as_deref().filter(|h| !matches!(*h, "127.0.0.1" | "localhost" | "[::1]")).unwrap_or("");
+            let mut line = format!("#{} {} {host}{} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict);
             if let Some(why) = e.checks.iter().find(|c| c.outcome == cloudid_mock::Outcome::Fail) {
                 line.push_str(&format!(" ({} failed: {})", why.name, why.detail.as_deref().unwrap_or("")));
             }

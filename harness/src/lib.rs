@@ -17,6 +17,7 @@
 pub mod checks;
 pub mod client;
 pub mod error;
+pub mod exec_mode;
 pub mod flow;
 pub mod fuzz;
 pub mod params;

@@ -28,6 +28,10 @@ enum Command {
         /// A custom client command (whitespace-separated), used for every flow.
         #[arg(long, env = "CLOUDID_CLIENT_CMD")]
         client_cmd: Option<String>,
+        /// How clients reach the server: `endpoints` (endpoint settings), `exec` (under `cloudid
+        /// exec`, at the real addresses, no settings) or `both` (the matrix shows both).
+        #[arg(long, env = "CLOUDID_MODE", value_enum, default_value = "endpoints")]
+        mode: ModeArg,
         /// `FORMAT:PATH` with FORMAT one of json, junit, markdown (repeatable; in the
         /// environment, comma-separated).
         #[arg(long, env = "CLOUDID_REPORT", value_delimiter = ',')]
@@ -61,7 +65,43 @@ enum Command {
         /// Output directory.
         #[arg(long, env = "CLOUDID_OUT", default_value = "certification")]
         out: PathBuf,
+        /// How clients reach the server: `endpoints` (endpoint settings), `exec` (under `cloudid
+        /// exec`, at the real addresses, no settings) or `both` (the matrix shows both).
+        #[arg(long, env = "CLOUDID_MODE", value_enum, default_value = "endpoints")]
+        mode: ModeArg,
     },
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeArg {
+    /// Endpoint settings.
+    Endpoints,
+    /// Under `cloudid exec`.
+    Exec,
+    /// Both, one after the other.
+    Both,
+}
+
+impl ModeArg {
+    fn modes(self) -> Vec<cloudid_harness::exec_mode::Mode> {
+        use cloudid_harness::exec_mode::Mode;
+        match self {
+            Self::Endpoints => vec![Mode::Endpoints],
+            Self::Exec => vec![Mode::Exec],
+            Self::Both => vec![Mode::Endpoints, Mode::Exec],
+        }
+    }
+}
+
+async fn execute_modes(cfg: &Config, modes: ModeArg, paths: &[PathBuf], client: Option<&str>, client_cmd: Option<&str>) -> Result<Vec<ScenarioResult>, String> {
+    let mut out = Vec::new();
+    for mode in modes.modes() {
+        let mut cfg = cfg.clone();
+        cfg.mode = mode;
+        out.extend(execute(&cfg, paths, client, client_cmd).await?);
+    }
+    Ok(out)
 }
 
 fn root() -> PathBuf {
@@ -144,11 +184,11 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Run { paths, client, client_cmd, report } => {
+        Command::Run { paths, client, client_cmd, mode, report } => {
             let paths = if paths.is_empty() { vec![root.join("scenarios")] } else { paths };
-            (rt.block_on(execute(&cfg, &paths, client.as_deref(), client_cmd.as_deref())), report)
+            (rt.block_on(execute_modes(&cfg, mode, &paths, client.as_deref(), client_cmd.as_deref())), report)
         }
-        Command::Certify { client, client_cmd, out } => {
+        Command::Certify { client, client_cmd, out, mode } => {
             if client.is_none() && client_cmd.is_none() {
                 eprintln!("cloudid certify: give --client NAME or --client-cmd CMD");
                 return ExitCode::from(2);
@@ -159,7 +199,7 @@ fn main() -> ExitCode {
                 format!("json:{}", out.join("certification.json").display()),
                 format!("junit:{}", out.join("certification.xml").display()),
             ];
-            (rt.block_on(execute(&cfg, &[root.join("scenarios")], client.as_deref(), client_cmd.as_deref())), reports)
+            (rt.block_on(execute_modes(&cfg, mode, &[root.join("scenarios")], client.as_deref(), client_cmd.as_deref())), reports)
         }
     };
     let results = match results {

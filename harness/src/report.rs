@@ -29,7 +29,10 @@ fn shown(path: &std::path::Path) -> String {
 pub fn terminal(results: &[ScenarioResult]) -> String {
     let mut out = String::new();
     for r in results {
-        out.push_str(&format!("{:<9} {:<28} {}\n", format!("{:?}", r.verdict).to_lowercase(), r.profile, r.scenario));
+        out.push_str(&format!("{:<9} {:<35} {}\n", format!("{:?}", r.verdict).to_lowercase(), column(r), r.scenario));
+        if let Some(why) = &r.skipped_because {
+            out.push_str(&format!("          {why}\n"));
+        }
         if r.verdict == Verdict::Failed {
             out.push_str(&format!("          in {}\n", shown(&r.file)));
             for c in r.checks.iter().filter(|c| c.verdict == Verdict::Failed) {
@@ -85,9 +88,17 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     out
 }
 
-/// The certification matrix: scenarios × profiles.
+/// A result's column in the matrix: its profile, marked `(exec)` for exec mode.
+fn column(r: &ScenarioResult) -> String {
+    match r.mode {
+        crate::exec_mode::Mode::Endpoints => r.profile.clone(),
+        crate::exec_mode::Mode::Exec => format!("{} (exec)", r.profile),
+    }
+}
+
+/// The certification matrix: scenarios × profiles (and modes, when results of both are given).
 pub fn markdown(results: &[ScenarioResult]) -> String {
-    let mut profiles: Vec<&str> = results.iter().map(|r| r.profile.as_str()).collect();
+    let mut profiles: Vec<String> = results.iter().map(column).collect();
     profiles.sort_unstable();
     profiles.dedup();
     let mut scenarios: Vec<&str> = Vec::new();
@@ -98,10 +109,10 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
     }
     let mut out = format!("| scenario | {} |\n|---|{}\n", profiles.join(" | "), "---|".repeat(profiles.len()));
     for s in &scenarios {
-        let cells: Vec<String> = profiles.iter().map(|p| results.iter().find(|r| r.scenario == *s && r.profile == *p).map(mark).unwrap_or_else(|| "–".into())).collect();
+        let cells: Vec<String> = profiles.iter().map(|p| results.iter().find(|r| r.scenario == *s && column(r) == *p).map(mark).unwrap_or_else(|| "–".into())).collect();
         out.push_str(&format!("| {s} | {} |\n", cells.join(" | ")));
     }
-    let gaps: Vec<String> = results.iter().filter_map(|r| r.known_gap.as_ref().map(|g| format!("- {} × {}: {g}", r.scenario, r.profile))).collect();
+    let gaps: Vec<String> = results.iter().filter_map(|r| r.known_gap.as_ref().map(|g| format!("- {} × {}: {g}", r.scenario, column(r)))).collect();
     if !gaps.is_empty() {
         out.push_str(&format!("\nKnown gaps:\n{}\n", gaps.join("\n")));
     }

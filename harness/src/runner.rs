@@ -23,6 +23,9 @@ pub struct KnownGap {
     pub profile: String,
     /// Why.
     pub reason: String,
+    /// Only in this mode (`exec`, `endpoints`); in both when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::exec_mode::Mode>,
 }
 
 /// Everything a run needs.
@@ -36,6 +39,10 @@ pub struct Config {
     pub known_gaps: Vec<KnownGap>,
     /// Per client run deadline.
     pub timeout: Duration,
+    /// How clients reach the server: endpoint settings, or `cloudid exec` at the real addresses.
+    pub mode: crate::exec_mode::Mode,
+    /// The `cloudid` binary (exec mode runs clients under it).
+    pub cloudid: String,
 }
 
 impl Config {
@@ -53,7 +60,18 @@ impl Config {
         } else {
             Vec::new()
         };
-        Ok(Self { tools: Tools::from_env(root), profiles: profile::load(&root.join("fixtures/clients/profiles.yaml"))?, known_gaps, timeout: Duration::from_secs(90) })
+        let cloudid = std::env::var("CLOUDID_BIN").unwrap_or_else(|_| {
+            let beside = std::env::current_exe().ok().map(|e| e.with_file_name("cloudid")).filter(|p| p.exists());
+            beside.unwrap_or_else(|| root.join("target/debug/cloudid")).display().to_string()
+        });
+        Ok(Self {
+            tools: Tools::from_env(root),
+            profiles: profile::load(&root.join("fixtures/clients/profiles.yaml"))?,
+            known_gaps,
+            timeout: Duration::from_secs(90),
+            mode: crate::exec_mode::Mode::Endpoints,
+            cloudid,
+        })
     }
 }
 
@@ -66,6 +84,11 @@ pub struct ScenarioResult {
     pub file: PathBuf,
     /// Profile (or `custom`).
     pub profile: String,
+    /// How the client reached the server.
+    pub mode: crate::exec_mode::Mode,
+    /// Why the run was skipped, when it was skipped for a reason other than the profile lacking the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
     /// Overall verdict.
     pub verdict: Verdict,
     /// The known gap, when the failure was expected.
@@ -86,6 +109,8 @@ fn failed(s: &Scenario, file: &Path, profile: &str, name: &str, why: String) -> 
         scenario: s.name.clone(),
         file: file.to_path_buf(),
         profile: profile.into(),
+        mode: Default::default(),
+        skipped_because: None,
         verdict: Verdict::Failed,
         known_gap: None,
         checks: vec![CheckResult { name: name.into(), verdict: Verdict::Failed, evidence: vec![why] }],
@@ -102,7 +127,8 @@ pub async fn run_one(cfg: &Config, file: &Path, s: &Scenario, profile: &str, com
 
 /// As [`run_one`], also giving the last client run.
 pub async fn run_one_raw(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> (ScenarioResult, Option<client::ClientRun>) {
-    let r = run_inner(cfg, file, s, profile, command).await;
+    let mut r = run_inner(cfg, file, s, profile, command).await;
+    r.0.mode = cfg.mode;
     (r.0, r.1)
 }
 
@@ -116,9 +142,20 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
         Ok(b) => b.start().await,
         Err(e) => return (failed(s, file, profile, "world", e.to_string()), None),
     };
-    let prepared = match flow::prepare(&cloud, s.flow, &s.params).await {
+    let mut prepared = match flow::prepare(&cloud, s.flow, &s.params).await {
         Ok(p) => p,
         Err(e) => return (failed(s, file, profile, "prepare", e.to_string()), None),
+    };
+    let exec = match cfg.mode {
+        crate::exec_mode::Mode::Endpoints => None,
+        crate::exec_mode::Mode::Exec => match crate::exec_mode::wrap(&cfg.cloudid, &cloud.endpoint(), &yaml, s.flow, &mut prepared) {
+            Ok(w) => Some(w),
+            Err(why) => {
+                let mut r = skipped(file, s, profile);
+                r.skipped_because = Some(why);
+                return (r, None);
+            }
+        },
     };
     let argv = match profile::expand(command, &cfg.tools, &prepared.vars) {
         Ok(a) => a,
@@ -149,7 +186,13 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
         }
         let (pause_tx, mut pauses) = tokio::sync::mpsc::channel::<u64>(1);
         let (resume_tx, resume_rx) = std::sync::mpsc::channel::<Result<(), crate::HarnessError>>();
-        let (argv, timeout) = (argv.clone(), cfg.timeout);
+        let (argv, timeout) = match &exec {
+            Some(w) => (w.command(&env, &argv), cfg.timeout),
+            None => (argv.clone(), cfg.timeout),
+        };
+        if exec.is_some() {
+            env = std::collections::BTreeMap::new();
+        }
         let client = tokio::task::spawn_blocking(move || {
             client::run_interactive(&argv, &env, timeout, |n| {
                 let lost = |why: String| crate::HarnessError::Step { step: "resume", pause: n, why };
@@ -181,7 +224,7 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
     let journal = cloud.journal();
     let checks = checks::judge(&s.expect, &run, &journal);
     let all_passed = checks.iter().all(|c| c.verdict != Verdict::Failed);
-    let gap = cfg.known_gaps.iter().find(|g| g.scenario == s.name && g.profile == profile).map(|g| g.reason.clone());
+    let gap = cfg.known_gaps.iter().find(|g| g.scenario == s.name && g.profile == profile && g.mode.is_none_or(|m| m == cfg.mode)).map(|g| g.reason.clone());
     let verdict = match (all_passed, &gap) {
         (true, _) => Verdict::Passed,
         (false, Some(_)) => Verdict::Warning,
@@ -192,6 +235,8 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
         scenario: s.name.clone(),
         file: file.to_path_buf(),
         profile: profile.into(),
+        mode: cfg.mode,
+        skipped_because: None,
         verdict,
         known_gap: if all_passed { None } else { gap },
         checks,
@@ -208,6 +253,8 @@ pub fn skipped(file: &Path, s: &Scenario, profile: &str) -> ScenarioResult {
         scenario: s.name.clone(),
         file: file.to_path_buf(),
         profile: profile.into(),
+        mode: Default::default(),
+        skipped_because: None,
         verdict: Verdict::Skipped,
         known_gap: None,
         checks: vec![],

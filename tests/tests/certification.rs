@@ -15,11 +15,20 @@ fn config() -> Config {
     cfg.tools.python = cloudid_tests::python();
     cfg.tools.rust_aws_config_client = cloudid_tests::rust_client("rust-aws-config-client");
     cfg.tools.rust_google_auth_client = cloudid_tests::rust_client("rust-google-auth-client");
+    cfg.cloudid = cloudid_tests::cloudid_binary();
     cfg
 }
 
-/// Runs the scenario file `rel` (under `scenarios/`) against every bundled profile: nothing may
-/// fail but for known gaps, and some profile must run it. The generated per-file tests call this.
+/// `cfg` in both modes: endpoint settings, then `cloudid exec` at the real addresses.
+fn both_modes(cfg: &Config) -> [Config; 2] {
+    let mut exec = cfg.clone();
+    exec.mode = cloudid_harness::exec_mode::Mode::Exec;
+    [cfg.clone(), exec]
+}
+
+/// Runs the scenario file `rel` (under `scenarios/`) against every bundled profile, with endpoint
+/// settings and under `cloudid exec`: nothing may fail but for known gaps, and some profile must
+/// run it. The generated per-file tests call this.
 pub(crate) async fn certify_file(rel: &str) {
     let _clients = cloudid_tests::clients_may_run();
     let cfg = config();
@@ -27,8 +36,10 @@ pub(crate) async fn certify_file(rel: &str) {
     let scenarios = scenario::load_all(std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(scenarios.len(), 1, "{}", file.display());
     let mut results = Vec::new();
-    for profile in cfg.profiles.profiles.keys() {
-        results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+    for cfg in both_modes(&cfg) {
+        for profile in cfg.profiles.profiles.keys() {
+            results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+        }
     }
     assert!(results.iter().all(|r| r.verdict != Verdict::Failed), "scenarios/{rel}:\n{}", report::terminal(&results));
     assert!(results.iter().any(|r| r.verdict != Verdict::Skipped), "scenarios/{rel} ran against no profile");
@@ -45,9 +56,13 @@ async fn every_bundled_profile_passes_the_suite_with_only_known_gaps() {
     let scenarios = suite();
     assert!(scenarios.len() >= 30, "{} scenarios", scenarios.len());
     let mut results = Vec::new();
-    for profile in cfg.profiles.profiles.keys() {
-        results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+    for cfg in both_modes(&cfg) {
+        for profile in cfg.profiles.profiles.keys() {
+            results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+        }
     }
+    let exec_ran = results.iter().filter(|r| r.mode == cloudid_harness::exec_mode::Mode::Exec && r.verdict != Verdict::Skipped).count();
+    assert!(exec_ran >= 150, "exec mode ran {exec_ran} scenario × profile pairs");
     let failed: Vec<_> = results.iter().filter(|r| r.verdict == Verdict::Failed).collect();
     assert!(failed.is_empty(), "{}", report::terminal(&results));
     for (_, s) in &scenarios {
@@ -178,4 +193,22 @@ async fn client_fuzzing_refuses_a_flow_the_client_cannot_complete_unmutated() {
     let err = cloudid_harness::fuzz::run(&cfg, "never-works", 1, 2).await.unwrap_err();
     assert_eq!(err, cloudid_harness::HarnessError::Unfuzzable { profile: "never-works".into(), flow: cloudid_harness::scenario::Flow::AwsImds });
     assert_eq!(err.to_string(), "never-works does not complete flow `aws-imds` unmutated, so fuzzing it would mutate error answers, not valid ones");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_mode_runs_the_client_with_no_endpoint_settings_at_the_real_addresses() {
+    let _clients = cloudid_tests::clients_may_run();
+    let mut cfg = config();
+    cfg.mode = cloudid_harness::exec_mode::Mode::Exec;
+    let scenarios = suite();
+    let (file, s) = scenarios.iter().find(|(_, s)| s.flow == cloudid_harness::scenario::Flow::AwsImds && s.steps.is_empty() && s.world.is_empty()).expect("a plain IMDS scenario");
+    let boto3 = &cfg.profiles.profiles["python-boto3"].flows[&cloudid_harness::scenario::Flow::AwsImds];
+    let (r, run) = runner::run_one_raw(&cfg, file, s, "python-boto3", boto3).await;
+    assert_eq!(r.verdict, Verdict::Passed, "{}", report::terminal(std::slice::from_ref(&r)));
+    assert!(r.journal.iter().any(|l| l.contains(" 169.254.169.254/latest/")), "IMDS was reached at its real address: {:?}", r.journal);
+    assert!(r.journal.iter().any(|l| l.contains(" sts.amazonaws.com/") || l.contains(".amazonaws.com/ aws_sts")), "STS at a real host name: {:?}", r.journal);
+    assert!(run.is_some_and(|run| run.succeeded()));
+    let mut matrix = r.clone();
+    matrix.mode = cloudid_harness::exec_mode::Mode::Endpoints;
+    assert!(report::markdown(&[matrix, r]).starts_with("| scenario | python-boto3 | python-boto3 (exec) |"), "the matrix has a column per mode");
 }

@@ -48,4 +48,3 @@ async fn pipe<S: AsyncRead + AsyncWrite + Unpin>(inside: &mut S, socket: &PathBu
     let Ok(mut outside) = UnixStream::connect(socket).await else { return true };
     tokio::io::copy_bidirectional(inside, &mut outside).await.is_err()
 }
-

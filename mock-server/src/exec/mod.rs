@@ -251,13 +251,7 @@ fn start_relays(mut world: WorldModel, dir: &Path) -> Result<(WorldModel, Vec<st
 fn relay_to(dir: &Path, name: &str, authority: &str) -> Result<(PathBuf, std::process::Child), ExecError> {
     let exe = std::env::current_exe().map_err(setup("finding the cloudid executable for the relay"))?;
     let socket = dir.join(format!("{name}.sock"));
-    let child = std::process::Command::new(&exe)
-        .arg("__relay")
-        .arg(&socket)
-        .arg(authority)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .map_err(setup(format!("starting the relay to {authority}")))?;
+    let child = std::process::Command::new(&exe).arg("__relay").arg(&socket).arg(authority).stdin(std::process::Stdio::null()).spawn().map_err(setup(format!("starting the relay to {authority}")))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !socket.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(2));
