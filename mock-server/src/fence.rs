@@ -15,6 +15,10 @@
 //!   `CLOUDID_CONTROL_TOKEN`): every control-plane request but `/_cloudid/health` must carry
 //!   `Authorization: Bearer <token>`.
 //!
+//! - **Never at a metadata address** (`169.254.169.254`, `169.254.170.2`, `169.254.170.23`,
+//!   `fd00:ec2::254`, `fd00:ec2::23`, `metadata.google.internal`): workloads reach cloudid there
+//!   (`cloudid exec`, the compose environment), and must not reach its controls (404).
+//!
 //! `GET /_cloudid/health` is always answered: it tells nothing and changes nothing, and health
 //! checks reach servers by any name.
 //!
@@ -59,6 +63,14 @@ impl Fence {
             None => None,
         };
         if let Some(host) = host
+            && METADATA_ADDRESSES.contains(&strip_port(host).to_ascii_lowercase().as_str())
+        {
+            return Err(refuse(
+                StatusCode::NOT_FOUND,
+                format!("control plane: not answered at the metadata address `{host}`, where workloads (cloudid exec, containers) reach cloudid; use the address cloudid listens on"),
+            ));
+        }
+        if let Some(host) = host
             && !self.host_allowed(host)
         {
             return Err(refuse(
@@ -91,6 +103,10 @@ impl Fence {
         name == "localhost" || name.parse::<std::net::IpAddr>().is_ok() || self.allowed_hosts.contains(&name)
     }
 }
+
+/// The platforms' metadata addresses: a workload reaches cloudid there, so the control plane is
+/// never answered there (a workload could otherwise mint tokens or move the clock).
+const METADATA_ADDRESSES: &[&str] = &["169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23", "metadata.google.internal", "metadata"];
 
 /// `host` without its `:port`, IPv6 brackets removed.
 fn strip_port(host: &str) -> &str {
@@ -161,8 +177,11 @@ mod tests {
     #[test]
     fn ip_addresses_and_localhost_are_admitted_and_other_names_only_when_allowed() {
         let f = Fence::default();
-        for host in ["127.0.0.1:8133", "[::1]:8133", "169.254.169.254", "localhost:8133", "10.0.0.5:80"] {
+        for host in ["127.0.0.1:8133", "[::1]:8133", "localhost:8133", "10.0.0.5:80"] {
             assert!(f.admit("/_cloudid/env", &headers(&[("host", host)])).is_ok(), "{host}");
+        }
+        for metadata in ["169.254.169.254", "169.254.170.2:80", "[fd00:ec2::254]", "metadata.google.internal"] {
+            assert_eq!(f.admit("/_cloudid/tokens/github", &headers(&[("host", metadata)])).unwrap_err().status(), StatusCode::NOT_FOUND, "a workload's address: {metadata}");
         }
         assert_eq!(f.admit("/_cloudid/env", &headers(&[("host", "rebind.attacker.example:8133")])).unwrap_err().status(), StatusCode::FORBIDDEN);
         for host in ["[::1]evil.example", "[::1]:80x"] {

@@ -54,6 +54,50 @@ pub(crate) enum Cloud {
     Google,
 }
 
+/// What a host name or address is, when it is one of the real ones: each serves only its own
+/// services, as on the real platform (IMDS is not at `sts.amazonaws.com`, STS not at
+/// `169.254.169.254`). Any other host (`127.0.0.1`, `localhost`, a compose service name) serves
+/// everything, as cloudid's one port does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostClass {
+    /// IMDS and Google's metadata server: `169.254.169.254`, `[fd00:ec2::254]`, `metadata.google.internal`.
+    Metadata,
+    /// The ECS and Pod Identity agents: `169.254.170.2`, `169.254.170.23`, `[fd00:ec2::23]`.
+    ContainerAgent,
+    /// AWS STS's host names.
+    AwsSts,
+    /// Another real API host name cloudid serves by path (Google's, GitHub's).
+    Api,
+    /// Anything else.
+    Any,
+}
+
+/// The class of `host` (lower case, no port; IPv6 in brackets).
+pub(crate) fn class(host: &str) -> HostClass {
+    match host {
+        "169.254.169.254" | "[fd00:ec2::254]" | "metadata.google.internal" | "metadata" => HostClass::Metadata,
+        "169.254.170.2" | "169.254.170.23" | "[fd00:ec2::23]" => HostClass::ContainerAgent,
+        _ if host.ends_with(".amazonaws.com") && matches!(host.split('.').next(), Some("sts" | "sts-fips")) => HostClass::AwsSts,
+        _ if host.ends_with(".googleapis.com") || host.ends_with(".githubusercontent.com") || host == "accounts.google.com" || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) => HostClass::Api,
+        _ => HostClass::Any,
+    }
+}
+
+/// Whether a request (`read`: a GET or HEAD) for `path` with `query` belongs at a host of `class`.
+pub(crate) fn serves(class: HostClass, read: bool, path: &str, query: &str) -> bool {
+    let b = path.as_bytes();
+    let dated = b.len() >= 11 && b[1..5].iter().all(u8::is_ascii_digit) && b[5] == b'-';
+    let metadata = path == "/" || path.starts_with("/latest") || path.starts_with("/computeMetadata") || dated;
+    let credentials = path.starts_with("/v1/credentials") || path.starts_with("/v2/credentials");
+    match class {
+        HostClass::Metadata => metadata && (read || path != "/") && !query.split('&').any(|kv| kv.starts_with("Action=")),
+        HostClass::ContainerAgent => credentials || path.starts_with("/v3/") || path.starts_with("/v4/"),
+        HostClass::AwsSts => path == "/",
+        HostClass::Api => !metadata && !credentials,
+        HostClass::Any => true,
+    }
+}
+
 /// Where a host's requests go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HostRoute {
@@ -104,6 +148,26 @@ pub(crate) fn parse_upstream_url(url: &str) -> Option<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_real_host_serves_only_its_own_services() {
+        assert!(serves(class("169.254.169.254"), true, "/latest/meta-data/", ""));
+        assert!(serves(class("metadata.google.internal"), true, "/computeMetadata/v1/project/project-id", ""));
+        assert!(!serves(class("169.254.169.254"), true, "/", "Action=GetCallerIdentity&Version=2011-06-15"), "STS is not at the IMDS address");
+        assert!(!serves(class("169.254.169.254"), true, "/v1/token", ""));
+        assert!(!serves(class("169.254.170.2"), true, "/latest/meta-data/", ""));
+        assert!(serves(class("169.254.170.23"), true, "/v1/credentials", ""));
+        assert!(!serves(class("sts.amazonaws.com"), true, "/latest/api/token", ""), "IMDS is not at an STS host");
+        assert!(serves(class("sts.ap-northeast-1.amazonaws.com"), true, "/", ""));
+        assert!(!serves(class("token.actions.githubusercontent.com"), true, "/latest/meta-data/instance-id", ""));
+        assert!(!serves(class("sts.googleapis.com"), true, "/", ""));
+        assert!(serves(class("sts.googleapis.com"), true, "/v1/token", ""));
+        assert!(serves(class("cloudresourcemanager.googleapis.com"), true, "/v3/projects/acme-data", ""));
+        assert!(!serves(class("iamcredentials.googleapis.com"), true, "/2021-03-23/meta-data/", ""), "a dated IMDS version is IMDS");
+        assert!(serves(class("pipelinesghubeus1.actions.githubusercontent.com"), true, "/7mXF/00000000-0000-0000-0000-000000000000/_apis/x/idtoken", ""));
+        assert!(serves(class("127.0.0.1"), true, "/latest/meta-data/", "") && serves(class("127.0.0.1"), false, "/", ""), "cloudid's own port serves everything");
+        assert!(!serves(class("169.254.169.254"), false, "/", ""), "a POST to the IMDS address is not STS");
+    }
 
     #[test]
     fn only_hosts_no_path_route_serves_are_claimed() {

@@ -110,6 +110,7 @@ pub const CHECK_NAMES: &[&str] = &[
     "google_sts.audience",
     "google_sts.scope",
     "google_sts.subject_token_type",
+    "host.service",
     "iam.caller",
     "iam.permission",
     "iam.request",

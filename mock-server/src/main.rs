@@ -404,7 +404,18 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         } else {
             None
         };
-        let ca_out = ca_out.or_else(|| proxy.then(|| std::env::temp_dir().join(format!("cloudid-proxy-{}", addr.port())).join("ca.pem")));
+        let proxy_dir = if proxy && ca_out.is_none() {
+            match private_dir(&format!("cloudid-proxy-{}", addr.port())) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    eprintln!("cloudid serve: cannot make a directory for the proxy's CA: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
+        let ca_out = ca_out.or_else(|| proxy_dir.as_ref().map(|d| d.0.join("ca.pem")));
         if let (Some(path), Some(authority)) = (&ca_out, &authority)
             && let Err(e) = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, &authority.ca_pem))
         {
@@ -414,7 +425,7 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
         let router = match (&authority, &ca_out) {
             (Some(authority), Some(ca)) if proxy => {
                 let bundle = ca.with_file_name("ca-bundle.pem");
-                if let Err(e) = std::fs::write(&bundle, cloudid_mock::tls::bundle_with_system_roots(&authority.ca_pem)) {
+                if let Err(e) = write_new(&bundle, &cloudid_mock::tls::bundle_with_system_roots(&authority.ca_pem)) {
                     eprintln!("cloudid serve: cannot write the CA bundle to {}: {e}", bundle.display());
                     return ExitCode::FAILURE;
                 }
@@ -504,9 +515,35 @@ fn exec(
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("cloudid exec: {e}");
-            ExitCode::from(125)
+            ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A fresh directory only this user can read, under the temporary directory, removed on drop.
+struct PrivateDir(PathBuf);
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes `$TMPDIR/<prefix>-<random>` with mode 0700 (never an existing one).
+fn private_dir(prefix: &str) -> std::io::Result<PrivateDir> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut bytes = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| std::io::Error::other("no randomness"))?;
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let path = std::env::temp_dir().join(format!("{prefix}-{suffix}"));
+    std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+    Ok(PrivateDir(path))
+}
+
+/// Writes `text` to a file that must not exist yet (no following a planted link).
+fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)?.write_all(text.as_bytes())
 }
 
 /// Resolves on SIGINT or SIGTERM; both handlers are installed when this returns, before the

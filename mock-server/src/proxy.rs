@@ -88,19 +88,22 @@ impl Proxy {
             });
             return StatusCode::OK.into_response();
         }
-        if let Some(authority) = req.uri().authority() {
+        if let Some(authority) = req.uri().authority().cloned() {
             let host = authority.host().to_ascii_lowercase();
-            let plain = METADATA_HOSTS.contains(&host.as_str()) || req.uri().scheme_str() == Some("http") && tunnels_to(&host);
+            let port_ok = authority.port_u16().is_none_or(|p| p == 80);
+            let plain = port_ok && (METADATA_HOSTS.contains(&host.as_str()) || req.uri().scheme_str() == Some("http") && tunnels_to(&host));
             if !plain {
                 return refuse(
                     StatusCode::FORBIDDEN,
-                    format!("cloudid proxy: refused {} {}: not a metadata address or a host cloudid serves, and the proxy forwards nothing", req.method(), req.uri()),
+                    format!("cloudid proxy: refused {} {}: not a metadata address or a host cloudid serves on port 80, and the proxy forwards nothing", req.method(), req.uri()),
                 );
             }
-            if !req.headers().contains_key(header::HOST)
-                && let Ok(v) = authority.as_str().parse()
-            {
-                req.headers_mut().insert(header::HOST, v);
+            // RFC 9112 §3.2.2: for an absolute-form target, the URI's authority is the host.
+            match authority.as_str().parse() {
+                Ok(v) => {
+                    req.headers_mut().insert(header::HOST, v);
+                }
+                Err(_) => return refuse(StatusCode::BAD_REQUEST, "cloudid proxy: the request's authority is not a valid Host".into()),
             }
             req.headers_mut().remove("proxy-connection");
             req.headers_mut().remove(header::PROXY_AUTHORIZATION);
@@ -125,7 +128,7 @@ pub fn client_env(endpoint: &str, ca: &std::path::Path, bundle: &std::path::Path
         env.insert(k.to_string(), "localhost,127.0.0.1,::1".to_string());
     }
     let bundle = bundle.display().to_string();
-    for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
+    for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"] {
         env.insert(k.to_string(), bundle.clone());
     }
     env.insert("NODE_EXTRA_CA_CERTS".into(), ca.display().to_string());

@@ -184,6 +184,14 @@ async fn another_aws_api_is_refused_in_its_own_protocols_shape_and_says_it_is_no
     let refused = wrong_region.send().await.unwrap();
     assert_eq!(refused.status().as_u16(), 400, "a signature scoped to another region than the host's is refused");
     assert_eq!(refused.json::<Value>().await.unwrap()["__type"], "com.amazon.coral.service#InvalidSignatureException");
+    let mut wrong_service = c.post(format!("{}/", cloud.endpoint())).body(body);
+    for (k, v) in sign_json(&creds, host, "DynamoDB_20120810.ListTables", body, "ap-northeast-1", "s3") {
+        wrong_service = wrong_service.header(k, v);
+    }
+    let refused = wrong_service.send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400, "a signature for another service is refused");
+    let b: Value = refused.json().await.unwrap();
+    assert_eq!(b["message"], "Credential should be scoped to correct service: 'dynamodb'. ", "{b}");
 }
 
 #[tokio::test]
@@ -191,6 +199,12 @@ async fn another_google_api_needs_a_token_of_this_world_and_then_says_it_is_not_
     let cloud = fixed_cloud().await;
     let (s, b) = get(&cloud, "bigquery.googleapis.com", "/bigquery/v2/projects/acme-data/datasets", None).await;
     assert_eq!((s, b["error"]["status"].as_str()), (401, Some("UNAUTHENTICATED")));
+    let narrow = sa_token(&cloud, "https://www.googleapis.com/auth/userinfo.email").await;
+    let (s, b) = get(&cloud, "bigquery.googleapis.com", "/bigquery/v2/projects/acme-data/datasets", Some(&narrow)).await;
+    assert_eq!((s, b["error"]["message"].as_str()), (403, Some("Request had insufficient authentication scopes.")), "a token without a scope for the API is refused");
+    let bigquery = sa_token(&cloud, "https://www.googleapis.com/auth/bigquery.readonly").await;
+    let (s, _) = get(&cloud, "bigquery.googleapis.com", "/bigquery/v2/projects/acme-data/datasets", Some(&bigquery)).await;
+    assert_eq!(s, 501, "the API's own scope family is enough");
     let token = sa_token(&cloud, "https://www.googleapis.com/auth/cloud-platform").await;
     let (s, b) = get(&cloud, "bigquery.googleapis.com", "/bigquery/v2/projects/acme-data/datasets", Some(&token)).await;
     assert_eq!(s, 501);

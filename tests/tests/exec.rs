@@ -438,8 +438,42 @@ print(json.dumps({"arn": arn, "account": creds.service_account_email}))
 fn the_proxy_refuses_a_host_it_does_not_serve_and_forwards_nothing() {
     let proxy = ProxyServer::start();
     let env = proxy.env();
-    let script = "curl -s -o /dev/null -w 'plain=%{http_code}\\n' http://example.com/; curl -sS https://example.com/ 2>&1; echo \"tls=$?\"";
+    let script = "curl -s -o /dev/null -w 'plain=%{http_code}\\n' http://example.com/; \
+        curl -s -o /dev/null -w 'port=%{http_code}\\n' http://169.254.169.254:8080/latest/meta-data/; \
+        curl -s -o /dev/null -w 'host-header=%{http_code}\\n' -H 'Host: dynamodb.us-east-1.amazonaws.com' -XPOST http://169.254.169.254/; \
+        curl -sS https://example.com/ 2>&1; echo \"tls=$?\"";
     let run = run_client("sh", &["-c", script], &env, MINUTE);
     assert!(run.stdout.contains("plain=403"), "{}", run.stdout);
+    assert!(run.stdout.contains("port=403"), "only port 80 of a metadata address is served: {}", run.stdout);
+    assert!(run.stdout.contains("host-header=404"), "the URL's host decides, not a Host header (STS is not at the IMDS address): {}", run.stdout);
     assert!(run.stdout.contains("403") && run.stdout.contains("tls=56"), "the CONNECT was refused with 403 (curl 56): {}", run.stdout);
+}
+
+#[test]
+fn the_workload_reaches_no_control_plane_and_each_real_host_serves_only_its_own_service() {
+    let script = "curl -s -o /dev/null -w 'mint=%{http_code}\\n' -XPOST http://169.254.169.254/_cloudid/tokens/github -d '{}'; \
+        curl -s -o /dev/null -w 'clock=%{http_code}\\n' -XPOST http://169.254.169.254/_cloudid/clock -d '{\"advance_seconds\":1}'; \
+        curl -s -o /dev/null -w 'imds-at-sts=%{http_code}\\n' -XPUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' https://sts.amazonaws.com/latest/api/token; \
+        curl -s -o /dev/null -w 'sts-at-imds=%{http_code}\\n' 'http://169.254.169.254/?Action=GetCallerIdentity&Version=2011-06-15'";
+    let (run, journal) = exec(&["--as", "ec2"], &["sh", "-c", script]);
+    for expected in ["mint=404", "clock=404", "imds-at-sts=404", "sts-at-imds=404"] {
+        assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
+    }
+    assert!(journal.iter().filter(|e| e.checks.iter().any(|c| c.name == "host.service")).count() == 2, "{journal:#?}");
+}
+
+#[test]
+fn a_command_that_cannot_run_ends_as_a_shell_would_and_a_bad_journal_path_stops_before_it_runs() {
+    let out = std::process::Command::new(cloudid_binary()).args(["exec", "-q", "--", "no-such-command-here"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(127), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(cloudid_binary()).args(["exec", "-q", "--journal", "/nonexistent/j.jsonl", "--", "true"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("creating the journal file /nonexistent/j.jsonl"));
+}
+
+#[test]
+fn the_overlays_are_read_only_and_github_actions_gets_its_step_files() {
+    let script = "echo x >> /etc/hosts 2>/dev/null && echo hosts=written || echo hosts=read-only; echo FOO=1 >> \"$GITHUB_ENV\" && echo env=ok; test -d \"$RUNNER_TEMP\" && echo temp=ok; grep -q acme/ecs-express-mode-api \"$GITHUB_EVENT_PATH\" && echo event=ok";
+    let (run, _) = exec(&["--as", "github-actions"], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "hosts=read-only\nenv=ok\ntemp=ok\nevent=ok\n", "{}", run.stderr);
 }

@@ -113,6 +113,18 @@ pub enum ExecError {
     },
 }
 
+impl ExecError {
+    /// The exit status `cloudid exec` ends with, as `env` and shells do: 127 when the command is
+    /// not found, 126 when it cannot be run, 125 for cloudid's own failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
+            Self::Spawn { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => 126,
+            _ => 125,
+        }
+    }
+}
+
 fn setup(step: impl Into<String>) -> impl FnOnce(io::Error) -> ExecError {
     let step = step.into();
     move |source| ExecError::Setup { step, source }
@@ -141,8 +153,20 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     if let Some(token) = world.aws.containers.iter().find_map(|c| c.auth_token.as_ref()) {
         scratch.write("eks-pod-identity-token", token.expose())?;
     }
-    let empty = scratch.path.join("empty");
-    std::fs::create_dir(&empty).map_err(setup("creating the scratch directory"))?;
+    let journal_file = match (&options.journal, &options.server) {
+        (Some(_), Some(_)) => {
+            return Err(ExecError::Setup {
+                step: "--journal with --server".into(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "the journal is the server's: read it from its /_cloudid/journal"),
+            });
+        }
+        (Some(path), None) => Some(std::fs::File::create(path).map_err(setup(format!("creating the journal file {}", path.display())))?),
+        _ => None,
+    };
+    if let Some(url) = &options.server {
+        let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).unwrap_or(url);
+        std::net::TcpStream::connect(authority).map_err(setup(format!("reaching the cloudid server at {url}")))?;
+    }
     let (world, mut relays) = start_relays(world, &scratch.path)?;
     let server_socket = match &options.server {
         Some(url) => {
@@ -167,18 +191,18 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     for target in trust::overlay_targets() {
         sandbox::overlay(&bundle, &target)?;
     }
-    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
-        for dir in [".aws", ".config/gcloud", ".azure"] {
-            let hidden = home.join(dir);
-            if hidden.is_dir() {
-                sandbox::overlay(&empty, &hidden)?;
-            }
-        }
+    hide_cloud_configuration(&scratch.path)?;
+    if let Ok(cwd) = std::env::current_dir() {
+        let _ = std::env::set_current_dir(&cwd);
     }
 
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().filter(|(k, _)| !scrubbed(&k.to_string_lossy())).collect();
     env.extend(trust::env(&bundle, &ca).into_iter().map(|(k, v)| (k.into(), v.into())));
-    env.extend(platform.env(&world, &token_file).into_iter().map(|(k, v)| (k.into(), v.into())));
+    let mut preset = platform.env(&world, &token_file);
+    if platform == Platform::GithubActions {
+        preset.extend(github_files(&scratch.path, &world)?);
+    }
+    env.extend(preset.into_iter().map(|(k, v)| (k.into(), v.into())));
     env.extend(options.env.iter().map(|(k, v)| (k.into(), v.into())));
     env.retain(|(k, _)| !options.unset.iter().any(|u| k.to_str() == Some(u.as_str())));
 
@@ -220,9 +244,10 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         let _ = relay.kill();
         let _ = relay.wait();
     }
-    if let Some(path) = &journal_path {
+    if let (Some(mut file), Some(path)) = (journal_file, &journal_path) {
+        use std::io::Write;
         let lines: String = entries.iter().filter_map(|e| serde_json::to_string(e).ok()).map(|l| l + "\n").collect();
-        if let Err(e) = std::fs::write(path, lines) {
+        if let Err(e) = file.write_all(lines.as_bytes()) {
             eprintln!("cloudid exec: cannot write the journal to {}: {e}", path.display());
         }
     }
@@ -246,6 +271,56 @@ fn start_relays(mut world: WorldModel, dir: &Path) -> Result<(WorldModel, Vec<st
     Ok((world, relays))
 }
 
+/// The user's own cloud configuration, hidden (an empty, read-only directory or file over each):
+/// under `$HOME` and under the home the password file names, as tools fall back to it.
+fn hide_cloud_configuration(scratch: &Path) -> Result<(), ExecError> {
+    const HIDDEN: &[&str] = &[".aws", ".config/gcloud", ".azure", ".boto", ".config/gh", ".docker", ".kube"];
+    let mut homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
+    let uid = rustix::process::getuid().as_raw().to_string();
+    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+        homes.extend(passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() > 5 && f[2] == uid).map(|f| PathBuf::from(f[5])));
+    }
+    homes.sort();
+    homes.dedup();
+    for (i, target) in homes.iter().flat_map(|h| HIDDEN.iter().map(move |d| h.join(d))).enumerate() {
+        let empty = scratch.join(format!("hidden-{i}"));
+        if target.is_dir() {
+            std::fs::create_dir(&empty).map_err(setup("creating the scratch directory"))?;
+        } else if target.is_file() {
+            std::fs::write(&empty, "").map_err(setup("creating the scratch directory"))?;
+        } else {
+            continue;
+        }
+        sandbox::overlay(&empty, &target)?;
+    }
+    Ok(())
+}
+
+/// The files a GitHub Actions step is given (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`,
+/// `GITHUB_PATH`, the event payload) and the runner's directories, in the run's scratch directory.
+fn github_files(scratch: &Path, world: &WorldModel) -> Result<Vec<(String, String)>, ExecError> {
+    let runner = scratch.join("runner");
+    let temp = runner.join("temp");
+    std::fs::create_dir_all(&temp).map_err(setup("creating the runner's directories"))?;
+    let mut vars = Vec::new();
+    for (var, name) in [("GITHUB_ENV", "env"), ("GITHUB_OUTPUT", "output"), ("GITHUB_STEP_SUMMARY", "step_summary"), ("GITHUB_PATH", "path")] {
+        let file = runner.join(name);
+        std::fs::write(&file, "").map_err(setup(format!("creating {}", file.display())))?;
+        vars.push((var.to_string(), file.display().to_string()));
+    }
+    let g = &world.github;
+    let event = serde_json::json!({"ref": g.git_ref, "after": g.sha, "repository": {"full_name": g.repository, "id": g.repository_id.parse::<u64>().unwrap_or(0)}, "sender": {"login": g.actor}});
+    let event_path = runner.join("event.json");
+    std::fs::write(&event_path, event.to_string()).map_err(setup("writing the event payload"))?;
+    vars.push(("GITHUB_EVENT_PATH".into(), event_path.display().to_string()));
+    vars.push(("RUNNER_TEMP".into(), temp.display().to_string()));
+    vars.push(("GITHUB_JOB".into(), "build".into()));
+    if let Ok(cwd) = std::env::current_dir() {
+        vars.push(("GITHUB_WORKSPACE".into(), cwd.display().to_string()));
+    }
+    Ok(vars)
+}
+
 /// Starts a relay process (outside the namespaces, which do not exist yet) from the Unix socket
 /// `DIR/NAME.sock` to the TCP address `authority`; the socket and the relay.
 fn relay_to(dir: &Path, name: &str, authority: &str) -> Result<(PathBuf, std::process::Child), ExecError> {
@@ -263,8 +338,31 @@ fn relay_to(dir: &Path, name: &str, authority: &str) -> Result<(PathBuf, std::pr
 /// sets what it sets), proxies (nothing is reachable through them inside), CA overrides (set
 /// anew), and cloudid's.
 fn scrubbed(key: &str) -> bool {
-    const PREFIXES: &[&str] = &["AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "ACTIONS_", "GITHUB_", "RUNNER_", "ECS_", "CLOUD_RUN_", "AZURE_", "IDENTITY_", "MSI_", "CLOUDID_"];
+    const PREFIXES: &[&str] = &[
+        "AWS_",
+        "GOOGLE_",
+        "GCE_",
+        "GCLOUD_",
+        "GCP_",
+        "CLOUDSDK_",
+        "BOTO_",
+        "ACTIONS_",
+        "GITHUB_",
+        "GH_",
+        "RUNNER_",
+        "ECS_",
+        "CLOUD_RUN_",
+        "AZURE_",
+        "ARM_",
+        "IDENTITY_",
+        "MSI_",
+        "KUBECONFIG",
+        "CLOUDID_",
+    ];
     const EXACT: &[&str] = &[
+        "CI",
+        "SSH_AUTH_SOCK",
+        "DOCKER_HOST",
         "K_SERVICE",
         "K_REVISION",
         "K_CONFIGURATION",

@@ -147,6 +147,9 @@ impl Platform {
             Self::EksPodIdentity => {
                 set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("http://{POD_IDENTITY_V4}/v1/credentials"));
                 set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file.display().to_string());
+                set("AWS_STS_REGIONAL_ENDPOINTS", "regional".into());
+                set("AWS_REGION", region.clone());
+                set("AWS_DEFAULT_REGION", region.clone());
             }
             Self::CloudRun => {
                 let service = cloud_run_name(world);

@@ -54,7 +54,10 @@ pub(crate) fn network(addresses: &[IpAddr]) -> Result<(), ExecError> {
     Ok(())
 }
 
-/// Bind-mounts the file `source` over `target` (both must exist).
+/// Bind-mounts `source` over `target` (both must exist, both files or both directories),
+/// read-only: the workload cannot change what it was given.
 pub(crate) fn overlay(source: &Path, target: &Path) -> Result<(), ExecError> {
-    mount_bind(source, target).map_err(|e| ExecError::Setup { step: format!("overlaying {}", target.display()), source: e.into() })
+    let failed = |e: rustix::io::Errno| ExecError::Setup { step: format!("overlaying {}", target.display()), source: e.into() };
+    mount_bind(source, target).map_err(failed)?;
+    rustix::mount::mount_remount(target, rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY, "").map_err(failed)
 }

@@ -134,11 +134,24 @@ fn host_region(host: &str) -> Option<&str> {
     host.split('.').find(|label| crate::services::aws_sts::signed::REGIONS.contains(label))
 }
 
-/// The signing service a request's `Authorization` scope names.
-fn scope_service(parts: &Parts) -> Option<String> {
-    let auth = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let credential = auth.split([',', ' ']).find_map(|p| p.trim().strip_prefix("Credential="))?;
-    credential.split('/').nth(3).map(str::to_string)
+/// The signing name and region a request to `host` must be signed for: the service's signing
+/// name (`api.ecr` signs as `ecr`, `email` as `ses`…), and the host's region, or `us-east-1` for
+/// the global endpoints (IAM, Route 53, CloudFront, the global S3 host), or any region when the
+/// host names none.
+fn signing_scope(host: &str) -> (String, Option<String>) {
+    let labels: Vec<&str> = host.split('.').collect();
+    let service = match labels.as_slice() {
+        ["api", "ecr", ..] => "ecr",
+        ["runtime", "sagemaker", ..] => "sagemaker",
+        ["email", ..] => "ses",
+        ["bedrock-runtime" | "bedrock-agent-runtime" | "bedrock-agent", ..] => "bedrock",
+        ["monitoring", ..] => "monitoring",
+        [first, ..] if first.starts_with("s3") => "s3",
+        [first, ..] => first,
+        [] => "",
+    };
+    let region = host_region(host).map(str::to_string).or_else(|| matches!(labels.as_slice(), [_, "amazonaws", "com"]).then(|| "us-east-1".to_string()));
+    (service.to_string(), region)
 }
 
 /// Serves a request for `host`, a real API host cloudid does not emulate.
@@ -184,6 +197,19 @@ fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8])
             Ok(caller) => {
                 note.principal = Some(caller.principal.clone());
                 note.checks.push(Check::pass("google.caller", caller.principal.clone()));
+                let api = host.split('.').next().unwrap_or("");
+                let family = if api == "storage" { "devstorage" } else { api };
+                let scopes = caller.scopes();
+                let fits = |s: &String| {
+                    let name = s.strip_prefix("https://www.googleapis.com/auth/").unwrap_or(s);
+                    name == "cloud-platform" || name == "cloud-platform.read-only" || name == family || name.starts_with(&format!("{family}."))
+                };
+                if !scopes.iter().any(fits) {
+                    let why = format!("the token's scopes ({}) include neither cloud-platform nor one of {api}'s", scopes.join(" "));
+                    let e = RpcError::new(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.", None);
+                    return Err(Box::new(crate::exchange::refused(note, &e, "google.scope", why, &shared.request_id())));
+                }
+                note.checks.push(Check::passed("google.scope"));
                 Ok(note)
             }
             Err((why, e)) => Err(Box::new(crate::exchange::refused(note, &e, "google.caller", why, &shared.request_id()))),
@@ -192,8 +218,7 @@ fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8])
             let protocol = protocol(host, parts);
             let headers = parts.headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
             let req = sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query().unwrap_or(""), headers, body };
-            let service = scope_service(parts).unwrap_or_default();
-            let region = host_region(host).map(str::to_string);
+            let (service, region) = signing_scope(host);
             let region_ok = |r: &str| region.as_deref().is_none_or(|h| h == r);
             let rule = sigv4::ScopeRule { service: &service, region_ok: &region_ok };
             match shared.verify_sigv4(&req, &rule, shared.clock.now()) {
