@@ -477,3 +477,17 @@ fn the_overlays_are_read_only_and_github_actions_gets_its_step_files() {
     let (run, _) = exec(&["--as", "github-actions"], &["sh", "-c", script]);
     assert_eq!(run.stdout, "hosts=read-only\nenv=ok\ntemp=ok\nevent=ok\n", "{}", run.stderr);
 }
+
+#[test]
+fn a_process_left_in_a_network_namespace_of_its_own_dies_with_the_workload_too() {
+    let out = std::process::Command::new(cloudid_binary())
+        .args(["exec", "-q", "--", "sh", "-c", "unshare -rn sleep 300 >/dev/null 2>&1 & echo $!; sleep 0.3"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run cloudid");
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("the background pid");
+    std::thread::sleep(Duration::from_millis(100));
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let alive = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
+    assert!(!alive, "the sleep in its own namespace was adopted and killed: {state}");
+}

@@ -181,6 +181,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         None => None,
     };
 
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     sandbox::enter()?;
     let api: IpAddr = platform::API_ADDRESS.parse().expect("a literal address");
     let metadata = platform.metadata_addresses();
@@ -238,7 +239,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         let code = run_child(&program, &options.command[1..], env).await?;
         Ok::<_, ExecError>((code, shared.journal.entries()))
     })?;
-    kill_leftovers();
+    kill_leftovers(&relays.iter().map(std::process::Child::id).collect::<Vec<_>>());
     drop(runtime);
     for mut relay in relays {
         let _ = relay.kill();
@@ -422,20 +423,45 @@ async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, Os
     Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1))
 }
 
-/// Kills every process still in this network namespace but this one: what the workload left
-/// running goes away with it.
-fn kill_leftovers() {
-    let Ok(own) = std::fs::read_link("/proc/self/ns/net") else { return };
+/// Kills what the workload left running, so it goes away with it: every process still in this
+/// network namespace but this one, and every descendant this process adopted (it is a child
+/// subreaper, so orphans of the workload — daemons, processes that made namespaces of their own —
+/// are reparented to it), but `keep` (the relays).
+fn kill_leftovers(keep: &[u32]) {
     let me = std::process::id();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        if pid as u32 == me || std::fs::read_link(entry.path().join("ns/net")).ok().as_ref() != Some(&own) {
-            continue;
-        }
-        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+    let own = std::fs::read_link("/proc/self/ns/net").ok();
+    let kill = |pid: u32| {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
+    };
+    for _ in 0..100 {
+        let mut found = false;
+        let Ok(entries) = std::fs::read_dir("/proc") else { return };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if pid == me || keep.contains(&pid) {
+                continue;
+            }
+            let same_net = own.is_some() && std::fs::read_link(entry.path().join("ns/net")).ok() == own;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace()).into_iter().flatten();
+            let (state, ppid) = (fields.next().unwrap_or(""), fields.next().and_then(|p| p.parse::<u32>().ok()));
+            if state == "Z" {
+                if ppid == Some(me) {
+                    let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(pid as i32), rustix::process::WaitOptions::NOHANG);
+                }
+                continue;
+            }
+            if same_net || ppid == Some(me) {
+                kill(pid);
+                found = true;
+            }
+        }
+        if !found {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

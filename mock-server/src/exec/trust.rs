@@ -22,7 +22,8 @@ pub(crate) fn env(bundle: &Path, ca: &Path) -> Vec<(&'static str, String)> {
         ("REQUESTS_CA_BUNDLE", bundle.clone()),
         ("AWS_CA_BUNDLE", bundle.clone()),
         ("CURL_CA_BUNDLE", bundle.clone()),
-        ("GIT_SSL_CAINFO", bundle),
+        ("GIT_SSL_CAINFO", bundle.clone()),
+        ("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", bundle),
         ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
     ]
 }
