@@ -491,3 +491,40 @@ fn a_process_left_in_a_network_namespace_of_its_own_dies_with_the_workload_too()
     let alive = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
     assert!(!alive, "the sleep in its own namespace was adopted and killed: {state}");
 }
+
+#[test]
+fn java_trusts_cloudids_ca_through_the_jdks_own_trust_store() {
+    let dir = tempdir();
+    let source = dir.join("Fetch.java");
+    std::fs::write(
+        &source,
+        "public class Fetch { public static void main(String[] a) throws Exception { var c = java.net.http.HttpClient.newHttpClient(); \
+         var r = c.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(a[0])).build(), java.net.http.HttpResponse.BodyHandlers.ofString()); \
+         System.out.println(\"{\\\"ok\\\": true, \\\"status\\\": \" + r.statusCode() + \"}\"); } }",
+    )
+    .expect("write the program");
+    let (run, journal) = exec(&["--as", "gce"], &["java", source.to_str().expect("utf-8"), "https://www.googleapis.com/oauth2/v3/certs"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(ok(&run)["status"].as_u64(), Some(200), "{}", run.stderr);
+    assert_eq!(served(&journal, "oidc_discovery", "GetJwks").host.as_deref(), Some("www.googleapis.com"));
+}
+
+#[test]
+fn a_second_sigterm_kills_a_workload_that_ignores_the_first() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(cloudid_binary())
+        .args(["exec", "-q", "--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cloudid");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready");
+    let pid = child.id().to_string();
+    let term = || std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    term();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().expect("try_wait").is_none(), "the first SIGTERM was forwarded and ignored");
+    term();
+    assert_eq!(child.wait().expect("wait").code(), Some(137), "the second one killed it (128 + SIGKILL)");
+}

@@ -19,8 +19,8 @@
 //! The process enters the namespaces itself before it starts any thread, then serves the world
 //! and runs the workload as its child. The child's exit status is the command's; its standard
 //! streams pass through; `SIGTERM`, `SIGHUP`, `SIGUSR1`, `SIGUSR2` (and `SIGINT`, `SIGQUIT` when
-//! they cannot have come from a terminal) are forwarded; when it exits, anything it left running
-//! in the namespace is killed.
+//! they cannot have come from a terminal) are forwarded, and a second `SIGTERM` kills it; when it
+//! exits, anything it left running is killed.
 
 mod attach;
 mod hosts;
@@ -146,7 +146,13 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     let scratch = Scratch::create()?;
     let authority = crate::tls::Authority::for_world(&world).map_err(|e| ExecError::Setup { step: "making the TLS certificates".into(), source: io::Error::other(e) })?;
     let ca = scratch.write("cloudid-ca.pem", &authority.ca_pem)?;
-    let bundle = scratch.write("ca-certificates.crt", &crate::tls::bundle_with_system_roots(&authority.ca_pem))?;
+    let bundle_text = crate::tls::bundle_with_system_roots(&authority.ca_pem);
+    let bundle = scratch.write("ca-certificates.crt", &bundle_text)?;
+    let java_stores = trust::java_trust_stores();
+    let java_store = scratch.path.join("cacerts");
+    if !java_stores.is_empty() {
+        std::fs::write(&java_store, trust::java_trust_store(&bundle_text)).map_err(setup("writing the Java trust store"))?;
+    }
     let original_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let hosts_file = scratch.write("hosts", &hosts::hosts_file(&world, platform, &original_hosts))?;
     let token_file = scratch.path.join("eks-pod-identity-token");
@@ -191,6 +197,9 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     }
     for target in trust::overlay_targets() {
         sandbox::overlay(&bundle, &target)?;
+    }
+    for target in &java_stores {
+        sandbox::overlay(&java_store, target)?;
     }
     hide_cloud_configuration(&scratch.path)?;
     if let Ok(cwd) = std::env::current_dir() {
@@ -409,11 +418,19 @@ async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, Os
     }
     let mut child = tokio::process::Command::new(program).args(args).env_clear().envs(env).spawn().map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
     let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
+    let mut terminations = 0;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.map_err(setup("waiting for the workload"))?,
             Some(kind) = rx.recv() => {
-                if let (Some(pid), Some(sig)) = (pid, rustix::process::Signal::from_named_raw(kind.as_raw_value())) {
+                let mut sig = rustix::process::Signal::from_named_raw(kind.as_raw_value());
+                if kind == SignalKind::terminate() {
+                    terminations += 1;
+                    if terminations > 1 {
+                        sig = Some(rustix::process::Signal::KILL);
+                    }
+                }
+                if let (Some(pid), Some(sig)) = (pid, sig) {
                     let _ = rustix::process::kill_process(pid, sig);
                 }
             }
