@@ -127,6 +127,9 @@ pub(crate) fn api_hosts(world: &WorldModel) -> Vec<String> {
 pub(crate) fn certificate_names(world: &WorldModel) -> Vec<String> {
     let mut names = vec!["*.googleapis.com".to_string(), "*.amazonaws.com".to_string(), "*.actions.githubusercontent.com".to_string()];
     names.extend(REGIONS.iter().map(|r| format!("*.{r}.amazonaws.com")));
+    names.extend(REGIONS.iter().map(|r| format!("*.s3.{r}.amazonaws.com")));
+    names.extend(REGIONS.iter().map(|r| format!("*.{r}.api.aws")));
+    names.extend(["*.s3.amazonaws.com".to_string(), "*.storage.googleapis.com".to_string()]);
     names.extend(AWS_REGIONAL.iter().filter(|s| s.contains('.')).flat_map(|s| REGIONS.iter().map(move |r| format!("{s}.{r}.amazonaws.com"))));
     names.extend(world.upstreams.iter().map(|u| u.host.to_ascii_lowercase()));
     names.extend(api_hosts(world).into_iter().filter(|h| !h.ends_with(".amazonaws.com") && !h.ends_with(".googleapis.com")));

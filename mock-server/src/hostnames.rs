@@ -77,7 +77,9 @@ pub(crate) fn class(host: &str) -> HostClass {
     match host {
         "169.254.169.254" | "[fd00:ec2::254]" | "metadata.google.internal" | "metadata" => HostClass::Metadata,
         "169.254.170.2" | "169.254.170.23" | "[fd00:ec2::23]" => HostClass::ContainerAgent,
-        _ if host.ends_with(".amazonaws.com") && matches!(host.split('.').next(), Some("sts" | "sts-fips")) => HostClass::AwsSts,
+        _ if (host.ends_with(".amazonaws.com") || host.ends_with(".api.aws")) && !host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) && matches!(host.split('.').next(), Some("sts" | "sts-fips")) => {
+            HostClass::AwsSts
+        }
         _ if host.ends_with(".googleapis.com") || host.ends_with(".githubusercontent.com") || host == "accounts.google.com" || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) => HostClass::Api,
         _ => HostClass::Any,
     }
@@ -92,7 +94,7 @@ pub(crate) fn serves(class: HostClass, read: bool, path: &str, query: &str) -> b
     match class {
         HostClass::Metadata => metadata && (read || path != "/") && !query.split('&').any(|kv| kv.starts_with("Action=")),
         HostClass::ContainerAgent => credentials || path.starts_with("/v3/") || path.starts_with("/v4/"),
-        HostClass::AwsSts => path == "/",
+        HostClass::AwsSts => path == "/" && (!read || query.split('&').any(|kv| kv.starts_with("Action="))),
         HostClass::Api => !metadata && !credentials,
         HostClass::Any => true,
     }
@@ -158,7 +160,9 @@ mod tests {
         assert!(!serves(class("169.254.170.2"), true, "/latest/meta-data/", ""));
         assert!(serves(class("169.254.170.23"), true, "/v1/credentials", ""));
         assert!(!serves(class("sts.amazonaws.com"), true, "/latest/api/token", ""), "IMDS is not at an STS host");
-        assert!(serves(class("sts.ap-northeast-1.amazonaws.com"), true, "/", ""));
+        assert!(serves(class("sts.ap-northeast-1.amazonaws.com"), false, "/", ""));
+        assert!(serves(class("sts.amazonaws.com"), true, "/", "Action=GetCallerIdentity&Version=2011-06-15"));
+        assert!(!serves(class("sts.us-east-1.api.aws"), true, "/", ""), "a bare GET at an STS host is not IMDS's version list");
         assert!(!serves(class("token.actions.githubusercontent.com"), true, "/latest/meta-data/instance-id", ""));
         assert!(!serves(class("sts.googleapis.com"), true, "/", ""));
         assert!(serves(class("sts.googleapis.com"), true, "/v1/token", ""));

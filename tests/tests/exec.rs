@@ -528,3 +528,23 @@ fn a_second_sigterm_kills_a_workload_that_ignores_the_first() {
     term();
     assert_eq!(child.wait().expect("wait").code(), Some(137), "the second one killed it (128 + SIGKILL)");
 }
+
+#[test]
+fn any_cloud_api_name_resolves_to_cloudid_through_the_dns_stub_and_other_names_fail_at_once() {
+    let script = "getent hosts mybucket.s3.ap-northeast-1.amazonaws.com us-central1-aiplatform.googleapis.com | wc -l; getent hosts example.com; echo \"other=$?\"";
+    let (run, _) = exec(&["--as", "ec2"], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "2\nother=2\n", "{}", run.stderr);
+    let script = r#"
+import json, boto3, botocore.exceptions
+try:
+    boto3.client("s3", region_name="ap-northeast-1").list_objects_v2(Bucket="mybucket")
+    print(json.dumps({"code": None}))
+except botocore.exceptions.ClientError as e:
+    print(json.dumps({"code": e.response["Error"]["Code"], "status": e.response["ResponseMetadata"]["HTTPStatusCode"]}))
+"#;
+    let (run, journal) = exec(&["--as", "ec2"], &[&python(), "-c", script]);
+    assert_eq!((run.result["code"].as_str(), run.result["status"].as_u64()), (Some("NotImplemented"), Some(501)), "{}", run.stdout);
+    let call = journal.iter().find(|e| e.service == "not_emulated").expect("the S3 call");
+    assert_eq!(call.host.as_deref(), Some("mybucket.s3.ap-northeast-1.amazonaws.com"));
+    assert!(call.checks.iter().any(|c| c.name == "sigv4.signature" && c.detail.as_deref().is_some_and(|d| d.contains("for s3 in ap-northeast-1"))), "{call:#?}");
+}

@@ -23,6 +23,7 @@
 //! exits, anything it left running is killed.
 
 mod attach;
+mod dns;
 mod hosts;
 mod netlink;
 mod platform;
@@ -155,6 +156,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     }
     let original_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let hosts_file = scratch.write("hosts", &hosts::hosts_file(&world, platform, &original_hosts))?;
+    let resolv_conf = scratch.write("resolv.conf", &format!("# cloudid exec: cloud API names answered by cloudid, every other name NXDOMAIN\nnameserver {}\n", dns::ADDRESS))?;
     let token_file = scratch.path.join("eks-pod-identity-token");
     if let Some(token) = world.aws.containers.iter().find_map(|c| c.auth_token.as_ref()) {
         scratch.write("eks-pod-identity-token", token.expose())?;
@@ -191,7 +193,11 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     sandbox::enter()?;
     let api: IpAddr = platform::API_ADDRESS.parse().expect("a literal address");
     let metadata = platform.metadata_addresses();
-    sandbox::network(&[metadata.as_slice(), &[api]].concat())?;
+    let dns_address: IpAddr = dns::ADDRESS.parse().expect("a literal address");
+    sandbox::network(&[metadata.as_slice(), &[api, dns_address]].concat())?;
+    if Path::new("/etc/resolv.conf").exists() {
+        sandbox::overlay(&resolv_conf, Path::new("/etc/resolv.conf"))?;
+    }
     if Path::new("/etc/hosts").is_file() {
         sandbox::overlay(&hosts_file, Path::new("/etc/hosts"))?;
     }
@@ -235,6 +241,9 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
                 }
             }
         }
+        let resolver = tokio::net::UdpSocket::bind(SocketAddr::new(dns_address, 53)).await.map_err(setup(format!("listening on {dns_address} port 53")))?;
+        let (api_v4, google) = (platform::API_ADDRESS.parse().expect("a literal address"), metadata.iter().any(|_| platform.is_google()));
+        tokio::spawn(dns::serve(resolver, api_v4, google.then(|| platform::METADATA_V4.parse().expect("a literal address"))));
         let tls = tokio::net::TcpListener::bind(SocketAddr::new(api, 443)).await.map_err(setup(format!("listening on {api} port 443")))?;
         match &server_socket {
             Some(socket) => {

@@ -75,7 +75,8 @@ impl Platform {
         }
     }
 
-    fn is_google(self) -> bool {
+    /// Whether the platform is Google's (its metadata server at `metadata.google.internal`).
+    pub(crate) fn is_google(self) -> bool {
         matches!(self, Self::Gce | Self::CloudRun | Self::CloudRunJob)
     }
 

@@ -146,7 +146,7 @@ fn signing_scope(host: &str) -> (String, Option<String>) {
         ["email", ..] => "ses",
         ["bedrock-runtime" | "bedrock-agent-runtime" | "bedrock-agent", ..] => "bedrock",
         ["monitoring", ..] => "monitoring",
-        [first, ..] if first.starts_with("s3") => "s3",
+        _ if labels.iter().any(|l| *l == "s3" || l.starts_with("s3-")) => "s3",
         [first, ..] => first,
         [] => "",
     };
