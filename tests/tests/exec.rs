@@ -347,13 +347,16 @@ try:
     refused = None
 except botocore.exceptions.ClientError as e:
     refused = e.response["Error"]["Code"]
-print(json.dumps({"count": count, "refused": refused}))
+import os
+sockets = os.listdir(os.path.join(os.path.dirname(os.environ["SSL_CERT_FILE"]), "sockets"))
+print(json.dumps({"count": count, "refused": refused, "sockets": sockets}))
 "#;
     let (run, journal) = exec(&["--world", world.to_str().expect("utf-8"), "--as", "ec2"], &[&python(), "-c", script]);
     let _ = std::fs::remove_dir_all(&dir);
     let r = ok(&run);
     assert_eq!(r["count"].as_u64(), Some(1), "the table lives in moto, reached through cloudid");
     assert_eq!(r["refused"], "InvalidSignatureException");
+    assert_eq!(r["sockets"], serde_json::json!([]), "the relay's socket, an unsigned way to the upstream, is hidden from the workload");
     let forwarded: Vec<_> = journal.iter().filter(|e| e.operation == "Forwarded").collect();
     assert_eq!(forwarded.len(), 3, "{journal:#?}");
     assert!(forwarded.iter().all(|e| e.principal.as_deref() == Some("arn:aws:sts::123456789012:assumed-role/embulk-gcp-access/i-0a1b2c3d4e5f67890")));
@@ -547,4 +550,27 @@ except botocore.exceptions.ClientError as e:
     let call = journal.iter().find(|e| e.service == "not_emulated").expect("the S3 call");
     assert_eq!(call.host.as_deref(), Some("mybucket.s3.ap-northeast-1.amazonaws.com"));
     assert!(call.checks.iter().any(|c| c.name == "sigv4.signature" && c.detail.as_deref().is_some_and(|d| d.contains("for s3 in ap-northeast-1"))), "{call:#?}");
+}
+
+#[test]
+fn an_unprivileged_user_gets_the_same_namespaces_and_keeps_its_user() {
+    let as_nobody: &[&str] = if running_as_root() { &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp"] } else { &[] };
+    run_unprivileged_check(&cloudid_binary(), as_nobody);
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `cloudid exec` as the user `prefix` makes (nobody, when the tests run as root): the workload
+/// keeps that user, reaches IMDS with a token, and sees no relay socket.
+fn run_unprivileged_check(cloudid: &str, prefix: &[&str]) {
+    let script = "id -u; t=$(curl -sf -XPUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) && curl -sf -H \"X-aws-ec2-metadata-token: $t\" http://169.254.169.254/latest/meta-data/instance-id; echo";
+    let mut argv: Vec<&str> = prefix.to_vec();
+    argv.extend([cloudid, "exec", "-q", "--as", "ec2", "--", "sh", "-c", script]);
+    let out = std::process::Command::new(argv[0]).args(&argv[1..]).current_dir("/tmp").env("TMPDIR", "/tmp").output().expect("run cloudid exec");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let expected_uid = if prefix.is_empty() { String::from_utf8_lossy(&std::process::Command::new("id").arg("-u").output().expect("id").stdout).trim().to_string() } else { "65534".into() };
+    assert_eq!(stdout, format!("{expected_uid}\ni-0a1b2c3d4e5f67890\n"), "the workload keeps its user and finds IMDS");
 }

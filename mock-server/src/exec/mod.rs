@@ -175,14 +175,16 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).unwrap_or(url);
         std::net::TcpStream::connect(authority).map_err(setup(format!("reaching the cloudid server at {url}")))?;
     }
-    let (world, mut relays) = start_relays(world, &scratch.path)?;
+    let sockets = scratch.path.join("sockets");
+    std::fs::create_dir(&sockets).map_err(setup("creating the scratch directory"))?;
+    let (mut world, mut relays) = start_relays(world, &sockets)?;
     let server_socket = match &options.server {
         Some(url) => {
             let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).filter(|a| !a.is_empty() && !a.contains('/'));
             let Some(authority) = authority else {
                 return Err(ExecError::Setup { step: format!("attaching to {url}"), source: io::Error::new(io::ErrorKind::InvalidInput, "--server takes http://HOST:PORT") });
             };
-            let (socket, child) = relay_to(&scratch.path, "server", authority)?;
+            let (socket, child) = relay_to(&sockets, "server", authority)?;
             relays.push(child);
             Some(socket)
         }
@@ -208,6 +210,15 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         sandbox::overlay(&java_store, target)?;
     }
     hide_cloud_configuration(&scratch.path)?;
+    let (_sockets_fd, server_socket) = if relays.is_empty() {
+        (None, server_socket)
+    } else {
+        let (fd, reach) = sandbox::hide_sockets(&sockets)?;
+        for u in &mut world.upstreams {
+            u.url = u.url.replace(&sockets.display().to_string(), &reach.display().to_string());
+        }
+        (Some(fd), server_socket.map(|s| reach.join(s.file_name().unwrap_or_default())))
+    };
     if let Ok(cwd) = std::env::current_dir() {
         let _ = std::env::set_current_dir(&cwd);
     }
@@ -259,6 +270,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     })?;
     kill_leftovers(&relays.iter().map(std::process::Child::id).collect::<Vec<_>>());
     drop(runtime);
+    let _ = rustix::mount::unmount(&sockets, rustix::mount::UnmountFlags::DETACH);
     for mut relay in relays {
         let _ = relay.kill();
         let _ = relay.wait();

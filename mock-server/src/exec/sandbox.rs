@@ -61,3 +61,18 @@ pub(crate) fn overlay(source: &Path, target: &Path) -> Result<(), ExecError> {
     mount_bind(source, target).map_err(failed)?;
     rustix::mount::mount_remount(target, rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY, "").map_err(failed)
 }
+
+/// Hides the relays' sockets in `dir` from the workload: an empty read-only tmpfs over `dir`,
+/// and this process, made non-dumpable (so the workload cannot use its `/proc/PID/fd`), keeps a
+/// handle on the directory underneath. The handle, and the path it reaches the sockets by
+/// (`/proc/self/fd/N`). A workload running as root in the namespace could still undo this.
+pub(crate) fn hide_sockets(dir: &Path) -> Result<(rustix::fd::OwnedFd, std::path::PathBuf), ExecError> {
+    use rustix::fs::{Mode, OFlags};
+    let failed = |step: &str, e: rustix::io::Errno| ExecError::Setup { step: format!("{step} {}", dir.display()), source: e.into() };
+    let fd = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| failed("opening", e))?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable).map_err(|e| failed("hiding this process's handles on", e))?;
+    let flags = rustix::mount::MountFlags::RDONLY | rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV | rustix::mount::MountFlags::NOEXEC;
+    rustix::mount::mount("tmpfs", dir, "tmpfs", flags, None::<&std::ffi::CStr>).map_err(|e| failed("covering", e))?;
+    let reach = std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+    Ok((fd, reach))
+}
