@@ -191,6 +191,11 @@ print(json.dumps({k: os.environ.get(k) for k in ["K_SERVICE", "K_REVISION", "K_C
     let (run, _) = exec(&["--as", "cloud-run"], &[&python(), "-c", script]);
     let r = ok(&run);
     assert_eq!(r["K_SERVICE"], "reply-bot-cloudrun-staging");
+    let region = "curl -s -H Metadata-Flavor:Google -w ' %{http_code}' http://metadata.google.internal/computeMetadata/v1/instance/region";
+    let (run, _) = exec(&["--as", "cloud-run-job"], &["sh", "-c", region]);
+    assert_eq!(run.stdout, "projects/314159265358/regions/asia-northeast1 200", "Cloud Run's metadata names its region");
+    let (run, _) = exec(&["--as", "gce"], &["sh", "-c", region]);
+    assert!(run.stdout.ends_with(" 404"), "Compute Engine's has none: {}", run.stdout);
     assert!(r["K_REVISION"].as_str().is_some_and(|v| v.starts_with("reply-bot-cloudrun-staging-")));
     assert_eq!((r["GOOGLE_CLOUD_PROJECT"].is_null(), r["CLOUD_RUN_JOB"].is_null(), r["AWS_REGION"].is_null()), (true, true, true));
 }

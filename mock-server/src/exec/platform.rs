@@ -110,6 +110,9 @@ impl Platform {
                 sa.default = false;
             }
         }
+        if matches!(self, Self::CloudRun | Self::CloudRunJob) && world.gcp.instance.region.is_none() {
+            world.gcp.instance.region = world.gcp.zone.rsplit_once('-').map(|(r, _)| r.to_string());
+        }
         world
     }
 

@@ -172,11 +172,14 @@ pub struct GcpInstanceModel {
     pub name: String,
     /// Numeric instance id (digits).
     pub id: String,
+    /// Cloud Run only: the region the metadata server names at `instance/region`
+    /// (`projects/N/regions/R`); Compute Engine has none.
+    pub region: Option<String>,
 }
 
 impl Default for GcpInstanceModel {
     fn default() -> Self {
-        Self { name: "cloudid-instance".into(), id: "4471960353289327654".into() }
+        Self { name: "cloudid-instance".into(), id: "4471960353289327654".into(), region: None }
     }
 }
 

@@ -148,6 +148,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         ["instance", "id"] => value(gcp.instance.id.clone()),
         ["instance", "name"] => value(gcp.instance.name.clone()),
         ["instance", "zone"] => value(format!("projects/{}/zones/{}", gcp.project_number, gcp.zone)),
+        ["instance", "region"] => gcp.instance.region.as_ref().and_then(|r| value(format!("projects/{}/regions/{r}", gcp.project_number))),
         ["instance", "service-accounts"] => {
             let mut items = vec!["default/".to_string()];
             items.extend(gcp.service_accounts.iter().filter(|s| s.default).map(|s| format!("{}/", s.email)));
@@ -200,7 +201,7 @@ fn full_tree(gcp: &GcpModel, default_sa: &ServiceAccountModel) -> serde_json::Va
     let mut accounts = serde_json::Map::new();
     accounts.insert("default".into(), sa_json(default_sa));
     accounts.insert(default_sa.email.clone(), sa_json(default_sa));
-    json!({
+    let mut tree = json!({
         "instance": {
             "attributes": {},
             "hostname": format!("{}.{}.c.{}.internal", gcp.instance.name, gcp.zone, gcp.project_id),
@@ -211,7 +212,11 @@ fn full_tree(gcp: &GcpModel, default_sa: &ServiceAccountModel) -> serde_json::Va
         },
         "project": {"attributes": {}, "numericProjectId": gcp.project_number.parse::<u64>().unwrap_or(0), "projectId": gcp.project_id},
         "universe": {"universeDomain": "googleapis.com"},
-    })
+    });
+    if let Some(r) = &gcp.instance.region {
+        tree["instance"]["region"] = json!(format!("projects/{}/regions/{r}", gcp.project_number));
+    }
+    tree
 }
 
 /// `…/service-accounts/<sa>/token[?scopes=a,b]`: the same token until near expiry, as the real
