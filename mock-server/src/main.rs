@@ -78,6 +78,16 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<std::ffi::OsString>,
     },
+    /// `cloudid exec`'s workload before it becomes the command (internal).
+    #[cfg(target_os = "linux")]
+    #[command(name = "__child", hide = true)]
+    Child {
+        /// The `cloudid exec` process it belongs to.
+        parent: u32,
+        /// The command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// `cloudid exec`'s relay to an upstream outside its namespaces (internal).
     #[cfg(target_os = "linux")]
     #[command(name = "__relay", hide = true)]
@@ -245,6 +255,8 @@ fn main() -> ExitCode {
         Command::Serve { world, listen, tls_listen, ca_out, proxy, guard } => serve(world, listen, tls_listen, ca_out, proxy, &guard),
         #[cfg(target_os = "linux")]
         Command::Exec { world, platform, journal, env, unset, server, quiet, command } => exec(world, platform, journal, &env, unset, server, quiet, command),
+        #[cfg(target_os = "linux")]
+        Command::Child { parent, command } => ExitCode::from(cloudid_mock::exec::become_workload(parent, &command)),
         #[cfg(target_os = "linux")]
         Command::Relay { listen, to } => match cloudid_mock::exec::relay(&listen, &to) {
             Ok(()) => ExitCode::SUCCESS,

@@ -579,3 +579,29 @@ fn run_unprivileged_check(cloudid: &str, prefix: &[&str]) {
     let expected_uid = if prefix.is_empty() { String::from_utf8_lossy(&std::process::Command::new("id").arg("-u").output().expect("id").stdout).trim().to_string() } else { "65534".into() };
     assert_eq!(stdout, format!("{expected_uid}\ni-0a1b2c3d4e5f67890\n"), "the workload keeps its user and finds IMDS");
 }
+
+#[test]
+fn the_workload_dies_with_cloudid_even_when_cloudid_is_killed_outright() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(cloudid_binary())
+        .args(["exec", "-q", "--", "sh", "-c", "echo $$; exec sleep 300"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cloudid");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the workload's pid");
+    let workload: u32 = line.trim().parse().expect("a pid");
+    child.kill().expect("SIGKILL cloudid");
+    child.wait().expect("wait");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{workload}/stat")).unwrap_or_default();
+        let alive = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
+        if !alive {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the workload outlived a SIGKILL of cloudid: {state}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

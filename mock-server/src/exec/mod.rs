@@ -437,7 +437,17 @@ async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, Os
             }
         }
     }
-    let mut child = tokio::process::Command::new(program).args(args).env_clear().envs(env).spawn().map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
+    let own = std::env::current_exe().map_err(setup("finding the cloudid executable"))?;
+    let mut child = tokio::process::Command::new(own)
+        .arg("__child")
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .spawn()
+        .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
     let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
     let mut terminations = 0;
     let status = loop {
@@ -459,6 +469,21 @@ async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, Os
     };
     use std::os::unix::process::ExitStatusExt;
     Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1))
+}
+
+/// The workload's first moments (`cloudid __child PARENT -- CMD…`): asks the kernel to kill it
+/// if cloudid dies (even by `SIGKILL`), then becomes `CMD` (the setting survives `execve`). Only
+/// returns if `CMD` cannot be run: the exit status, 127 (not found) or 126, after saying why.
+pub fn become_workload(parent: u32, command: &[OsString]) -> u8 {
+    use std::os::unix::process::CommandExt;
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() as u32 != parent) {
+        return 125;
+    }
+    let Some((program, args)) = command.split_first() else { return 125 };
+    let e = std::process::Command::new(program).args(args).exec();
+    eprintln!("cloudid exec: cannot run `{}`: {e}", program.to_string_lossy());
+    ExecError::Spawn { program: program.to_string_lossy().into_owned(), source: e }.exit_code()
 }
 
 /// Kills what the workload left running, so it goes away with it: every process still in this
