@@ -78,6 +78,13 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<std::ffi::OsString>,
     },
+    /// `cloudid exec`'s id mapper, run as root outside its namespaces (internal).
+    #[cfg(target_os = "linux")]
+    #[command(name = "__map-ids", hide = true)]
+    MapIds {
+        /// The `cloudid exec` process whose namespace it maps.
+        pid: u32,
+    },
     /// `cloudid exec`'s workload before it becomes the command (internal).
     #[cfg(target_os = "linux")]
     #[command(name = "__child", hide = true)]
@@ -255,6 +262,14 @@ fn main() -> ExitCode {
         Command::Serve { world, listen, tls_listen, ca_out, proxy, guard } => serve(world, listen, tls_listen, ca_out, proxy, &guard),
         #[cfg(target_os = "linux")]
         Command::Exec { world, platform, journal, env, unset, server, quiet, command } => exec(world, platform, journal, &env, unset, server, quiet, command),
+        #[cfg(target_os = "linux")]
+        Command::MapIds { pid } => match cloudid_mock::exec::map_ids(pid) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cloudid exec: mapping the user ids: {e}");
+                ExitCode::FAILURE
+            }
+        },
         #[cfg(target_os = "linux")]
         Command::Child { parent, command } => ExitCode::from(cloudid_mock::exec::become_workload(parent, &command)),
         #[cfg(target_os = "linux")]

@@ -605,3 +605,11 @@ fn the_workload_dies_with_cloudid_even_when_cloudid_is_killed_outright() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn root_keeps_every_user_id_inside_and_others_only_their_own() {
+    let script = "setpriv --reuid=65534 --regid=65534 --clear-groups id -u 2>/dev/null || echo refused";
+    let (run, _) = exec(&["-q"], &["sh", "-c", script]);
+    let expected = if running_as_root() { "65534\n" } else { "refused\n" };
+    assert_eq!(run.stdout, expected, "{}", run.stderr);
+}

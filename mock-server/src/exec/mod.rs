@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 
 pub use platform::Platform;
 pub use relay::run as relay;
+pub use sandbox::map_ids;
 
 use crate::world::WorldModel;
 

@@ -17,15 +17,22 @@ use super::ExecError;
 
 /// Enters new user, network and mount namespaces, mapping the caller's own uid and gid (the
 /// workload keeps its user; this process keeps, inside, the capabilities it needs to set up the
-/// network and the mounts).
+/// network and the mounts). Root maps every id, so a root workload can still switch users.
 pub(crate) fn enter() -> Result<(), ExecError> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    // Root may map every id (the workload keeps root and can still become other users), but only
+    // a process outside the new namespace may write that map: a helper started now does it.
+    let mapper = if uid == 0 { Some(start_mapper()?) } else { None };
     #[allow(deprecated)] // `unshare` is deprecated only because CLONE_FILES is unsafe; not used here.
     rustix::thread::unshare(UnshareFlags::NEWUSER | UnshareFlags::NEWNET | UnshareFlags::NEWNS).map_err(|e| refused(e.into()))?;
     let write = |file: &str, text: String| std::fs::write(file, text).map_err(|e| ExecError::Setup { step: format!("writing {file}"), source: e });
-    write("/proc/self/setgroups", "deny".into())?;
-    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
-    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    if let Some(mapper) = mapper {
+        finish_mapper(mapper)?;
+    } else {
+        write("/proc/self/setgroups", "deny".into())?;
+        write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+        write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    }
     mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).map_err(|e| ExecError::Setup { step: "making / private in the new mount namespace".into(), source: e.into() })?;
     Ok(())
 }
@@ -75,4 +82,33 @@ pub(crate) fn hide_sockets(dir: &Path) -> Result<(rustix::fd::OwnedFd, std::path
     rustix::mount::mount("tmpfs", dir, "tmpfs", flags, None::<&std::ffi::CStr>).map_err(|e| failed("covering", e))?;
     let reach = std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
     Ok((fd, reach))
+}
+
+/// Starts `cloudid __map-ids PID`, which waits for a line on its stdin.
+fn start_mapper() -> Result<std::process::Child, ExecError> {
+    let exe = std::env::current_exe().map_err(|e| ExecError::Setup { step: "finding the cloudid executable".into(), source: e })?;
+    std::process::Command::new(exe)
+        .arg("__map-ids")
+        .arg(std::process::id().to_string())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| ExecError::Setup { step: "starting the id mapper".into(), source: e })
+}
+
+/// Tells the mapper the namespace exists and waits for it to map every id.
+fn finish_mapper(mut mapper: std::process::Child) -> Result<(), ExecError> {
+    use std::io::Write;
+    let failed = |e: io::Error| ExecError::Setup { step: "mapping the user ids".into(), source: e };
+    mapper.stdin.take().ok_or_else(|| failed(io::Error::other("no pipe to the mapper")))?.write_all(b"go\n").map_err(failed)?;
+    let status = mapper.wait().map_err(failed)?;
+    if status.success() { Ok(()) } else { Err(failed(io::Error::other(format!("the mapper ended with {status}")))) }
+}
+
+/// `cloudid __map-ids PID`: once a line arrives on stdin, maps every user and group id of PID's
+/// user namespace to the same ids outside (root's map, written from outside the namespace).
+pub fn map_ids(pid: u32) -> io::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    std::fs::write(format!("/proc/{pid}/uid_map"), "0 0 4294967295")?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), "0 0 4294967295")
 }
