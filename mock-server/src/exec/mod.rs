@@ -23,8 +23,10 @@
 //! exits, anything it left running is killed.
 
 mod attach;
+mod child;
 mod dns;
 mod hosts;
+mod isolation;
 mod netlink;
 mod platform;
 mod relay;
@@ -37,6 +39,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use child::become_workload;
 pub use platform::Platform;
 pub use relay::run as relay;
 pub use sandbox::map_ids;
@@ -127,7 +130,7 @@ impl ExecError {
     }
 }
 
-fn setup(step: impl Into<String>) -> impl FnOnce(io::Error) -> ExecError {
+pub(crate) fn setup(step: impl Into<String>) -> impl FnOnce(io::Error) -> ExecError {
     let step = step.into();
     move |source| ExecError::Setup { step, source }
 }
@@ -178,14 +181,14 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     }
     let sockets = scratch.path.join("sockets");
     std::fs::create_dir(&sockets).map_err(setup("creating the scratch directory"))?;
-    let (mut world, mut relays) = start_relays(world, &sockets)?;
+    let (mut world, mut relays) = relay::start_relays(world, &sockets)?;
     let server_socket = match &options.server {
         Some(url) => {
             let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).filter(|a| !a.is_empty() && !a.contains('/'));
             let Some(authority) = authority else {
                 return Err(ExecError::Setup { step: format!("attaching to {url}"), source: io::Error::new(io::ErrorKind::InvalidInput, "--server takes http://HOST:PORT") });
             };
-            let (socket, child) = relay_to(&sockets, "server", authority)?;
+            let (socket, child) = relay::relay_to(&sockets, "server", authority)?;
             relays.push(child);
             Some(socket)
         }
@@ -210,7 +213,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     for target in &java_stores {
         sandbox::overlay(&java_store, target)?;
     }
-    hide_cloud_configuration(&scratch.path)?;
+    isolation::hide_cloud_configuration(&scratch.path)?;
     let (_sockets_fd, server_socket) = if relays.is_empty() {
         (None, server_socket)
     } else {
@@ -224,11 +227,11 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         let _ = std::env::set_current_dir(&cwd);
     }
 
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().filter(|(k, _)| !scrubbed(&k.to_string_lossy())).collect();
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().filter(|(k, _)| !isolation::scrubbed(&k.to_string_lossy())).collect();
     env.extend(trust::env(&bundle, &ca).into_iter().map(|(k, v)| (k.into(), v.into())));
     let mut preset = platform.env(&world, &token_file);
     if platform == Platform::GithubActions {
-        preset.extend(github_files(&scratch.path, &world)?);
+        preset.extend(platform::github_files(&scratch.path, &world)?);
     }
     env.extend(preset.into_iter().map(|(k, v)| (k.into(), v.into())));
     env.extend(options.env.iter().map(|(k, v)| (k.into(), v.into())));
@@ -266,10 +269,10 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
                 tokio::spawn(async move { authority.serve(tls, tls_router, limits).await });
             }
         }
-        let code = run_child(&program, &options.command[1..], env).await?;
+        let code = child::run_child(&program, &options.command[1..], env).await?;
         Ok::<_, ExecError>((code, shared.journal.entries()))
     })?;
-    kill_leftovers(&relays.iter().map(std::process::Child::id).collect::<Vec<_>>());
+    child::kill_leftovers(&relays.iter().map(std::process::Child::id).collect::<Vec<_>>());
     drop(runtime);
     let _ = rustix::mount::unmount(&sockets, rustix::mount::UnmountFlags::DETACH);
     for mut relay in relays {
@@ -287,246 +290,6 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         eprint!("{}", summary::render(platform, &entries, journal_path.as_deref()));
     }
     Ok(code)
-}
-
-/// Starts a relay for each upstream on a TCP address (reached from outside the namespace) and
-/// points the world's upstream at the relay's socket instead.
-fn start_relays(mut world: WorldModel, dir: &Path) -> Result<(WorldModel, Vec<std::process::Child>), ExecError> {
-    use crate::hostnames::{Target, parse_upstream_url};
-    let mut relays = Vec::new();
-    for (i, upstream) in world.upstreams.iter_mut().enumerate() {
-        let Some(Target::Tcp { authority, prefix }) = parse_upstream_url(&upstream.url) else { continue };
-        let (socket, child) = relay_to(dir, &format!("upstream-{i}"), &authority)?;
-        relays.push(child);
-        upstream.url = format!("unix:{}{}", socket.display(), if prefix.is_empty() { String::new() } else { format!("#{prefix}") });
-    }
-    Ok((world, relays))
-}
-
-/// The user's own cloud configuration, hidden (an empty, read-only directory or file over each):
-/// under `$HOME` and under the home the password file names, as tools fall back to it.
-fn hide_cloud_configuration(scratch: &Path) -> Result<(), ExecError> {
-    const HIDDEN: &[&str] = &[".aws", ".config/gcloud", ".azure", ".boto", ".config/gh", ".docker", ".kube"];
-    let mut homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
-    let uid = rustix::process::getuid().as_raw().to_string();
-    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
-        homes.extend(passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() > 5 && f[2] == uid).map(|f| PathBuf::from(f[5])));
-    }
-    homes.sort();
-    homes.dedup();
-    for (i, target) in homes.iter().flat_map(|h| HIDDEN.iter().map(move |d| h.join(d))).enumerate() {
-        let empty = scratch.join(format!("hidden-{i}"));
-        if target.is_dir() {
-            std::fs::create_dir(&empty).map_err(setup("creating the scratch directory"))?;
-        } else if target.is_file() {
-            std::fs::write(&empty, "").map_err(setup("creating the scratch directory"))?;
-        } else {
-            continue;
-        }
-        sandbox::overlay(&empty, &target)?;
-    }
-    Ok(())
-}
-
-/// The files a GitHub Actions step is given (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`,
-/// `GITHUB_PATH`, the event payload) and the runner's directories, in the run's scratch directory.
-fn github_files(scratch: &Path, world: &WorldModel) -> Result<Vec<(String, String)>, ExecError> {
-    let runner = scratch.join("runner");
-    let temp = runner.join("temp");
-    std::fs::create_dir_all(&temp).map_err(setup("creating the runner's directories"))?;
-    let mut vars = Vec::new();
-    for (var, name) in [("GITHUB_ENV", "env"), ("GITHUB_OUTPUT", "output"), ("GITHUB_STEP_SUMMARY", "step_summary"), ("GITHUB_PATH", "path")] {
-        let file = runner.join(name);
-        std::fs::write(&file, "").map_err(setup(format!("creating {}", file.display())))?;
-        vars.push((var.to_string(), file.display().to_string()));
-    }
-    let g = &world.github;
-    let event = serde_json::json!({"ref": g.git_ref, "after": g.sha, "repository": {"full_name": g.repository, "id": g.repository_id.parse::<u64>().unwrap_or(0)}, "sender": {"login": g.actor}});
-    let event_path = runner.join("event.json");
-    std::fs::write(&event_path, event.to_string()).map_err(setup("writing the event payload"))?;
-    vars.push(("GITHUB_EVENT_PATH".into(), event_path.display().to_string()));
-    vars.push(("RUNNER_TEMP".into(), temp.display().to_string()));
-    vars.push(("GITHUB_JOB".into(), "build".into()));
-    if let Ok(cwd) = std::env::current_dir() {
-        vars.push(("GITHUB_WORKSPACE".into(), cwd.display().to_string()));
-    }
-    Ok(vars)
-}
-
-/// Starts a relay process (outside the namespaces, which do not exist yet) from the Unix socket
-/// `DIR/NAME.sock` to the TCP address `authority`; the socket and the relay.
-fn relay_to(dir: &Path, name: &str, authority: &str) -> Result<(PathBuf, std::process::Child), ExecError> {
-    let exe = std::env::current_exe().map_err(setup("finding the cloudid executable for the relay"))?;
-    let socket = dir.join(format!("{name}.sock"));
-    let child = std::process::Command::new(&exe).arg("__relay").arg(&socket).arg(authority).stdin(std::process::Stdio::null()).spawn().map_err(setup(format!("starting the relay to {authority}")))?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !socket.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    Ok((socket, child))
-}
-
-/// Variables of the calling shell the workload does not get: every cloud's own (the platform
-/// sets what it sets), proxies (nothing is reachable through them inside), CA overrides (set
-/// anew), and cloudid's.
-fn scrubbed(key: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "AWS_",
-        "GOOGLE_",
-        "GCE_",
-        "GCLOUD_",
-        "GCP_",
-        "CLOUDSDK_",
-        "BOTO_",
-        "ACTIONS_",
-        "GITHUB_",
-        "GH_",
-        "RUNNER_",
-        "ECS_",
-        "CLOUD_RUN_",
-        "AZURE_",
-        "ARM_",
-        "IDENTITY_",
-        "MSI_",
-        "KUBECONFIG",
-        "CLOUDID_",
-    ];
-    const EXACT: &[&str] = &[
-        "CI",
-        "SSH_AUTH_SOCK",
-        "DOCKER_HOST",
-        "K_SERVICE",
-        "K_REVISION",
-        "K_CONFIGURATION",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS",
-        "GIT_SSL_CAINFO",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-    ];
-    PREFIXES.iter().any(|p| key.starts_with(p)) || EXACT.iter().any(|e| key.eq_ignore_ascii_case(e))
-}
-
-/// Starts the workload and waits for it, forwarding signals; its exit status.
-async fn run_child(program: &OsString, args: &[OsString], env: Vec<(OsString, OsString)>) -> Result<i32, ExecError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let from_terminal = rustix::termios::isatty(std::io::stdin());
-    let mut forwarded = vec![SignalKind::terminate(), SignalKind::hangup(), SignalKind::user_defined1(), SignalKind::user_defined2()];
-    if !from_terminal {
-        forwarded.extend([SignalKind::interrupt(), SignalKind::quit()]);
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for kind in forwarded {
-        if let Ok(mut s) = signal(kind) {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while s.recv().await.is_some() {
-                    let _ = tx.send(kind);
-                }
-            });
-        }
-    }
-    if from_terminal {
-        for kind in [SignalKind::interrupt(), SignalKind::quit()] {
-            if let Ok(mut s) = signal(kind) {
-                tokio::spawn(async move { while s.recv().await.is_some() {} });
-            }
-        }
-    }
-    let own = std::env::current_exe().map_err(setup("finding the cloudid executable"))?;
-    let mut child = tokio::process::Command::new(own)
-        .arg("__child")
-        .arg(std::process::id().to_string())
-        .arg("--")
-        .arg(program)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .spawn()
-        .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
-    let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
-    let mut terminations = 0;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status.map_err(setup("waiting for the workload"))?,
-            Some(kind) = rx.recv() => {
-                let mut sig = rustix::process::Signal::from_named_raw(kind.as_raw_value());
-                if kind == SignalKind::terminate() {
-                    terminations += 1;
-                    if terminations > 1 {
-                        sig = Some(rustix::process::Signal::KILL);
-                    }
-                }
-                if let (Some(pid), Some(sig)) = (pid, sig) {
-                    let _ = rustix::process::kill_process(pid, sig);
-                }
-            }
-        }
-    };
-    use std::os::unix::process::ExitStatusExt;
-    Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1))
-}
-
-/// The workload's first moments (`cloudid __child PARENT -- CMD…`): asks the kernel to kill it
-/// if cloudid dies (even by `SIGKILL`), then becomes `CMD` (the setting survives `execve`). Only
-/// returns if `CMD` cannot be run: the exit status, 127 (not found) or 126, after saying why.
-pub fn become_workload(parent: u32, command: &[OsString]) -> u8 {
-    use std::os::unix::process::CommandExt;
-    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() as u32 != parent) {
-        return 125;
-    }
-    let Some((program, args)) = command.split_first() else { return 125 };
-    let e = std::process::Command::new(program).args(args).exec();
-    eprintln!("cloudid exec: cannot run `{}`: {e}", program.to_string_lossy());
-    ExecError::Spawn { program: program.to_string_lossy().into_owned(), source: e }.exit_code()
-}
-
-/// Kills what the workload left running, so it goes away with it: every process still in this
-/// network namespace but this one, and every descendant this process adopted (it is a child
-/// subreaper, so orphans of the workload — daemons, processes that made namespaces of their own —
-/// are reparented to it), but `keep` (the relays).
-fn kill_leftovers(keep: &[u32]) {
-    let me = std::process::id();
-    let own = std::fs::read_link("/proc/self/ns/net").ok();
-    let kill = |pid: u32| {
-        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-    };
-    for _ in 0..100 {
-        let mut found = false;
-        let Ok(entries) = std::fs::read_dir("/proc") else { return };
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            if pid == me || keep.contains(&pid) {
-                continue;
-            }
-            let same_net = own.is_some() && std::fs::read_link(entry.path().join("ns/net")).ok() == own;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace()).into_iter().flatten();
-            let (state, ppid) = (fields.next().unwrap_or(""), fields.next().and_then(|p| p.parse::<u32>().ok()));
-            if state == "Z" {
-                if ppid == Some(me) {
-                    let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(pid as i32), rustix::process::WaitOptions::NOHANG);
-                }
-                continue;
-            }
-            if same_net || ppid == Some(me) {
-                kill(pid);
-                found = true;
-            }
-        }
-        if !found {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
 }
 
 /// The run's files (hosts overlay, CA bundle, Pod Identity token), removed when it ends.

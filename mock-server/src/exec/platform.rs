@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use std::path::Path;
+
+use super::{ExecError, setup};
 use crate::world::WorldModel;
 use crate::world::model::ContainerAgent;
 
@@ -212,4 +215,29 @@ impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The files a GitHub Actions step is given (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`,
+/// `GITHUB_PATH`, the event payload) and the runner's directories, in the run's scratch directory.
+pub(crate) fn github_files(scratch: &Path, world: &WorldModel) -> Result<Vec<(String, String)>, ExecError> {
+    let runner = scratch.join("runner");
+    let temp = runner.join("temp");
+    std::fs::create_dir_all(&temp).map_err(setup("creating the runner's directories"))?;
+    let mut vars = Vec::new();
+    for (var, name) in [("GITHUB_ENV", "env"), ("GITHUB_OUTPUT", "output"), ("GITHUB_STEP_SUMMARY", "step_summary"), ("GITHUB_PATH", "path")] {
+        let file = runner.join(name);
+        std::fs::write(&file, "").map_err(setup(format!("creating {}", file.display())))?;
+        vars.push((var.to_string(), file.display().to_string()));
+    }
+    let g = &world.github;
+    let event = serde_json::json!({"ref": g.git_ref, "after": g.sha, "repository": {"full_name": g.repository, "id": g.repository_id.parse::<u64>().unwrap_or(0)}, "sender": {"login": g.actor}});
+    let event_path = runner.join("event.json");
+    std::fs::write(&event_path, event.to_string()).map_err(setup("writing the event payload"))?;
+    vars.push(("GITHUB_EVENT_PATH".into(), event_path.display().to_string()));
+    vars.push(("RUNNER_TEMP".into(), temp.display().to_string()));
+    vars.push(("GITHUB_JOB".into(), "build".into()));
+    if let Ok(cwd) = std::env::current_dir() {
+        vars.push(("GITHUB_WORKSPACE".into(), cwd.display().to_string()));
+    }
+    Ok(vars)
 }
