@@ -265,6 +265,13 @@ where
         async move {
             use http_body::Body as _;
             let timed_out = Arc::new(AtomicBool::new(false));
+            let mut req = req;
+            if !req.headers().contains_key(header::HOST)
+                && let Some(authority) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                // HTTP/2 carries the host as `:authority` (RFC 9113 §8.3.1); every service reads `Host`.
+                req.headers_mut().insert(header::HOST, authority);
+            }
             let req = if req.body().is_end_stream() {
                 req.map(axum::body::Body::new)
             } else {
@@ -279,7 +286,10 @@ where
             Ok::<_, Infallible>(response)
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true).serve_connection(io, service).with_upgrades();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let mut stopping = *stop.borrow();
     if stopping {

@@ -211,8 +211,8 @@ pub struct JournalEntry {
     pub time: String,
     /// HTTP method.
     pub method: String,
-    /// The host the request named (`Host`), when it named one: which of the real hosts a
-    /// workload called (`sts.amazonaws.com`, `[fd00:ec2::254]`…).
+    /// The host the request named (`Host`), when it named one other than loopback: which of the
+    /// real hosts a workload called (`sts.amazonaws.com`, `[fd00:ec2::254]`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Request path (no query: queries can carry tokens).

@@ -92,7 +92,7 @@ impl Authority {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| e.to_string())?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self { ca_pem: ca_cert.pem(), config: Arc::new(config) })
     }
 

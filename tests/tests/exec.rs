@@ -613,3 +613,25 @@ fn root_keeps_every_user_id_inside_and_others_only_their_own() {
     let expected = if running_as_root() { "65534\n" } else { "refused\n" };
     assert_eq!(run.stdout, expected, "{}", run.stderr);
 }
+
+#[test]
+fn a_grpc_client_gets_its_credentials_checked_and_a_grpc_status_over_http2() {
+    let script = r#"
+import json, grpc, google.auth, google.auth.transport.requests as r
+creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+creds.refresh(r.Request())
+out = {}
+for name, channel_creds in [("with_token", grpc.composite_channel_credentials(grpc.ssl_channel_credentials(), grpc.access_token_call_credentials(creds.token))), ("bare", grpc.ssl_channel_credentials())]:
+    try:
+        grpc.secure_channel("pubsub.googleapis.com:443", channel_creds).unary_unary("/google.pubsub.v1.Publisher/ListTopics")(b"", timeout=20)
+    except grpc.RpcError as e:
+        out[name] = [e.code().name, e.details()]
+print(json.dumps(out))
+"#;
+    let (run, journal) = exec(&["--as", "gce"], &[&python(), "-c", script]);
+    let r = &run.result;
+    assert_eq!(r["with_token"][0], "UNIMPLEMENTED", "{}", run.stdout);
+    assert!(r["with_token"][1].as_str().is_some_and(|m| m.contains("does not emulate pubsub.googleapis.com") && m.contains("reply-bot-cloudrun-staging@")), "{r}");
+    assert_eq!(r["bare"][0], "UNAUTHENTICATED", "no token, refused as Google refuses it");
+    assert_eq!(journal.iter().filter(|e| e.service == "not_emulated" && e.path == "/google.pubsub.v1.Publisher/ListTopics").count(), 2);
+}

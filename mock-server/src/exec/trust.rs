@@ -23,7 +23,8 @@ pub(crate) fn env(bundle: &Path, ca: &Path) -> Vec<(&'static str, String)> {
         ("AWS_CA_BUNDLE", bundle.clone()),
         ("CURL_CA_BUNDLE", bundle.clone()),
         ("GIT_SSL_CAINFO", bundle.clone()),
-        ("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", bundle),
+        ("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", bundle.clone()),
+        ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", bundle),
         ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
     ]
 }

@@ -31,9 +31,23 @@ pub(crate) fn host_of(req: &Request) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
+/// Whether a `Host` value names loopback (`127.0.0.1`, `localhost`, `[::1]`, with any port).
+fn is_loopback(host: &[u8]) -> bool {
+    let name = match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host.starts_with(b"[") || host[..i].ends_with(b"]") => &host[..i],
+        _ => host,
+    };
+    matches!(name, b"127.0.0.1" | b"localhost" | b"[::1]")
+}
+
 /// The middleware: claims requests for [`route`]'s hosts, passes every other one on; either way
 /// the request's host is known to the journal.
 pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if req.headers().get(axum::http::header::HOST).is_some_and(|h| is_loopback(h.as_bytes())) {
+        // cloudid's own port, named by loopback (the common case, and the hot path): every
+        // service is served there, and the journal leaves the host out.
+        return next.run(req).await;
+    }
     let host = host_of(&req);
     let claimed = host.as_deref().filter(|h| h.contains(".googleapis.") || h.contains(".amazonaws.") || h.ends_with(".api.aws")).and_then(route);
     crate::exchange::REQUEST_HOST
@@ -53,4 +67,19 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request, ne
             }
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised_with_or_without_a_port() {
+        for h in ["127.0.0.1", "127.0.0.1:8133", "localhost", "localhost:80", "[::1]", "[::1]:8133"] {
+            assert!(is_loopback(h.as_bytes()), "{h}");
+        }
+        for h in ["169.254.169.254", "127.0.0.2", "sts.amazonaws.com:443", "[fd00:ec2::254]", "localhost.example"] {
+            assert!(!is_loopback(h.as_bytes()), "{h}");
+        }
+    }
 }

@@ -156,6 +156,42 @@ fn signing_scope(host: &str) -> (String, Option<String>) {
 
 /// Serves a request for `host`, a real API host cloudid does not emulate.
 pub(crate) async fn serve(shared: Arc<Shared>, cloud: Cloud, host: String, req: Request) -> Response {
+    let grpc = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let response = serve_http(shared, cloud, host, req).await;
+    if grpc { as_grpc(response).await } else { response }
+}
+
+/// A gRPC call's answer (Pub/Sub, Firestore, Spanner clients speak gRPC over HTTP/2): the same
+/// decision as a trailers-only gRPC response — `grpc-status` from the HTTP status
+/// (UNAUTHENTICATED 16, PERMISSION_DENIED 7, UNIMPLEMENTED 12, …) and the refusal's message as
+/// `grpc-message`, percent-encoded as the gRPC wire spec asks.
+async fn as_grpc(response: Response) -> Response {
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let message = body["error"]["message"].as_str().or(body["message"].as_str()).map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+    let code = match status {
+        401 => 16,
+        403 => 7,
+        404 => 5,
+        400 => 3,
+        429 => 8,
+        501 => 12,
+        502..=504 => 14,
+        _ => 2,
+    };
+    let encoded: String = message.bytes().map(|b| if (0x20..=0x7e).contains(&b) && b != b'%' { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let mut r = StatusCode::OK.into_response();
+    let headers = r.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(code));
+    if let Ok(v) = HeaderValue::from_str(&encoded) {
+        headers.insert("grpc-message", v);
+    }
+    r
+}
+
+async fn serve_http(shared: Arc<Shared>, cloud: Cloud, host: String, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
