@@ -122,7 +122,7 @@ pub(crate) fn api_hosts(world: &WorldModel) -> Vec<String> {
     hosts
 }
 
-/// The names the TLS certificate must cover beyond [`crate::tls::HOSTS`]: the API hosts by
+/// The names the TLS certificate must cover beyond the fixed list `tls::HOSTS`: the API hosts by
 /// wildcard where one label varies, and the world's own.
 pub(crate) fn certificate_names(world: &WorldModel) -> Vec<String> {
     let mut names = vec!["*.googleapis.com".to_string(), "*.amazonaws.com".to_string(), "*.actions.githubusercontent.com".to_string()];

@@ -63,7 +63,7 @@ impl Fence {
             None => None,
         };
         if let Some(host) = host
-            && METADATA_ADDRESSES.contains(&strip_port(host).to_ascii_lowercase().as_str())
+            && crate::hostnames::is_metadata_address(&strip_port(host).to_ascii_lowercase())
         {
             return Err(refuse(
                 StatusCode::NOT_FOUND,
@@ -103,10 +103,6 @@ impl Fence {
         name == "localhost" || name.parse::<std::net::IpAddr>().is_ok() || self.allowed_hosts.contains(&name)
     }
 }
-
-/// The platforms' metadata addresses: a workload reaches cloudid there, so the control plane is
-/// never answered there (a workload could otherwise mint tokens or move the clock).
-const METADATA_ADDRESSES: &[&str] = &["169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23", "metadata.google.internal", "metadata"];
 
 /// `host` without its `:port`, IPv6 brackets removed.
 fn strip_port(host: &str) -> &str {

@@ -72,6 +72,24 @@ pub(crate) enum HostClass {
     Any,
 }
 
+/// Whether `host` (lower case, no port; IPv6 with or without brackets) is a platform's metadata
+/// or credentials-agent address: where workloads reach cloudid as they reach the real ones.
+pub(crate) fn is_metadata_address(host: &str) -> bool {
+    let bracketed;
+    let host = if host.contains(':') && !host.starts_with('[') {
+        bracketed = format!("[{host}]");
+        bracketed.as_str()
+    } else {
+        host
+    };
+    matches!(class(host), HostClass::Metadata | HostClass::ContainerAgent)
+}
+
+/// Whether `host` (lower case, no port) is an AWS or Google API host name.
+pub(crate) fn is_cloud_api(host: &str) -> bool {
+    host.ends_with(".amazonaws.com") || host.ends_with(".api.aws") || host.ends_with(".googleapis.com")
+}
+
 /// The class of `host` (lower case, no port; IPv6 in brackets).
 pub(crate) fn class(host: &str) -> HostClass {
     match host {

@@ -383,15 +383,12 @@ fn serve(world_file: Option<PathBuf>, listen: SocketAddr, tls_listen: Option<Soc
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let limits = guard.limits();
     let fence = cloudid_mock::fence::Fence::new(guard.allow_hosts.clone(), guard.control_token.clone());
-    let model = match &world_file {
-        Some(path) => match world::load_file(path) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("cloudid serve: invalid world: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => world::default_world(),
+    let model = match load_world(world_file.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("cloudid serve: invalid world: {e}");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -511,15 +508,12 @@ fn exec(
     quiet: bool,
     command: Vec<std::ffi::OsString>,
 ) -> ExitCode {
-    let model = match &world {
-        Some(path) => match world::load_file(path) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("cloudid exec: invalid world: {e}");
-                return ExitCode::from(125);
-            }
-        },
-        None => world::default_world(),
+    let model = match load_world(world.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("cloudid exec: invalid world: {e}");
+            return ExitCode::from(125);
+        }
     };
     let mut vars = Vec::new();
     for kv in env {
@@ -571,6 +565,11 @@ fn private_dir(prefix: &str) -> std::io::Result<PrivateDir> {
 fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::OpenOptions::new().write(true).create_new(true).open(path)?.write_all(text.as_bytes())
+}
+
+/// The world in `path`, or the built-in default world.
+fn load_world(path: Option<&std::path::Path>) -> Result<world::WorldModel, world::WorldError> {
+    path.map_or_else(|| Ok(world::default_world()), world::load_file)
 }
 
 /// Resolves on SIGINT or SIGTERM; both handlers are installed when this returns, before the

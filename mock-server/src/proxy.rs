@@ -19,17 +19,9 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// Plain-HTTP hosts the proxy serves: the metadata addresses and names.
-const METADATA_HOSTS: &[&str] = &["169.254.169.254", "[fd00:ec2::254]", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]", "metadata.google.internal", "metadata"];
-
 /// Whether a `CONNECT` to `host` is served (a real cloud host cloudid answers for).
 fn tunnels_to(host: &str) -> bool {
-    host.ends_with(".amazonaws.com")
-        || host.ends_with(".googleapis.com")
-        || host.ends_with(".api.aws")
-        || crate::tls::HOSTS.contains(&host)
-        || host.ends_with(".actions.githubusercontent.com")
-        || host == "accounts.google.com"
+    crate::hostnames::is_cloud_api(host) || crate::tls::HOSTS.contains(&host) || host.ends_with(".actions.githubusercontent.com") || host == "accounts.google.com"
 }
 
 /// The proxy in front of `router`: what the middleware needs.
@@ -91,7 +83,7 @@ impl Proxy {
         if let Some(authority) = req.uri().authority().cloned() {
             let host = authority.host().to_ascii_lowercase();
             let port_ok = authority.port_u16().is_none_or(|p| p == 80);
-            let plain = port_ok && (METADATA_HOSTS.contains(&host.as_str()) || req.uri().scheme_str() == Some("http") && tunnels_to(&host));
+            let plain = port_ok && (crate::hostnames::is_metadata_address(&host) || req.uri().scheme_str() == Some("http") && tunnels_to(&host));
             if !plain {
                 return refuse(
                     StatusCode::FORBIDDEN,

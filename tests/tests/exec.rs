@@ -25,6 +25,27 @@ fn exec(args: &[&str], command: &[&str]) -> (ClientRun, Vec<JournalEntry>) {
     (run, entries)
 }
 
+/// `cloudid exec -q -- sh -c SCRIPT` in the background (stdin closed), and the first line the
+/// script printed.
+fn exec_in_background(script: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(cloudid_binary())
+        .args(["exec", "-q", "--", "sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cloudid");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the script's first line");
+    (child, line)
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn is_running(pid: u32) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z")
+}
+
 fn tempdir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -267,22 +288,12 @@ fn the_shells_cloud_settings_and_the_users_cloud_files_stay_outside() {
 
 #[test]
 fn signals_reach_the_workload_and_what_it_leaves_running_dies_with_it() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(cloudid_binary())
-        .args(["exec", "-q", "--", "sh", "-c", "trap 'exit 42' TERM; sleep 300 & echo $!; while :; do sleep 0.05; done"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run cloudid");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the background pid");
+    let (mut child, line) = exec_in_background("trap 'exit 42' TERM; sleep 300 & echo $!; while :; do sleep 0.05; done");
     let sleeper: u32 = line.trim().parse().expect("a pid");
     std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(42), "SIGTERM to cloudid reached the workload, whose trap set the status");
-    let state = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
-    let alive = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
-    assert!(!alive, "the background sleep left in the namespace was killed: {state}");
+    assert!(!is_running(sleeper), "the background sleep left in the namespace was killed");
 }
 
 #[test]
@@ -495,9 +506,7 @@ fn a_process_left_in_a_network_namespace_of_its_own_dies_with_the_workload_too()
         .expect("run cloudid");
     let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("the background pid");
     std::thread::sleep(Duration::from_millis(100));
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let alive = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
-    assert!(!alive, "the sleep in its own namespace was adopted and killed: {state}");
+    assert!(!is_running(pid), "the sleep in its own namespace was adopted and killed");
 }
 
 #[test]
@@ -519,15 +528,7 @@ fn java_trusts_cloudids_ca_through_the_jdks_own_trust_store() {
 
 #[test]
 fn a_second_sigterm_kills_a_workload_that_ignores_the_first() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(cloudid_binary())
-        .args(["exec", "-q", "--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run cloudid");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready");
+    let (mut child, _ready) = exec_in_background("trap '' TERM; echo ready; while :; do sleep 0.05; done");
     let pid = child.id().to_string();
     let term = || std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     term();
@@ -582,15 +583,7 @@ fn run_unprivileged_check(cloudid: &str, prefix: &[&str]) {
 
 #[test]
 fn the_workload_dies_with_cloudid_even_when_cloudid_is_killed_outright() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(cloudid_binary())
-        .args(["exec", "-q", "--", "sh", "-c", "echo $$; exec sleep 300"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run cloudid");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the workload's pid");
+    let (mut child, line) = exec_in_background("echo $$; exec sleep 300");
     let workload: u32 = line.trim().parse().expect("a pid");
     child.kill().expect("SIGKILL cloudid");
     child.wait().expect("wait");

@@ -12,8 +12,7 @@ pub(crate) const ADDRESS: &str = "127.0.0.53";
 
 /// Whether `name` (lower case, no trailing dot) is a cloud API name cloudid answers for.
 fn is_cloud(name: &str) -> bool {
-    const SUFFIXES: &[&str] = &[".amazonaws.com", ".api.aws", ".googleapis.com", ".githubusercontent.com"];
-    SUFFIXES.iter().any(|s| name.ends_with(s)) || matches!(name, "accounts.google.com" | "github.com" | "api.github.com")
+    crate::hostnames::is_cloud_api(name) || name.ends_with(".githubusercontent.com") || matches!(name, "accounts.google.com" | "github.com" | "api.github.com")
 }
 
 /// The answer to the DNS query `query`, or `None` for something that is not one. `metadata` is

@@ -175,19 +175,22 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         (Some(path), None) => Some(std::fs::File::create(path).map_err(setup(format!("creating the journal file {}", path.display())))?),
         _ => None,
     };
-    if let Some(url) = &options.server {
-        let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).unwrap_or(url);
-        std::net::TcpStream::connect(authority).map_err(setup(format!("reaching the cloudid server at {url}")))?;
-    }
-    let sockets = scratch.path.join("sockets");
-    std::fs::create_dir(&sockets).map_err(setup("creating the scratch directory"))?;
-    let (mut world, mut relays) = relay::start_relays(world, &sockets)?;
-    let server_socket = match &options.server {
+    let server = match &options.server {
         Some(url) => {
             let authority = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).filter(|a| !a.is_empty() && !a.contains('/'));
             let Some(authority) = authority else {
                 return Err(ExecError::Setup { step: format!("attaching to {url}"), source: io::Error::new(io::ErrorKind::InvalidInput, "--server takes http://HOST:PORT") });
             };
+            std::net::TcpStream::connect(authority).map_err(setup(format!("reaching the cloudid server at {url}")))?;
+            Some(authority)
+        }
+        None => None,
+    };
+    let sockets = scratch.path.join("sockets");
+    std::fs::create_dir(&sockets).map_err(setup("creating the scratch directory"))?;
+    let (mut world, mut relays) = relay::start_relays(world, &sockets)?;
+    let server_socket = match server {
+        Some(authority) => {
             let (socket, child) = relay::relay_to(&sockets, "server", authority)?;
             relays.push(child);
             Some(socket)

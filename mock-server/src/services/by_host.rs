@@ -13,16 +13,6 @@ use axum::response::Response;
 use crate::exchange::Shared;
 use crate::hostnames::{HostRoute, route};
 
-/// Requests a real host does not serve (IMDS paths at an STS host, STS at the IMDS address).
-#[derive(Debug, Clone, Copy)]
-struct Elsewhere;
-
-impl crate::exchange::Slice for Elsewhere {
-    fn service(&self) -> crate::exchange::Service {
-        crate::exchange::Service::Cloudid
-    }
-}
-
 /// The host a request names: its `Host` header, else the authority of an absolute-form URI
 /// (what a forward proxy receives); lower case, without the port.
 pub(crate) fn host_of(req: &Request) -> Option<String> {
@@ -49,7 +39,7 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request, ne
         return next.run(req).await;
     }
     let host = host_of(&req);
-    let claimed = host.as_deref().filter(|h| h.contains(".googleapis.") || h.contains(".amazonaws.") || h.ends_with(".api.aws")).and_then(route);
+    let claimed = host.as_deref().and_then(route);
     crate::exchange::REQUEST_HOST
         .scope(host.clone(), async move {
             let class = host.as_deref().map_or(crate::hostnames::HostClass::Any, crate::hostnames::class);
@@ -58,7 +48,7 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request, ne
                 let (method, path) = (req.method().clone(), path.to_string());
                 let mut answer = crate::exchange::not_found(&method, &path);
                 answer.1.checks.push(crate::journal::Check::fail("host.service", format!("{} does not serve {path}: the real one answers only its own service there", host.as_deref().unwrap_or(""))));
-                return crate::exchange::serve!(shared, &Elsewhere, &method, &path, answer);
+                return crate::exchange::serve!(shared, &crate::exchange::Unclaimed, &method, &path, answer);
             }
             match claimed {
                 None => next.run(req).await,

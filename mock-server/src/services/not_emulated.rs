@@ -264,14 +264,7 @@ fn verify(shared: &Shared, cloud: Cloud, host: &str, parts: &Parts, body: &[u8])
                     note.principal = Some(arn);
                     Ok(note)
                 }
-                Err(e) => {
-                    let detail = match &e {
-                        sigv4::SigV4Error::Mismatch { .. } => "signature does not match".to_string(),
-                        sigv4::SigV4Error::InvalidToken(why) => why.clone(),
-                        other => other.to_string(),
-                    };
-                    Err(Box::new(crate::exchange::refused(note, &aws_refusal(&e, protocol), "sigv4.signature", detail, &shared.request_id())))
-                }
+                Err(e) => Err(Box::new(crate::exchange::refused(note, &aws_refusal(&e, protocol), "sigv4.signature", e.journal_detail(), &shared.request_id()))),
             }
         }
     }

@@ -132,6 +132,16 @@ impl SigV4Error {
             Self::Expired => "ExpiredToken",
         }
     }
+
+    /// What the journal says of this refusal: the service's words, but for a mismatch (whose
+    /// message carries the whole canonical request) a short phrase, and for an unknown key why.
+    pub fn journal_detail(&self) -> String {
+        match self {
+            Self::Mismatch { .. } => "signature does not match".to_string(),
+            Self::InvalidToken(why) => why.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.

@@ -42,12 +42,7 @@ pub(crate) fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: Offse
             Ok(cred)
         }
         Err(e) => {
-            let detail = match &e {
-                sigv4::SigV4Error::Mismatch { .. } => "signature does not match".to_string(),
-                sigv4::SigV4Error::InvalidToken(why) => why.clone(),
-                other => other.to_string(),
-            };
-            checks.push(Check::fail("sigv4.signature", detail));
+            checks.push(Check::fail("sigv4.signature", e.journal_detail()));
             let status = match e {
                 sigv4::SigV4Error::Incomplete(_) | sigv4::SigV4Error::Expired => 400,
                 _ => 403,
