@@ -45,11 +45,21 @@ pub struct Check {
     /// Evidence, never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Cow<'static, str>>,
+    /// The structured reason, when the check has one: a trust policy's trace, the token field
+    /// expected against found, the SigV4 computation, Google's mapping and binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Box<crate::explain::Explanation>>,
 }
 
 impl Check {
     fn new(name: &'static str, outcome: Outcome, detail: Option<Cow<'static, str>>) -> Self {
-        Self { name: Cow::Borrowed(name), outcome, detail }
+        Self { name: Cow::Borrowed(name), outcome, detail, explanation: None }
+    }
+
+    /// This check, with its structured reason.
+    pub fn explained(mut self, explanation: crate::explain::Explanation) -> Self {
+        self.explanation = Some(Box::new(explanation));
+        self
     }
 
     /// A passing check, with its evidence.

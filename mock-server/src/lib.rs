@@ -31,12 +31,14 @@ mod control_client;
 pub mod cred_config;
 pub mod env;
 mod exchange;
+pub mod explain;
 #[cfg(target_os = "linux")]
 pub mod exec;
 pub mod faults;
 pub mod fence;
 mod hostnames;
 mod ids;
+pub mod offline;
 pub mod journal;
 mod percent;
 pub mod proxy;

@@ -104,6 +104,35 @@ enum Command {
         /// The upstream's `host:port`.
         to: String,
     },
+    /// Why a token is (or is not) exchanged: evaluates it offline, with no server and no client,
+    /// through the same checks the server runs, and prints every check with its explanation
+    /// (each trust policy statement and condition; Google's mapping, condition and binding).
+    /// Exit 0 when granted, 1 when refused.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["role", "provider"])))]
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["token", "claims"])))]
+    Explain {
+        /// World file (YAML); the built-in default world when absent.
+        #[arg(long, env = "CLOUDID_WORLD")]
+        world: Option<PathBuf>,
+        /// The role to assume (`AssumeRoleWithWebIdentity`), by ARN.
+        #[arg(long)]
+        role: Option<String>,
+        /// The workload identity provider (`POOL/PROVIDER` or its full resource name).
+        #[arg(long)]
+        provider: Option<String>,
+        /// With --provider: the service account to impersonate after the exchange.
+        #[arg(long, requires = "provider")]
+        service_account: Option<String>,
+        /// A file holding the token (JWT), as the client would send it (`-`: standard input).
+        #[arg(long)]
+        token: Option<PathBuf>,
+        /// The token's claims as JSON, signed by the world's issuer for their `iss`.
+        #[arg(long)]
+        claims: Option<String>,
+        /// Evaluate at this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Exit 0 if a server answers `/_cloudid/health` (a container health check).
     Health {
         /// Base URL of the server.
@@ -280,6 +309,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Explain { world, role, provider, service_account, token, claims, at } => explain(world, role, provider, service_account, token, claims, at),
         Command::Health { endpoint } => match control(&endpoint, |c| async move { c.health().await }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -568,6 +598,54 @@ fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The world in `path`, or the built-in default world.
+fn explain(world: Option<PathBuf>, role: Option<String>, provider: Option<String>, service_account: Option<String>, token: Option<PathBuf>, claims: Option<String>, at: Option<String>) -> ExitCode {
+    use cloudid_mock::offline::{Subject, Target};
+    let fail = |why: String| {
+        eprintln!("cloudid explain: {why}");
+        ExitCode::from(2)
+    };
+    let model = match load_world(world.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(e.to_string()),
+    };
+    let now = match at.as_deref().map(cloudid_mock::clock::parse_rfc3339) {
+        None => time::OffsetDateTime::now_utc(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => return fail(format!("--at: not an RFC 3339 instant: {e}")),
+    };
+    let target = match (role, provider) {
+        (Some(arn), _) => Target::Role(arn),
+        (None, Some(name)) => Target::Provider { name, service_account },
+        (None, None) => return fail("give --role or --provider".into()),
+    };
+    let subject = match (token, claims) {
+        (Some(path), _) => {
+            let text = if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(&path) };
+            match text {
+                Ok(t) => Subject::Token(t),
+                Err(e) => return fail(format!("--token {}: {e}", path.display())),
+            }
+        }
+        (None, Some(json)) => match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(serde_json::Value::Object(m)) => Subject::Claims(m),
+            Ok(_) => return fail("--claims must be a JSON object".into()),
+            Err(e) => return fail(format!("--claims is not JSON: {e}")),
+        },
+        (None, None) => return fail("give --token or --claims".into()),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    match runtime.block_on(cloudid_mock::offline::explain(model, &target, &subject, now)) {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.granted() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn load_world(path: Option<&std::path::Path>) -> Result<world::WorldModel, world::WorldError> {
     path.map_or_else(|| Ok(world::default_world()), world::load_file)
 }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::exchange::{Answer, Service, Shared, Slice, noted};
 use crate::journal::{Check, Note, Verdict};
+use crate::explain::{AttributeTrace, Explanation, FederationTrace};
 use crate::verify::cel::Expr;
 use crate::verify::{jwt, sigv4};
 use crate::world::google_tokens::Federation;
@@ -184,7 +185,7 @@ pub fn parse_audience(audience: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
-fn exchange(shared: &Shared, method: &str, content_type: &str, body: &[u8]) -> Answer {
+pub(crate) fn exchange(shared: &Shared, method: &str, content_type: &str, body: &[u8]) -> Answer {
     let mut note = Note::new("google_sts", "ExchangeToken", Verdict::Error);
     match run(shared, method, content_type, body, &mut note) {
         Ok(response) => noted(response, note),
@@ -257,7 +258,7 @@ fn run(shared: &Shared, method: &str, content_type: &str, body: &[u8], note: &mu
         }
     };
     let pool_resource = format!("projects/{number}/locations/global/workloadIdentityPools/{pool_id}");
-    let (subject, attributes) = map(provider, &assertion, note)?;
+    let (subject, attributes) = map(shared, &format!("projects/{number}/locations/global/workloadIdentityPools/{pool_id}/providers/{provider_id}"), provider, &assertion, note)?;
     let scope: Vec<String> = get("scope").unwrap_or("https://www.googleapis.com/auth/cloud-platform").split_whitespace().map(str::to_string).collect();
     let lifetime = time::Duration::hours(1).min(cap);
     let principal = format!("principal://iam.googleapis.com/{pool_resource}/subject/{subject}");
@@ -334,15 +335,12 @@ fn aws_assertion(shared: &Shared, token: &str, audience: &str, account: &str, no
     let cred = match shared.verify_sigv4(&req, &rule, now) {
         Ok((_, cred)) => cred,
         Err(e) => {
-            note.checks.push(Check::fail("sigv4.signature", e.code()));
-            let message = match &e {
-                sigv4::SigV4Error::Mismatch { .. } => {
-                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
-                        .to_string()
-                }
-                other => other.to_string(),
-            };
-            return Err(oauth(OAuthCode::InvalidGrant, format!("Received invalid AWS response of type {} with error message: {message}", e.code())));
+            let check = Check::fail("sigv4.signature", e.code());
+            note.checks.push(match e.explanation() {
+                Some(x) => check.explained(x),
+                None => check,
+            });
+            return Err(oauth(OAuthCode::InvalidGrant, format!("Received invalid AWS response of type {} with error message: {}", e.code(), e.sts_message())));
         }
     };
     note.checks.push(Check::pass("sigv4.signature", cred.access_key_id.clone()));
@@ -415,21 +413,33 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     Err(oauth(OAuthCode::InvalidGrant, refusal.1))
 }
 
-/// Applies the provider's mapping (or the AWS default) and condition.
-fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(String, BTreeMap<String, String>), OAuthError> {
+/// Applies the provider's mapping (or the AWS default) and condition. A refusal's check carries
+/// the [`FederationTrace`]: the assertion, each mapped attribute, the condition and its result.
+fn map(shared: &Shared, provider_name: &str, provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(String, BTreeMap<String, String>), OAuthError> {
     let mapping: Vec<(String, String)> = if provider.attribute_mapping.is_empty() && provider.aws.is_some() {
         DEFAULT_AWS_MAPPING.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     } else {
         provider.attribute_mapping.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
+    let mut trace = FederationTrace {
+        provider: provider_name.to_string(),
+        assertion: assertion.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()).unwrap_or_default(),
+        condition: provider.attribute_condition.clone(),
+        ..FederationTrace::default()
+    };
     let vars = BTreeMap::from([("assertion", assertion.clone())]);
     let mut subject = None;
     let mut attributes = BTreeMap::new();
     for (key, expr) in &mapping {
-        let value = Expr::compile(expr).and_then(|e| e.eval_string(&vars)).map_err(|e| {
-            note.checks.push(Check::fail("mapping", e.to_string()));
-            oauth(OAuthCode::InvalidGrant, format!("The attribute mapping for {key} could not be evaluated."))
-        })?;
+        let value = Expr::compile(expr).and_then(|e| e.eval_string(&vars));
+        trace.attributes.push(AttributeTrace { name: key.clone(), expression: expr.clone(), value: value.clone().map_err(|e| e.to_string()) });
+        let value = match value {
+            Ok(v) => v,
+            Err(e) => {
+                note.checks.push(Check::fail("mapping", e.to_string()).explained(Explanation::Federation(trace)));
+                return Err(oauth(OAuthCode::InvalidGrant, format!("The attribute mapping for {key} could not be evaluated.")));
+            }
+        };
         match key.strip_prefix("attribute.") {
             Some(name) => {
                 attributes.insert(name.to_string(), value);
@@ -438,12 +448,12 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
             None => {}
         }
     }
-    let subject = subject.filter(|s| !s.is_empty()).ok_or_else(|| {
-        note.checks.push(Check::fail("mapping", "google.subject is empty or unmapped"));
-        oauth(OAuthCode::InvalidGrant, "The mapped attribute google.subject must not be empty.")
-    })?;
+    let Some(subject) = subject.filter(|s| !s.is_empty()) else {
+        note.checks.push(Check::fail("mapping", "google.subject is empty or unmapped").explained(Explanation::Federation(trace)));
+        return Err(oauth(OAuthCode::InvalidGrant, "The mapped attribute google.subject must not be empty."));
+    };
     if subject.len() > 127 {
-        note.checks.push(Check::fail("mapping", format!("google.subject is {} bytes", subject.len())));
+        note.checks.push(Check::fail("mapping", format!("google.subject is {} bytes", subject.len())).explained(Explanation::Federation(trace)));
         return Err(oauth(OAuthCode::InvalidGrant, "The size of mapped attribute google.subject exceeds the 127 bytes limit"));
     }
     note.checks.push(Check::pass("mapping", format!("google.subject {subject}")));
@@ -451,10 +461,21 @@ fn map(provider: &ProviderModel, assertion: &Value, note: &mut Note) -> Result<(
         let attr_json: serde_json::Map<String, Value> = attributes.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
         let vars = BTreeMap::from([("assertion", assertion.clone()), ("google", json!({"subject": subject})), ("attribute", Value::Object(attr_json))]);
         let holds = Expr::compile(condition).and_then(|e| e.eval_bool(&vars));
+        trace.condition_result = Some(match &holds {
+            Ok(b) => b.to_string(),
+            Err(e) => format!("an error: {e}"),
+        });
         match holds {
-            Ok(true) => note.checks.push(Check::pass("condition", condition.clone())),
-            Ok(false) | Err(_) => {
-                note.checks.push(Check::fail("condition", format!("{condition} is not true: {holds:?}")));
+            Ok(true) => {
+                let check = Check::pass("condition", condition.clone());
+                note.checks.push(if shared.model.explain_grants { check.explained(Explanation::Federation(trace)) } else { check });
+            }
+            Ok(false) => {
+                note.checks.push(Check::fail("condition", format!("{condition} evaluates to false")).explained(Explanation::Federation(trace)));
+                return Err(oauth(OAuthCode::UnauthorizedClient, "The given credential is rejected by the attribute condition."));
+            }
+            Err(e) => {
+                note.checks.push(Check::fail("condition", format!("{condition} fails: {e}")).explained(Explanation::Federation(trace)));
                 return Err(oauth(OAuthCode::UnauthorizedClient, "The given credential is rejected by the attribute condition."));
             }
         }

@@ -3,6 +3,7 @@
 //! token the world issued and whose principal holds a role on the service account. Errors are
 //! `google.rpc.Status` JSON. Also `oauth2/v3/tokeninfo`, so clients can prove a token works.
 
+use crate::explain::{BindingTrace, Explanation, FederationTrace};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -79,13 +80,32 @@ fn roles_granting(permission: &str, federated: bool) -> &'static [&'static str] 
     }
 }
 
+/// Who the caller is, as members name it: its `principal://` (or `serviceAccount:`) identifier
+/// and the `principalSet://` sets it belongs to.
+fn caller_identifiers(caller: &AccessToken) -> Vec<String> {
+    let Some(fed) = &caller.federation else {
+        return vec![format!("serviceAccount:{}", caller.principal), format!("user:{}", caller.principal)];
+    };
+    let base = format!("//iam.googleapis.com/{}", fed.pool);
+    let mut ids = vec![format!("principal:{base}/subject/{}", fed.subject), format!("principalSet:{base}/*")];
+    ids.extend(fed.attributes.iter().map(|(k, v)| format!("principalSet:{base}/attribute.{k}/{v}")));
+    ids
+}
+
+/// The binding of `sa` compared member by member with `caller`, for the refusal's explanation.
+fn binding_trace(sa: &ServiceAccountModel, caller: &AccessToken, permission: &str, revoked: &HashSet<(String, String, String)>) -> BindingTrace {
+    let roles = roles_granting(permission, caller.federation.is_some());
+    let members = sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).flat_map(|b| members(sa, &b.role, &b.members, revoked).map(|m| (format!("{} {m}", b.role), member_matches(m, caller)))).collect();
+    BindingTrace { service_account: sa.email.clone(), role: roles.join(" or "), caller: caller_identifiers(caller), members }
+}
+
 /// Whether `caller` holds a role granting `permission` on `sa`.
 fn allowed(sa: &ServiceAccountModel, caller: &AccessToken, permission: &str, revoked: &HashSet<(String, String, String)>) -> Option<String> {
     let roles = roles_granting(permission, caller.federation.is_some());
     sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).find_map(|b| members(sa, &b.role, &b.members, revoked).find(|m| member_matches(m, caller)).map(|m| format!("{} via {m}", b.role)))
 }
 
-fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Answer {
+pub(crate) fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Answer {
     let (sa_ref, method) = target.rsplit_once(':').unwrap_or((target, ""));
     let (operation, permission) = match method {
         "generateAccessToken" => ("GenerateAccessToken", "iam.serviceAccounts.getAccessToken"),
@@ -147,6 +167,10 @@ fn answer(shared: &Shared, project: &str, target: &str, headers: &axum::http::He
     let Some(grant) = allowed(chain[0], &caller, permission, &revoked) else {
         let needs = roles_granting(permission, caller.federation.is_some()).join(" or ");
         let r = denied(&mut note, format!("{} holds no role granting {permission} on {} (it needs {needs})", caller.principal, chain[0].email));
+        let trace = FederationTrace { binding: Some(binding_trace(chain[0], &caller, permission, &revoked)), ..FederationTrace::default() };
+        if let Some(last) = note.checks.last_mut() {
+            *last = last.clone().explained(Explanation::Federation(trace));
+        }
         return refuse(note, r);
     };
     for pair in chain.windows(2) {

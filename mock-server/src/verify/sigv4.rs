@@ -133,6 +133,34 @@ impl SigV4Error {
         }
     }
 
+    /// The message STS answers with: the error's words, but for a mismatch without the
+    /// canonical request and string to sign (S3 shows them; STS does not).
+    pub fn sts_message(&self) -> String {
+        match self {
+            Self::Mismatch { .. } => {
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// For a mismatch, what the server computed, so the client's own (botocore logs its canonical
+    /// request at DEBUG) can be compared line by line; the session token is fingerprinted.
+    pub fn explanation(&self) -> Option<crate::explain::Explanation> {
+        let Self::Mismatch { canonical_request, string_to_sign } = self else { return None };
+        let redacted: Vec<String> = canonical_request
+            .lines()
+            .map(|l| match l.strip_prefix("x-amz-security-token:") {
+                Some(token) => format!("x-amz-security-token:<session token {}>", crate::secret::fingerprint(token)),
+                None => l.to_string(),
+            })
+            .collect();
+        let lines: Vec<&str> = canonical_request.lines().collect();
+        let signed_headers = lines.len().checked_sub(2).and_then(|i| lines.get(i)).map(|l| l.split(';').map(str::to_string).collect()).unwrap_or_default();
+        let scope = string_to_sign.lines().nth(2).unwrap_or_default().to_string();
+        Some(crate::explain::Explanation::Signature(crate::explain::SignatureTrace { canonical_request: redacted.join("\n"), string_to_sign: string_to_sign.clone(), signed_headers, scope }))
+    }
+
     /// What the journal says of this refusal: the service's words, but for a mismatch (whose
     /// message carries the whole canonical request) a short phrase, and for an unknown key why.
     pub fn journal_detail(&self) -> String {

@@ -36,6 +36,20 @@ pub struct Principal {
     pub role_id: String,
     /// Session name (instance id, task id, or the caller's `RoleSessionName`).
     pub session_name: String,
+    /// Session tags (`aws:PrincipalTag/*` for what the session does next).
+    pub tags: Vec<SessionTag>,
+}
+
+/// A session tag: from a web identity token's `https://aws.amazon.com/tags` claim or
+/// `AssumeRole`'s `Tags`; a transitive one passes on to chained sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    pub value: String,
+    /// Whether it is in `TransitiveTagKeys`.
+    pub transitive: bool,
 }
 
 impl Principal {
@@ -201,7 +215,7 @@ mod tests {
     use time::macros::datetime;
 
     fn principal() -> Principal {
-        Principal { account_id: "123456789012".into(), role_name: "r".into(), role_path: "/".into(), role_id: ids::stable_id("AROA", "r"), session_name: "i-0123456789abcdef0".into() }
+        Principal { account_id: "123456789012".into(), role_name: "r".into(), role_path: "/".into(), role_id: ids::stable_id("AROA", "r"), session_name: "i-0123456789abcdef0".into(), tags: Vec::new() }
     }
 
     fn rotation() -> Rotation {

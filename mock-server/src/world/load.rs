@@ -69,7 +69,7 @@ pub fn load_file_with_text(path: &Path) -> Result<(String, WorldModel), WorldErr
     if text.len() as u64 > MAX_WORLD_BYTES {
         return Err(refuse(format!("the world file grew past {MAX_WORLD_BYTES} bytes while it was read")));
     }
-    let model = parse(&name, &text)?;
+    let model = parse_in(&name, &text, Some(path.parent().unwrap_or(Path::new("."))))?;
     Ok((text, model))
 }
 
@@ -127,8 +127,14 @@ pub fn default_world() -> WorldModel {
     parse("<default>", DEFAULT_WORLD_YAML).expect("the built-in default world is valid")
 }
 
-/// Parses and validates world YAML; `file` names it in errors.
+/// Parses and validates world YAML; `file` names it in errors. A world parsed this way cannot
+/// reference files (`trust_policy_file`, `iam_policy_file`): use [`load_file`].
 pub fn parse(file: &str, text: &str) -> Result<WorldModel, WorldError> {
+    parse_in(file, text, None)
+}
+
+/// Parses and validates world YAML whose file references are relative to `base`.
+pub fn parse_in(file: &str, text: &str, base: Option<&Path>) -> Result<WorldModel, WorldError> {
     if let Some(line) = too_deep(text) {
         return Err(WorldError { file: file.to_string(), line: Some(line), column: None, field: String::new(), message: format!("the world nests deeper than {MAX_NESTING} levels") });
     }
@@ -142,6 +148,8 @@ pub fn parse(file: &str, text: &str) -> Result<WorldModel, WorldError> {
         };
         WorldError { file: file.to_string(), line, column, field, message: strip_location(&inner.to_string()) }
     })?;
+    let mut model = model;
+    super::referenced::resolve(&mut model, base).map_err(|(field, message)| WorldError { file: file.to_string(), line: locate(text, &field), column: None, field, message })?;
     validate(&model).map_err(|(field, message)| WorldError { file: file.to_string(), line: locate(text, &field), column: None, field, message })?;
     Ok(model)
 }
@@ -217,6 +225,11 @@ fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderMod
         if !(3600..=43200).contains(&role.max_session_duration) {
             return bad(f("max_session_duration"), format!("{} is outside 3600 … 43200 seconds", role.max_session_duration));
         }
+        if let Some(policy) = &role.trust_policy
+            && let Err(e) = crate::verify::iam_policy::validate(policy)
+        {
+            return bad(f("trust_policy"), format!("MalformedPolicyDocument: {}", e.0));
+        }
     }
     let mut seen = std::collections::HashSet::with_capacity(providers.len());
     for (i, p) in providers.iter().enumerate() {
@@ -259,6 +272,9 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
     let aws = &w.aws;
     if aws.account_id.len() != 12 || !aws.account_id.bytes().all(|b| b.is_ascii_digit()) {
         return bad("aws.account_id", format!("`{}` is not a 12-digit AWS account id", aws.account_id));
+    }
+    if aws.source_ip.parse::<std::net::IpAddr>().is_err() {
+        return bad("aws.source_ip", format!("`{}` is not an IP address", aws.source_ip));
     }
     if !is_region(&aws.region) {
         return bad("aws.region", format!("`{}` is not an AWS region name", aws.region));

@@ -9,6 +9,7 @@ pub mod issuers;
 pub mod load;
 pub mod mint;
 pub mod model;
+mod referenced;
 pub mod sa_keys;
 pub mod tokens;
 
@@ -18,7 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use time::OffsetDateTime;
 
-pub use credentials::{CredentialAuthority, CredentialSource, IssuedCredential, Principal, Rotation};
+pub use credentials::{CredentialAuthority, CredentialSource, IssuedCredential, Principal, Rotation, SessionTag};
 pub use load::{WorldError, default_world, load_file, parse};
 pub use model::WorldModel;
 
@@ -94,7 +95,7 @@ impl WorldModel {
         let account = self.aws.account(account_id)?;
         let r = account.roles.iter().find(|r| r.name == role)?;
         let role_id = if account.is_main(&self.aws) { ids::stable_id("AROA", &r.name) } else { ids::stable_id("AROA", &format!("{account_id}:{}", r.name)) };
-        Some(Principal { account_id: account_id.to_string(), role_name: r.name.clone(), role_path: r.path.clone(), role_id, session_name: session.to_string() })
+        Some(Principal { account_id: account_id.to_string(), role_name: r.name.clone(), role_path: r.path.clone(), role_id, session_name: session.to_string(), tags: Vec::new() })
     }
 }
 

@@ -34,6 +34,10 @@ pub struct WorldModel {
     /// The Google Cloud side of the world.
     #[serde(default)]
     pub gcp: GcpModel,
+    /// Whether a granted request's checks carry their explanation too (a trust policy's trace,
+    /// Google's mapping and binding); refusals always do.
+    #[serde(default)]
+    pub explain_grants: bool,
     /// Services cloudid does not emulate, forwarded to a server of the user's (DynamoDB Local,
     /// a BigQuery emulator, moto) once the request's credentials are verified.
     #[serde(default)]
@@ -227,6 +231,10 @@ pub struct ServiceAccountModel {
     /// The service account's IAM policy: who may act as it.
     #[serde(default)]
     pub bindings: Vec<BindingModel>,
+    /// The IAM policy as `gcloud iam service-accounts get-iam-policy --format=json` prints it,
+    /// relative to the world file; its bindings are added to `bindings` at load.
+    #[serde(default)]
+    pub iam_policy_file: Option<String>,
 }
 
 /// One IAM policy binding: a role and its members.
@@ -267,8 +275,10 @@ pub struct ProviderModel {
     /// An OIDC provider.
     #[serde(default)]
     pub oidc: Option<OidcProviderConfig>,
-    /// `google.subject`, `attribute.*` → CEL over `assertion` (AWS default when empty).
-    #[serde(default)]
+    /// `google.subject`, `attribute.*` → CEL over `assertion` (AWS default when empty): a map,
+    /// or gcloud's `--attribute-mapping` flag form (`google.subject=assertion.sub,attribute.x=…`,
+    /// with gcloud's `^DELIM^` prefix to split on another character).
+    #[serde(default, deserialize_with = "attribute_mapping")]
     pub attribute_mapping: std::collections::BTreeMap<String, String>,
     /// CEL condition over `assertion`, `google`, `attribute`.
     #[serde(default)]
@@ -352,6 +362,14 @@ pub struct AwsModel {
     /// `sts:GetWebIdentityToken`, and the account's issuer publishes its keys.
     #[serde(default)]
     pub outbound_identity_federation: bool,
+    /// The public address STS sees callers at, `aws:SourceIp` in trust policies (a workload on
+    /// one machine has no public address of its own). A documentation address by default.
+    #[serde(default = "default_source_ip")]
+    pub source_ip: String,
+}
+
+fn default_source_ip() -> String {
+    "198.51.100.23".into()
 }
 
 /// A further AWS account (`aws.accounts[]`): its IAM roles and OIDC identity providers.
@@ -444,6 +462,11 @@ pub struct RoleModel {
     /// The trust policy document, as IAM JSON (written as YAML or JSON).
     #[serde(default)]
     pub trust_policy: Option<serde_json::Value>,
+    /// The trust policy as the JSON file users deploy (`aws iam create-role
+    /// --assume-role-policy-document file://…`), relative to the world file; read at load
+    /// into `trust_policy`. Give one or the other.
+    #[serde(default)]
+    pub trust_policy_file: Option<String>,
 }
 
 fn default_role_path() -> String {
@@ -594,4 +617,37 @@ pub struct ContainerModel {
     /// How long served credentials live and when they rotate.
     #[serde(default)]
     pub credentials: CredentialPolicy,
+}
+
+/// An attribute mapping written as a map or in gcloud's flag form.
+fn attribute_mapping<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Map(std::collections::BTreeMap<String, String>),
+        Flag(String),
+    }
+    match Form::deserialize(d)? {
+        Form::Map(m) => Ok(m),
+        Form::Flag(text) => parse_flag_mapping(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses gcloud's `--attribute-mapping` value: `KEY=EXPR` pairs split on `,`, or on the
+/// delimiter a leading `^DELIM^` names (gcloud's escaping for values holding commas).
+pub fn parse_flag_mapping(text: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let (delimiter, body) = match text.strip_prefix('^').and_then(|r| r.split_once('^')) {
+        Some((d, rest)) if !d.is_empty() => (d, rest),
+        _ => (",", text),
+    };
+    let mut map = std::collections::BTreeMap::new();
+    for item in body.split(delimiter).map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(format!("`{item}` is not KEY=EXPRESSION (gcloud's --attribute-mapping form; use ^;^ to split on `;` when an expression holds a comma)"));
+        };
+        if map.insert(k.trim().to_string(), v.trim().to_string()).is_some() {
+            return Err(format!("`{}` is mapped twice", k.trim()));
+        }
+    }
+    Ok(map)
 }

@@ -5,6 +5,7 @@
 
 pub(crate) mod code;
 pub(crate) mod params;
+pub(crate) mod session_tags;
 pub(crate) mod signed;
 pub(crate) mod web_identity;
 pub(crate) mod web_token;
@@ -42,31 +43,59 @@ pub(crate) fn principal_arn_of(cred: &IssuedCredential) -> String {
     cred.receipt.principal.clone()
 }
 
-/// Evaluates `policy` for `ctx` under each of `actions`; the first refusal ends it.
-pub(crate) fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::Context, actions: &[&str], checks: &mut Vec<Check>) -> Result<(), String> {
+/// Evaluates `policy` for `ctx` under each of `actions`; the first refusal ends it. A refusal's
+/// check carries the policy's trace; a grant's carries it when the world asks to explain grants.
+pub(crate) fn check_trust(policy: &serde_json::Value, ctx: &crate::verify::iam_policy::Context, actions: &[&str], explain_grants: bool, checks: &mut Vec<Check>) -> Result<(), String> {
+    use crate::explain::Explanation;
     use crate::verify::iam_policy::{self, Decision};
     for action in actions {
         let mut c = ctx.clone();
         c.action = action.to_string();
-        match iam_policy::evaluate(policy, &c) {
-            Ok(Decision::Allow(i)) => checks.push(Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"))),
-            Ok(Decision::ExplicitDeny(i)) => {
-                let why = format!("{action} explicitly denied by statement {i}");
-                checks.push(Check::fail("iam.trust_policy", why.clone()));
-                return Err(why);
-            }
-            Ok(Decision::ImplicitDeny) => {
-                let why = format!("no statement allows {action}");
-                checks.push(Check::fail("iam.trust_policy", why.clone()));
-                return Err(why);
-            }
+        let evaluation = match iam_policy::evaluate(policy, &c) {
+            Ok(e) => e,
             Err(e) => {
                 checks.push(Check::fail("iam.trust_policy", e.to_string()));
                 return Err(e.to_string());
             }
-        }
+        };
+        let explained = |check: Check| check.explained(Explanation::TrustPolicy(evaluation.trace.clone()));
+        let why = match evaluation.decision {
+            Decision::Allow(i) => {
+                let check = Check::pass("iam.trust_policy", format!("{action} allowed by statement {i}"));
+                checks.push(if explain_grants { explained(check) } else { check });
+                continue;
+            }
+            Decision::ExplicitDeny(i) => format!("{action} explicitly denied by statement {i}"),
+            Decision::ImplicitDeny => match first_failed_condition(&evaluation.trace) {
+                Some(c) => format!("no statement allows {action}: {c}"),
+                None => format!("no statement allows {action}"),
+            },
+        };
+        checks.push(explained(Check::fail("iam.trust_policy", why.clone())));
+        return Err(why);
     }
     Ok(())
+}
+
+/// The condition that kept the nearest statement from applying, in one line: the first Allow
+/// statement whose principal and action matched.
+fn first_failed_condition(trace: &crate::explain::PolicyTrace) -> Option<String> {
+    let st = trace.statements.iter().find(|s| s.effect == "Allow" && s.principal_matched && s.action_matched)?;
+    let c = st.conditions.iter().find(|c| !c.holds)?;
+    let found = match &c.request_values {
+        Some(v) => crate::explain::quoted(v, ", "),
+        None => "no such key".into(),
+    };
+    Some(format!("statement {} condition {} {} expects {} but the request has {found}", st.index, c.operator, c.key, crate::explain::quoted(&c.policy_values, " or ")))
+}
+
+/// The global condition keys every STS request carries: `aws:CurrentTime`, `aws:EpochTime`,
+/// `aws:SecureTransport` (STS answers only HTTPS) and `aws:SourceIp` (the world's `aws.source_ip`).
+pub(crate) fn global_keys(ctx: crate::verify::iam_policy::Context, model: &crate::world::WorldModel, now: time::OffsetDateTime) -> crate::verify::iam_policy::Context {
+    ctx.key("aws:CurrentTime", vec![iso8601(now)])
+        .key("aws:EpochTime", vec![now.unix_timestamp().to_string()])
+        .key("aws:SecureTransport", vec!["true".into()])
+        .key("aws:SourceIp", vec![model.aws.source_ip.clone()])
 }
 
 /// Checks `seconds` against the role's maximum, then issues a session of `role` (of account
@@ -76,6 +105,7 @@ pub(crate) fn issue_session(
     account_id: &str,
     role: &crate::world::model::RoleModel,
     session: &str,
+    tags: Vec<crate::world::SessionTag>,
     seconds: i64,
     now: time::OffsetDateTime,
     checks: &mut Vec<Check>,
@@ -85,7 +115,8 @@ pub(crate) fn issue_session(
         return Err(StsError::new(400, StsCode::ValidationError, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
     }
     checks.push(Check::pass("sts.duration", seconds.to_string()));
-    let principal = shared.model.role_session(account_id, &role.name, session).expect("role exists");
+    let mut principal = shared.model.role_session(account_id, &role.name, session).expect("role exists");
+    principal.tags = tags;
     let mut state = shared.state();
     let state = &mut *state;
     Ok(state.credentials.issue(&mut state.rng, principal, crate::world::CredentialSource::Sts, now, time::Duration::seconds(seconds)))

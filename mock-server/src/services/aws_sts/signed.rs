@@ -42,12 +42,16 @@ pub(crate) fn authenticate(req: &sigv4::Request<'_>, shared: &Shared, now: Offse
             Ok(cred)
         }
         Err(e) => {
-            checks.push(Check::fail("sigv4.signature", e.journal_detail()));
+            let check = Check::fail("sigv4.signature", e.journal_detail());
+            checks.push(match e.explanation() {
+                Some(x) => check.explained(x),
+                None => check,
+            });
             let status = match e {
                 sigv4::SigV4Error::Incomplete(_) | sigv4::SigV4Error::Expired => 400,
                 _ => 403,
             };
-            Err(StsError::new(status, StsCode::of_sigv4(&e), e.to_string()))
+            Err(StsError::new(status, StsCode::of_sigv4(&e), e.sts_message()))
         }
     }
 }
@@ -104,10 +108,17 @@ pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCr
         return Err(denied());
     };
     let who = Principal::Aws { role_arn: caller.principal.role_arn(), session_arn: principal_arn_of(caller), account: caller.principal.account_id.clone() };
+    let asked = super::session_tags::from_params(p)?;
     let mut ctx = Context::new(who, "sts:AssumeRole")
         .key("sts:RoleSessionName", vec![session.to_string()])
         .key("aws:PrincipalArn", vec![caller.principal.role_arn()])
-        .key("aws:PrincipalAccount", vec![caller.principal.account_id.clone()]);
+        .key("aws:PrincipalAccount", vec![caller.principal.account_id.clone()])
+        .key("aws:PrincipalType", vec!["AssumedRole".into()])
+        .key("aws:userid", vec![caller.principal.user_id()]);
+    ctx = super::global_keys(ctx, model, now);
+    ctx = super::session_tags::request_keys(ctx, &asked);
+    ctx = super::session_tags::principal_keys(ctx, &caller.principal.tags);
+    let tags = super::session_tags::chained(&caller.principal.tags, asked)?;
     if let Some(ext) = p.get("ExternalId") {
         ctx = ctx.key("sts:ExternalId", vec![ext.clone()]);
     }
@@ -115,20 +126,20 @@ pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCr
         ctx = ctx.key("sts:SourceIdentity", vec![si.clone()]);
     }
     let mut actions = vec!["sts:AssumeRole"];
-    if p.keys().any(|k| k.starts_with("Tags.member.")) {
+    if p.keys().any(|k| k.starts_with("Tags.member.") || k.starts_with("TransitiveTagKeys.member.")) {
         actions.push("sts:TagSession");
     }
     if p.contains_key("SourceIdentity") {
         actions.push("sts:SetSourceIdentity");
     }
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
-    super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
+    super::check_trust(policy, &ctx, &actions, model.explain_grants, checks).map_err(|_| denied())?;
     let seconds = duration.unwrap_or(3600);
     if seconds > 3600 {
         checks.push(Check::fail("sts.duration", format!("{seconds} s requested by a role session (chaining caps at 1 h)")));
         return Err(StsError::new(400, StsCode::ValidationError, "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
     }
-    let cred = super::issue_session(shared, account.account_id, role, session, seconds, now, checks)?;
+    let cred = super::issue_session(shared, account.account_id, role, session, tags, seconds, now, checks)?;
     let mut result = vec![super::assumed_role_user(&cred), super::credentials_node(&cred)];
     if let Some(si) = p.get("SourceIdentity") {
         result.push(Node::Text("SourceIdentity", si.clone()));

@@ -14,6 +14,7 @@ use super::xml::{Node, StsError};
 use crate::exchange::Shared;
 use crate::journal::Check;
 use crate::verify::iam_policy::{Context, Principal};
+use crate::explain::TokenTrace;
 use crate::verify::jwt;
 
 /// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
@@ -79,7 +80,9 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
         Some(pr) => (format!("arn:aws:iam::{}:oidc-provider/{}", account.account_id, pr.host_path()), pr.host_path().to_string(), Some(&pr.client_ids)),
         None if builtin_google => ("accounts.google.com".to_string(), "accounts.google.com".to_string(), None),
         None => {
-            checks.push(Check::fail("jwt.provider", format!("no IAM OIDC provider for iss `{iss}`")));
+            let urls: Vec<&str> = account.oidc_providers.iter().map(|p| p.url.as_str()).collect();
+            let expected = if urls.is_empty() { "an issuer with an IAM OIDC provider in the account (it has none)".to_string() } else { format!("one of the account's IAM OIDC provider URLs: {}", urls.join(", ")) };
+            checks.push(Check::fail("jwt.provider", format!("no IAM OIDC provider for iss `{iss}`")).explained(TokenTrace::new("iss", expected, Some(iss.clone())).into()));
             return Err(invalid(format!("No OpenIDConnect provider found in your account for {iss}")));
         }
     };
@@ -90,7 +93,8 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
         Some(ids) => match decoded.audience_in(ids) {
             Some(a) => a.to_string(),
             None => {
-                checks.push(Check::fail("jwt.audience", format!("aud {audiences:?} not in the provider's client ids {ids:?}")));
+                let trace = TokenTrace::new("aud", format!("one of the provider's client ids (audiences): {}", ids.join(", ")), Some(audiences.join(", ")));
+                checks.push(Check::fail("jwt.audience", format!("aud {audiences:?} not in the provider's client ids {ids:?}")).explained(trace.into()));
                 return Err(invalid("Incorrect token audience"));
             }
         },
@@ -102,14 +106,16 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
 
     check_times(&decoded, now, checks)?;
     let Some(sub) = decoded.str_claim("sub").map(str::to_string) else {
-        checks.push(Check::fail("jwt.claims", "no sub claim"));
+        checks.push(Check::fail("jwt.claims", "no sub claim").explained(TokenTrace::new("sub", "a subject", None).into()));
         return Err(invalid("The token has no subject (sub) claim."));
     };
 
+    let tags = super::session_tags::from_claim(decoded.claims.get("https://aws.amazon.com/tags"))?;
     let (ctx, actions, source_identity) = trust_context(&decoded, &federated, &key_prefix, &iss_url, &audiences, &sub, session);
+    let ctx = super::session_tags::request_keys(super::global_keys(ctx, model, now), &tags);
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
-    super::check_trust(policy, &ctx, &actions, checks).map_err(|_| denied())?;
-    let cred = super::issue_session(shared, account.account_id, role, session, duration.unwrap_or(3600), now, checks)?;
+    super::check_trust(policy, &ctx, &actions, model.explain_grants, checks).map_err(|_| denied())?;
+    let cred = super::issue_session(shared, account.account_id, role, session, tags, duration.unwrap_or(3600), now, checks)?;
     let mut result =
         vec![Node::Text("Audience", audience), super::assumed_role_user(&cred), Node::Text("Provider", federated), super::credentials_node(&cred), Node::Text("SubjectFromWebIdentityToken", sub)];
     if let Some(si) = source_identity {
