@@ -37,20 +37,24 @@ fn check(name: &str, ok: bool, evidence: impl FnOnce() -> Vec<String>) -> CheckR
     CheckResult { name: name.into(), verdict: if ok { Verdict::Passed } else { Verdict::Failed }, evidence: if ok { vec![] } else { evidence() } }
 }
 
-/// `service.Operation STATUS verdict` lines of the journal.
+/// `service.Operation STATUS verdict` lines of the journal; under a refusal, the failed check's
+/// explanation (a trust policy's statements and conditions, Google's mapping and binding…),
+/// indented.
 pub fn journal_lines(journal: &[JournalEntry]) -> Vec<String> {
     journal
         .iter()
-        .map(|e| {
+        .flat_map(|e| {
             let host = e.host.as_deref().filter(|h| !matches!(*h, "127.0.0.1" | "localhost" | "[::1]")).unwrap_or("");
             let mut line = format!("#{} {} {host}{} {}.{} → {} {:?}", e.seq, e.method, e.path, e.service, e.operation, e.status, e.verdict);
-            if let Some(why) = e.checks.iter().find(|c| c.outcome == cloudid_mock::Outcome::Fail) {
+            let failed = e.checks.iter().find(|c| c.outcome == cloudid_mock::Outcome::Fail);
+            if let Some(why) = failed {
                 line.push_str(&format!(" ({} failed: {})", why.name, why.detail.as_deref().unwrap_or("")));
             }
-            match &e.fault {
-                Some(f) => format!("{line} | {f}"),
-                None => line,
+            if let Some(f) = &e.fault {
+                line = format!("{line} | {f}");
             }
+            let explanation = failed.and_then(|c| c.explanation.as_ref()).map(|x| x.render()).unwrap_or_default();
+            std::iter::once(line).chain(explanation.lines().map(|l| format!("    {l}")).collect::<Vec<_>>())
         })
         .collect()
 }

@@ -31,15 +31,16 @@ mod control_client;
 pub mod cred_config;
 pub mod env;
 mod exchange;
-pub mod explain;
 #[cfg(target_os = "linux")]
 pub mod exec;
+pub mod explain;
 pub mod faults;
 pub mod fence;
 mod hostnames;
 mod ids;
-pub mod offline;
 pub mod journal;
+pub mod lint;
+pub mod offline;
 mod percent;
 pub mod proxy;
 mod secret;

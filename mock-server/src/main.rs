@@ -133,6 +133,16 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// The misconfigurations people make, found in a world before anything runs: each with the
+    /// file and line, why it fails and the fix. Exit 1 when there is a finding.
+    Lint {
+        /// World file (YAML); the built-in default world when absent.
+        #[arg(long, env = "CLOUDID_WORLD")]
+        world: Option<PathBuf>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Exit 0 if a server answers `/_cloudid/health` (a container health check).
     Health {
         /// Base URL of the server.
@@ -310,6 +320,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Explain { world, role, provider, service_account, token, claims, at } => explain(world, role, provider, service_account, token, claims, at),
+        Command::Lint { world, json } => lint(world, json),
         Command::Health { endpoint } => match control(&endpoint, |c| async move { c.health().await }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -598,6 +609,33 @@ fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The world in `path`, or the built-in default world.
+fn lint(world: Option<PathBuf>, json: bool) -> ExitCode {
+    let (name, text) = match &world {
+        Some(p) => (p.display().to_string(), std::fs::read_to_string(p).unwrap_or_default()),
+        None => ("<default>".to_string(), world::load::DEFAULT_WORLD_YAML.to_string()),
+    };
+    let model = match load_world(world.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("cloudid lint: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let findings = cloudid_mock::lint::lint(&model);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&findings).unwrap_or_default());
+    } else {
+        for f in &findings {
+            let line = world::load::locate(&text, &f.at).map(|l| format!(":{l}")).unwrap_or_default();
+            println!("{}", f.render(&format!("{name}{line}")));
+        }
+        if findings.is_empty() {
+            println!("{name}: no findings");
+        }
+    }
+    if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
 fn explain(world: Option<PathBuf>, role: Option<String>, provider: Option<String>, service_account: Option<String>, token: Option<PathBuf>, claims: Option<String>, at: Option<String>) -> ExitCode {
     use cloudid_mock::offline::{Subject, Target};
     let fail = |why: String| {

@@ -167,7 +167,10 @@ fn sign(shared: &Arc<Shared>, mut claims: Map<String, Value>, now: OffsetDateTim
     claims.entry("iat").or_insert(Value::from(t));
     claims.entry("exp").or_insert(Value::from(t + 300));
     let state = shared.state();
-    let issuer = state.issuers.by_iss(&lookup).ok_or_else(|| format!("the world has no issuer with iss `{iss}` (its issuers: {})", state.issuers.all().iter().map(|i| i.iss.as_str()).collect::<Vec<_>>().join(", ")))?;
+    let issuer = state
+        .issuers
+        .by_iss(&lookup)
+        .ok_or_else(|| format!("the world has no issuer with iss `{iss}` (its issuers: {})", state.issuers.all().iter().map(|i| i.iss.as_str()).collect::<Vec<_>>().join(", ")))?;
     let key = issuer.active.as_ref().ok_or_else(|| format!("the world only verifies tokens of `{iss}` (it has its public keys, not a signing key): give --token"))?;
     Ok(key.sign(&Value::Object(claims), &Map::new()))
 }

@@ -7,6 +7,7 @@ mod container;
 mod containers;
 mod control;
 mod exec;
+mod explain;
 mod faults;
 mod google_sts;
 mod google_sts_props;

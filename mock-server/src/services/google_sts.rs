@@ -14,8 +14,8 @@ use axum::routing::any;
 use serde_json::{Value, json};
 
 use crate::exchange::{Answer, Service, Shared, Slice, noted};
-use crate::journal::{Check, Note, Verdict};
 use crate::explain::{AttributeTrace, Explanation, FederationTrace};
+use crate::journal::{Check, Note, Verdict};
 use crate::verify::cel::Expr;
 use crate::verify::{jwt, sigv4};
 use crate::world::google_tokens::Federation;

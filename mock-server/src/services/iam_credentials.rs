@@ -95,7 +95,12 @@ fn caller_identifiers(caller: &AccessToken) -> Vec<String> {
 /// The binding of `sa` compared member by member with `caller`, for the refusal's explanation.
 fn binding_trace(sa: &ServiceAccountModel, caller: &AccessToken, permission: &str, revoked: &HashSet<(String, String, String)>) -> BindingTrace {
     let roles = roles_granting(permission, caller.federation.is_some());
-    let members = sa.bindings.iter().filter(|b| roles.contains(&b.role.as_str())).flat_map(|b| members(sa, &b.role, &b.members, revoked).map(|m| (format!("{} {m}", b.role), member_matches(m, caller)))).collect();
+    let members = sa
+        .bindings
+        .iter()
+        .filter(|b| roles.contains(&b.role.as_str()))
+        .flat_map(|b| members(sa, &b.role, &b.members, revoked).map(|m| (format!("{} {m}", b.role), member_matches(m, caller))))
+        .collect();
     BindingTrace { service_account: sa.email.clone(), role: roles.join(" or "), caller: caller_identifiers(caller), members }
 }
 

@@ -138,7 +138,8 @@ impl SigV4Error {
     pub fn sts_message(&self) -> String {
         match self {
             Self::Mismatch { .. } => {
-                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_string()
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                    .to_string()
             }
             other => other.to_string(),
         }

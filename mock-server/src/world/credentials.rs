@@ -215,7 +215,14 @@ mod tests {
     use time::macros::datetime;
 
     fn principal() -> Principal {
-        Principal { account_id: "123456789012".into(), role_name: "r".into(), role_path: "/".into(), role_id: ids::stable_id("AROA", "r"), session_name: "i-0123456789abcdef0".into(), tags: Vec::new() }
+        Principal {
+            account_id: "123456789012".into(),
+            role_name: "r".into(),
+            role_path: "/".into(),
+            role_id: ids::stable_id("AROA", "r"),
+            session_name: "i-0123456789abcdef0".into(),
+            tags: Vec::new(),
+        }
     }
 
     fn rotation() -> Rotation {

@@ -171,8 +171,9 @@ fn strip_location(msg: &str) -> String {
 }
 
 /// Best-effort line of a dotted field path (`aws.containers[1].role`) in YAML text: walks the
-/// keys in order, each searched after the line of the previous one.
-fn locate(text: &str, field: &str) -> Option<usize> {
+/// keys in order, each searched after the line of the previous one. Tools that point at a field
+/// (`cloudid lint`) use it too.
+pub fn locate(text: &str, field: &str) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
     let mut at = 0usize;
     let mut found = None;
@@ -377,6 +378,18 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
     }
     if gcp.service_accounts.iter().filter(|s| s.default).count() > 1 {
         return bad("gcp.service_accounts", "only one service account can be the default".into());
+    }
+    for (i, pool) in gcp.workload_identity_pools.iter().enumerate() {
+        for (j, p) in pool.providers.iter().enumerate() {
+            let shared = p.oidc.as_ref().is_some_and(|o| super::model::SHARED_ISSUERS.contains(&o.issuer_uri.trim_end_matches('/')));
+            let on_claims = p.attribute_condition.as_deref().is_some_and(|c| c.contains("assertion"));
+            if shared && !on_claims {
+                return bad(
+                    &format!("gcp.workload_identity_pools[{i}].providers[{j}].attribute_condition"),
+                    "The attribute condition must reference one of the provider's claims. For more information, see https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines#conditions (Google refuses a provider for a shared issuer without one)".into(),
+                );
+            }
+        }
     }
     for (i, u) in w.upstreams.iter().enumerate() {
         let host = u.host.to_ascii_lowercase();

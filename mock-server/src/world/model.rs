@@ -187,6 +187,11 @@ impl Default for GcpInstanceModel {
     }
 }
 
+/// Issuers shared by every organization on them: Google requires an attribute condition on a
+/// provider for them (since 2024: "The attribute condition must reference one of the provider's
+/// claims"), or any repository anywhere could federate into the pool.
+pub const SHARED_ISSUERS: &[&str] = &["https://token.actions.githubusercontent.com", "https://gitlab.com", "https://app.terraform.io"];
+
 /// The AWS provider mapping Google applies when a provider sets none.
 pub const DEFAULT_AWS_MAPPING: &[(&str, &str)] = &[
     ("google.subject", "assertion.arn"),

@@ -98,18 +98,27 @@ pub(crate) fn global_keys(ctx: crate::verify::iam_policy::Context, model: &crate
         .key("aws:SourceIp", vec![model.aws.source_ip.clone()])
 }
 
-/// Checks `seconds` against the role's maximum, then issues a session of `role` (of account
-/// `account_id`) named `session`.
+/// A session asked for: its name, its tags and how long it lasts.
+pub(crate) struct NewSession<'a> {
+    /// `RoleSessionName`.
+    pub name: &'a str,
+    /// Its session tags.
+    pub tags: Vec<crate::world::SessionTag>,
+    /// `DurationSeconds`.
+    pub seconds: i64,
+}
+
+/// Checks the session's duration against the role's maximum, then issues it as a session of
+/// `role` (of account `account_id`).
 pub(crate) fn issue_session(
     shared: &Shared,
     account_id: &str,
     role: &crate::world::model::RoleModel,
-    session: &str,
-    tags: Vec<crate::world::SessionTag>,
-    seconds: i64,
+    session: NewSession<'_>,
     now: time::OffsetDateTime,
     checks: &mut Vec<Check>,
 ) -> Result<Arc<IssuedCredential>, StsError> {
+    let NewSession { name: session, tags, seconds } = session;
     if seconds > i64::from(role.max_session_duration) {
         checks.push(Check::fail("sts.duration", format!("{seconds} > MaxSessionDuration {}", role.max_session_duration)));
         return Err(StsError::new(400, StsCode::ValidationError, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));

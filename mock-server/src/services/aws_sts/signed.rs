@@ -139,7 +139,7 @@ pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCr
         checks.push(Check::fail("sts.duration", format!("{seconds} s requested by a role session (chaining caps at 1 h)")));
         return Err(StsError::new(400, StsCode::ValidationError, "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
     }
-    let cred = super::issue_session(shared, account.account_id, role, session, tags, seconds, now, checks)?;
+    let cred = super::issue_session(shared, account.account_id, role, super::NewSession { name: session, tags, seconds }, now, checks)?;
     let mut result = vec![super::assumed_role_user(&cred), super::credentials_node(&cred)];
     if let Some(si) = p.get("SourceIdentity") {
         result.push(Node::Text("SourceIdentity", si.clone()));

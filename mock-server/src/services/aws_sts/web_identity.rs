@@ -12,9 +12,9 @@ use super::Outcome;
 use super::params::{self, Validation};
 use super::xml::{Node, StsError};
 use crate::exchange::Shared;
+use crate::explain::TokenTrace;
 use crate::journal::Check;
 use crate::verify::iam_policy::{Context, Principal};
-use crate::explain::TokenTrace;
 use crate::verify::jwt;
 
 /// STS's grace for clock skew on `exp` (IAM: "a five-minute window beyond the expiration time").
@@ -81,7 +81,11 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
         None if builtin_google => ("accounts.google.com".to_string(), "accounts.google.com".to_string(), None),
         None => {
             let urls: Vec<&str> = account.oidc_providers.iter().map(|p| p.url.as_str()).collect();
-            let expected = if urls.is_empty() { "an issuer with an IAM OIDC provider in the account (it has none)".to_string() } else { format!("one of the account's IAM OIDC provider URLs: {}", urls.join(", ")) };
+            let expected = if urls.is_empty() {
+                "an issuer with an IAM OIDC provider in the account (it has none)".to_string()
+            } else {
+                format!("one of the account's IAM OIDC provider URLs: {}", urls.join(", "))
+            };
             checks.push(Check::fail("jwt.provider", format!("no IAM OIDC provider for iss `{iss}`")).explained(TokenTrace::new("iss", expected, Some(iss.clone())).into()));
             return Err(invalid(format!("No OpenIDConnect provider found in your account for {iss}")));
         }
@@ -115,7 +119,7 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
     let ctx = super::session_tags::request_keys(super::global_keys(ctx, model, now), &tags);
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
     super::check_trust(policy, &ctx, &actions, model.explain_grants, checks).map_err(|_| denied())?;
-    let cred = super::issue_session(shared, account.account_id, role, session, tags, duration.unwrap_or(3600), now, checks)?;
+    let cred = super::issue_session(shared, account.account_id, role, super::NewSession { name: session, tags, seconds: duration.unwrap_or(3600) }, now, checks)?;
     let mut result =
         vec![Node::Text("Audience", audience), super::assumed_role_user(&cred), Node::Text("Provider", federated), super::credentials_node(&cred), Node::Text("SubjectFromWebIdentityToken", sub)];
     if let Some(si) = source_identity {
@@ -190,7 +194,8 @@ fn trust_context(decoded: &jwt::Decoded, federated: &str, key_prefix: &str, iss_
     let aud_values: Vec<String> = audiences.iter().map(|a| a.to_string()).collect();
     if iss_url == "https://accounts.google.com" {
         let azp = decoded.str_claim("azp").map(str::to_string);
-        ctx = ctx.key(&format!("{key_prefix}:aud"), azp.map_or_else(|| aud_values.clone(), |a| vec![a])).key(&format!("{key_prefix}:oaud"), aud_values);
+        let meaning = format!("for accounts.google.com, :aud is the token's azp and :oaud its aud; this token's aud is {}", crate::explain::quoted(&aud_values, ", "));
+        ctx = ctx.key(&format!("{key_prefix}:aud"), azp.map_or_else(|| aud_values.clone(), |a| vec![a])).key(&format!("{key_prefix}:oaud"), aud_values).note(&format!("{key_prefix}:aud"), meaning);
         if let Some(email) = decoded.str_claim("email") {
             ctx = ctx.key(&format!("{key_prefix}:email"), vec![email.to_string()]);
         }

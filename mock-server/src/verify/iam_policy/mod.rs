@@ -1,7 +1,7 @@
 //! IAM policy evaluation for role trust policies, from the real JSON and the IAM User Guide's
 //! evaluation logic: an explicit `Deny` wins, then any `Allow`, else the implicit deny;
 //! `Principal`/`NotPrincipal`, `Action`/`NotAction` with wildcards, and `Condition` with every
-//! operator family ([`operator`]) and policy variables ([`variables`]). Several values of one key
+//! operator family (`operator.rs`) and policy variables (`variables.rs`). Several values of one key
 //! are OR'ed; several keys, and several operators, are AND'ed.
 //!
 //! Every evaluation leaves a [`PolicyTrace`]: each statement, each condition with both sides'
@@ -55,17 +55,25 @@ pub struct Context {
     /// Condition keys (matched case-insensitively) and their values; a key with several values is
     /// multivalued.
     pub keys: HashMap<String, Vec<String>>,
+    /// What a key means where that is easy to mistake, told when a condition on it fails.
+    pub notes: HashMap<String, String>,
 }
 
 impl Context {
     /// A context with no condition keys yet.
     pub fn new(principal: Principal, action: &str) -> Self {
-        Self { principal, action: action.to_string(), keys: HashMap::new() }
+        Self { principal, action: action.to_string(), keys: HashMap::new(), notes: HashMap::new() }
     }
 
     /// Adds a condition key.
     pub fn key(mut self, name: &str, values: Vec<String>) -> Self {
         self.keys.insert(name.to_ascii_lowercase(), values);
+        self
+    }
+
+    /// Adds what `name` means, told when a condition on it fails.
+    pub fn note(mut self, name: &str, meaning: String) -> Self {
+        self.notes.insert(name.to_ascii_lowercase(), meaning);
         self
     }
 
@@ -234,7 +242,11 @@ fn statement(index: usize, st: &Value, ctx: &Context) -> StatementTrace {
                 let present = ctx.values(key).map(Vec::as_slice);
                 let outcome = parsed.evaluate(&wanted, present, &lookup);
                 let shown: Vec<String> = wanted.iter().map(|w| variables::substitute(w, &lookup).unwrap_or_else(|| w.clone())).collect();
-                conditions.push(ConditionTrace { operator: op.clone(), key: key.clone(), policy_values: shown, request_values: present.map(<[String]>::to_vec), holds: outcome.holds, rule: outcome.rule });
+                let rule = match (outcome.holds, outcome.rule) {
+                    (false, None) => ctx.notes.get(&key.to_ascii_lowercase()).cloned(),
+                    (_, rule) => rule,
+                };
+                conditions.push(ConditionTrace { operator: op.clone(), key: key.clone(), policy_values: shown, request_values: present.map(<[String]>::to_vec), holds: outcome.holds, rule });
                 if !outcome.holds {
                     holds = false;
                     break 'all;
@@ -381,7 +393,8 @@ mod tests {
     /// The other families: one row per documented behaviour, on the keys a trust policy sees.
     #[test]
     fn numeric_date_bool_binary_ip_and_arn_operators_follow_the_documented_semantics() {
-        let rows: &[(&str, &str, Value, Option<&[&str]>, bool)] = &[
+        type Row<'a> = (&'a str, &'a str, Value, Option<&'a [&'a str]>, bool);
+        let rows: &[Row] = &[
             ("NumericLessThan", "aws:EpochTime", json!("1800000000"), Some(&["1796256000"]), true),
             ("NumericLessThan", "aws:EpochTime", json!("1796256000"), Some(&["1796256000"]), false),
             ("NumericLessThanEquals", "aws:EpochTime", json!("1796256000"), Some(&["1796256000"]), true),
@@ -437,8 +450,11 @@ mod tests {
 
     #[test]
     fn the_trace_names_the_failing_condition_with_both_values() {
-        let cond = json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}, "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"}});
-        let e = evaluate(&policy(cond), &ctx(&[("token.actions.githubusercontent.com:aud", &["sts.amazonaws.com"]), ("token.actions.githubusercontent.com:sub", &["repo:acme/app:ref:refs/heads/dev"])])).unwrap();
+        let cond =
+            json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}, "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"}});
+        let e =
+            evaluate(&policy(cond), &ctx(&[("token.actions.githubusercontent.com:aud", &["sts.amazonaws.com"]), ("token.actions.githubusercontent.com:sub", &["repo:acme/app:ref:refs/heads/dev"])]))
+                .unwrap();
         assert_eq!(e.decision, Decision::ImplicitDeny);
         let st = &e.trace.statements[0];
         assert!(st.principal_matched && st.action_matched && !st.applies);
@@ -496,7 +512,11 @@ mod tests {
         assert!(evaluate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEqualz":{"a":"1"}}}]}), &ctx(&[("a", &["1"])])).is_err());
         let resource = evaluate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}), &ctx(&[])).unwrap_err();
         assert!(resource.0.starts_with("Has prohibited field Resource"), "{resource}");
-        for (value, why) in [(json!({"DateLessThan":{"aws:CurrentTime":"soon"}}), "a date"), (json!({"IpAddress":{"aws:SourceIp":"10.0.0.0/40"}}), "CIDR"), (json!({"Bool":{"aws:SecureTransport":"yes"}}), "true or false")] {
+        for (value, why) in [
+            (json!({"DateLessThan":{"aws:CurrentTime":"soon"}}), "a date"),
+            (json!({"IpAddress":{"aws:SourceIp":"10.0.0.0/40"}}), "CIDR"),
+            (json!({"Bool":{"aws:SecureTransport":"yes"}}), "true or false"),
+        ] {
             let err = evaluate(&policy(value), &ctx(&[])).unwrap_err();
             assert!(err.0.contains(why), "{err}");
         }
