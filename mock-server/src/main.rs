@@ -21,6 +21,23 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum WorldCommand {
+    /// Builds a world from a Terraform JSON plan or state (`terraform show -json`), the JSON the
+    /// cloud CLIs print (`aws iam get-role`, `aws iam get-open-id-connect-provider`, `gcloud iam
+    /// workload-identity-pools providers describe --format=json`, `gcloud iam service-accounts
+    /// get-iam-policy --format=json` given as EMAIL=FILE) and policy documents (ROLE=FILE); prints
+    /// the world YAML, and on standard error what it took, ignored and filled in.
+    Import {
+        /// The input files.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Write the world here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Serve every emulated endpoint on one HTTP port.
     Serve {
@@ -132,6 +149,11 @@ enum Command {
         /// Evaluate at this instant (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
+    },
+    /// Worlds from what you deploy with.
+    World {
+        #[command(subcommand)]
+        command: WorldCommand,
     },
     /// The misconfigurations people make, found in a world before anything runs: each with the
     /// file and line, why it fails and the fix. Exit 1 when there is a finding.
@@ -321,6 +343,7 @@ fn main() -> ExitCode {
         },
         Command::Explain { world, role, provider, service_account, token, claims, at } => explain(world, role, provider, service_account, token, claims, at),
         Command::Lint { world, json } => lint(world, json),
+        Command::World { command: WorldCommand::Import { files, out } } => world_import(&files, out),
         Command::Health { endpoint } => match control(&endpoint, |c| async move { c.health().await }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -609,6 +632,58 @@ fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The world in `path`, or the built-in default world.
+fn world_import(files: &[String], out: Option<PathBuf>) -> ExitCode {
+    let fail = |why: String| {
+        eprintln!("cloudid world import: {why}");
+        ExitCode::from(2)
+    };
+    let mut inputs = Vec::new();
+    for arg in files {
+        let (subject, path) = match arg.split_once('=') {
+            Some((s, p)) if !std::path::Path::new(arg).exists() => (Some(s.to_string()), p),
+            _ => (None, arg.as_str()),
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return fail(format!("{path}: {e}")),
+        };
+        let json = match serde_json::from_str(&text) {
+            Ok(j) => j,
+            Err(e) => return fail(format!("{path}: not JSON: line {}, column {}: {e}", e.line(), e.column())),
+        };
+        inputs.push(world::import::Input { name: path.to_string(), subject, json });
+    }
+    let (yaml, report) = match world::import::import(&inputs) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    for (title, lines) in [("took", &report.took), ("ignored", &report.ignored), ("placeholders", &report.placeholders)] {
+        if !lines.is_empty() {
+            eprintln!("{title}:");
+            for l in lines {
+                eprintln!("  {l}");
+            }
+        }
+    }
+    let header = "# Built by `cloudid world import`; see the report it printed for what it took, ignored and filled in.\n";
+    let text = format!("{header}{yaml}");
+    let name = out.as_ref().map_or_else(|| "<imported>".to_string(), |p| p.display().to_string());
+    let base = out.as_ref().and_then(|p| p.parent()).map(std::path::Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    if let Err(e) = world::load::parse_in(&name, &text, Some(&base)) {
+        return fail(format!("the imported world does not load: {e}\n{text}"));
+    }
+    match out {
+        Some(p) => match std::fs::write(&p, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(format!("{}: {e}", p.display())),
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
 fn lint(world: Option<PathBuf>, json: bool) -> ExitCode {
     let (name, text) = match &world {
         Some(p) => (p.display().to_string(), std::fs::read_to_string(p).unwrap_or_default()),

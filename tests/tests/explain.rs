@@ -249,3 +249,113 @@ async fn trust_policies_see_time_source_ip_and_session_tags_and_tags_need_tag_se
         }
     }
 }
+
+const SEED_INPUTS: &[&str] = &[
+    "fixtures/configs/seed-000-terraform/plan.json",
+    "fixtures/configs/seed-000-terraform/get-open-id-connect-provider.json",
+    "fixtures/configs/seed-001/get-role.json",
+    "fixtures/configs/seed-001/get-open-id-connect-provider.json",
+    "fixtures/configs/seed-002-gcloud/provider.json",
+    "bigquery-reader@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-002-gcloud/policy.json",
+    "fixtures/configs/seed-003-console/provider.json",
+    "embulk-aws-access@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-003-console/policy.json",
+];
+
+#[test]
+fn the_seeds_own_files_import_into_the_default_worlds_identity_configuration() {
+    let out = std::env::temp_dir().join(format!("cloudid-imported-{}.yaml", std::process::id()));
+    let mut args = vec!["world", "import"];
+    args.extend(SEED_INPUTS);
+    let out_arg = out.display().to_string();
+    args.extend(["--out", &out_arg]);
+    let (code, report) = cli(&args);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("aws_iam_policy.cloudrun_dynamodb_access: aws_iam_policy is not part of identity federation"), "{report}");
+    assert!(report.contains("policy_arn — unknown until apply"), "{report}");
+    let imported = cloudid_mock::world::load_file(&out).unwrap();
+    let default = cloudid_mock::world::load::default_world();
+    for role in &imported.aws.roles {
+        let original = default.aws.roles.iter().find(|r| r.name == role.name).unwrap();
+        assert_eq!(role.trust_policy, original.trust_policy, "{}", role.name);
+    }
+    for p in &imported.aws.oidc_providers {
+        let original = default.aws.oidc_providers.iter().find(|o| o.url == p.url).unwrap();
+        assert_eq!(p.client_ids, original.client_ids, "{}", p.url);
+    }
+    for pool in &imported.gcp.workload_identity_pools {
+        for provider in &pool.providers {
+            let (_, original) = default.gcp.provider(&pool.name, &provider.name).unwrap();
+            assert_eq!((&provider.attribute_mapping, &provider.attribute_condition), (&original.attribute_mapping, &original.attribute_condition), "{}", provider.name);
+        }
+    }
+    for sa in imported.gcp.service_accounts.iter().filter(|s| !s.bindings.is_empty()) {
+        let original = default.gcp.account(&sa.email).unwrap();
+        assert_eq!(format!("{:?}", sa.bindings), format!("{:?}", original.bindings), "{}", sa.email);
+    }
+    let (code, lint) = cli(&["lint", "--world", &out_arg]);
+    assert_eq!(code, 0, "{lint}");
+    let google = r#"{"iss":"https://accounts.google.com","aud":"reply-bot.apps.googleusercontent.com","azp":"104412345678901234567","sub":"104412345678901234567"}"#;
+    let (code, words) = cli(&["explain", "--world", &out_arg, "--role", "arn:aws:iam::123456789012:role/reply-bot-cloudrun-workload-identity-staging", "--claims", google]);
+    assert_eq!(code, 0, "seed 000's token is exchanged on the imported world: {words}");
+    let github = r#"{"iss":"https://token.actions.githubusercontent.com","aud":"sts.amazonaws.com","sub":"repo:acme/ecs-express-mode-api:ref:refs/heads/main"}"#;
+    let (code, words) = cli(&["explain", "--world", &out_arg, "--role", "arn:aws:iam::123456789012:role/GitHubActionsECRRole", "--claims", github]);
+    assert_eq!(code, 0, "seed 001's token is exchanged on the imported world: {words}");
+    std::fs::remove_file(&out).ok();
+}
+
+#[test]
+fn a_terraform_plan_with_values_unknown_until_apply_imports_with_placeholders_and_says_so() {
+    let plan = json!({
+        "format_version": "1.2",
+        "planned_values": {"root_module": {"resources": [
+            {"address": "aws_iam_role.deploy", "mode": "managed", "type": "aws_iam_role", "name": "deploy", "values": {"name": "deploy", "max_session_duration": 3600}},
+            {"address": "google_service_account.ci", "mode": "managed", "type": "google_service_account", "name": "ci", "values": {"account_id": "ci", "project": "acme-data"}},
+            {"address": "google_iam_workload_identity_pool.gh", "mode": "managed", "type": "google_iam_workload_identity_pool", "name": "gh", "values": {"workload_identity_pool_id": "gh"}},
+            {"address": "google_iam_workload_identity_pool_provider.gh", "mode": "managed", "type": "google_iam_workload_identity_pool_provider", "name": "gh",
+             "values": {"workload_identity_pool_provider_id": "github", "attribute_mapping": {"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"}, "attribute_condition": "assertion.repository_owner == 'acme'", "oidc": [{"issuer_uri": "https://token.actions.githubusercontent.com", "allowed_audiences": []}], "aws": [], "saml": [], "x509": []}},
+            {"address": "google_service_account_iam_member.wif", "mode": "managed", "type": "google_service_account_iam_member", "name": "wif", "values": {"role": "roles/iam.workloadIdentityUser"}},
+            {"address": "google_storage_bucket.artifacts", "mode": "managed", "type": "google_storage_bucket", "name": "artifacts", "values": {"name": "acme-artifacts"}}
+        ]}},
+        "resource_changes": [
+            {"address": "aws_iam_role.deploy", "change": {"actions": ["create"], "after_unknown": {"assume_role_policy": true, "arn": true}}},
+            {"address": "google_service_account.ci", "change": {"actions": ["create"], "after_unknown": {"email": true, "unique_id": true}}},
+            {"address": "google_iam_workload_identity_pool_provider.gh", "change": {"actions": ["create"], "after_unknown": {"workload_identity_pool_id": true}}},
+            {"address": "google_service_account_iam_member.wif", "change": {"actions": ["create"], "after_unknown": {"member": true, "service_account_id": true}}}
+        ],
+        "configuration": {"root_module": {"resources": [
+            {"address": "google_iam_workload_identity_pool_provider.gh", "expressions": {"workload_identity_pool_id": {"references": ["google_iam_workload_identity_pool.gh.workload_identity_pool_id", "google_iam_workload_identity_pool.gh"]}}},
+            {"address": "google_service_account_iam_member.wif", "expressions": {"service_account_id": {"references": ["google_service_account.ci.name", "google_service_account.ci"]}}}
+        ]}}
+    });
+    let dir = std::env::temp_dir().join(format!("cloudid-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plan.json"), plan.to_string()).unwrap();
+    let out = dir.join("world.yaml");
+    let (code, report) = cli(&["world", "import", &dir.join("plan.json").display().to_string(), "--out", &out.display().to_string()]);
+    assert_eq!(code, 0, "{report}");
+    for said in [
+        "aws_iam_role.deploy.assume_role_policy — unknown until apply; the role is imported without a trust policy",
+        "google_service_account.ci.unique_id — unknown until apply; 1",
+        "google_service_account_iam_member.wif: its member is unknown until apply",
+        "google_storage_bucket is not part of identity federation",
+        "gcp.project_number — unknown until apply",
+        "provider gh/github",
+    ] {
+        assert!(report.contains(said), "`{said}` missing from:\n{report}");
+    }
+    let world = cloudid_mock::world::load_file(&out).unwrap();
+    assert!(world.aws.roles[0].trust_policy.is_none());
+    assert_eq!(world.gcp.service_accounts[0].email, "ci@acme-data.iam.gserviceaccount.com");
+    assert_eq!(world.gcp.workload_identity_pools[0].providers[0].attribute_condition.as_deref(), Some("assertion.repository_owner == 'acme'"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn import_refuses_what_it_cannot_read_and_writes_nothing() {
+    let (code, out) = cli(&["world", "import", "fixtures/configs/seed-002-gcloud/policy.json"]);
+    assert_eq!(code, 2);
+    assert!(out.contains("give it as EMAIL=fixtures/configs/seed-002-gcloud/policy.json"), "{out}");
+    let (code, out) = cli(&["world", "import", "fixtures/configs/seed-001/world.yaml"]);
+    assert_eq!(code, 2);
+    assert!(out.contains("not JSON: line 1"), "{out}");
+}

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod ec_key;
 pub mod expiring;
 pub mod google_tokens;
+pub mod import;
 pub mod issuers;
 pub mod load;
 pub mod mint;

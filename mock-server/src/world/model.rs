@@ -472,6 +472,10 @@ pub struct RoleModel {
     /// into `trust_policy`. Give one or the other.
     #[serde(default)]
     pub trust_policy_file: Option<String>,
+    /// Managed policies attached to the role, kept as data: cloudid emulates who may assume a
+    /// role, not what the role may do.
+    #[serde(default)]
+    pub managed_policy_arns: Vec<String>,
 }
 
 fn default_role_path() -> String {
