@@ -36,6 +36,10 @@ enum Command {
         /// environment, comma-separated).
         #[arg(long, env = "CLOUDID_REPORT", value_delimiter = ',')]
         report: Vec<String>,
+        /// Run the scenarios on this world (self-contained, e.g. from `cloudid world import`)
+        /// instead of the built-in default; their `world:` edits apply to it.
+        #[arg(long, env = "CLOUDID_WORLD")]
+        world: Option<PathBuf>,
     },
     /// Print the JSON Schema of scenario files.
     Schema,
@@ -150,7 +154,7 @@ fn write(format: &str, path: &str, results: &[ScenarioResult]) -> Result<(), Str
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = root();
-    let cfg = match Config::bundled(&root) {
+    let mut cfg = match Config::bundled(&root) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cloudid: {e}");
@@ -184,8 +188,22 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Run { paths, client, client_cmd, mode, report } => {
+        Command::Run { paths, client, client_cmd, mode, report, world } => {
             let paths = if paths.is_empty() { vec![root.join("scenarios")] } else { paths };
+            if let Some(w) = world {
+                let text = match std::fs::read_to_string(&w) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("cloudid run: --world {}: {e}", w.display());
+                        return ExitCode::from(2);
+                    }
+                };
+                if let Err(e) = cloudid_mock::world::parse(&w.display().to_string(), &text) {
+                    eprintln!("cloudid run: --world: {e}");
+                    return ExitCode::from(2);
+                }
+                cfg.base_world = Some(text.into());
+            }
             (rt.block_on(execute_modes(&cfg, mode, &paths, client.as_deref(), client_cmd.as_deref())), report)
         }
         Command::Certify { client, client_cmd, out, mode } => {

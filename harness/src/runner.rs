@@ -43,6 +43,9 @@ pub struct Config {
     pub mode: crate::exec_mode::Mode,
     /// The `cloudid` binary (exec mode runs clients under it).
     pub cloudid: String,
+    /// The world the scenarios' edits apply to, as text (a self-contained world file, such as
+    /// `cloudid world import` writes); the built-in default world when `None`.
+    pub base_world: Option<std::sync::Arc<str>>,
 }
 
 impl Config {
@@ -71,6 +74,7 @@ impl Config {
             timeout: Duration::from_secs(90),
             mode: crate::exec_mode::Mode::Endpoints,
             cloudid,
+            base_world: None,
         })
     }
 }
@@ -134,7 +138,8 @@ pub async fn run_one_raw(cfg: &Config, file: &Path, s: &Scenario, profile: &str,
 
 async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, command: &[String]) -> (ScenarioResult, Option<client::ClientRun>) {
     let started = Instant::now();
-    let yaml = match crate::scenario::world_text(&s.world) {
+    let base = cfg.base_world.as_deref().unwrap_or(cloudid_mock::world::load::DEFAULT_WORLD_YAML);
+    let yaml = match crate::scenario::world_text_on(base, &s.world) {
         Ok(text) => text,
         Err((i, why)) => return (failed(s, file, profile, "world", format!("world[{i}]: {why}")), None),
     };

@@ -259,10 +259,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, LoadError> {
 /// The default world with `edits` applied, as text the world loader reads (JSON, which is YAML),
 /// or the first edit that fails and why.
 pub fn world_text(edits: &[WorldEdit]) -> Result<String, (usize, String)> {
+    world_text_on(cloudid_mock::world::load::DEFAULT_WORLD_YAML, edits)
+}
+
+/// The world `base` (YAML text) with `edits` applied, as [`world_text`] gives the default one.
+pub fn world_text_on(base: &str, edits: &[WorldEdit]) -> Result<String, (usize, String)> {
     if edits.is_empty() {
-        return Ok(cloudid_mock::world::load::DEFAULT_WORLD_YAML.to_string());
+        return Ok(base.to_string());
     }
-    let mut world: serde_json::Value = yaml_serde::from_str(cloudid_mock::world::load::DEFAULT_WORLD_YAML).map_err(|e| (0, e.to_string()))?;
+    let mut world: serde_json::Value = yaml_serde::from_str(base).map_err(|e| (0, e.to_string()))?;
     for (i, edit) in edits.iter().enumerate() {
         crate::world_edit::apply(&mut world, edit).map_err(|e| (i, e.message))?;
     }

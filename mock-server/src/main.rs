@@ -34,6 +34,10 @@ enum WorldCommand {
         /// Write the world here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Import onto this world (`default`: the built-in one): the inputs replace its roles,
+        /// providers and bindings of the same names, and the rest of it stays.
+        #[arg(long)]
+        base: Option<String>,
     },
 }
 
@@ -343,7 +347,7 @@ fn main() -> ExitCode {
         },
         Command::Explain { world, role, provider, service_account, token, claims, at } => explain(world, role, provider, service_account, token, claims, at),
         Command::Lint { world, json } => lint(world, json),
-        Command::World { command: WorldCommand::Import { files, out } } => world_import(&files, out),
+        Command::World { command: WorldCommand::Import { files, out, base } } => world_import(&files, out, base),
         Command::Health { endpoint } => match control(&endpoint, |c| async move { c.health().await }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -632,7 +636,7 @@ fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The world in `path`, or the built-in default world.
-fn world_import(files: &[String], out: Option<PathBuf>) -> ExitCode {
+fn world_import(files: &[String], out: Option<PathBuf>, base: Option<String>) -> ExitCode {
     let fail = |why: String| {
         eprintln!("cloudid world import: {why}");
         ExitCode::from(2)
@@ -653,7 +657,21 @@ fn world_import(files: &[String], out: Option<PathBuf>) -> ExitCode {
         };
         inputs.push(world::import::Input { name: path.to_string(), subject, json });
     }
-    let (yaml, report) = match world::import::import(&inputs) {
+    let base = match base.as_deref() {
+        None => None,
+        Some(name) => {
+            let text = if name == "default" { Ok(world::load::DEFAULT_WORLD_YAML.to_string()) } else { std::fs::read_to_string(name) };
+            let parsed = text.map_err(|e| e.to_string()).and_then(|t| {
+                world::load::parse(name, &t).map_err(|e| e.to_string())?;
+                yaml_serde::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
+            });
+            match parsed {
+                Ok(v) => Some(v),
+                Err(e) => return fail(format!("--base {name}: {e}")),
+            }
+        }
+    };
+    let (yaml, report) = match world::import::import_onto(base, &inputs) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };

@@ -212,3 +212,55 @@ async fn exec_mode_runs_the_client_with_no_endpoint_settings_at_the_real_address
     matrix.mode = cloudid_harness::exec_mode::Mode::Endpoints;
     assert!(report::markdown(&[matrix, r]).starts_with("| scenario | python-boto3 | python-boto3 (exec) |"), "the matrix has a column per mode");
 }
+
+/// Issue 16: the seeds' own files (Terraform plan, `aws iam` and `gcloud` JSON, policy files),
+/// imported onto a world that holds only the seeds' compute, behave as the built-in default
+/// world — the seed scenarios, and their refusals, pass against it with every bundled profile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_scenarios_pass_on_a_world_imported_from_the_seeds_own_files() {
+    let _clients = cloudid_tests::clients_may_run();
+    let root = cloudid_tests::workspace_root();
+    let out = std::env::temp_dir().join(format!("cloudid-seeds-imported-{}.yaml", std::process::id()));
+    let mut args: Vec<String> = ["world", "import", "--base", "fixtures/configs/seeds-compute-only.yaml", "--out"].iter().map(|s| s.to_string()).collect();
+    args.push(out.display().to_string());
+    args.extend(
+        [
+            "fixtures/configs/seed-000-terraform/plan.json",
+            "fixtures/configs/seed-000-terraform/get-open-id-connect-provider.json",
+            "fixtures/configs/seed-001/get-role.json",
+            "fixtures/configs/seed-001/get-open-id-connect-provider.json",
+            "fixtures/configs/seed-002-gcloud/provider.json",
+            "bigquery-reader@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-002-gcloud/policy.json",
+            "fixtures/configs/seed-003-console/provider.json",
+            "embulk-aws-access@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-003-console/policy.json",
+        ]
+        .map(str::to_string),
+    );
+    let import = std::process::Command::new(cloudid_tests::cloudid_binary()).args(&args).current_dir(&root).output().unwrap();
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    let mut cfg = config();
+    cfg.base_world = Some(std::fs::read_to_string(&out).unwrap().into());
+    std::fs::remove_file(&out).ok();
+    let files: Vec<PathBuf> = [
+        "aws-web-identity/seed-000-cloud-run-to-aws.yaml",
+        "aws-web-identity/seed-001-github-actions-to-aws.yaml",
+        "aws-web-identity/github-other-branch-denied.yaml",
+        "aws-web-identity/google-other-service-account-denied.yaml",
+        "google-federation/seed-002-container-to-google.yaml",
+        "google-federation/seed-002-unbound-service-account.yaml",
+        "google-federation/seed-003-ec2-to-google.yaml",
+        "google-federation/seed-003-direct-federated-token.yaml",
+    ]
+    .iter()
+    .map(|f| root.join("scenarios").join(f))
+    .collect();
+    let scenarios = scenario::load_all(&files).unwrap();
+    let mut results = Vec::new();
+    for profile in cfg.profiles.profiles.keys() {
+        results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
+    }
+    assert!(results.iter().all(|r| r.verdict != Verdict::Failed), "{}", report::terminal(&results));
+    for s in &scenarios {
+        assert!(results.iter().any(|r| r.scenario == s.1.name && r.verdict == Verdict::Passed), "{} passed with no profile:\n{}", s.1.name, report::terminal(&results));
+    }
+}

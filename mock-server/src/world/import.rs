@@ -47,13 +47,69 @@ struct Builder {
 
 /// Builds a world from `inputs`: its YAML, and the report.
 pub fn import(inputs: &[Input]) -> Result<(String, Report), String> {
+    import_onto(None, inputs)
+}
+
+/// Builds a world from `inputs` on top of `base` (a world as JSON): what the inputs define
+/// replaces the base's role, OIDC provider, pool provider or service account binding of the same
+/// name; everything else of the base (instances, containers, the GitHub job…) stays.
+pub fn import_onto(base: Option<Value>, inputs: &[Input]) -> Result<(String, Report), String> {
     let mut b = Builder::default();
+    if let Some(base) = &base {
+        b.account_id = base.pointer("/aws/account_id").and_then(Value::as_str).map(str::to_string);
+        b.region = base.pointer("/aws/region").and_then(Value::as_str).map(str::to_string);
+        b.project_id = base.pointer("/gcp/project_id").and_then(Value::as_str).map(str::to_string);
+        b.project_number = base.pointer("/gcp/project_number").and_then(Value::as_str).map(str::to_string);
+    }
     for input in inputs {
         b.input(input)?;
     }
-    let world = b.finish();
-    let yaml = yaml_serde::to_string(&world.0).map_err(|e| e.to_string())?;
-    Ok((yaml, world.1))
+    let (mut world, report) = b.finish();
+    if let Some(mut base) = base {
+        merge_onto(&mut base, &world);
+        world = base;
+    }
+    let yaml = yaml_serde::to_string(&world).map_err(|e| e.to_string())?;
+    Ok((yaml, report))
+}
+
+/// Puts `list`'s items into `into` (a JSON array), replacing those with the same `key`; for
+/// items with a `nested` list, merges that list the same way by `nested_key`.
+fn merge_list(into: &mut Value, list: &Value, key: &str, nested: Option<(&str, &str)>) {
+    if !into.is_array() {
+        *into = json!([]);
+    }
+    let target = into.as_array_mut().expect("an array");
+    for item in list.as_array().into_iter().flatten() {
+        match target.iter_mut().find(|t| t.get(key).is_some() && t.get(key) == item.get(key)) {
+            Some(existing) => match nested {
+                Some((field, nested_key)) => {
+                    for (k, v) in item.as_object().into_iter().flatten() {
+                        if k == field {
+                            merge_list(&mut existing[field], v, nested_key, None);
+                        } else {
+                            existing[k] = v.clone();
+                        }
+                    }
+                }
+                None => {
+                    for (k, v) in item.as_object().into_iter().flatten() {
+                        existing[k] = v.clone();
+                    }
+                }
+            },
+            None => target.push(item.clone()),
+        }
+    }
+}
+
+fn merge_onto(base: &mut Value, world: &Value) {
+    merge_list(&mut base["aws"]["roles"], &world["aws"]["roles"], "name", None);
+    merge_list(&mut base["aws"]["oidc_providers"], &world["aws"]["oidc_providers"], "url", None);
+    if world.get("gcp").is_some() {
+        merge_list(&mut base["gcp"]["service_accounts"], &world["gcp"]["service_accounts"], "email", None);
+        merge_list(&mut base["gcp"]["workload_identity_pools"], &world["gcp"]["workload_identity_pools"], "name", Some(("providers", "name")));
+    }
 }
 
 impl Builder {
