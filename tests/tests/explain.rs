@@ -359,3 +359,55 @@ fn import_refuses_what_it_cannot_read_and_writes_nothing() {
     assert_eq!(code, 2);
     assert!(out.contains("not JSON: line 1"), "{out}");
 }
+
+#[tokio::test]
+async fn assume_role_sees_the_callers_arn_external_id_region_and_transitive_tags() {
+    let chained = |condition: &str| {
+        cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+            "    # Seed 000: Cloud Run",
+            &format!("    - name: chained\n      trust_policy:\n        Statement:\n          - Effect: Allow\n            Principal: {{AWS: arn:aws:iam::123456789012:root}}\n            Action: [sts:AssumeRole, sts:TagSession]\n            Condition: {condition}\n    # Seed 000: Cloud Run"),
+        )
+    };
+    let tagged = json!({"https://aws.amazon.com/tags": {"principal_tags": {"team": ["platform"]}, "transitive_tag_keys": ["team"]}});
+    let github_role_with_tags = |yaml: String| {
+        yaml.replace(
+            "            Action: sts:AssumeRoleWithWebIdentity\n            Condition:\n              StringEquals:\n                token.actions.githubusercontent.com:aud",
+            "            Action: [sts:AssumeRoleWithWebIdentity, sts:TagSession]\n            Condition:\n              StringEquals:\n                token.actions.githubusercontent.com:aud",
+        )
+    };
+    let cases = [
+        (
+            "{ArnLike: {aws:PrincipalArn: 'arn:aws:iam::123456789012:role/GitHub*'}, StringEquals: {sts:ExternalId: ext-1234, aws:RequestedRegion: ap-northeast-1, aws:PrincipalType: AssumedRole}}",
+            json!({}),
+            200,
+        ),
+        ("{ArnLike: {aws:PrincipalArn: 'arn:aws:iam::123456789012:role/Other*'}}", json!({}), 403),
+        ("{StringEquals: {sts:ExternalId: another}}", json!({}), 403),
+        ("{StringEquals: {aws:PrincipalTag/team: platform}}", tagged.clone(), 200),
+        ("{StringEquals: {aws:PrincipalTag/team: platform}}", json!({}), 403),
+        ("{DateLessThan: {aws:TokenIssueTime: '2000-01-01T00:00:00Z'}}", json!({}), 403),
+    ];
+    for (condition, claims, expected) in cases {
+        let cloud = CloudId::builder().world_yaml(&github_role_with_tags(chained(condition))).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+        let t = github_token(&cloud, claims.clone()).await;
+        let (status, body) = web_identity(&cloud, GITHUB_ROLE, &t, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        let creds = credentials_of(&body);
+        let form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", "arn:aws:iam::123456789012:role/chained"), ("RoleSessionName", "next"), ("ExternalId", "ext-1234")];
+        let signed = sign_form(&cloud, &creds, &form, "ap-northeast-1", "sts", to_system(cloud.clock().now()));
+        let (status, body) = send_signed(&cloud, &signed).await;
+        assert_eq!(status, expected, "{condition} with {claims}: {body}");
+        if expected == 403 {
+            assert!(last_refusal_words(&cloud).contains("FAILS"), "{condition}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_explained_with_both_instants() {
+    let cloud = fixed_cloud().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let t = github_token(&cloud, json!({"exp": now - 301})).await;
+    assert_eq!(web_identity(&cloud, GITHUB_ROLE, &t, &[]).await.0, 400);
+    insta::assert_snapshot!("explained_expired_token", last_refusal_words(&cloud));
+}

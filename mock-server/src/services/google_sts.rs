@@ -14,7 +14,7 @@ use axum::routing::any;
 use serde_json::{Value, json};
 
 use crate::exchange::{Answer, Service, Shared, Slice, noted};
-use crate::explain::{AttributeTrace, Explanation, FederationTrace};
+use crate::explain::{AttributeTrace, Explanation, FederationTrace, TokenTrace};
 use crate::journal::{Check, Note, Verdict};
 use crate::verify::cel::Expr;
 use crate::verify::{jwt, sigv4};
@@ -362,7 +362,10 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     })?;
     let iss = decoded.str_claim("iss").unwrap_or_default();
     if iss != issuer_uri {
-        note.checks.push(Check::fail("jwt.issuer", format!("iss `{iss}` is not the provider's `{issuer_uri}`")));
+        note.checks.push(
+            Check::fail("jwt.issuer", format!("iss `{iss}` is not the provider's `{issuer_uri}`"))
+                .explained(TokenTrace::new("iss", format!("the provider's issuer URI {issuer_uri}"), Some(iss.to_string())).into()),
+        );
         return Err(oauth(OAuthCode::InvalidGrant, format!("The issuer in ID Token {iss} does not match the expected ones: {issuer_uri}.")));
     }
     let keys = shared.state().issuers.by_iss(iss).map(|i| (i.unreachable, i.keys(now)));
@@ -371,7 +374,7 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
         return Err(oauth(OAuthCode::InvalidGrant, "Error connecting to the given credential's issuer."));
     };
     if !matches!(decoded.header.alg.as_str(), "RS256" | "ES256") {
-        note.checks.push(Check::fail("jwt.signature", format!("alg {}", decoded.header.alg)));
+        note.checks.push(Check::fail("jwt.signature", format!("alg {}", decoded.header.alg)).explained(TokenTrace::new("header.alg", "RS256 or ES256", Some(decoded.header.alg.clone())).into()));
         return Err(oauth(OAuthCode::InvalidGrant, format!("Invalid ID Token: unsupported algorithm {}.", decoded.header.alg)));
     }
     decoded.verify(&keys).map_err(|e| {
@@ -386,7 +389,12 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     let accepted: Vec<&String> = if allowed.is_empty() { canonical.iter().collect() } else { allowed.iter().collect() };
     let auds = decoded.audiences();
     if decoded.audience_in(&accepted).is_none() {
-        note.checks.push(Check::fail("jwt.audience", format!("aud {auds:?}")));
+        let expected = format!(
+            "one of the provider's allowed audiences{}: {}",
+            if allowed.is_empty() { " (none set: its resource name)" } else { "" },
+            accepted.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        note.checks.push(Check::fail("jwt.audience", format!("aud {auds:?}")).explained(TokenTrace::new("aud", expected, Some(auds.join(", "))).into()));
         return Err(oauth(
             OAuthCode::InvalidGrant,
             format!("The audience in ID Token [{}] does not match the expected audience {}.", auds.join(","), accepted.first().map(|s| s.as_str()).unwrap_or("")),
@@ -396,7 +404,9 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
     let t = now.unix_timestamp();
     let rules = jwt::TimeRules { require_iat: true, exp_leeway: 0, early_leeway: 300, max_lifetime: Some(48 * 3600) };
     let claim = |name: &str| decoded.time_claim(name).ok().flatten().unwrap_or_default();
-    let refusal = match decoded.check_times(t, &rules) {
+    let checked = decoded.check_times(t, &rules);
+    let trace = checked.as_ref().err().map(|f| f.trace(t, &rules));
+    let refusal = match checked {
         Ok(times) => {
             note.checks.push(Check::passed("jwt.times"));
             return Ok((Value::Object(decoded.claims.clone()), time::Duration::seconds(times.exp - t)));
@@ -409,7 +419,11 @@ fn oidc_assertion(shared: &Shared, token: &str, audience: &str, issuer_uri: &str
             (format!("iat {iat}, exp {}, now {t}", claim("exp")), "The ID Token's iat is in the future or its lifetime exceeds 48 hours.".to_string())
         }
     };
-    note.checks.push(Check::fail("jwt.times", refusal.0));
+    let check = Check::fail("jwt.times", refusal.0);
+    note.checks.push(match trace {
+        Some(t) => check.explained(t.into()),
+        None => check,
+    });
     Err(oauth(OAuthCode::InvalidGrant, refusal.1))
 }
 

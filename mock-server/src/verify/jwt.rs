@@ -87,6 +87,26 @@ pub enum TimeFailure {
     },
 }
 
+impl TimeFailure {
+    /// The failure as the claim expected against found, at `now` under `rules`, with the
+    /// instants in words (UTC).
+    pub fn trace(&self, now: i64, rules: &TimeRules) -> crate::explain::TokenTrace {
+        use crate::explain::TokenTrace;
+        let at = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).map(crate::clock::iso8601).unwrap_or_else(|_| "out of range".into());
+        let when = |t: i64| format!("{t} ({})", at(t));
+        match self {
+            Self::Claim(name, e) => TokenTrace::new(*name, "an integer NumericDate within the calendar", Some(e.to_string())),
+            Self::Missing(name) => TokenTrace::new(*name, "present (an integer NumericDate)", None),
+            Self::Expired { exp } => TokenTrace::new("exp", format!("after now {} less {} s of leeway", when(now), rules.exp_leeway), Some(when(*exp))),
+            Self::NotYetValid { nbf } => TokenTrace::new("nbf", format!("at or before now {} plus {} s of leeway", when(now), rules.early_leeway), Some(when(*nbf))),
+            Self::IssuedInFuture { iat } => TokenTrace::new("iat", format!("at or before now {} plus {} s of leeway", when(now), rules.early_leeway), Some(when(*iat))),
+            Self::TooLong { iat, exp } => {
+                TokenTrace::new("exp", format!("at most {} s after iat {}", rules.max_lifetime.unwrap_or_default(), when(*iat)), Some(format!("{} ({} s after iat)", when(*exp), exp - iat)))
+            }
+        }
+    }
+}
+
 /// A token's times, once they passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Times {

@@ -90,9 +90,11 @@ fn first_failed_condition(trace: &crate::explain::PolicyTrace) -> Option<String>
 }
 
 /// The global condition keys every STS request carries: `aws:CurrentTime`, `aws:EpochTime`,
-/// `aws:SecureTransport` (STS answers only HTTPS) and `aws:SourceIp` (the world's `aws.source_ip`).
-pub(crate) fn global_keys(ctx: crate::verify::iam_policy::Context, model: &crate::world::WorldModel, now: time::OffsetDateTime) -> crate::verify::iam_policy::Context {
+/// `aws:SecureTransport` (STS answers only HTTPS), `aws:SourceIp` (the world's `aws.source_ip`)
+/// and `aws:RequestedRegion` (the STS endpoint's region).
+pub(crate) fn global_keys(ctx: crate::verify::iam_policy::Context, model: &crate::world::WorldModel, now: time::OffsetDateTime, region: &str) -> crate::verify::iam_policy::Context {
     ctx.key("aws:CurrentTime", vec![iso8601(now)])
+        .key("aws:RequestedRegion", vec![region.to_string()])
         .key("aws:EpochTime", vec![now.unix_timestamp().to_string()])
         .key("aws:SecureTransport", vec!["true".into()])
         .key("aws:SourceIp", vec![model.aws.source_ip.clone()])
@@ -204,9 +206,9 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         None => return Err(StsError::new(400, StsCode::MissingParameter, "The request must contain the parameter Version.")),
     }
     let now = shared.clock.now();
-    let model = shared.model.clone();
     if operation == "AssumeRoleWithWebIdentity" {
-        let out = web_identity::assume(shared, &form, now, &mut note.checks);
+        let region = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).and_then(signed::host_region).unwrap_or("us-east-1");
+        let out = web_identity::assume(shared, &form, now, region, &mut note.checks);
         if let Ok(o) = &out {
             note.principal = o.issued.as_ref().map(|c| principal_arn_of(c));
         }
@@ -221,7 +223,10 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         "GetAccessKeyInfo" => signed::access_key_info(&form, &mut note.checks).map(|o| (operation, o)),
         "GetSessionToken" | "GetFederationToken" => Err(signed::refuse_session_credentials(operation, &mut note.checks)),
         "GetWebIdentityToken" => web_token::get(shared, &caller, &form, &signed, now, &mut note.checks).map(|o| (operation, o)),
-        _ => signed::assume_role(&model, shared, &caller, &form, now, &mut note.checks).map(|o| (operation, o)),
+        _ => {
+            let region = signed.header("authorization").and_then(|a| sigv4::parse_authorization(a).ok()).map(|a| a.region).unwrap_or_default();
+            signed::assume_role(shared, &caller, &form, now, &region, &mut note.checks).map(|o| (operation, o))
+        }
     }
 }
 

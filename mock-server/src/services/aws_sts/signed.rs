@@ -15,7 +15,7 @@ use crate::exchange::Shared;
 use crate::journal::Check;
 use crate::verify::iam_policy::{Context, Principal};
 use crate::verify::sigv4::{self, ScopeRule};
-use crate::world::{IssuedCredential, WorldModel};
+use crate::world::IssuedCredential;
 
 pub(crate) use crate::hostnames::REGIONS;
 
@@ -92,7 +92,8 @@ pub(crate) fn refuse_session_credentials(operation: &str, checks: &mut Vec<Check
 }
 
 /// `AssumeRole`, from the session `caller`.
-pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+pub(crate) fn assume_role(shared: &Shared, caller: &IssuedCredential, p: &HashMap<String, String>, now: OffsetDateTime, region: &str, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+    let model = &*shared.model;
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;
     let mut v = Validation::default();
@@ -114,8 +115,9 @@ pub(crate) fn assume_role(model: &WorldModel, shared: &Shared, caller: &IssuedCr
         .key("aws:PrincipalArn", vec![caller.principal.role_arn()])
         .key("aws:PrincipalAccount", vec![caller.principal.account_id.clone()])
         .key("aws:PrincipalType", vec!["AssumedRole".into()])
-        .key("aws:userid", vec![caller.principal.user_id()]);
-    ctx = super::global_keys(ctx, model, now);
+        .key("aws:userid", vec![caller.principal.user_id()])
+        .key("aws:TokenIssueTime", vec![crate::clock::iso8601(caller.issued_at)]);
+    ctx = super::global_keys(ctx, model, now, region);
     ctx = super::session_tags::request_keys(ctx, &asked);
     ctx = super::session_tags::principal_keys(ctx, &caller.principal.tags);
     let tags = super::session_tags::chained(&caller.principal.tags, asked)?;

@@ -43,7 +43,7 @@ fn oauth2_provider(provider_id: &str, checks: &mut Vec<Check>) -> StsError {
 
 /// Runs the operation; checks go into `checks`. The world's lock is held only to read the
 /// issuer's keys and to issue credentials, never while verifying.
-pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
+pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDateTime, region: &str, checks: &mut Vec<Check>) -> Result<Outcome, StsError> {
     let model = &shared.model;
     let role_arn = params::required(p, "RoleArn")?;
     let session = params::required(p, "RoleSessionName")?;
@@ -116,7 +116,7 @@ pub(crate) fn assume(shared: &Shared, p: &HashMap<String, String>, now: OffsetDa
 
     let tags = super::session_tags::from_claim(decoded.claims.get("https://aws.amazon.com/tags"))?;
     let (ctx, actions, source_identity) = trust_context(&decoded, &federated, &key_prefix, &iss_url, &audiences, &sub, session);
-    let ctx = super::session_tags::request_keys(super::global_keys(ctx, model, now), &tags);
+    let ctx = super::session_tags::request_keys(super::global_keys(ctx, model, now, region), &tags);
     let policy = role.trust_policy.as_ref().unwrap_or(&Value::Null);
     super::check_trust(policy, &ctx, &actions, model.explain_grants, checks).map_err(|_| denied())?;
     let cred = super::issue_session(shared, account.account_id, role, super::NewSession { name: session, tags, seconds: duration.unwrap_or(3600) }, now, checks)?;
@@ -144,7 +144,22 @@ fn check_signature(shared: &Shared, decoded: &jwt::Decoded, iss_url: &str, now: 
     match decoded.verify(&keys) {
         Ok(k) => checks.push(Check::pass("jwt.signature", format!("{} kid {}", decoded.header.alg, k.kid()))),
         Err(e) => {
-            checks.push(Check::fail("jwt.signature", e.to_string()));
+            let kids: Vec<&str> = keys.iter().map(|k| k.kid()).collect();
+            let trace = match &e {
+                jwt::JwtError::UnknownKey(kid) => Some(TokenTrace::new("header.kid", format!("one of the issuer's published key ids: {}", kids.join(", ")), Some(kid.clone()))),
+                jwt::JwtError::UnsupportedAlgorithm(alg) => Some(TokenTrace::new("header.alg", "RS256, RS384, RS512, ES256, ES384 or ES512", Some(alg.clone()))),
+                jwt::JwtError::BadSignature => Some(TokenTrace::new(
+                    "signature",
+                    format!("made by the issuer's key {}", decoded.header.kid.as_deref().unwrap_or("(no kid)")),
+                    Some("a signature that key does not verify: the token was altered or signed by another key".into()),
+                )),
+                _ => None,
+            };
+            let check = Check::fail("jwt.signature", e.to_string());
+            checks.push(match trace {
+                Some(t) => check.explained(t.into()),
+                None => check,
+            });
             return Err(match e {
                 jwt::JwtError::UnknownKey(_) => invalid(key_unreachable),
                 jwt::JwtError::UnsupportedAlgorithm(_) | jwt::JwtError::KeyMismatch { .. } => {
@@ -162,7 +177,9 @@ fn check_signature(shared: &Shared, decoded: &jwt::Decoded, iss_url: &str, now: 
 fn check_times(decoded: &jwt::Decoded, now: OffsetDateTime, checks: &mut Vec<Check>) -> Result<(), StsError> {
     let t = now.unix_timestamp();
     let rules = jwt::TimeRules { require_iat: false, exp_leeway: EXP_LEEWAY, early_leeway: EXP_LEEWAY, max_lifetime: None };
-    let (detail, refusal) = match decoded.check_times(t, &rules) {
+    let checked = decoded.check_times(t, &rules);
+    let trace = checked.as_ref().err().map(|f| f.trace(t, &rules));
+    let (detail, refusal) = match checked {
         Ok(times) => {
             checks.push(Check::pass("jwt.times", format!("exp {}, now {t}", times.exp)));
             return Ok(());
@@ -181,7 +198,11 @@ fn check_times(decoded: &jwt::Decoded, now: OffsetDateTime, checks: &mut Vec<Che
             (format!("iat {iat} is in the future (now {t})"), invalid(format!("Token issued in the future: current date/time {t}, issued at {iat}")))
         }
     };
-    checks.push(Check::fail("jwt.times", detail));
+    let check = Check::fail("jwt.times", detail);
+    checks.push(match trace {
+        Some(t) => check.explained(t.into()),
+        None => check,
+    });
     Err(refusal)
 }
 
