@@ -188,76 +188,116 @@ pub fn validate(policy: &Value) -> Result<(), PolicyError> {
 }
 
 /// Evaluates `policy` (an IAM policy document) for `ctx`, with the trace of how.
+///
+/// The policy is expected to have passed [`validate`] (worlds validate theirs at load); an
+/// operator it does not know, or a condition that is not an object of keys, fails its condition,
+/// so an unvalidated policy can deny more but never allow more.
 pub fn evaluate(policy: &Value, ctx: &Context) -> Result<Evaluation, PolicyError> {
-    validate(policy)?;
+    run(policy, ctx, true)
+}
+
+/// The decision alone, as [`evaluate`] reaches it, without building the trace: the cheap path
+/// for a grant nobody asked to explain.
+pub fn decide(policy: &Value, ctx: &Context) -> Result<Decision, PolicyError> {
+    run(policy, ctx, false).map(|e| e.decision)
+}
+
+fn run(policy: &Value, ctx: &Context, traced: bool) -> Result<Evaluation, PolicyError> {
     let mut allowed = None;
     let mut denied = None;
     let mut traces = Vec::new();
     for (i, st) in statements(policy)?.into_iter().enumerate() {
         let effect = st.get("Effect").and_then(Value::as_str).unwrap_or_default();
-        let trace = statement(i, st, ctx);
+        if !matches!(effect, "Allow" | "Deny") {
+            return Err(PolicyError(format!("statement {i} has Effect `{effect}` (Allow or Deny)")));
+        }
+        let trace = statement(i, st, ctx, traced);
         if trace.applies {
             match effect {
-                "Deny" => {
-                    denied.get_or_insert(i);
-                }
-                _ => {
-                    allowed.get_or_insert(i);
-                }
-            }
+                "Deny" => denied.get_or_insert(i),
+                _ => allowed.get_or_insert(i),
+            };
         }
-        traces.push(trace);
+        if traced {
+            traces.push(trace);
+        }
     }
     let (decision, rule) = match (denied, allowed) {
         (Some(i), _) => (Decision::ExplicitDeny(i), PolicyDecision::ExplicitDeny { statement: i }),
         (None, Some(i)) => (Decision::Allow(i), PolicyDecision::Allowed { statement: i }),
         (None, None) => (Decision::ImplicitDeny, PolicyDecision::NoAllow),
     };
-    Ok(Evaluation { decision, trace: PolicyTrace { action: ctx.action.clone(), principal: ctx.principal.to_string(), statements: traces, decision: rule } })
+    let (action, principal) = if traced { (ctx.action.clone(), ctx.principal.to_string()) } else { (String::new(), String::new()) };
+    Ok(Evaluation { decision, trace: PolicyTrace { action, principal, statements: traces, decision: rule } })
 }
 
-fn statement(index: usize, st: &Value, ctx: &Context) -> StatementTrace {
+fn statement(index: usize, st: &Value, ctx: &Context, traced: bool) -> StatementTrace {
     let (principal_matched, principals) = match (st.get("Principal"), st.get("NotPrincipal")) {
-        (Some(p), _) => (principal_matches(p, &ctx.principal), principal_names(p, "")),
-        (None, Some(np)) => (!principal_matches(np, &ctx.principal), principal_names(np, "not ")),
+        (Some(p), _) => (principal_matches(p, &ctx.principal), if traced { principal_names(p, "") } else { Vec::new() }),
+        (None, Some(np)) => (!principal_matches(np, &ctx.principal), if traced { principal_names(np, "not ") } else { Vec::new() }),
         (None, None) => (false, Vec::new()),
     };
+    let named = |a: &Value| -> bool {
+        match a {
+            Value::String(p) => glob(p, &ctx.action, true),
+            Value::Array(list) => list.iter().any(|p| p.as_str().is_some_and(|p| glob(p, &ctx.action, true))),
+            _ => false,
+        }
+    };
     let (action_matched, actions) = match (st.get("Action"), st.get("NotAction")) {
-        (Some(a), _) => (as_strings(a).iter().any(|p| glob(p, &ctx.action, true)), as_strings(a)),
-        (None, Some(na)) => (!as_strings(na).iter().any(|p| glob(p, &ctx.action, true)), as_strings(na).into_iter().map(|a| format!("not {a}")).collect()),
+        (Some(a), _) => (named(a), if traced { as_strings(a) } else { Vec::new() }),
+        (None, Some(na)) => (!named(na), if traced { as_strings(na).into_iter().map(|a| format!("not {a}")).collect() } else { Vec::new() }),
         (None, None) => (false, Vec::new()),
     };
     let mut conditions = Vec::new();
     let mut holds = true;
-    if principal_matched
-        && action_matched
-        && let Some(Value::Object(ops)) = st.get("Condition")
-    {
-        let lookup = |k: &str| ctx.values(k).cloned();
-        'all: for (op, block) in ops {
-            let Ok(parsed) = Operator::parse(op) else { continue };
-            let Value::Object(keys) = block else { continue };
-            for (key, values) in keys {
-                let wanted = as_strings(values);
-                let present = ctx.values(key).map(Vec::as_slice);
-                let outcome = parsed.evaluate(&wanted, present, &lookup);
-                let shown: Vec<String> = wanted.iter().map(|w| variables::substitute(w, &lookup).unwrap_or_else(|| w.clone())).collect();
-                let rule = match (outcome.holds, outcome.rule) {
-                    (false, None) => ctx.notes.get(&key.to_ascii_lowercase()).cloned(),
-                    (_, rule) => rule,
-                };
-                conditions.push(ConditionTrace { operator: op.clone(), key: key.clone(), policy_values: shown, request_values: present.map(<[String]>::to_vec), holds: outcome.holds, rule });
-                if !outcome.holds {
-                    holds = false;
-                    break 'all;
+    if principal_matched && action_matched {
+        match st.get("Condition") {
+            None => {}
+            Some(Value::Object(ops)) => {
+                let lookup = |k: &str| ctx.values(k).cloned();
+                'all: for (op, block) in ops {
+                    let (Ok(parsed), Value::Object(keys)) = (Operator::parse(op), block) else {
+                        holds = false;
+                        if traced {
+                            let rule = Some("not a condition operator over an object of keys: the condition fails".to_string());
+                            conditions.push(ConditionTrace { operator: op.clone(), key: String::new(), policy_values: Vec::new(), request_values: None, holds: false, rule });
+                        }
+                        break 'all;
+                    };
+                    for (key, values) in keys {
+                        let wanted = as_strings(values);
+                        let present = ctx.values(key).map(Vec::as_slice);
+                        let outcome = parsed.evaluate(&wanted, present, &lookup);
+                        if traced {
+                            let shown: Vec<String> = wanted.iter().map(|w| variables::substitute(w, &lookup).unwrap_or_else(|| w.clone())).collect();
+                            let rule = match (outcome.holds, outcome.rule) {
+                                (false, None) => ctx.notes.get(&key.to_ascii_lowercase()).cloned(),
+                                (_, rule) => rule.map(str::to_string),
+                            };
+                            conditions.push(ConditionTrace {
+                                operator: op.clone(),
+                                key: key.clone(),
+                                policy_values: shown,
+                                request_values: present.map(<[String]>::to_vec),
+                                holds: outcome.holds,
+                                rule,
+                            });
+                        }
+                        if !outcome.holds {
+                            holds = false;
+                            break 'all;
+                        }
+                    }
                 }
             }
+            Some(_) => holds = false,
         }
     }
     StatementTrace {
         index,
-        sid: st.get("Sid").and_then(Value::as_str).map(str::to_string),
-        effect: st.get("Effect").and_then(Value::as_str).unwrap_or_default().to_string(),
+        sid: if traced { st.get("Sid").and_then(Value::as_str).map(str::to_string) } else { None },
+        effect: if traced { st.get("Effect").and_then(Value::as_str).unwrap_or_default().to_string() } else { String::new() },
         principal_matched,
         principals,
         action_matched,
@@ -337,7 +377,11 @@ mod tests {
     }
 
     fn allowed(condition: Value, keys: &[(&str, &[&str])]) -> bool {
-        matches!(evaluate(&policy(condition), &ctx(keys)).unwrap().decision, Decision::Allow(_))
+        let p = policy(condition);
+        validate(&p).unwrap();
+        let traced = evaluate(&p, &ctx(keys)).unwrap().decision;
+        assert_eq!(decide(&p, &ctx(keys)).unwrap(), traced, "decide and evaluate agree");
+        matches!(traced, Decision::Allow(_))
     }
 
     /// One row: operator, policy values, request values (`None`: key absent), expected outcome.
@@ -508,19 +552,25 @@ mod tests {
     #[test]
     fn malformed_policies_are_errors_not_grants() {
         assert!(evaluate(&json!({}), &ctx(&[])).is_err());
-        assert!(evaluate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"NumericLessThan":{"a":"one"}}}]}), &ctx(&[("a", &["0"])])).is_err());
-        assert!(evaluate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEqualz":{"a":"1"}}}]}), &ctx(&[("a", &["1"])])).is_err());
-        let resource = evaluate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}), &ctx(&[])).unwrap_err();
+        assert!(evaluate(&json!({"Statement":[{"Effect":"Maybe","Principal":"*","Action":"*"}]}), &ctx(&[])).is_err());
+        for bad in [
+            json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"NumericLessThan":{"a":"one"}}}]}),
+            json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEqualz":{"a":"1"}}}]}),
+            json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEquals":"a"}}]}),
+        ] {
+            assert!(validate(&bad).is_err(), "{bad}");
+            assert_ne!(decide(&bad, &ctx(&[("a", &["1"])])).unwrap(), Decision::Allow(0), "an unvalidated policy never grants more: {bad}");
+        }
+        let resource = validate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]})).unwrap_err();
         assert!(resource.0.starts_with("Has prohibited field Resource"), "{resource}");
         for (value, why) in [
             (json!({"DateLessThan":{"aws:CurrentTime":"soon"}}), "a date"),
             (json!({"IpAddress":{"aws:SourceIp":"10.0.0.0/40"}}), "CIDR"),
             (json!({"Bool":{"aws:SecureTransport":"yes"}}), "true or false"),
         ] {
-            let err = evaluate(&policy(value), &ctx(&[])).unwrap_err();
+            let err = validate(&policy(value)).unwrap_err();
             assert!(err.0.contains(why), "{err}");
         }
-        assert!(evaluate(&json!({"Statement":[{"Effect":"Maybe","Principal":"*","Action":"*"}]}), &ctx(&[])).is_err());
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(super) struct Operator {
 /// The outcome of one condition, with the rule that decided when plain matching did not.
 pub(super) struct Outcome {
     pub(super) holds: bool,
-    pub(super) rule: Option<String>,
+    pub(super) rule: Option<&'static str>,
 }
 
 impl Operator {
@@ -131,7 +131,7 @@ impl Operator {
         if self.family == Family::Null {
             let want_absent = wanted.iter().any(|w| w.eq_ignore_ascii_case("true"));
             let holds = want_absent == present.is_none();
-            let rule = Some(if present.is_none() { "Null: the key is absent".to_string() } else { "Null: the key is present".to_string() });
+            let rule = Some(if present.is_none() { "Null: the key is absent" } else { "Null: the key is present" });
             return Outcome { holds, rule };
         }
         let Some(values) = present else {
@@ -142,9 +142,12 @@ impl Operator {
                 (None, false, true) => (true, "a negated operator holds when the key is absent"),
                 (None, false, false) => (false, "the key is absent, so the condition cannot match (…IfExists would let it hold)"),
             };
-            return Outcome { holds, rule: Some(rule.to_string()) };
+            return Outcome { holds, rule: Some(rule) };
         };
-        let wanted: Vec<Option<String>> = wanted.iter().map(|w| if self.substitutes() { variables::substitute(w, lookup) } else { Some(w.clone()) }).collect();
+        let wanted: Vec<Option<std::borrow::Cow<'_, str>>> = wanted
+            .iter()
+            .map(|w| if self.substitutes() && w.contains("${") { variables::substitute(w, lookup).map(std::borrow::Cow::Owned) } else { Some(std::borrow::Cow::Borrowed(w.as_str())) })
+            .collect();
         let unresolved = wanted.iter().any(Option::is_none);
         let matches_one = |v: &str| wanted.iter().flatten().any(|p| self.matches(p, v));
         let holds = match self.set {
@@ -153,7 +156,7 @@ impl Operator {
             None if self.negated => !values.iter().any(|v| matches_one(v)),
             None => values.iter().any(|v| matches_one(v)),
         };
-        let rule = unresolved.then(|| "a policy variable names a key the request does not have, so that value matches nothing".to_string());
+        let rule = unresolved.then_some("a policy variable names a key the request does not have, so that value matches nothing");
         Outcome { holds, rule }
     }
 
