@@ -411,3 +411,26 @@ async fn an_expired_token_is_explained_with_both_instants() {
     assert_eq!(web_identity(&cloud, GITHUB_ROLE, &t, &[]).await.0, 400);
     insta::assert_snapshot!("explained_expired_token", last_refusal_words(&cloud));
 }
+
+#[tokio::test]
+async fn explain_reads_a_token_file_and_verifies_it_against_the_worlds_keys() {
+    let cloud = fixed_cloud().await;
+    let at = cloudid_mock::clock::iso8601(cloud.clock().now());
+    let dir = std::env::temp_dir().join(format!("cloudid-explain-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.jwt");
+    std::fs::write(&good, github_token(&cloud, json!({})).await).unwrap();
+    let role = "arn:aws:iam::123456789012:role/GitHubActionsECRRole";
+    let (code, out) = cli(&["explain", "--role", role, "--token", &good.display().to_string(), "--at", &at]);
+    assert_eq!(code, 0, "{out}");
+    let mut token = github_token(&cloud, json!({})).await.into_bytes();
+    let i = token.len() - 10;
+    token[i] = if token[i] == b'A' { b'B' } else { b'A' };
+    let token = String::from_utf8(token).unwrap();
+    let tampered = dir.join("tampered.jwt");
+    std::fs::write(&tampered, token).unwrap();
+    let (code, out) = cli(&["explain", "--role", role, "--token", &tampered.display().to_string(), "--at", &at]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL jwt.signature"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -429,3 +429,39 @@ fn service_account_email(values: &Value, project: Option<&str>) -> String {
         format!("{}@{project}.iam.gserviceaccount.com", values["account_id"].as_str().unwrap_or("sa"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terraform_state_imports_like_a_plan_with_child_modules() {
+        let state = json!({"format_version": "1.0", "terraform_version": "1.9.8", "values": {"root_module": {"resources": [], "child_modules": [{"address": "module.wif", "resources": [
+            {"address": "module.wif.aws_iam_openid_connect_provider.github", "mode": "managed", "type": "aws_iam_openid_connect_provider", "name": "github",
+             "values": {"url": "https://token.actions.githubusercontent.com", "client_id_list": ["sts.amazonaws.com"], "thumbprint_list": []}},
+            {"address": "module.wif.aws_iam_role.ci", "mode": "managed", "type": "aws_iam_role", "name": "ci",
+             "values": {"name": "ci", "arn": "arn:aws:iam::210987654321:role/ci", "max_session_duration": 7200, "path": "/",
+                        "assume_role_policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Federated\":\"arn:aws:iam::210987654321:oidc-provider/token.actions.githubusercontent.com\"},\"Action\":\"sts:AssumeRoleWithWebIdentity\"}]}"}},
+            {"address": "module.wif.data.aws_iam_policy_document.trust", "mode": "data", "type": "aws_iam_policy_document", "name": "trust", "values": {}}
+        ]}]}}});
+        let (yaml, report) = import(&[Input { name: "state.json".into(), subject: None, json: state }]).unwrap();
+        let world = crate::world::load::parse("imported", &yaml).unwrap();
+        assert_eq!(world.aws.account_id, "210987654321");
+        assert_eq!(world.aws.roles[0].max_session_duration, 7200);
+        assert_eq!(world.aws.oidc_providers[0].url, "https://token.actions.githubusercontent.com");
+        assert!(report.placeholders.iter().any(|p| p.starts_with("aws.region")), "{report:?}");
+        assert!(report.took.iter().any(|t| t.contains("module.wif.aws_iam_role.ci")), "{report:?}");
+    }
+
+    #[test]
+    fn importing_onto_a_base_replaces_by_name_and_keeps_the_rest() {
+        let base: Value = yaml_serde::from_str(crate::world::load::DEFAULT_WORLD_YAML).unwrap();
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "sts:*"}]});
+        let (yaml, _) = import_onto(Some(base), &[Input { name: "p.json".into(), subject: Some("GitHubActionsECRRole".into()), json: policy.clone() }]).unwrap();
+        let world = crate::world::load::parse("imported", &yaml).unwrap();
+        let default = crate::world::load::default_world();
+        assert_eq!(world.aws.roles.len(), default.aws.roles.len());
+        assert_eq!(world.aws.roles.iter().find(|r| r.name == "GitHubActionsECRRole").unwrap().trust_policy.as_ref(), Some(&policy));
+        assert_eq!(world.aws.ec2.as_ref().map(|e| &e.instance_id), default.aws.ec2.as_ref().map(|e| &e.instance_id));
+    }
+}

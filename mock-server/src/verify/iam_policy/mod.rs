@@ -520,6 +520,24 @@ mod tests {
     }
 
     #[test]
+    fn not_principal_and_not_action_match_everything_else() {
+        let p = json!({"Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity"},
+            {"Effect":"Deny","NotPrincipal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:*"},
+            {"Effect":"Deny","Principal":"*","NotAction":["sts:AssumeRoleWithWebIdentity","sts:TagSession"]}
+        ]});
+        validate(&p).unwrap();
+        assert_eq!(decide(&p, &ctx(&[])).unwrap(), Decision::Allow(0));
+        let google = Context::new(Principal::Federated("accounts.google.com".into()), "sts:AssumeRoleWithWebIdentity");
+        assert_eq!(decide(&p, &google).unwrap(), Decision::ExplicitDeny(1));
+        let mut other_action = ctx(&[]);
+        other_action.action = "sts:SetSourceIdentity".into();
+        assert_eq!(decide(&p, &other_action).unwrap(), Decision::ExplicitDeny(2));
+        let words = evaluate(&p, &google).unwrap().trace.render();
+        assert!(words.contains("not Federated arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"), "{words}");
+    }
+
+    #[test]
     fn an_explicit_deny_wins_over_any_allow() {
         let p = json!({"Statement":[
             {"Effect":"Allow","Principal":"*","Action":"sts:*"},
