@@ -139,7 +139,24 @@ async fn env(State(shared): State<Arc<Shared>>, uri: axum::http::Uri, headers: H
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return bad_request("env: the request has no Host header");
     };
-    Json(crate::env::live_client_env(&shared, &format!("http://{host}"))).into_response()
+    let endpoint = format!("http://{host}");
+    let all = crate::env::live_client_env(&shared, &endpoint);
+    match uri.query().and_then(|q| q.strip_prefix("as=")) {
+        None => Json(all).into_response(),
+        Some(name) => match <crate::env::EnvPlatform as clap::ValueEnum>::from_str(name, false) {
+            Ok(platform) => {
+                let mut env = crate::env::for_platform(&shared.model, &endpoint, all, platform);
+                if platform == crate::env::EnvPlatform::EksPodIdentity
+                    && let Some(c) = shared.model.aws.containers.iter().find(|c| c.agent == crate::world::model::ContainerAgent::PodIdentity)
+                    && let Some(t) = shared.container_token(c)
+                {
+                    env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
+                }
+                Json(env).into_response()
+            }
+            Err(_) => bad_request(&format!("env: `{name}` is not a platform (ec2, ecs, eks-pod-identity, gce, github-actions)")),
+        },
+    }
 }
 
 /// A JSON request body that may be left out (then the defaults): the request, or the error

@@ -97,6 +97,12 @@ impl ControlClient {
         self.call("GET", "env", None).await
     }
 
+    /// `GET /_cloudid/env?as=PLATFORM`: only that platform's variables (`ec2`, `ecs`,
+    /// `eks-pod-identity`, `gce`, `github-actions`).
+    pub async fn platform_env(&self, platform: &str) -> Result<BTreeMap<String, String>, ControlError> {
+        self.call("GET", &format!("env?as={platform}"), None).await
+    }
+
     /// `GET /_cloudid/env?mode=proxy`: the variables a workload needs to use a `--proxy` server.
     pub async fn proxy_env(&self) -> Result<BTreeMap<String, String>, ControlError> {
         self.call("GET", "env?mode=proxy", None).await

@@ -13,6 +13,7 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
     let mut set = |k: &str, v: String| {
         env.insert(k.to_string(), v);
     };
+    set("CLOUDID_ENDPOINT", endpoint.to_string());
     set("AWS_REGION", model.aws.region.clone());
     set("AWS_ENDPOINT_URL_STS", format!("{endpoint}/"));
     set("AWS_DEFAULT_REGION", model.aws.region.clone());
@@ -26,6 +27,7 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
     if model.gcp.default_account().is_some() {
         set("GCE_METADATA_HOST", authority.to_string());
         set("GCE_METADATA_IP", authority.to_string());
+        set("GCE_METADATA_ROOT", authority.to_string());
     }
     set("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{endpoint}{}?api-version=2.0", crate::services::github_oidc::PATH));
     set("ACTIONS_ID_TOKEN_REQUEST_TOKEN", model.github.request_token.expose().to_string());
@@ -33,6 +35,53 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
         set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{endpoint}{}", c.path));
         if let Some(token) = &c.auth_token {
             set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose().to_string());
+        }
+    }
+    env
+}
+
+/// A platform whose variables alone `cloudid env --as` prints, so a credential chain finds that
+/// platform's source first (with every variable set, every AWS chain takes the container).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvPlatform {
+    /// EC2: the instance metadata service.
+    Ec2,
+    /// ECS, Fargate, App Runner: the ECS agent's container credentials.
+    Ecs,
+    /// EKS Pod Identity: the agent's container credentials with its token.
+    EksPodIdentity,
+    /// Compute Engine or Cloud Run: the metadata server.
+    Gce,
+    /// GitHub Actions: the runtime's OIDC token request variables.
+    GithubActions,
+}
+
+/// `env` cut to the variables `platform`'s workloads have (and `CLOUDID_ENDPOINT`, the region
+/// and the STS endpoint, which every platform's clients use).
+pub fn for_platform(model: &WorldModel, endpoint: &str, mut env: BTreeMap<String, String>, platform: EnvPlatform) -> BTreeMap<String, String> {
+    let common = ["CLOUDID_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_STS"];
+    let own: &[&str] = match platform {
+        EnvPlatform::Ec2 => &["AWS_EC2_METADATA_SERVICE_ENDPOINT"],
+        EnvPlatform::Ecs | EnvPlatform::EksPodIdentity => &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"],
+        EnvPlatform::Gce => &["GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT", "GOOGLE_CLOUD_PROJECT"],
+        EnvPlatform::GithubActions => &["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"],
+    };
+    env.retain(|k, _| common.contains(&k.as_str()) || own.contains(&k.as_str()));
+    let endpoint = endpoint.trim_end_matches('/');
+    let container = |agent: ContainerAgent| model.aws.containers.iter().find(|c| c.agent == agent);
+    let chosen = match platform {
+        EnvPlatform::Ecs => container(ContainerAgent::Ecs),
+        EnvPlatform::EksPodIdentity => container(ContainerAgent::PodIdentity),
+        _ => None,
+    };
+    if matches!(platform, EnvPlatform::Ecs | EnvPlatform::EksPodIdentity) {
+        env.remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        if let Some(c) = chosen {
+            env.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), format!("{endpoint}{}", c.path));
+            if let Some(t) = &c.auth_token {
+                env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
+            }
         }
     }
     env

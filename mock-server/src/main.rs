@@ -187,6 +187,10 @@ enum Command {
         /// NO_PROXY and the CA bundle for each runtime.
         #[arg(long)]
         proxy: bool,
+        /// Only this platform's variables (with every variable set, every AWS credential chain
+        /// takes the container first).
+        #[arg(long = "as", value_enum, env = "CLOUDID_AS", conflicts_with = "proxy")]
+        platform: Option<env::EnvPlatform>,
     },
     /// Write a Google `external_account` credential file pointing at the server (as
     /// `gcloud iam workload-identity-pools create-cred-config` does).
@@ -264,6 +268,12 @@ enum Command {
         #[arg(long, env = "CLOUDID_TOKEN_FORMAT")]
         format: Option<String>,
         /// Claim overrides, `name=value` (JSON values allowed: `run_attempt="2"`, `exp=0`, `sub=null`).
+        /// For `github`, the job's claims — repository, repository_id, repository_owner_id,
+        /// repository_visibility, ref, sha, workflow, event_name, environment, actor, actor_id,
+        /// run_id, run_number, run_attempt, runner_environment — change the job, and the claims
+        /// derived from it follow (sub, repository_owner, workflow_ref, job_workflow_ref, ref_type,
+        /// and the ids of a new repository or owner); any other claim (sub, aud, exp, iat, nbf,
+        /// jti…) is set as given, after.
         #[arg(long = "claim", value_name = "NAME=VALUE")]
         claims: Vec<String>,
         /// Base URL of the running server.
@@ -412,7 +422,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Env { endpoint, format, proxy } => match fetch_env(&endpoint, proxy) {
+        Command::Env { endpoint, format, proxy, platform } => match fetch_env(&endpoint, proxy, platform) {
             Ok(vars) => {
                 print!("{}", env::render(&vars, format));
                 ExitCode::SUCCESS
@@ -651,7 +661,7 @@ fn world_import(files: &[String], out: Option<PathBuf>, base: Option<String>) ->
             Ok(t) => t,
             Err(e) => return fail(format!("{path}: {e}")),
         };
-        let json = match serde_json::from_str(&text) {
+        let json = match world::strict_json::parse(&text) {
             Ok(j) => j,
             Err(e) => return fail(format!("{path}: not JSON: line {}, column {}: {e}", e.line(), e.column())),
         };
@@ -771,7 +781,11 @@ fn explain(world: Option<PathBuf>, role: Option<String>, provider: Option<String
     match runtime.block_on(cloudid_mock::offline::explain(model, &target, &subject, now)) {
         Ok(report) => {
             print!("{}", report.render());
-            if report.granted() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            match (report.granted(), report.malformed()) {
+                (true, _) => ExitCode::SUCCESS,
+                (false, true) => ExitCode::from(2),
+                (false, false) => ExitCode::from(1),
+            }
         }
         Err(e) => fail(e),
     }
@@ -827,6 +841,14 @@ fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account
 }
 
 /// `GET <endpoint>/_cloudid/env` (`?mode=proxy` for a proxy's variables).
-fn fetch_env(endpoint: &str, proxy: bool) -> Result<std::collections::BTreeMap<String, String>, String> {
-    control(endpoint, |c| async move { if proxy { c.proxy_env().await } else { c.env().await } }).map_err(|e| e.to_string())
+fn fetch_env(endpoint: &str, proxy: bool, platform: Option<env::EnvPlatform>) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let name = platform.and_then(|p| clap::ValueEnum::to_possible_value(&p)).map(|v| v.get_name().to_string());
+    control(endpoint, |c| async move {
+        match (proxy, name) {
+            (true, _) => c.proxy_env().await,
+            (false, Some(p)) => c.platform_env(&p).await,
+            (false, None) => c.env().await,
+        }
+    })
+    .map_err(|e| e.to_string())
 }

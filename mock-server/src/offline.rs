@@ -69,6 +69,12 @@ impl Report {
         self.steps.iter().all(|s| s.verdict == Verdict::Granted)
     }
 
+    /// Whether a step was refused as a malformed request (a bad role ARN, a bad parameter)
+    /// rather than an identity denied: bad input, not a verdict.
+    pub fn malformed(&self) -> bool {
+        self.steps.iter().any(|s| s.verdict == Verdict::Error)
+    }
+
     /// In words: each step, its checks, and under each explained check its explanation.
     pub fn render(&self) -> String {
         let mut out = format!("{}\n", self.subject);

@@ -434,3 +434,47 @@ async fn explain_reads_a_token_file_and_verifies_it_against_the_worlds_keys() {
     assert!(out.contains("FAIL jwt.signature"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// From the independent attack on issue 16's change.
+#[test]
+fn what_the_attack_found_is_refused_with_a_clear_error() {
+    let (code, out) = cli(&["explain", "--role", "not-an-arn", "--claims", r#"{"iss":"https://token.actions.githubusercontent.com","aud":"sts.amazonaws.com","sub":"x"}"#]);
+    assert_eq!(code, 2, "a malformed request is bad input, not a refusal: {out}");
+    let dir = std::env::temp_dir().join(format!("cloudid-attack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let world = "aws:\n  account_id: \"123456789012\"\n  region: ap-northeast-1\n  roles:\n    - name: r\n      trust_policy_file: policy.json\n";
+    std::fs::write(dir.join("world.yaml"), world).unwrap();
+    let cases = [
+        (
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"a":"b"},"StringEquals":{"c":"d"}}}]}"#,
+            "`StringEquals` appears twice",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"DateLessThan":{"aws:CurrentTime":"2026-12-03T00:00:0é"}}}]}"#,
+            "is not a date",
+        ),
+        (r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringNotLike":{"a":{"b":"c"}}}}]}"#, "non-empty list"),
+    ];
+    for (policy, why) in cases {
+        std::fs::write(dir.join("policy.json"), policy).unwrap();
+        let (code, out) = cli(&["lint", "--world", &dir.join("world.yaml").display().to_string()]);
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(why), "`{why}` not in: {out}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn session_tags_with_characters_aws_refuses_are_refused() {
+    let cloud = fixed_cloud().await;
+    for (tags, why) in [
+        (json!({"principal_tags": {"repo": ["*"]}}), "may hold only letters"),
+        (json!({"principal_tags": {"te*m": ["a"]}}), "may hold only letters"),
+        (json!({"principal_tags": {"team": ["a"]}, "transitive_tag_keys": ["cost"]}), "not among the token's principal_tags"),
+    ] {
+        let t = github_token(&cloud, json!({"https://aws.amazon.com/tags": tags})).await;
+        let (status, body) = web_identity(&cloud, GITHUB_ROLE, &t, &[]).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains(why), "{body}");
+    }
+}

@@ -517,3 +517,34 @@ async fn an_id_token_not_yet_valid_is_refused() {
     assert_refused(&cloud, s, &b, "invalid_grant");
     assert!(b["error_description"].as_str().unwrap().contains("not valid before"), "{b}");
 }
+
+/// Issue 20: `/v1/introspect` answers with the fields Google's reference lists (`active`,
+/// `client_id`, `exp`, `iat`, `iss`, `scope`, `sub`, `username`), so a client can name the account.
+#[tokio::test]
+async fn introspect_names_the_federated_principal_with_the_fields_google_lists() {
+    let cloud = fixed_cloud().await;
+    let ok = github_for_google(&cloud, json!({})).await;
+    let (s, b) = exchange(&cloud, GITHUB, &ok, JWT).await;
+    assert_eq!(s, 200, "{b}");
+    let token = b["access_token"].as_str().unwrap();
+    let answer: Value = Client::new()
+        .post(format!("{}/v1/introspect", cloud.endpoint()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_encode(&[("token", token), ("token_type_hint", "urn:ietf:params:oauth:token-type:access_token")]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for field in ["active", "client_id", "exp", "iat", "iss", "scope", "sub", "username"] {
+        assert!(answer.get(field).is_some(), "{field} missing: {answer}");
+    }
+    let principal = "principal://iam.googleapis.com/projects/314159265358/locations/global/workloadIdentityPools/github-pool/subject/repo:acme/ecs-express-mode-api:ref:refs/heads/main";
+    assert_eq!(answer["username"], principal);
+    assert_eq!(answer["active"], true);
+    assert!(answer["exp"].as_i64().unwrap() > answer["iat"].as_i64().unwrap());
+    let unknown: Value =
+        Client::new().post(format!("{}/v1/introspect", cloud.endpoint())).body("token=nope").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap().json().await.unwrap();
+    assert_eq!(unknown, json!({"active": false}));
+}

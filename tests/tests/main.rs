@@ -2,6 +2,7 @@
 //! area — a service over HTTP, the real clients, the harness, containers, hardening.
 
 mod certification;
+mod cli;
 mod cloud_apis;
 mod container;
 mod containers;

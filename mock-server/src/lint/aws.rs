@@ -140,7 +140,7 @@ fn role_rules(model: &WorldModel, account: &AccountIam<'_>, policy: &Value, fiel
         }
         let key_lower = key.to_ascii_lowercase();
         if key_lower.starts_with("token.actions.githubusercontent.com") && key_lower.ends_with(":sub") && model.github.sub_claim_keys.is_empty() {
-            for v in &values {
+            for v in values.iter().filter(|v| !v.contains("${")) {
                 if let Some(why) = github_sub_problem(v) {
                     out.push(Finding {
                         code: "github-sub-format",

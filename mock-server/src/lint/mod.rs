@@ -80,11 +80,7 @@ mod tests {
         let rows: &[(&str, &str, &str)] = &[
             ("    - url: https://token.actions.githubusercontent.com\n", "    - url: https://Token.Actions.GithubUserContent.com\n", "oidc-provider-url"),
             ("oidc-provider/token.actions.githubusercontent.com\n", "oidc-provider/token.actions.githubusercontent.com/org\n", "unknown-oidc-provider"),
-            (
-                "StringLike:\n                token.actions.githubusercontent.com:sub: repo:acme/ecs-express-mode-api:ref:refs/heads/main",
-                "StringEquals:\n                token.actions.githubusercontent.com:sub: repo:acme/ecs-express-mode-api:*",
-                "literal-operator-with-wildcard",
-            ),
+            ("token.actions.githubusercontent.com:aud: sts.amazonaws.com", "token.actions.githubusercontent.com:aud: sts.*", "literal-operator-with-wildcard"),
             ("repo:acme/ecs-express-mode-api:ref:refs/heads/main", "repo:acme/ecs-express-mode-api:refs/heads/main", "github-sub-format"),
             ("repo:acme/ecs-express-mode-api:ref:refs/heads/main", "acme/ecs-express-mode-api:*", "github-sub-format"),
             ("accounts.google.com:aud: \"104412345678901234567\"", "accounts.google.com:aud: reply-bot.apps.googleusercontent.com", "google-aud-is-azp"),
@@ -111,6 +107,12 @@ mod tests {
         pool.providers[0].attribute_condition = Some("true".into());
         let found: Vec<&str> = lint(&model).into_iter().map(|f| f.code).collect();
         assert_eq!(found, vec!["shared-issuer-without-condition"]);
+    }
+
+    #[test]
+    fn a_sub_pattern_with_a_policy_variable_is_not_judged_by_its_shape() {
+        let yaml = with("repo:acme/ecs-express-mode-api:ref:refs/heads/main", "repo:acme/${aws:RequestTag/repo}:ref:refs/heads/main");
+        assert_eq!(codes(&yaml), Vec::<&str>::new());
     }
 
     #[test]

@@ -48,7 +48,24 @@ fn introspect_answer(shared: &Shared, bytes: &[u8]) -> Answer {
     let body = match token {
         Some(t) => {
             note.principal = Some(t.principal.clone());
-            json!({"active": true, "scope": t.scopes().join(" "), "exp": t.expires_at.unix_timestamp(), "iat": t.issued_at.unix_timestamp(), "sub": t.principal, "token_type": "Bearer"})
+            let (sub, client_id) = match &t.federation {
+                Some(f) => (t.principal.clone(), f.pool.clone()),
+                None => {
+                    let id = shared.model.gcp.account(&t.principal).map(|a| a.unique_id.clone()).unwrap_or_else(|| t.principal.clone());
+                    (id.clone(), id)
+                }
+            };
+            json!({
+                "active": true,
+                "client_id": client_id,
+                "exp": t.expires_at.unix_timestamp(),
+                "iat": t.issued_at.unix_timestamp(),
+                "iss": "https://sts.googleapis.com",
+                "scope": t.scopes().join(" "),
+                "sub": sub,
+                "token_type": "Bearer",
+                "username": t.principal,
+            })
         }
         None => json!({"active": false}),
     };

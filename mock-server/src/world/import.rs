@@ -152,7 +152,7 @@ impl Builder {
             self.account_id.get_or_insert(acct.to_string());
         }
         let policy = match &role["AssumeRolePolicyDocument"] {
-            Value::String(s) => serde_json::from_str(&crate::percent::decode_form(s)).unwrap_or(Value::Null),
+            Value::String(s) => super::strict_json::parse(&crate::percent::decode_form(s)).unwrap_or(Value::Null),
             other => other.clone(),
         };
         let r = self.role(&name);
@@ -244,7 +244,14 @@ impl Builder {
                         self.report.placeholders.push(format!("{address}.name — unknown until apply; named `{}`", r["name"].as_str().unwrap_or("role")));
                         r["name"].as_str().unwrap_or("role").to_string()
                     });
-                    let policy = v["assume_role_policy"].as_str().and_then(|s| serde_json::from_str::<Value>(s).ok());
+                    let policy = match v["assume_role_policy"].as_str().map(super::strict_json::parse) {
+                        Some(Ok(p)) => Some(p),
+                        Some(Err(e)) => {
+                            self.report.ignored.push(format!("{label}: its assume_role_policy is not valid JSON ({e}); the role is imported without a trust policy"));
+                            None
+                        }
+                        None => None,
+                    };
                     if let Some(acct) = v["arn"].as_str().and_then(|a| a.split(':').nth(4)) {
                         self.account_id.get_or_insert(acct.to_string());
                     }
@@ -353,7 +360,7 @@ impl Builder {
                         continue;
                     };
                     let bindings = match kind {
-                        "google_service_account_iam_policy" => v["policy_data"].as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).unwrap_or(Value::Null),
+                        "google_service_account_iam_policy" => v["policy_data"].as_str().and_then(|s| super::strict_json::parse(s).ok()).unwrap_or(Value::Null),
                         "google_service_account_iam_member" => match v["member"].as_str() {
                             Some(m) => json!({"bindings": [{"role": v["role"], "members": [m]}]}),
                             None => {

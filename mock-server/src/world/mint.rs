@@ -33,7 +33,10 @@ pub fn mint(model: &WorldModel, state: &mut WorldState, now: OffsetDateTime, iss
     let overrides = &req.claims;
     let jti = state.request_id();
     let mut claims = match issuer {
-        "github" => tokens::github_claims(&model.github, audience, now, &jti),
+        "github" => {
+            let job = tokens::github_job_with(&model.github, overrides);
+            tokens::github_claims(&job, audience, now, &jti)
+        }
         "google" => {
             let sa = match service_account {
                 Some(email) => model.gcp.service_accounts.iter().find(|s| s.email == email),

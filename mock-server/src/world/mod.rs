@@ -12,6 +12,7 @@ pub mod mint;
 pub mod model;
 mod referenced;
 pub mod sa_keys;
+pub mod strict_json;
 pub mod tokens;
 
 use std::collections::HashMap;

@@ -464,8 +464,9 @@ pub struct RoleModel {
     /// Longest session STS may grant, in seconds (3600 … 43200).
     #[serde(default = "default_max_session")]
     pub max_session_duration: u32,
-    /// The trust policy document, as IAM JSON (written as YAML or JSON).
-    #[serde(default)]
+    /// The trust policy document, as IAM JSON (written as YAML or JSON; a key written twice in
+    /// one object is refused).
+    #[serde(default, deserialize_with = "super::strict_json::optional")]
     pub trust_policy: Option<serde_json::Value>,
     /// The trust policy as the JSON file users deploy (`aws iam create-role
     /// --assume-role-policy-document file://…`), relative to the world file; read at load

@@ -29,7 +29,7 @@ fn read_json(base: Option<&Path>, field: &str, name: &str) -> Result<Value, Inva
         return bad(format!("{} must be a regular file of at most {MAX_BYTES} bytes", path.display()));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| (field.to_string(), format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| (field.to_string(), format!("{} is not JSON: line {}, column {}: {e}", path.display(), e.line(), e.column())))
+    super::strict_json::parse(&text).map_err(|e| (field.to_string(), format!("{} is not JSON: line {}, column {}: {e}", path.display(), e.line(), e.column())))
 }
 
 fn roles(at: &str, roles: &mut [RoleModel], base: Option<&Path>) -> Result<(), Invalid> {

@@ -67,6 +67,83 @@ fn github_context_claims(g: &GithubModel) -> Map<String, Value> {
     m
 }
 
+/// The job context claims a GitHub token's other claims derive from, which `--claim NAME=VALUE`
+/// (and a mint request's `claims`) set on the job before the token is built — so `sub`,
+/// `repository_owner`, `workflow_ref`, `ref_type` and the rest follow them.
+pub const GITHUB_JOB_CLAIMS: &[&str] = &[
+    "repository",
+    "repository_id",
+    "repository_owner_id",
+    "repository_visibility",
+    "ref",
+    "sha",
+    "workflow",
+    "event_name",
+    "environment",
+    "actor",
+    "actor_id",
+    "run_id",
+    "run_number",
+    "run_attempt",
+    "runner_environment",
+];
+
+/// A stable numeric id for a repository or owner named in an override (GitHub's ids are numbers).
+fn derived_id(name: &str) -> String {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (100_000_000 + h % 900_000_000).to_string()
+}
+
+/// `g` with the job context claims in `overrides` applied: a new repository gets its owner's
+/// and its own ids derived unless given, so every claim stays consistent.
+pub fn github_job_with(g: &GithubModel, overrides: &Map<String, Value>) -> GithubModel {
+    let mut g = g.clone();
+    let text = |k: &str| {
+        overrides.get(k).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    if let Some(repo) = text("repository") {
+        let old_owner = g.repository.split('/').next().unwrap_or_default().to_string();
+        let new_owner = repo.split('/').next().unwrap_or_default().to_string();
+        if repo != g.repository {
+            g.repository_id = derived_id(&repo);
+        }
+        if new_owner != old_owner {
+            g.repository_owner_id = derived_id(&new_owner);
+        }
+        g.repository = repo;
+    }
+    let fields: [(&str, &mut String); 13] = [
+        ("repository_id", &mut g.repository_id),
+        ("repository_owner_id", &mut g.repository_owner_id),
+        ("repository_visibility", &mut g.repository_visibility),
+        ("ref", &mut g.git_ref),
+        ("sha", &mut g.sha),
+        ("workflow", &mut g.workflow),
+        ("event_name", &mut g.event_name),
+        ("actor", &mut g.actor),
+        ("actor_id", &mut g.actor_id),
+        ("run_id", &mut g.run_id),
+        ("run_number", &mut g.run_number),
+        ("run_attempt", &mut g.run_attempt),
+        ("runner_environment", &mut g.runner_environment),
+    ];
+    for (k, field) in fields {
+        if let Some(v) = text(k) {
+            *field = v;
+        }
+    }
+    match overrides.get("environment") {
+        Some(Value::Null) => g.environment = None,
+        Some(_) => g.environment = text("environment"),
+        None => {}
+    }
+    g
+}
+
 /// The claims of a GitHub Actions OIDC token for `audience` (default: the owner's URL).
 pub fn github_claims(g: &GithubModel, audience: Option<&str>, now: OffsetDateTime, jti: &str) -> Value {
     let owner = g.repository.split('/').next().unwrap_or_default();

@@ -24,9 +24,13 @@ fn check(tags: &[SessionTag]) -> Result<(), StsError> {
     if tags.len() > MAX_TAGS {
         return Err(invalid(format!("The number of session tags ({}) exceeds the limit of {MAX_TAGS}.", tags.len())));
     }
+    let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
     for t in tags {
         if t.key.is_empty() || t.key.chars().count() > 128 || t.value.chars().count() > 256 {
             return Err(invalid(format!("Session tag key `{}` must be 1 … 128 characters and its value at most 256.", t.key)));
+        }
+        if !t.key.chars().all(allowed) || !t.value.chars().all(allowed) {
+            return Err(invalid(format!("Session tag `{}` may hold only letters, digits, spaces and _ . : / = + - @ in its key and value (value `{}`).", t.key, t.value)));
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -46,6 +50,9 @@ pub(crate) fn from_claim(claim: Option<&Value>) -> Result<Vec<SessionTag>, StsEr
         Some(Value::Array(a)) => a.iter().map(|k| k.as_str().ok_or_else(bad)).collect::<Result<_, _>>()?,
         Some(_) => return Err(bad()),
     };
+    if let Some(t) = transitive.iter().find(|t| !principal.keys().any(|k| k.eq_ignore_ascii_case(t))) {
+        return Err(StsError::new(400, StsCode::InvalidIdentityToken, format!("The transitive tag key `{t}` is not among the token's principal_tags.")));
+    }
     let mut tags = Vec::with_capacity(principal.len());
     for (key, v) in principal {
         let value = match v {

@@ -177,6 +177,14 @@ pub fn validate(policy: &Value) -> Result<(), PolicyError> {
                         return Err(PolicyError(format!("statement {i}: condition `{op}` is not an object of keys")));
                     };
                     for (key, values) in keys {
+                        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+                        let well_formed = match values {
+                            Value::Array(list) => !list.is_empty() && list.iter().all(scalar),
+                            other => scalar(other),
+                        };
+                        if !well_formed {
+                            return Err(PolicyError(format!("statement {i}: {op} {key} must be a string, number, boolean or a non-empty list of them, not {values}")));
+                        }
                         parsed.check_values(op, key, &as_strings(values)).map_err(|e| PolicyError(format!("statement {i}: {}", e.0)))?;
                     }
                 }
@@ -203,6 +211,7 @@ pub fn decide(policy: &Value, ctx: &Context) -> Result<Decision, PolicyError> {
 }
 
 fn run(policy: &Value, ctx: &Context, traced: bool) -> Result<Evaluation, PolicyError> {
+    let variables = policy.get("Version").and_then(Value::as_str) == Some("2012-10-17");
     let mut allowed = None;
     let mut denied = None;
     let mut traces = Vec::new();
@@ -211,7 +220,7 @@ fn run(policy: &Value, ctx: &Context, traced: bool) -> Result<Evaluation, Policy
         if !matches!(effect, "Allow" | "Deny") {
             return Err(PolicyError(format!("statement {i} has Effect `{effect}` (Allow or Deny)")));
         }
-        let trace = statement(i, st, ctx, traced);
+        let trace = statement(i, st, ctx, traced, variables);
         if trace.applies {
             match effect {
                 "Deny" => denied.get_or_insert(i),
@@ -231,7 +240,9 @@ fn run(policy: &Value, ctx: &Context, traced: bool) -> Result<Evaluation, Policy
     Ok(Evaluation { decision, trace: PolicyTrace { action, principal, statements: traces, decision: rule } })
 }
 
-fn statement(index: usize, st: &Value, ctx: &Context, traced: bool) -> StatementTrace {
+/// One statement; policy variables are substituted only under `Version` 2012-10-17 (`variables`),
+/// as IAM substitutes them.
+fn statement(index: usize, st: &Value, ctx: &Context, traced: bool, variables: bool) -> StatementTrace {
     let (principal_matched, principals) = match (st.get("Principal"), st.get("NotPrincipal")) {
         (Some(p), _) => (principal_matches(p, &ctx.principal), if traced { principal_names(p, "") } else { Vec::new() }),
         (None, Some(np)) => (!principal_matches(np, &ctx.principal), if traced { principal_names(np, "not ") } else { Vec::new() }),
@@ -268,9 +279,9 @@ fn statement(index: usize, st: &Value, ctx: &Context, traced: bool) -> Statement
                     for (key, values) in keys {
                         let wanted = as_strings(values);
                         let present = ctx.values(key).map(Vec::as_slice);
-                        let outcome = parsed.evaluate(&wanted, present, &lookup);
+                        let outcome = parsed.evaluate(&wanted, present, &lookup, variables);
                         if traced {
-                            let shown: Vec<String> = wanted.iter().map(|w| variables::substitute(w, &lookup).unwrap_or_else(|| w.clone())).collect();
+                            let shown: Vec<String> = wanted.iter().map(|w| if variables { self::variables::substitute(w, &lookup, false).unwrap_or_else(|| w.clone()) } else { w.clone() }).collect();
                             let rule = match (outcome.holds, outcome.rule) {
                                 (false, None) => ctx.notes.get(&key.to_ascii_lowercase()).cloned(),
                                 (_, rule) => rule.map(str::to_string),
@@ -332,13 +343,15 @@ fn principal_matches(p: &Value, who: &Principal) -> bool {
     }
 }
 
-/// IAM wildcard match: `*` any run, `?` any one character.
+/// IAM wildcard match: `*` any run, `?` any one character; a `*` or `?` that policy-variable
+/// substitution brought in (marked literal) matches only itself.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) =
         if ignore_case { (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect()) } else { (pattern.chars().collect(), text.chars().collect()) };
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        let literal = |c: char, t: char| c == t || (c == variables::LITERAL_STAR && t == '*') || (c == variables::LITERAL_QUESTION && t == '?');
+        if pi < p.len() && (p[pi] == '?' || literal(p[pi], t[ti])) {
             pi += 1;
             ti += 1;
         } else if pi < p.len() && p[pi] == '*' {
@@ -492,6 +505,43 @@ mod tests {
         }
     }
 
+    /// From an independent attack on this evaluator: each row once granted what IAM denies.
+    #[test]
+    fn substituted_wildcards_are_literal_and_variables_need_version_2012() {
+        let sub = "token.actions.githubusercontent.com:sub";
+        let with_version = |version: Option<&str>, op: &str, value: &str| {
+            let mut p = policy(json!({ op: { sub: value } }));
+            match version {
+                Some(v) => p["Version"] = json!(v),
+                None => {
+                    p.as_object_mut().unwrap().remove("Version");
+                }
+            }
+            p
+        };
+        let decide_sub = |p: &Value, v: &str| decide(p, &ctx(&[(sub, &[v])])).unwrap();
+        let star = with_version(Some("2012-10-17"), "StringLike", "repo:a/b:ref:refs/heads/${*}");
+        assert_eq!(decide_sub(&star, "repo:a/b:ref:refs/heads/main"), Decision::ImplicitDeny, "${{*}} is a literal asterisk");
+        assert_eq!(decide_sub(&star, "repo:a/b:ref:refs/heads/*"), Decision::Allow(0));
+        let question = with_version(Some("2012-10-17"), "StringLike", "repo:a/b:ref:refs/heads/mai${?}");
+        assert_eq!(decide_sub(&question, "repo:a/b:ref:refs/heads/main"), Decision::ImplicitDeny);
+        let from_tag = policy(json!({"StringLike": { sub: "repo:acme/${aws:RequestTag/repo}:ref:refs/heads/main" }}));
+        let tagged = |tag: &str, value: &str| decide(&from_tag, &ctx(&[(sub, &[value]), ("aws:RequestTag/repo", &[tag])])).unwrap();
+        assert_eq!(tagged("*", "repo:acme/other:ref:refs/heads/main"), Decision::ImplicitDeny, "a variable's value is literal");
+        assert_eq!(tagged("app", "repo:acme/app:ref:refs/heads/main"), Decision::Allow(0));
+        for version in [Some("2008-10-17"), None] {
+            let p = with_version(version, "StringEquals", "${token.actions.githubusercontent.com:sub}");
+            assert_eq!(decide_sub(&p, "repo:a/b:ref:refs/heads/main"), Decision::ImplicitDeny, "{version:?}: variables are literal text");
+            assert_eq!(decide_sub(&p, "${token.actions.githubusercontent.com:sub}"), Decision::Allow(0));
+        }
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_matched_as_ipv4() {
+        assert!(!allowed(json!({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}), &[("aws:SourceIp", &["::ffff:10.1.2.3"])]));
+        assert!(allowed(json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}), &[("aws:SourceIp", &["::ffff:10.1.2.3"])]));
+    }
+
     #[test]
     fn the_trace_names_the_failing_condition_with_both_values() {
         let cond =
@@ -578,6 +628,10 @@ mod tests {
         ] {
             assert!(validate(&bad).is_err(), "{bad}");
             assert_ne!(decide(&bad, &ctx(&[("a", &["1"])])).unwrap(), Decision::Allow(0), "an unvalidated policy never grants more: {bad}");
+        }
+        for value in [json!(null), json!({"a": "repo:acme/*"}), json!([]), json!([["x"]]), json!([null])] {
+            let bad = json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringNotLike":{"a": value}}}]});
+            assert!(validate(&bad).unwrap_err().0.contains("must be a string, number, boolean or a non-empty list"), "{bad}");
         }
         let resource = validate(&json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]})).unwrap_err();
         assert!(resource.0.starts_with("Has prohibited field Resource"), "{resource}");

@@ -126,7 +126,7 @@ impl Operator {
 
     /// Evaluates the condition: the policy's `wanted` values against the request's `present`
     /// values (`None`: no such key); `lookup` resolves policy variables.
-    pub(super) fn evaluate(&self, wanted: &[String], present: Option<&[String]>, lookup: &dyn Fn(&str) -> Option<Vec<String>>) -> Outcome {
+    pub(super) fn evaluate(&self, wanted: &[String], present: Option<&[String]>, lookup: &dyn Fn(&str) -> Option<Vec<String>>, variables: bool) -> Outcome {
         let present = present.filter(|v| !v.is_empty());
         if self.family == Family::Null {
             let want_absent = wanted.iter().any(|w| w.eq_ignore_ascii_case("true"));
@@ -146,7 +146,13 @@ impl Operator {
         };
         let wanted: Vec<Option<std::borrow::Cow<'_, str>>> = wanted
             .iter()
-            .map(|w| if self.substitutes() && w.contains("${") { variables::substitute(w, lookup).map(std::borrow::Cow::Owned) } else { Some(std::borrow::Cow::Borrowed(w.as_str())) })
+            .map(|w| {
+                if variables && self.substitutes() && w.contains("${") {
+                    variables::substitute(w, lookup, self.patterns()).map(std::borrow::Cow::Owned)
+                } else {
+                    Some(std::borrow::Cow::Borrowed(w.as_str()))
+                }
+            })
             .collect();
         let unresolved = wanted.iter().any(Option::is_none);
         let matches_one = |v: &str| wanted.iter().flatten().any(|p| self.matches(p, v));
@@ -164,17 +170,22 @@ impl Operator {
         matches!(self.family, Family::String { .. } | Family::Arn)
     }
 
+    /// Whether its values are wildcard patterns (`StringLike`, the ARN operators).
+    fn patterns(&self) -> bool {
+        matches!(self.family, Family::String { like: true, .. } | Family::Arn)
+    }
+
     /// Whether the request value `v` matches the policy value `p`, before negation.
     fn matches(&self, p: &str, v: &str) -> bool {
         match self.family {
             Family::String { ignore_case: false, like: false } => p == v,
             Family::String { ignore_case: true, .. } => p.to_lowercase() == v.to_lowercase(),
             Family::String { like: true, .. } => super::glob(p, v, false),
-            Family::Numeric(o) => matches!((number(p), number(v)), (Some(p), Some(v)) if o.holds(v.partial_cmp(&p))),
+            Family::Numeric(o) => matches!((number(p), number(v)), (Some(p), Some(v)) if o.holds(Some(v.cmp(&p)))),
             Family::Date(o) => matches!((date(p), date(v)), (Some(p), Some(v)) if o.holds(Some(v.cmp(&p)))),
             Family::Bool => p.eq_ignore_ascii_case(v),
             Family::Binary => base64_ok(p).is_some() && base64_ok(p) == base64_ok(v),
-            Family::Ip => matches!((cidr(p), v.parse::<IpAddr>()), (Some(block), Ok(addr)) if in_block(block, addr)),
+            Family::Ip => matches!((cidr(p), v.parse::<IpAddr>()), (Some(block), Ok(addr)) if in_block(block, addr.to_canonical())),
             Family::Arn => arn_matches(p, v),
             Family::Null => false,
         }
@@ -195,12 +206,64 @@ impl Ordering {
     }
 }
 
-fn number(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+/// A number as a condition compares it: an optional sign, digits, an optional fraction (no
+/// exponent, no spaces). Exact: integers and decimals compare as decimals, never as floats.
+#[derive(Debug, Clone)]
+struct Decimal {
+    negative: bool,
+    int: String,
+    frac: String,
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Decimal {}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let zero = |d: &Decimal| d.int.is_empty() && d.frac.is_empty();
+        let sign = |d: &Decimal| {
+            if zero(d) {
+                0
+            } else if d.negative {
+                -1
+            } else {
+                1
+            }
+        };
+        let magnitude = |a: &Decimal, b: &Decimal| {
+            let width = a.frac.len().max(b.frac.len());
+            (a.int.len().cmp(&b.int.len())).then_with(|| a.int.cmp(&b.int)).then_with(|| format!("{:0<width$}", a.frac).cmp(&format!("{:0<width$}", b.frac)))
+        };
+        match sign(self).cmp(&sign(other)) {
+            std::cmp::Ordering::Equal if sign(self) < 0 => magnitude(other, self),
+            std::cmp::Ordering::Equal => magnitude(self, other),
+            o => o,
+        }
+    }
+}
+
+fn number(s: &str) -> Option<Decimal> {
+    let (negative, rest) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int, frac) = rest.split_once('.').unwrap_or((rest, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse::<f64>().ok().filter(|n| n.is_finite())
+    Some(Decimal { negative, int: int.trim_start_matches('0').to_string(), frac: frac.trim_end_matches('0').to_string() })
 }
 
 /// A date as IAM reads one: ISO 8601 (`2026-12-03`, `2026-12-03T10:00:00Z`, with fractions or an
@@ -217,7 +280,7 @@ pub(super) fn date(s: &str) -> Option<OffsetDateTime> {
     if s.len() == 10 {
         return OffsetDateTime::parse(&format!("{s}T00:00:00Z"), &Rfc3339).ok();
     }
-    if s.len() >= 19 && !s.ends_with('Z') && !s[19..].contains(['+', '-']) {
+    if s.len() >= 19 && !s.ends_with('Z') && s.get(19..).is_some_and(|tail| !tail.contains(['+', '-'])) {
         return OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339).ok();
     }
     None
@@ -311,6 +374,25 @@ mod tests {
         assert_eq!(date("1796256000"), Some(day));
         assert_eq!(date("2026-12-03T00:00:00.000Z"), Some(day));
         assert_eq!(date("yesterday"), None);
+    }
+
+    #[test]
+    fn numbers_compare_exactly_and_refuse_exponents_and_spaces() {
+        let n = |s: &str| number(s).unwrap();
+        assert_eq!(n("10"), n("10.0"));
+        assert_eq!(n("-0"), n("0"));
+        assert!(n("1796256000.0000001") > n("1796256000"));
+        assert!(n("-2") < n("-1.5") && n("-1.5") < n("0.1") && n("9") < n("10"));
+        for bad in ["1.8e9", " 5", "5 ", "0x10", "", "-", ".", "1,000", "１"] {
+            assert!(number(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates_with_multibyte_text_are_no_dates_not_a_panic() {
+        assert_eq!(date("2026-12-03T00:00:0é"), None);
+        assert_eq!(date("aaaaaaaaaaaaaaaaaaé"), None);
+        assert_eq!(date("２０２６-12-03"), None);
     }
 
     #[test]
