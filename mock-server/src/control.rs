@@ -154,7 +154,7 @@ async fn env(State(shared): State<Arc<Shared>>, uri: axum::http::Uri, headers: H
                 }
                 Json(env).into_response()
             }
-            Err(_) => bad_request(&format!("env: `{name}` is not a platform (ec2, ecs, eks-pod-identity, gce, github-actions)")),
+            Err(_) => bad_request(format!("env: `{name}` is not a platform (ec2, ecs, eks-pod-identity, gce, github-actions)")),
         },
     }
 }
