@@ -46,6 +46,19 @@ pub enum HarnessError {
         /// What went wrong.
         why: String,
     },
+    /// A profile's client program is not installed: one message for the profile, saying how to
+    /// set it up, instead of one failed row per scenario.
+    #[error("profile `{profile}` needs `{program}`, which {why}: run scripts/setup-clients (it builds the Rust clients and installs the pinned Python and Node packages), or point {variable} at it")]
+    ClientMissing {
+        /// The profile.
+        profile: String,
+        /// The program its commands start.
+        program: String,
+        /// `does not exist`, `is not on PATH`.
+        why: String,
+        /// The environment variable that names the program.
+        variable: String,
+    },
     /// No bundled profile has this name.
     #[error("no profile `{0}`")]
     UnknownProfile(String),

@@ -312,9 +312,31 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
     Ok(())
 }
 
+/// Whether `profile`'s client program is there: an absolute path that exists, or a name on PATH.
+pub fn check_client(cfg: &Config, profile: &str) -> Result<(), crate::HarnessError> {
+    let p = cfg.profiles.profiles.get(profile).ok_or_else(|| crate::HarnessError::UnknownProfile(profile.to_string()))?;
+    let Some(first) = p.flows.values().next().and_then(|c| c.first()) else { return Ok(()) };
+    let variable = match first.as_str() {
+        "{python}" => "CLOUDID_PYTHON",
+        "{node}" => "CLOUDID_NODE",
+        "{rust-aws-config-client}" => "CLOUDID_RUST_AWS_CONFIG_CLIENT",
+        "{rust-google-auth-client}" => "CLOUDID_RUST_GOOGLE_AUTH_CLIENT",
+        _ => "the profile's command",
+    };
+    let program = profile::expand(std::slice::from_ref(first), &cfg.tools, &Default::default()).ok().and_then(|v| v.into_iter().next()).unwrap_or_default();
+    let path = std::path::Path::new(&program);
+    let found = if program.contains('/') { path.is_file() } else { std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(&program).is_file())) };
+    if found {
+        return Ok(());
+    }
+    let why = if program.contains('/') { "does not exist" } else { "is not on PATH" };
+    Err(crate::HarnessError::ClientMissing { profile: profile.to_string(), program, why: why.into(), variable: variable.into() })
+}
+
 /// Runs `scenarios` against `profile` (every flow it supports; others are skipped).
 pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, crate::HarnessError> {
     let p = cfg.profiles.profiles.get(profile).ok_or_else(|| crate::HarnessError::UnknownProfile(profile.to_string()))?;
+    check_client(cfg, profile)?;
     let mut out = Vec::new();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {

@@ -264,3 +264,18 @@ async fn the_seed_scenarios_pass_on_a_world_imported_from_the_seeds_own_files() 
         assert!(results.iter().any(|r| r.scenario == s.1.name && r.verdict == Verdict::Passed), "{} passed with no profile:\n{}", s.1.name, report::terminal(&results));
     }
 }
+
+/// Issue 20: a profile whose client is not installed is one message saying how to set it up,
+/// not one failed row per scenario.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_client_is_one_message_that_says_how_to_set_it_up() {
+    let mut cfg = config();
+    cfg.tools.rust_aws_config_client = "/nonexistent/rust-aws-config-client".into();
+    let err = runner::run_profile(&cfg, &suite(), "rust-aws-config").await.unwrap_err().to_string();
+    assert!(err.contains("profile `rust-aws-config` needs `/nonexistent/rust-aws-config-client`, which does not exist"), "{err}");
+    assert!(err.contains("scripts/setup-clients") && err.contains("CLOUDID_RUST_AWS_CONFIG_CLIENT"), "{err}");
+    cfg.tools.python = "no-such-python-anywhere".into();
+    let err = runner::check_client(&cfg, "python-boto3").unwrap_err().to_string();
+    assert!(err.contains("is not on PATH") && err.contains("CLOUDID_PYTHON"), "{err}");
+    assert!(runner::check_client(&config(), "python-boto3").is_ok());
+}
