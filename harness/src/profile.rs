@@ -15,6 +15,11 @@ pub struct Profile {
     pub description: String,
     /// Flow → command (with `{placeholders}`).
     pub flows: BTreeMap<crate::params::Flow, Vec<String>>,
+    /// Flows this client can run only under `cloudid exec` (it ignores endpoint settings or
+    /// refuses non-Google URLs there), with why; with endpoint settings those rows are skipped
+    /// and say so.
+    #[serde(default)]
+    pub exec_only: BTreeMap<crate::params::Flow, String>,
 }
 
 /// The profiles file.
@@ -38,6 +43,12 @@ pub struct Tools {
     pub rust_aws_config_client: String,
     /// The Rust google-cloud-auth client binary.
     pub rust_google_auth_client: String,
+    /// The Go aws-sdk-go-v2 client binary (built by `scripts/setup-clients` into `target/go`).
+    pub go_aws_client: String,
+    /// The Go golang.org/x/oauth2/google client binary.
+    pub go_google_client: String,
+    /// The AWS CLI (Debian's `awscli`).
+    pub aws_cli: String,
 }
 
 impl Tools {
@@ -51,6 +62,9 @@ impl Tools {
             node: env("CLOUDID_NODE", "node".into()),
             rust_aws_config_client: env("CLOUDID_RUST_AWS_CONFIG_CLIENT", root.join("target/debug/rust-aws-config-client").display().to_string()),
             rust_google_auth_client: env("CLOUDID_RUST_GOOGLE_AUTH_CLIENT", root.join("target/debug/rust-google-auth-client").display().to_string()),
+            go_aws_client: env("CLOUDID_GO_AWS_CLIENT", root.join("target/go/aws-sdk-v2").display().to_string()),
+            go_google_client: env("CLOUDID_GO_GOOGLE_CLIENT", root.join("target/go/oauth2-google").display().to_string()),
+            aws_cli: env("CLOUDID_AWS_CLI", "/usr/bin/aws".into()),
         }
     }
 }
@@ -74,6 +88,7 @@ pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>
             let mut out = part.replace("{clients}", &tools.clients.display().to_string());
             out = out.replace("{python}", &tools.python).replace("{node}", &tools.node).replace("{rust-aws-config-client}", &tools.rust_aws_config_client);
             out = out.replace("{rust-google-auth-client}", &tools.rust_google_auth_client);
+            out = out.replace("{go-aws-client}", &tools.go_aws_client).replace("{go-google-client}", &tools.go_google_client).replace("{aws-cli}", &tools.aws_cli);
             for (k, v) in vars {
                 out = out.replace(&format!("{{{k}}}"), v);
             }

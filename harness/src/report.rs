@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::checks::Verdict;
-use crate::runner::ScenarioResult;
+use crate::runner::{EXEC_ONLY, ScenarioResult};
 
 fn mark(r: &ScenarioResult) -> String {
     match (r.verdict, &r.known_gap) {
@@ -11,9 +11,11 @@ fn mark(r: &ScenarioResult) -> String {
         (Verdict::Failed, _) => "**FAIL**".into(),
         (Verdict::Warning, Some(_)) => "known gap".into(),
         (Verdict::Warning, None) => "warning".into(),
+        (Verdict::Skipped, _) if r.skipped_because.as_deref().is_some_and(|w| w.starts_with(EXEC_ONLY)) => "exec only".into(),
         (Verdict::Skipped, _) => "–".into(),
     }
 }
+
 
 /// `path` from its `scenarios/` directory on (`scenarios/aws-imds/x.yaml`), as a reader finds it
 /// in the repository; the whole path when it is not under one.
@@ -111,6 +113,12 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
     for s in &scenarios {
         let cells: Vec<String> = profiles.iter().map(|p| results.iter().find(|r| r.scenario == *s && column(r) == *p).map(mark).unwrap_or_else(|| "–".into())).collect();
         out.push_str(&format!("| {s} | {} |\n", cells.join(" | ")));
+    }
+    let mut exec_only: Vec<String> = results.iter().filter_map(|r| r.skipped_because.as_deref()?.strip_prefix(EXEC_ONLY).map(|why| format!("- {}: {why}", r.profile))).collect();
+    exec_only.sort_unstable();
+    exec_only.dedup();
+    if !exec_only.is_empty() {
+        out.push_str(&format!("\n\"exec only\": the client runs that flow only under `cloudid exec`, at the real addresses:\n{}\n", exec_only.join("\n")));
     }
     let gaps: Vec<String> = results.iter().filter_map(|r| r.known_gap.as_ref().map(|g| format!("- {} × {}: {g}", r.scenario, column(r)))).collect();
     if !gaps.is_empty() {

@@ -315,23 +315,37 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
 /// Whether `profile`'s client program is there: an absolute path that exists, or a name on PATH.
 pub fn check_client(cfg: &Config, profile: &str) -> Result<(), crate::HarnessError> {
     let p = cfg.profiles.profiles.get(profile).ok_or_else(|| crate::HarnessError::UnknownProfile(profile.to_string()))?;
-    let Some(first) = p.flows.values().next().and_then(|c| c.first()) else { return Ok(()) };
-    let variable = match first.as_str() {
+    let variable = |placeholder: &str| match placeholder {
         "{python}" => "CLOUDID_PYTHON",
         "{node}" => "CLOUDID_NODE",
         "{rust-aws-config-client}" => "CLOUDID_RUST_AWS_CONFIG_CLIENT",
         "{rust-google-auth-client}" => "CLOUDID_RUST_GOOGLE_AUTH_CLIENT",
+        "{go-aws-client}" => "CLOUDID_GO_AWS_CLIENT",
+        "{go-google-client}" => "CLOUDID_GO_GOOGLE_CLIENT",
+        "{aws-cli}" => "CLOUDID_AWS_CLI",
         _ => "the profile's command",
     };
-    let program = profile::expand(std::slice::from_ref(first), &cfg.tools, &Default::default()).ok().and_then(|v| v.into_iter().next()).unwrap_or_default();
-    let path = std::path::Path::new(&program);
-    let found = if program.contains('/') { path.is_file() } else { std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(&program).is_file())) };
-    if found {
-        return Ok(());
+    let mut programs: Vec<&String> = p.flows.values().filter_map(|c| c.first()).collect();
+    programs.extend(p.flows.values().flatten().filter(|part| part.as_str() == "{aws-cli}"));
+    programs.dedup();
+    for placeholder in programs {
+        let program = profile::expand(std::slice::from_ref(placeholder), &cfg.tools, &Default::default()).ok().and_then(|v| v.into_iter().next()).unwrap_or_default();
+        let found = if program.contains('/') {
+            std::path::Path::new(&program).is_file()
+        } else {
+            std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(&program).is_file()))
+        };
+        if !found {
+            let why = if program.contains('/') { "does not exist" } else { "is not on PATH" };
+            return Err(crate::HarnessError::ClientMissing { profile: profile.to_string(), program, why: why.into(), variable: variable(placeholder).into() });
+        }
     }
-    let why = if program.contains('/') { "does not exist" } else { "is not on PATH" };
-    Err(crate::HarnessError::ClientMissing { profile: profile.to_string(), program, why: why.into(), variable: variable.into() })
+    Ok(())
 }
+
+/// How a skipped row's reason starts when its client runs that flow only under `cloudid exec`
+/// (the matrix shows such a cell as "exec only").
+pub const EXEC_ONLY: &str = "runs under cloudid exec only: ";
 
 /// Runs `scenarios` against `profile` (every flow it supports; others are skipped).
 pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profile: &str) -> Result<Vec<ScenarioResult>, crate::HarnessError> {
@@ -341,6 +355,11 @@ pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profil
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {
         match p.flows.get(&s.flow).filter(|_| s.profiles.is_empty() || s.profiles.iter().any(|n| n == profile)) {
+            Some(_) if cfg.mode == crate::exec_mode::Mode::Endpoints && p.exec_only.contains_key(&s.flow) => {
+                let mut r = skipped(file, s, profile);
+                r.skipped_because = Some(format!("{EXEC_ONLY}{}", p.exec_only[&s.flow]));
+                out.push(r);
+            }
             Some(cmd) => {
                 if progress {
                     eprint!("\r\x1b[2K{profile}: {} …", s.name);

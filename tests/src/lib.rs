@@ -45,6 +45,30 @@ pub fn rust_client(name: &str) -> String {
     path.display().to_string()
 }
 
+/// The Go client program `name` (`aws-sdk-v2`, `oauth2-google`, from `fixtures/clients/go`),
+/// built now (Go's build cache makes it quick) into `target/go/` in GOPATH mode against Debian's
+/// packaged SDKs under `/usr/share/gocode`, where `scripts/setup-clients` builds it too.
+pub fn go_client(name: &str) -> String {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let root = workspace_root();
+    let path = root.join("target/go").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let status = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&path)
+            .arg(format!("./fixtures/clients/go/{name}"))
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GOCACHE", root.join("target/go/cache"))
+            .current_dir(&root)
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "cannot build the Go client {name}: install golang-go and Debian's Go SDK packages (scripts/setup-clients names them)");
+        built.push(name.to_string());
+    }
+    path.display().to_string()
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()

@@ -15,6 +15,8 @@ fn config() -> Config {
     cfg.tools.python = cloudid_tests::python();
     cfg.tools.rust_aws_config_client = cloudid_tests::rust_client("rust-aws-config-client");
     cfg.tools.rust_google_auth_client = cloudid_tests::rust_client("rust-google-auth-client");
+    cfg.tools.go_aws_client = cloudid_tests::go_client("aws-sdk-v2");
+    cfg.tools.go_google_client = cloudid_tests::go_client("oauth2-google");
     cfg.cloudid = cloudid_tests::cloudid_binary();
     cfg
 }
@@ -189,7 +191,7 @@ async fn client_fuzzing_refuses_a_flow_the_client_cannot_complete_unmutated() {
     let _clients = cloudid_tests::clients_may_run();
     let mut cfg = config();
     let flows = [(cloudid_harness::scenario::Flow::AwsImds, vec!["sh".to_string(), "-c".to_string(), r#"echo '{"ok": false, "error": "no credentials"}'; exit 1"#.to_string()])];
-    cfg.profiles.profiles.insert("never-works".into(), cloudid_harness::profile::Profile { description: String::new(), flows: flows.into_iter().collect() });
+    cfg.profiles.profiles.insert("never-works".into(), cloudid_harness::profile::Profile { description: String::new(), flows: flows.into_iter().collect(), exec_only: Default::default() });
     let err = cloudid_harness::fuzz::run(&cfg, "never-works", 1, 2).await.unwrap_err();
     assert_eq!(err, cloudid_harness::HarnessError::Unfuzzable { profile: "never-works".into(), flow: cloudid_harness::scenario::Flow::AwsImds });
     assert_eq!(err.to_string(), "never-works does not complete flow `aws-imds` unmutated, so fuzzing it would mutate error answers, not valid ones");
