@@ -22,6 +22,7 @@ pub mod flow;
 pub mod fuzz;
 pub mod params;
 pub mod profile;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -40,6 +40,10 @@ enum Command {
         /// instead of the built-in default; their `world:` edits apply to it.
         #[arg(long, env = "CLOUDID_WORLD")]
         world: Option<PathBuf>,
+        /// Scenario runs at a time (each owns its server); the number of cores by default. The
+        /// matrix is the same as a serial run's.
+        #[arg(long, env = "CLOUDID_JOBS")]
+        jobs: Option<usize>,
     },
     /// Print the JSON Schema of scenario files.
     Schema,
@@ -73,6 +77,9 @@ enum Command {
         /// exec`, at the real addresses, no settings) or `both` (the matrix shows both).
         #[arg(long, env = "CLOUDID_MODE", value_enum, default_value = "endpoints")]
         mode: ModeArg,
+        /// Scenario runs at a time; the number of cores by default.
+        #[arg(long, env = "CLOUDID_JOBS")]
+        jobs: Option<usize>,
     },
 }
 
@@ -128,13 +135,13 @@ async fn execute(cfg: &Config, paths: &[PathBuf], client: Option<&str>, client_c
             }
             Ok(out)
         }
-        (Some(p), None) => runner::run_profile(cfg, &scenarios, p).await.map_err(|e| e.to_string()),
-        (None, None) => {
-            let mut out = Vec::new();
-            for p in cfg.profiles.profiles.keys() {
-                out.extend(runner::run_profile(cfg, &scenarios, p).await.map_err(|e| e.to_string())?);
-            }
-            Ok(out)
+        (p, None) => {
+            let profiles: Vec<String> = match p {
+                Some(p) => vec![p.to_string()],
+                None => cfg.profiles.profiles.keys().cloned().collect(),
+            };
+            let progress = cloudid_harness::progress::Progress::new();
+            runner::run_profiles(cfg, &scenarios, &profiles, cfg.jobs, &|done, total, passed, failed| progress.update(done, total, passed, failed)).await.map_err(|e| e.to_string())
         }
     }
 }
@@ -188,7 +195,8 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Run { paths, client, client_cmd, mode, report, world } => {
+        Command::Run { paths, client, client_cmd, mode, report, world, jobs } => {
+            cfg.jobs = jobs.unwrap_or(cfg.jobs);
             let paths = if paths.is_empty() { vec![root.join("scenarios")] } else { paths };
             if let Some(w) = world {
                 let text = match std::fs::read_to_string(&w) {
@@ -206,7 +214,8 @@ fn main() -> ExitCode {
             }
             (rt.block_on(execute_modes(&cfg, mode, &paths, client.as_deref(), client_cmd.as_deref())), report)
         }
-        Command::Certify { client, client_cmd, out, mode } => {
+        Command::Certify { client, client_cmd, out, mode, jobs } => {
+            cfg.jobs = jobs.unwrap_or(cfg.jobs);
             if client.is_none() && client_cmd.is_none() {
                 eprintln!("cloudid certify: give --client NAME or --client-cmd CMD");
                 return ExitCode::from(2);

@@ -16,7 +16,6 @@ fn mark(r: &ScenarioResult) -> String {
     }
 }
 
-
 /// `path` from its `scenarios/` directory on (`scenarios/aws-imds/x.yaml`), as a reader finds it
 /// in the repository; the whole path when it is not under one.
 fn shown(path: &std::path::Path) -> String {

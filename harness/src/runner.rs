@@ -43,6 +43,8 @@ pub struct Config {
     pub mode: crate::exec_mode::Mode,
     /// The `cloudid` binary (exec mode runs clients under it).
     pub cloudid: String,
+    /// Scenario runs at a time (`cloudid run --jobs`); the number of cores by default.
+    pub jobs: usize,
     /// The world the scenarios' edits apply to, as text (a self-contained world file, such as
     /// `cloudid world import` writes); the built-in default world when `None`.
     pub base_world: Option<std::sync::Arc<str>>,
@@ -74,6 +76,7 @@ impl Config {
             timeout: Duration::from_secs(90),
             mode: crate::exec_mode::Mode::Endpoints,
             cloudid,
+            jobs: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             base_world: None,
         })
     }
@@ -343,6 +346,71 @@ pub fn check_client(cfg: &Config, profile: &str) -> Result<(), crate::HarnessErr
     Ok(())
 }
 
+/// What to do with one scenario for one profile: its command, or the skipped result.
+fn plan(cfg: &Config, p: &profile::Profile, file: &Path, s: &Scenario, profile: &str) -> Result<Vec<String>, ScenarioResult> {
+    match p.flows.get(&s.flow).filter(|_| s.profiles.is_empty() || s.profiles.iter().any(|n| n == profile)) {
+        Some(_) if cfg.mode == crate::exec_mode::Mode::Endpoints && p.exec_only.contains_key(&s.flow) => {
+            let mut r = skipped(file, s, profile);
+            r.skipped_because = Some(format!("{EXEC_ONLY}{}", p.exec_only[&s.flow]));
+            Err(r)
+        }
+        Some(cmd) => Ok(cmd.clone()),
+        None => Err(skipped(file, s, profile)),
+    }
+}
+
+/// Runs `scenarios` against every profile in `profiles`, `jobs` scenario runs at a time (each
+/// owns its server, so runs do not share state); the results come back in the order a serial
+/// run gives — profile by profile, scenario by scenario — so the matrix is the same. `progress`
+/// hears of each finished run: (done, total, passed, failed).
+pub async fn run_profiles(
+    cfg: &Config,
+    scenarios: &[(PathBuf, Scenario)],
+    profiles: &[String],
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize, usize, usize) + Sync),
+) -> Result<Vec<ScenarioResult>, crate::HarnessError> {
+    let mut plans = Vec::new();
+    for profile in profiles {
+        let p = cfg.profiles.profiles.get(profile).ok_or_else(|| crate::HarnessError::UnknownProfile(profile.clone()))?;
+        check_client(cfg, profile)?;
+        for (file, s) in scenarios {
+            plans.push((profile.clone(), file.clone(), s.clone(), plan(cfg, p, file, s, profile)));
+        }
+    }
+    let cfg = std::sync::Arc::new(cfg.clone());
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut slots: Vec<Option<ScenarioResult>> = Vec::with_capacity(plans.len());
+    let mut set = tokio::task::JoinSet::new();
+    for (index, (profile, file, s, planned)) in plans.into_iter().enumerate() {
+        match planned {
+            Err(skip) => slots.push(Some(skip)),
+            Ok(cmd) => {
+                slots.push(None);
+                let (cfg, permits) = (cfg.clone(), permits.clone());
+                set.spawn(async move {
+                    let _permit = permits.acquire_owned().await.expect("the semaphore stays open");
+                    (index, run_one(&cfg, &file, &s, &profile, &cmd).await)
+                });
+            }
+        }
+    }
+    let total = set.len();
+    let (mut done, mut passed, mut failed) = (0, 0, 0);
+    while let Some(joined) = set.join_next().await {
+        let (index, result) = joined.map_err(|e| crate::HarnessError::Client { program: "scenario run".into(), why: e.to_string() })?;
+        done += 1;
+        match result.verdict {
+            Verdict::Passed => passed += 1,
+            Verdict::Failed => failed += 1,
+            _ => {}
+        }
+        progress(done, total, passed, failed);
+        slots[index] = Some(result);
+    }
+    Ok(slots.into_iter().flatten().collect())
+}
+
 /// How a skipped row's reason starts when its client runs that flow only under `cloudid exec`
 /// (the matrix shows such a cell as "exec only").
 pub const EXEC_ONLY: &str = "runs under cloudid exec only: ";
@@ -354,19 +422,14 @@ pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profil
     let mut out = Vec::new();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {
-        match p.flows.get(&s.flow).filter(|_| s.profiles.is_empty() || s.profiles.iter().any(|n| n == profile)) {
-            Some(_) if cfg.mode == crate::exec_mode::Mode::Endpoints && p.exec_only.contains_key(&s.flow) => {
-                let mut r = skipped(file, s, profile);
-                r.skipped_because = Some(format!("{EXEC_ONLY}{}", p.exec_only[&s.flow]));
-                out.push(r);
-            }
-            Some(cmd) => {
+        match plan(cfg, p, file, s, profile) {
+            Err(skip) => out.push(skip),
+            Ok(cmd) => {
                 if progress {
                     eprint!("\r\x1b[2K{profile}: {} …", s.name);
                 }
-                out.push(run_one(cfg, file, s, profile, cmd).await);
+                out.push(run_one(cfg, file, s, profile, &cmd).await);
             }
-            None => out.push(skipped(file, s, profile)),
         }
     }
     if progress {

@@ -58,11 +58,12 @@ async fn every_bundled_profile_passes_the_suite_with_only_known_gaps() {
     let scenarios = suite();
     assert!(scenarios.len() >= 30, "{} scenarios", scenarios.len());
     let mut results = Vec::new();
+    let started = std::time::Instant::now();
     for cfg in both_modes(&cfg) {
-        for profile in cfg.profiles.profiles.keys() {
-            results.extend(runner::run_profile(&cfg, &scenarios, profile).await.unwrap());
-        }
+        let profiles: Vec<String> = cfg.profiles.profiles.keys().cloned().collect();
+        results.extend(runner::run_profiles(&cfg, &scenarios, &profiles, cfg.jobs, &|_, _, _, _| {}).await.unwrap());
     }
+    println!("the suite took {:.0} s with {} jobs", started.elapsed().as_secs_f64(), cfg.jobs);
     let exec_ran = results.iter().filter(|r| r.mode == cloudid_harness::exec_mode::Mode::Exec && r.verdict != Verdict::Skipped).count();
     assert!(exec_ran >= 150, "exec mode ran {exec_ran} scenario × profile pairs");
     let failed: Vec<_> = results.iter().filter(|r| r.verdict == Verdict::Failed).collect();
@@ -280,4 +281,23 @@ async fn a_missing_client_is_one_message_that_says_how_to_set_it_up() {
     let err = runner::check_client(&cfg, "python-boto3").unwrap_err().to_string();
     assert!(err.contains("is not on PATH") && err.contains("CLOUDID_PYTHON"), "{err}");
     assert!(runner::check_client(&config(), "python-boto3").is_ok());
+}
+
+/// Issue 20: a parallel run gives the matrix a serial run gives, row for row.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parallel_run_gives_the_same_matrix_as_a_serial_one() {
+    let _clients = cloudid_tests::clients_may_run();
+    let cfg = config();
+    let root = cloudid_tests::workspace_root().join("scenarios");
+    let scenarios = scenario::load_all(&[root.join("aws-imds"), root.join("gcp-metadata"), root.join("aws-role-chain")]).unwrap();
+    let profiles: Vec<String> = ["python-boto3", "rust-aws-config", "go-aws-sdk-v2", "python-google-auth", "go-oauth2-google", "aws-cli"].map(str::to_string).to_vec();
+    let serial = runner::run_profiles(&cfg, &scenarios, &profiles, 1, &|_, _, _, _| {}).await.unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let parallel = runner::run_profiles(&cfg, &scenarios, &profiles, 4, &|done, total, _, _| seen.lock().unwrap().push((done, total))).await.unwrap();
+    assert_eq!(report::markdown(&parallel), report::markdown(&serial));
+    let order = |rs: &[runner::ScenarioResult]| rs.iter().map(|r| (r.profile.clone(), r.scenario.clone())).collect::<Vec<_>>();
+    assert_eq!(order(&parallel), order(&serial), "results come back in the serial order");
+    let seen = seen.into_inner().unwrap();
+    let total = serial.iter().filter(|r| r.verdict != Verdict::Skipped).count();
+    assert_eq!(seen.last(), Some(&(total, total)), "progress counted every run");
 }
