@@ -346,16 +346,23 @@ pub fn check_client(cfg: &Config, profile: &str) -> Result<(), crate::HarnessErr
     Ok(())
 }
 
-/// What to do with one scenario for one profile: its command, or the skipped result.
-fn plan(cfg: &Config, p: &profile::Profile, file: &Path, s: &Scenario, profile: &str) -> Result<Vec<String>, ScenarioResult> {
+/// What to do with one scenario for one profile.
+enum Plan {
+    /// Run this command.
+    Run(Vec<String>),
+    /// Nothing to run: this is the result.
+    Skip(Box<ScenarioResult>),
+}
+
+fn plan(cfg: &Config, p: &profile::Profile, file: &Path, s: &Scenario, profile: &str) -> Plan {
     match p.flows.get(&s.flow).filter(|_| s.profiles.is_empty() || s.profiles.iter().any(|n| n == profile)) {
         Some(_) if cfg.mode == crate::exec_mode::Mode::Endpoints && p.exec_only.contains_key(&s.flow) => {
             let mut r = skipped(file, s, profile);
             r.skipped_because = Some(format!("{EXEC_ONLY}{}", p.exec_only[&s.flow]));
-            Err(r)
+            Plan::Skip(Box::new(r))
         }
-        Some(cmd) => Ok(cmd.clone()),
-        None => Err(skipped(file, s, profile)),
+        Some(cmd) => Plan::Run(cmd.clone()),
+        None => Plan::Skip(Box::new(skipped(file, s, profile))),
     }
 }
 
@@ -384,8 +391,8 @@ pub async fn run_profiles(
     let mut set = tokio::task::JoinSet::new();
     for (index, (profile, file, s, planned)) in plans.into_iter().enumerate() {
         match planned {
-            Err(skip) => slots.push(Some(skip)),
-            Ok(cmd) => {
+            Plan::Skip(skip) => slots.push(Some(*skip)),
+            Plan::Run(cmd) => {
                 slots.push(None);
                 let (cfg, permits) = (cfg.clone(), permits.clone());
                 set.spawn(async move {
@@ -423,8 +430,8 @@ pub async fn run_profile(cfg: &Config, scenarios: &[(PathBuf, Scenario)], profil
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (file, s) in scenarios {
         match plan(cfg, p, file, s, profile) {
-            Err(skip) => out.push(skip),
-            Ok(cmd) => {
+            Plan::Skip(skip) => out.push(*skip),
+            Plan::Run(cmd) => {
                 if progress {
                     eprint!("\r\x1b[2K{profile}: {} …", s.name);
                 }
