@@ -20,6 +20,7 @@ pub mod error;
 pub mod exec_mode;
 pub mod flow;
 pub mod fuzz;
+pub mod html;
 pub mod params;
 pub mod profile;
 pub mod progress;

@@ -32,7 +32,7 @@ enum Command {
         /// exec`, at the real addresses, no settings) or `both` (the matrix shows both).
         #[arg(long, env = "CLOUDID_MODE", value_enum, default_value = "endpoints")]
         mode: ModeArg,
-        /// `FORMAT:PATH` with FORMAT one of json, junit, markdown (repeatable; in the
+        /// `FORMAT:PATH` with FORMAT one of json, junit, markdown, html (repeatable; in the
         /// environment, comma-separated).
         #[arg(long, env = "CLOUDID_REPORT", value_delimiter = ',')]
         report: Vec<String>,
@@ -151,8 +151,9 @@ fn write(format: &str, path: &str, results: &[ScenarioResult]) -> Result<(), Str
         "json" => report::json(results),
         "junit" => report::junit(results),
         "markdown" | "md" => report::markdown(results),
+        "html" => cloudid_harness::html::html(results),
         other => {
-            return Err(format!("unknown report format `{other}` (json, junit, markdown)"));
+            return Err(format!("unknown report format `{other}` (json, junit, markdown, html)"));
         }
     };
     std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::checks::Verdict;
 use crate::runner::{EXEC_ONLY, ScenarioResult};
 
-fn mark(r: &ScenarioResult) -> String {
+pub(crate) fn mark(r: &ScenarioResult) -> String {
     match (r.verdict, &r.known_gap) {
         (Verdict::Passed, _) => "pass".into(),
         (Verdict::Failed, _) => "**FAIL**".into(),
@@ -18,7 +18,7 @@ fn mark(r: &ScenarioResult) -> String {
 
 /// `path` from its `scenarios/` directory on (`scenarios/aws-imds/x.yaml`), as a reader finds it
 /// in the repository; the whole path when it is not under one.
-fn shown(path: &std::path::Path) -> String {
+pub(crate) fn shown(path: &std::path::Path) -> String {
     let parts: Vec<_> = path.components().collect();
     match parts.iter().rposition(|c| c.as_os_str() == "scenarios") {
         Some(i) => parts[i..].iter().collect::<std::path::PathBuf>().display().to_string(),
@@ -90,7 +90,7 @@ pub fn junit(results: &[ScenarioResult]) -> String {
 }
 
 /// A result's column in the matrix: its profile, marked `(exec)` for exec mode.
-fn column(r: &ScenarioResult) -> String {
+pub(crate) fn column(r: &ScenarioResult) -> String {
     match r.mode {
         crate::exec_mode::Mode::Endpoints => r.profile.clone(),
         crate::exec_mode::Mode::Exec => format!("{} (exec)", r.profile),

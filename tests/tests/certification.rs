@@ -301,3 +301,44 @@ async fn a_parallel_run_gives_the_same_matrix_as_a_serial_one() {
     let total = serial.iter().filter(|r| r.verdict != Verdict::Skipped).count();
     assert_eq!(seen.last(), Some(&(total, total)), "progress counted every run");
 }
+
+/// Issue 20: the HTML matrix, opened in a real browser (Debian's headless Chromium): a failed
+/// cell's evidence opens from its address, the "failed only" filter hides rows without a
+/// failure, and a screenshot is kept as `target/test-artifacts/certification.png`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_html_matrix_opens_a_cells_evidence_in_a_browser() {
+    let _clients = cloudid_tests::clients_may_run();
+    let cfg = config();
+    let root = cloudid_tests::workspace_root();
+    let scenarios = scenario::load_all(&[root.join("scenarios/aws-imds/imds-v2-instance-credentials.yaml"), root.join("scenarios/aws-imds/imds-retries-a-503.yaml")]).unwrap();
+    let mut results = runner::run_profiles(&cfg, &scenarios, &["python-boto3".to_string()], 2, &|_, _, _, _| {}).await.unwrap();
+    let wrong = vec![cloudid_tests::client_program("wrong/always-ok.sh").display().to_string()];
+    results.push(runner::run_one(&cfg, &scenarios[0].0, &scenarios[0].1, "custom", &wrong).await);
+    let page = cloudid_harness::html::html(&results);
+    let artifacts = root.join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let file = artifacts.join("certification.html");
+    std::fs::write(&file, &page).unwrap();
+    let failed_cell = page.split("<td class=\"fail\"><details id=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a failed cell").to_string();
+    let chromium = |extra: &[&str], fragment: &str| {
+        let out = std::process::Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .args(extra)
+            .arg(format!("file://{}#{fragment}", file.display()))
+            .output()
+            .expect("chromium runs (apt-get install chromium; .ci/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium(&["--dump-dom"], &failed_cell);
+    let opened = dom.split(&format!("<details id=\"{failed_cell}\"")).nth(1).expect("the cell is in the page");
+    assert!(opened.starts_with(" open=\"\""), "the cell's evidence is open: {}", &opened[..80.min(opened.len())]);
+    assert!(opened.contains("expected") && opened.contains("failed"), "the evidence shows the failed checks");
+    assert!(page.contains("Known gap: botocore makes one IMDS attempt"), "a known gap's reason is in its cell");
+    let filtered = chromium(&["--dump-dom"], "failed");
+    let rows: Vec<&str> = filtered.split("<tr class=\"row").skip(1).collect();
+    assert!(rows.iter().any(|r| r.starts_with(" has-fail") && !r.split('>').next().unwrap_or("").contains("hidden")), "the failing row stays");
+    assert!(rows.iter().filter(|r| !r.contains("has-fail")).all(|r| r.contains(" hidden=\"\"")), "rows without a failure are hidden");
+    let shot = artifacts.join("certification.png");
+    chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1200,800"], &failed_cell);
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000, "a screenshot of the opened cell");
+}
