@@ -26,6 +26,11 @@ pub struct KnownGap {
     /// Only in this mode (`exec`, `endpoints`); in both when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<crate::exec_mode::Mode>,
+    /// The gap shows in some runs only: the row is the known gap whether or not this run
+    /// showed it, so the matrix does not change from run to run (the checks still say what
+    /// happened).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub intermittent: bool,
 }
 
 /// Everything a run needs.
@@ -232,12 +237,16 @@ async fn run_inner(cfg: &Config, file: &Path, s: &Scenario, profile: &str, comma
     let journal = cloud.journal();
     let checks = checks::judge(&s.expect, &run, &journal);
     let all_passed = checks.iter().all(|c| c.verdict != Verdict::Failed);
-    let gap = cfg.known_gaps.iter().find(|g| g.scenario == s.name && g.profile == profile && g.mode.is_none_or(|m| m == cfg.mode)).map(|g| g.reason.clone());
+    let known = cfg.known_gaps.iter().find(|g| g.scenario == s.name && g.profile == profile && g.mode.is_none_or(|m| m == cfg.mode));
+    let gap = known.map(|g| g.reason.clone());
+    let intermittent = known.is_some_and(|g| g.intermittent);
     let verdict = match (all_passed, &gap) {
+        (true, _) if intermittent => Verdict::Warning,
         (true, _) => Verdict::Passed,
         (false, Some(_)) => Verdict::Warning,
         (false, None) => Verdict::Failed,
     };
+    let all_passed = all_passed && !intermittent;
     drop(prepared);
     let result = ScenarioResult {
         scenario: s.name.clone(),

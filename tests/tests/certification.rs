@@ -342,3 +342,22 @@ async fn the_html_matrix_opens_a_cells_evidence_in_a_browser() {
     chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1200,800"], &failed_cell);
     assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000, "a screenshot of the opened cell");
 }
+
+/// A gap that shows in some runs only is the known gap whether or not a run shows it, so the
+/// matrix does not change from run to run.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_intermittent_known_gap_is_reported_the_same_when_the_run_passes() {
+    let _clients = cloudid_tests::clients_may_run();
+    let mut cfg = config();
+    let root = cloudid_tests::workspace_root();
+    let scenarios = scenario::load_all(&[root.join("scenarios/aws-imds/imds-v2-instance-credentials.yaml")]).unwrap();
+    let name = scenarios[0].1.name.clone();
+    let gap = |intermittent: bool| runner::KnownGap { scenario: name.clone(), profile: "python-boto3".into(), reason: "seen sometimes".into(), mode: None, intermittent };
+    cfg.known_gaps = vec![gap(true)];
+    let r = runner::run_profile(&cfg, &scenarios, "python-boto3").await.unwrap().remove(0);
+    assert_eq!((r.verdict, r.known_gap.as_deref()), (Verdict::Warning, Some("seen sometimes")));
+    assert!(r.checks.iter().all(|c| c.verdict != Verdict::Failed), "the checks still say the run passed");
+    cfg.known_gaps = vec![gap(false)];
+    let r = runner::run_profile(&cfg, &scenarios, "python-boto3").await.unwrap().remove(0);
+    assert_eq!((r.verdict, r.known_gap), (Verdict::Passed, None), "a steady gap that did not show is a pass");
+}
