@@ -143,6 +143,16 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
             let sa = params.get("service_account").and_then(Value::as_str);
             let source = match param(params, "source", "aws") {
                 "aws" => Source::Aws { imdsv2: params.get("imdsv2").and_then(Value::as_bool).unwrap_or(true) },
+                "github-url" => {
+                    let aud = format!("https://iam.googleapis.com/{provider}");
+                    let base = all.get("ACTIONS_ID_TOKEN_REQUEST_URL").ok_or("the world serves no GitHub Actions token endpoint")?;
+                    let bearer = all.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN").cloned().unwrap_or_default();
+                    let audience = param(params, "audience", &aud);
+                    let mut url = base.clone();
+                    url.push_str("&audience=");
+                    cloudid_mock::verify::sigv4::uri_encode(audience.as_bytes(), true, &mut url);
+                    Source::Url { url, headers: vec![("Authorization".into(), format!("bearer {bearer}"))], json_field: Some("value".into()) }
+                }
                 _ => {
                     let aud = format!("https://iam.googleapis.com/{provider}");
                     let token = mint(cloud, "github", param(params, "audience", &aud), &claims).await?;

@@ -108,9 +108,14 @@ pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
         ],
         Flow::GcpMetadata => &[("audience", Kind::Text), ("certs_issuer", Kind::Text)],
         Flow::GithubOidc => &[("audience", Kind::Text), ("request_token", Kind::Text)],
-        Flow::GoogleExternalAccount => {
-            &[("provider", Kind::Text), ("service_account", Kind::Text), ("source", Kind::Word(&["aws", "github"])), ("imdsv2", Kind::Bool), ("audience", Kind::Text), ("token_claims", Kind::Claims)]
-        }
+        Flow::GoogleExternalAccount => &[
+            ("provider", Kind::Text),
+            ("service_account", Kind::Text),
+            ("source", Kind::Word(&["aws", "github", "github-url"])),
+            ("imdsv2", Kind::Bool),
+            ("audience", Kind::Text),
+            ("token_claims", Kind::Claims),
+        ],
         Flow::GoogleAwsSupplier => &[("provider", Kind::Text), ("service_account", Kind::Text)],
     }
 }
