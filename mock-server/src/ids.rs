@@ -98,6 +98,13 @@ pub(crate) fn sequenced_request_id(seed: u64, n: u64) -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+/// A stable number derived from `name` (64-bit FNV-1a): the same name always gives the same
+/// number, for ids a world leaves out (an imported service account's unique id, the ids of a
+/// repository a token override names).
+pub(crate) fn stable_number(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// A stable id derived from a name: `prefix` + 17 upper-case characters (e.g. `AROA…` for a role,
 /// `AIPA…` for an instance profile). The same name always gives the same id.
 pub(crate) fn stable_id(prefix: &str, name: &str) -> String {

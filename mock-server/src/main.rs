@@ -750,7 +750,7 @@ fn explain(world: Option<PathBuf>, role: Option<String>, provider: Option<String
         Err(e) => return fail(e.to_string()),
     };
     let now = match at.as_deref().map(cloudid_mock::clock::parse_rfc3339) {
-        None => time::OffsetDateTime::now_utc(),
+        None => Clock::system().now(),
         Some(Ok(t)) => t,
         Some(Err(e)) => return fail(format!("--at: not an RFC 3339 instant: {e}")),
     };

@@ -161,8 +161,16 @@ fn provider_audience(model: &WorldModel, name: &str) -> Result<String, String> {
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
-    let encode = |v: &str| v.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>();
-    pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        crate::verify::sigv4::uri_encode(v.as_bytes(), false, &mut out);
+    }
+    out
 }
 
 /// Signs `claims` with the active key of the world's issuer for their `iss`.

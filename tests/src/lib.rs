@@ -69,6 +69,20 @@ pub fn go_client(name: &str) -> String {
     path.display().to_string()
 }
 
+/// The seeds' own configuration files as `cloudid world import` takes them (a policy JSON as
+/// `EMAIL=FILE`), relative to the workspace: Terraform (000), `aws iam` output (000, 001),
+/// `gcloud` output (002, 003).
+pub const SEED_CONFIG_FILES: &[&str] = &[
+    "fixtures/configs/seed-000-terraform/plan.json",
+    "fixtures/configs/seed-000-terraform/get-open-id-connect-provider.json",
+    "fixtures/configs/seed-001/get-role.json",
+    "fixtures/configs/seed-001/get-open-id-connect-provider.json",
+    "fixtures/configs/seed-002-gcloud/provider.json",
+    "bigquery-reader@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-002-gcloud/policy.json",
+    "fixtures/configs/seed-003-console/provider.json",
+    "embulk-aws-access@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-003-console/policy.json",
+];
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()

@@ -226,19 +226,7 @@ async fn the_seed_scenarios_pass_on_a_world_imported_from_the_seeds_own_files() 
     let out = std::env::temp_dir().join(format!("cloudid-seeds-imported-{}.yaml", std::process::id()));
     let mut args: Vec<String> = ["world", "import", "--base", "fixtures/configs/seeds-compute-only.yaml", "--out"].iter().map(|s| s.to_string()).collect();
     args.push(out.display().to_string());
-    args.extend(
-        [
-            "fixtures/configs/seed-000-terraform/plan.json",
-            "fixtures/configs/seed-000-terraform/get-open-id-connect-provider.json",
-            "fixtures/configs/seed-001/get-role.json",
-            "fixtures/configs/seed-001/get-open-id-connect-provider.json",
-            "fixtures/configs/seed-002-gcloud/provider.json",
-            "bigquery-reader@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-002-gcloud/policy.json",
-            "fixtures/configs/seed-003-console/provider.json",
-            "embulk-aws-access@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-003-console/policy.json",
-        ]
-        .map(str::to_string),
-    );
+    args.extend(cloudid_tests::SEED_CONFIG_FILES.iter().map(|f| f.to_string()));
     let import = std::process::Command::new(cloudid_tests::cloudid_binary()).args(&args).current_dir(&root).output().unwrap();
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
     let mut cfg = config();

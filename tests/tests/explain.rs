@@ -250,22 +250,11 @@ async fn trust_policies_see_time_source_ip_and_session_tags_and_tags_need_tag_se
     }
 }
 
-const SEED_INPUTS: &[&str] = &[
-    "fixtures/configs/seed-000-terraform/plan.json",
-    "fixtures/configs/seed-000-terraform/get-open-id-connect-provider.json",
-    "fixtures/configs/seed-001/get-role.json",
-    "fixtures/configs/seed-001/get-open-id-connect-provider.json",
-    "fixtures/configs/seed-002-gcloud/provider.json",
-    "bigquery-reader@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-002-gcloud/policy.json",
-    "fixtures/configs/seed-003-console/provider.json",
-    "embulk-aws-access@acme-data.iam.gserviceaccount.com=fixtures/configs/seed-003-console/policy.json",
-];
-
 #[test]
 fn the_seeds_own_files_import_into_the_default_worlds_identity_configuration() {
     let out = std::env::temp_dir().join(format!("cloudid-imported-{}.yaml", std::process::id()));
     let mut args = vec!["world", "import"];
-    args.extend(SEED_INPUTS);
+    args.extend(cloudid_tests::SEED_CONFIG_FILES);
     let out_arg = out.display().to_string();
     args.extend(["--out", &out_arg]);
     let (code, report) = cli(&args);

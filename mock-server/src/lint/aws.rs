@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{Finding, Severity};
+use crate::verify::iam_policy;
 use crate::world::WorldModel;
 use crate::world::model::AccountIam;
 
@@ -21,47 +22,27 @@ fn normalize(url: &str) -> String {
 
 /// Every condition of a policy: (statement, operator, key, values).
 fn conditions(policy: &Value) -> Vec<(usize, String, String, Vec<String>)> {
-    let statements: Vec<&Value> = match policy.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(s) => vec![s],
-        None => Vec::new(),
-    };
     let mut out = Vec::new();
-    for (i, st) in statements.iter().enumerate() {
+    for (i, st) in iam_policy::statements(policy).unwrap_or_default().into_iter().enumerate() {
         let Some(Value::Object(ops)) = st.get("Condition") else { continue };
         for (op, block) in ops {
             let Value::Object(keys) = block else { continue };
             for (key, v) in keys {
-                let values = match v {
-                    Value::Array(a) => a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect(),
-                    Value::String(s) => vec![s.clone()],
-                    other => vec![other.to_string()],
-                };
-                out.push((i, op.clone(), key.clone(), values));
+                out.push((i, op.clone(), key.clone(), iam_policy::as_strings(v)));
             }
         }
     }
     out
 }
 
+/// The federated principals of the policy's Allow statements: (statement, name).
 fn federated(policy: &Value) -> Vec<(usize, String)> {
-    let statements: Vec<&Value> = match policy.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(s) => vec![s],
-        None => Vec::new(),
-    };
-    statements
-        .iter()
+    iam_policy::statements(policy)
+        .unwrap_or_default()
+        .into_iter()
         .enumerate()
         .filter(|(_, st)| st.get("Effect").and_then(Value::as_str) == Some("Allow"))
-        .flat_map(|(i, st)| {
-            let names = match st.get("Principal").and_then(|p| p.get("Federated")) {
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-                _ => Vec::new(),
-            };
-            names.into_iter().map(move |n| (i, n))
-        })
+        .flat_map(|(i, st)| st.get("Principal").and_then(|p| p.get("Federated")).map(iam_policy::as_strings).unwrap_or_default().into_iter().map(move |n| (i, n)))
         .collect()
 }
 
@@ -125,8 +106,9 @@ fn role_rules(model: &WorldModel, account: &AccountIam<'_>, policy: &Value, fiel
             fix,
         });
     }
-    for (i, op, key, values) in conditions(policy) {
-        let base = op.rsplit(':').next().unwrap_or(&op).trim_end_matches("IfExists");
+    let conditions = conditions(policy);
+    for (i, op, key, values) in &conditions {
+        let base = op.rsplit(':').next().unwrap_or(op).trim_end_matches("IfExists");
         let literal = matches!(base, "StringEquals" | "StringNotEquals" | "StringEqualsIgnoreCase" | "StringNotEqualsIgnoreCase");
         if literal && let Some(v) = values.iter().find(|v| v.contains('*') || v.contains('?')) {
             out.push(Finding {
@@ -166,7 +148,7 @@ fn role_rules(model: &WorldModel, account: &AccountIam<'_>, policy: &Value, fiel
             });
         }
     }
-    let keys: Vec<String> = conditions(policy).into_iter().map(|c| c.2.to_ascii_lowercase()).collect();
+    let keys: Vec<String> = conditions.iter().map(|c| c.2.to_ascii_lowercase()).collect();
     if keys.iter().any(|k| k == "accounts.google.com:oaud") && !keys.iter().any(|k| k == "accounts.google.com:aud") {
         out.push(Finding {
             code: "google-oaud-without-aud",

@@ -275,7 +275,8 @@ fn run(shared: &Shared, method: &str, content_type: &str, body: &[u8], note: &mu
         }
     };
     let pool_resource = format!("projects/{number}/locations/global/workloadIdentityPools/{pool_id}");
-    let (subject, attributes) = map(shared, &format!("projects/{number}/locations/global/workloadIdentityPools/{pool_id}/providers/{provider_id}"), provider, &assertion, note)?;
+    let (subject, attributes) =
+        map(shared, audience.strip_prefix("//iam.googleapis.com/").or_else(|| audience.strip_prefix("https://iam.googleapis.com/")).unwrap_or(audience), provider, &assertion, note)?;
     let scope: Vec<String> = get("scope").unwrap_or("https://www.googleapis.com/auth/cloud-platform").split_whitespace().map(str::to_string).collect();
     let lifetime = time::Duration::hours(1).min(cap);
     let principal = format!("principal://iam.googleapis.com/{pool_resource}/subject/{subject}");
@@ -452,11 +453,12 @@ fn map(shared: &Shared, provider_name: &str, provider: &ProviderModel, assertion
     } else {
         provider.attribute_mapping.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
-    let mut trace = FederationTrace {
-        provider: provider_name.to_string(),
-        assertion: assertion.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()).unwrap_or_default(),
-        condition: provider.attribute_condition.clone(),
-        ..FederationTrace::default()
+    let mut trace = FederationTrace::default();
+    let explained = |mut trace: FederationTrace| {
+        trace.provider = provider_name.to_string();
+        trace.assertion = assertion.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()).unwrap_or_default();
+        trace.condition = provider.attribute_condition.clone();
+        Explanation::Federation(trace)
     };
     let vars = BTreeMap::from([("assertion", assertion.clone())]);
     let mut subject = None;
@@ -467,7 +469,7 @@ fn map(shared: &Shared, provider_name: &str, provider: &ProviderModel, assertion
         let value = match value {
             Ok(v) => v,
             Err(e) => {
-                note.checks.push(Check::fail("mapping", e.to_string()).explained(Explanation::Federation(trace)));
+                note.checks.push(Check::fail("mapping", e.to_string()).explained(explained(trace)));
                 return Err(oauth(OAuthCode::InvalidGrant, format!("The attribute mapping for {key} could not be evaluated.")));
             }
         };
@@ -480,11 +482,11 @@ fn map(shared: &Shared, provider_name: &str, provider: &ProviderModel, assertion
         }
     }
     let Some(subject) = subject.filter(|s| !s.is_empty()) else {
-        note.checks.push(Check::fail("mapping", "google.subject is empty or unmapped").explained(Explanation::Federation(trace)));
+        note.checks.push(Check::fail("mapping", "google.subject is empty or unmapped").explained(explained(trace)));
         return Err(oauth(OAuthCode::InvalidGrant, "The mapped attribute google.subject must not be empty."));
     };
     if subject.len() > 127 {
-        note.checks.push(Check::fail("mapping", format!("google.subject is {} bytes", subject.len())).explained(Explanation::Federation(trace)));
+        note.checks.push(Check::fail("mapping", format!("google.subject is {} bytes", subject.len())).explained(explained(trace)));
         return Err(oauth(OAuthCode::InvalidGrant, "The size of mapped attribute google.subject exceeds the 127 bytes limit"));
     }
     note.checks.push(Check::pass("mapping", format!("google.subject {subject}")));
@@ -499,14 +501,14 @@ fn map(shared: &Shared, provider_name: &str, provider: &ProviderModel, assertion
         match holds {
             Ok(true) => {
                 let check = Check::pass("condition", condition.clone());
-                note.checks.push(if shared.model.explain_grants { check.explained(Explanation::Federation(trace)) } else { check });
+                note.checks.push(if shared.model.explain_grants { check.explained(explained(trace)) } else { check });
             }
             Ok(false) => {
-                note.checks.push(Check::fail("condition", format!("{condition} evaluates to false")).explained(Explanation::Federation(trace)));
+                note.checks.push(Check::fail("condition", format!("{condition} evaluates to false")).explained(explained(trace)));
                 return Err(oauth(OAuthCode::UnauthorizedClient, "The given credential is rejected by the attribute condition."));
             }
             Err(e) => {
-                note.checks.push(Check::fail("condition", format!("{condition} fails: {e}")).explained(Explanation::Federation(trace)));
+                note.checks.push(Check::fail("condition", format!("{condition} fails: {e}")).explained(explained(trace)));
                 return Err(oauth(OAuthCode::UnauthorizedClient, "The given credential is rejected by the attribute condition."));
             }
         }

@@ -424,8 +424,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// A stable 21-digit id for a service account whose id is unknown until apply.
 fn placeholder_unique_id(email: &str) -> String {
-    let h = email.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("1{h:020}")
+    format!("1{:020}", crate::ids::stable_number(email))
 }
 
 /// A `google_service_account`'s email: its `email`, or `ACCOUNT_ID@PROJECT.iam.gserviceaccount.com`

@@ -90,8 +90,7 @@ pub const GITHUB_JOB_CLAIMS: &[&str] = &[
 
 /// A stable numeric id for a repository or owner named in an override (GitHub's ids are numbers).
 fn derived_id(name: &str) -> String {
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (100_000_000 + h % 900_000_000).to_string()
+    (100_000_000 + crate::ids::stable_number(name) % 900_000_000).to_string()
 }
 
 /// `g` with the job context claims in `overrides` applied: a new repository gets its owner's

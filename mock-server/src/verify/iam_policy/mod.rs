@@ -109,7 +109,8 @@ pub struct Evaluation {
 #[error("malformed policy: {0}")]
 pub struct PolicyError(pub String);
 
-fn as_strings(v: &Value) -> Vec<String> {
+/// A policy element's values as strings: a string, number or boolean, or a list of them.
+pub(crate) fn as_strings(v: &Value) -> Vec<String> {
     match v {
         Value::Array(a) => a.iter().flat_map(as_strings).collect(),
         Value::String(s) => vec![s.clone()],
@@ -119,7 +120,8 @@ fn as_strings(v: &Value) -> Vec<String> {
     }
 }
 
-fn statements(policy: &Value) -> Result<Vec<&Value>, PolicyError> {
+/// The policy's statements: `Statement` as a list, or the one statement it holds.
+pub(crate) fn statements(policy: &Value) -> Result<Vec<&Value>, PolicyError> {
     match policy.get("Statement") {
         Some(Value::Array(a)) => Ok(a.iter().collect()),
         Some(s @ Value::Object(_)) => Ok(vec![s]),
