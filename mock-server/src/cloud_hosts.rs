@@ -106,6 +106,13 @@ const GOOGLE_APIS: &[&str] = &[
 /// Other emulated hosts.
 const OTHERS: &[&str] = &["sts.amazonaws.com", "accounts.google.com", "token.actions.githubusercontent.com", ACTIONS_HOST];
 
+/// The hosts of the world's Kubernetes cluster issuers (`oidc.eks.REGION.amazonaws.com`,
+/// `container.googleapis.com`, a generic cluster's).
+fn cluster_hosts(world: &WorldModel) -> Vec<String> {
+    let issuers = world.kubernetes.clusters.iter().map(|c| c.issuer_url(&world.aws.region, &world.gcp));
+    issuers.filter_map(|iss| iss.strip_prefix("https://").map(|rest| rest.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase())).collect()
+}
+
 /// Every API host name the overlay lists (lower case), for `world`.
 pub(crate) fn api_hosts(world: &WorldModel) -> Vec<String> {
     let mut hosts: Vec<String> = OTHERS.iter().chain(AWS_GLOBAL).map(|h| h.to_string()).collect();
@@ -116,6 +123,7 @@ pub(crate) fn api_hosts(world: &WorldModel) -> Vec<String> {
     hosts.extend(GOOGLE_APIS.iter().map(|s| format!("{s}.googleapis.com")));
     hosts.extend(world.upstreams.iter().map(|u| u.host.to_ascii_lowercase()));
     hosts.extend(world.issuers.iter().filter_map(|i| i.iss.as_deref()).filter_map(|iss| iss.strip_prefix("https://")).map(|rest| rest.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase()));
+    hosts.extend(cluster_hosts(world));
     hosts.retain(|h| !h.is_empty());
     hosts.sort();
     hosts.dedup();
@@ -133,6 +141,7 @@ pub(crate) fn certificate_names(world: &WorldModel) -> Vec<String> {
     names.extend(AWS_REGIONAL.iter().filter(|s| s.contains('.')).flat_map(|s| REGIONS.iter().map(move |r| format!("{s}.{r}.amazonaws.com"))));
     names.extend(world.upstreams.iter().map(|u| u.host.to_ascii_lowercase()));
     names.extend(api_hosts(world).into_iter().filter(|h| !h.ends_with(".amazonaws.com") && !h.ends_with(".googleapis.com")));
+    names.extend(cluster_hosts(world));
     names.sort();
     names.dedup();
     names

@@ -30,6 +30,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/google/bindings/revoke", post(revoke_binding))
         .route("/_cloudid/issuers", get(issuers))
         .route("/_cloudid/faults", get(list_faults).post(add_faults).delete(clear_faults))
+        .merge(crate::kube_control::router())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), fenced))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
 }
@@ -126,6 +127,7 @@ async fn move_clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
         Some(false) => shared.clock.unfreeze(),
         None => {}
     }
+    shared.sync_kubelet();
     clock_state(&shared)
 }
 
@@ -234,6 +236,17 @@ async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::b
         None => crate::env::env_container(&shared.model),
     }
     .filter(|c| c.auth_token.is_some());
+    if container.is_none()
+        && req.path.as_deref().is_none_or(|p| p == crate::env::POD_IDENTITY_PATH)
+        && let Some(p) = crate::env::pod_identity_projection(&shared.model)
+    {
+        // The world's clusters: the kubelet's rotation, a new projected token (the old one stays
+        // valid until it expires, as Kubernetes tokens do).
+        return match shared.mint_projected(&p) {
+            Ok(m) => Json(json!({ "path": crate::env::POD_IDENTITY_PATH, "token": m.token.expose() })).into_response(),
+            Err(e) => bad_request(format!("container token rotation: {e}")),
+        };
+    }
     let Some(container) = container else {
         return bad_request(format!("container token rotation: no container with an authorization token at {}", req.path.as_deref().unwrap_or("any path")));
     };

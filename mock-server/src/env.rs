@@ -31,13 +31,33 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
     }
     set("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{endpoint}{}?api-version=2.0", crate::services::github_oidc::PATH));
     set("ACTIONS_ID_TOKEN_REQUEST_TOKEN", model.github.request_token.expose().to_string());
-    if let Some(c) = env_container(model) {
-        set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{endpoint}{}", c.path));
-        if let Some(token) = &c.auth_token {
-            set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose().to_string());
+    match env_container(model) {
+        Some(c) if c.auth_token.is_some() || model.kubernetes.first_association().is_none() => {
+            set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{endpoint}{}", c.path));
+            if let Some(token) = &c.auth_token {
+                set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose().to_string());
+            }
         }
+        _ if model.kubernetes.first_association().is_some() => set("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{endpoint}{POD_IDENTITY_PATH}")),
+        _ => {}
     }
     env
+}
+
+/// Where the EKS Pod Identity agent of the world's clusters answers.
+pub const POD_IDENTITY_PATH: &str = "/v1/credentials";
+
+/// The projection of the world's first Pod Identity association: its service account's token
+/// for `pods.eks.amazonaws.com`, a day long, as EKS mounts it.
+pub fn pod_identity_projection(model: &WorldModel) -> Option<crate::world::projected::Projection> {
+    let (cluster, a) = model.kubernetes.first_association()?;
+    Some(crate::world::projected::Projection {
+        cluster: cluster.name.clone(),
+        namespace: a.namespace.clone(),
+        service_account: a.service_account.clone(),
+        audience: crate::world::kubernetes::POD_IDENTITY_AUDIENCE.into(),
+        expiration_seconds: 86_400,
+    })
 }
 
 /// A platform whose variables alone `cloudid env --as` prints, so a credential chain finds that
@@ -75,13 +95,16 @@ pub fn for_platform(model: &WorldModel, endpoint: &str, mut env: BTreeMap<String
         _ => None,
     };
     if matches!(platform, EnvPlatform::Ecs | EnvPlatform::EksPodIdentity) {
+        let cluster_token = env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN").filter(|_| chosen.is_none() && platform == EnvPlatform::EksPodIdentity);
         env.remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-        env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN");
         if let Some(c) = chosen {
             env.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), format!("{endpoint}{}", c.path));
             if let Some(t) = &c.auth_token {
                 env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
             }
+        } else if platform == EnvPlatform::EksPodIdentity && model.kubernetes.first_association().is_some() {
+            env.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), format!("{endpoint}{POD_IDENTITY_PATH}"));
+            env.extend(cluster_token.map(|t| ("AWS_CONTAINER_AUTHORIZATION_TOKEN".to_string(), t)));
         }
     }
     env
@@ -123,6 +146,10 @@ pub fn live_client_env(shared: &crate::exchange::Shared, endpoint: &str) -> BTre
     let mut env = client_env(&shared.model, endpoint);
     if let Some(t) = env_container(&shared.model).and_then(|c| shared.container_token(c)) {
         env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
+    } else if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some_and(|u| u.ends_with(POD_IDENTITY_PATH))
+        && let Some(minted) = pod_identity_projection(&shared.model).and_then(|p| shared.mint_projected(&p).ok())
+    {
+        env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), minted.token.expose().to_string());
     }
     env
 }
@@ -136,7 +163,7 @@ mod tests {
         let env = client_env(&crate::world::default_world(), "http://127.0.0.1:8133/");
         assert_eq!(env["AWS_EC2_METADATA_SERVICE_ENDPOINT"], "http://127.0.0.1:8133/");
         assert_eq!(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], "http://127.0.0.1:8133/v1/credentials");
-        assert!(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"].starts_with("eyJ"));
+        assert!(!env.contains_key("AWS_CONTAINER_AUTHORIZATION_TOKEN"), "the pod's projected token is minted by the running server");
         assert_eq!(env["AWS_REGION"], "ap-northeast-1");
         assert_eq!(env["AWS_DEFAULT_REGION"], "ap-northeast-1");
         assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://127.0.0.1:8133/");

@@ -94,6 +94,8 @@ pub struct Shared {
     pub fence: crate::fence::Fence,
     /// When serving as a forward proxy (`--proxy`): the variables a workload needs to use it.
     pub proxy_env: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
+    /// Projected service-account token files kept fresh, as the kubelet keeps them.
+    pub kubelet: crate::world::kubelet::Kubelet,
 }
 
 impl Shared {
@@ -115,7 +117,23 @@ impl Shared {
             sa_keys: Default::default(),
             fence,
             proxy_env: std::sync::OnceLock::new(),
+            kubelet: Default::default(),
         })
+    }
+
+    /// Mints a projected service-account token now (kube-apiserver's `TokenRequest`).
+    pub fn mint_projected(&self, p: &crate::world::projected::Projection) -> Result<crate::world::projected::Minted, String> {
+        crate::world::projected::mint(&self.model, &mut self.state(), self.clock.now(), p)
+    }
+
+    /// Rewrites the projected token files due at the clock's now (called on every clock change
+    /// and once a second while any file is mounted).
+    pub fn sync_kubelet(&self) -> Vec<std::path::PathBuf> {
+        if self.kubelet.is_empty() {
+            return Vec::new();
+        }
+        let now = self.clock.now();
+        self.kubelet.sync(now, |p| crate::world::projected::mint(&self.model, &mut self.state(), now, p))
     }
 
     /// The authorization token `container` currently expects: a rotated one, else the world's.

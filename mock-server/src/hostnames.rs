@@ -90,6 +90,11 @@ pub(crate) fn is_cloud_api(host: &str) -> bool {
     host.ends_with(".amazonaws.com") || host.ends_with(".api.aws") || host.ends_with(".googleapis.com")
 }
 
+/// Whether `host` is an EKS cluster issuer's host, `oidc.eks.REGION.amazonaws.com`.
+pub(crate) fn is_eks_oidc(host: &str) -> bool {
+    host.strip_prefix("oidc.eks.").and_then(|r| r.strip_suffix(".amazonaws.com")).is_some_and(|region| !region.is_empty() && !region.contains('.'))
+}
+
 /// The class of `host` (lower case, no port; IPv6 in brackets).
 pub(crate) fn class(host: &str) -> HostClass {
     match host {
@@ -98,7 +103,9 @@ pub(crate) fn class(host: &str) -> HostClass {
         _ if (host.ends_with(".amazonaws.com") || host.ends_with(".api.aws")) && !host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) && matches!(host.split('.').next(), Some("sts" | "sts-fips")) => {
             HostClass::AwsSts
         }
-        _ if host.ends_with(".googleapis.com") || host.ends_with(".githubusercontent.com") || host == "accounts.google.com" || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) => HostClass::Api,
+        _ if host.ends_with(".googleapis.com") || host.ends_with(".githubusercontent.com") || host == "accounts.google.com" || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) || is_eks_oidc(host) => {
+            HostClass::Api
+        }
         _ => HostClass::Any,
     }
 }
@@ -140,7 +147,7 @@ pub(crate) fn route(host: &str) -> Option<HostRoute> {
     }
     let aws = host.strip_suffix(".amazonaws.com").or_else(|| host.strip_suffix(".api.aws"))?;
     let first = aws.split('.').next().unwrap_or("");
-    let emulated = matches!(first, "sts" | "sts-fips") || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX);
+    let emulated = matches!(first, "sts" | "sts-fips") || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) || is_eks_oidc(host);
     (!emulated).then_some(HostRoute::NotEmulated(Cloud::Aws))
 }
 

@@ -113,6 +113,18 @@ pub(crate) fn stable_id(prefix: &str, name: &str) -> String {
     format!("{prefix}{body}")
 }
 
+/// A stable UUID (version 4 layout) derived from `name`, for Kubernetes object uids a world
+/// leaves out. The same name always gives the same uid.
+pub(crate) fn stable_uuid(name: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("uuid:{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ pub mod faults;
 pub mod fence;
 mod hostnames;
 mod ids;
+mod kube_control;
 pub mod journal;
 pub mod lint;
 pub mod offline;

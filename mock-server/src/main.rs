@@ -95,6 +95,10 @@ enum Command {
         /// Do not print the summary of exchanges on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// The pod's Kubernetes service account, `NAMESPACE/NAME`, on `--as eks-irsa`,
+        /// `eks-pod-identity` or `gke` (default: the first that fits).
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        service_account: Option<String>,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<std::ffi::OsString>,
@@ -336,7 +340,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { world, listen, tls_listen, ca_out, proxy, guard } => serve(world, listen, tls_listen, ca_out, proxy, &guard),
         #[cfg(target_os = "linux")]
-        Command::Exec { world, platform, journal, env, unset, server, quiet, command } => exec(world, platform, journal, &env, unset, server, quiet, command),
+        Command::Exec { world, platform, journal, env, unset, server, quiet, service_account, command } => exec(world, platform, journal, &env, unset, server, quiet, service_account, command),
         #[cfg(target_os = "linux")]
         Command::MapIds { pid } => match cloudid_mock::exec::map_ids(pid) {
             Ok(()) => ExitCode::SUCCESS,
@@ -584,6 +588,7 @@ fn exec(
     unset: Vec<String>,
     server: Option<String>,
     quiet: bool,
+    service_account: Option<String>,
     command: Vec<std::ffi::OsString>,
 ) -> ExitCode {
     let model = match load_world(world.as_deref()) {
@@ -610,6 +615,7 @@ fn exec(
     options.unset = unset;
     options.server = server;
     options.summary = !quiet;
+    options.service_account = service_account;
     match cloudid_mock::exec::run(options) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {

@@ -35,6 +35,8 @@ pub enum Service {
     /// Cloud Resource Manager's project lookup.
     #[serde(rename = "cloud_resource_manager")]
     ResourceManager,
+    /// A Kubernetes cluster's API server (discovery, keys, TokenReview).
+    KubeApiserver,
     /// A real cloud API cloudid does not emulate (credentials verified, then refused or forwarded).
     NotEmulated,
     /// cloudid itself: a path no service emulates.
@@ -57,6 +59,7 @@ impl Service {
             Self::ServiceAccountKeys => "service_account_keys",
             Self::GoogleOauth2 => "google_oauth2",
             Self::ResourceManager => "cloud_resource_manager",
+            Self::KubeApiserver => "kube_apiserver",
             Self::NotEmulated => "not_emulated",
             Self::Cloudid => "cloudid",
         }

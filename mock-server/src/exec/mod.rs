@@ -67,6 +67,9 @@ pub struct ExecOptions {
     pub server: Option<String>,
     /// Whether to print the summary of exchanges on stderr.
     pub summary: bool,
+    /// The Kubernetes service account the pod runs as (`NAMESPACE/NAME`) on `eks-irsa`,
+    /// `eks-pod-identity` and `gke`; the first that fits when `None`.
+    pub service_account: Option<String>,
     /// The program and its arguments.
     pub command: Vec<OsString>,
 }
@@ -74,7 +77,7 @@ pub struct ExecOptions {
 impl ExecOptions {
     /// Options running `command` in `world`, platform from the world, summary on.
     pub fn new(world: WorldModel, command: Vec<OsString>) -> Self {
-        Self { world, platform: None, journal: None, env: Vec::new(), unset: Vec::new(), server: None, summary: true, command }
+        Self { world, platform: None, journal: None, env: Vec::new(), unset: Vec::new(), server: None, summary: true, service_account: None, command }
     }
 }
 
@@ -147,7 +150,14 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     let Some(program) = options.command.first().cloned() else {
         return Err(ExecError::Spawn { program: String::new(), source: io::Error::new(io::ErrorKind::InvalidInput, "no command given") });
     };
-    let world = platform.shape(options.world);
+    let world = platform.select_workload(platform.shape(options.world), options.service_account.as_deref()).map_err(|why| ExecError::Platform { platform, why })?;
+    let projection = platform.projection(&world);
+    if projection.is_some() && options.server.is_some() {
+        return Err(ExecError::Setup {
+            step: format!("--as {platform} with --server"),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "the pod's projected token is signed by the serving cloudid: run without --server"),
+        });
+    }
     let scratch = Scratch::create()?;
     let authority = crate::tls::Authority::for_world(&world).map_err(|e| ExecError::Setup { step: "making the TLS certificates".into(), source: io::Error::other(e) })?;
     let ca = scratch.write("cloudid-ca.pem", &authority.ca_pem)?;
@@ -161,7 +171,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     let original_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let hosts_file = scratch.write("hosts", &hosts::hosts_file(&world, platform, &original_hosts))?;
     let resolv_conf = scratch.write("resolv.conf", &format!("# cloudid exec: cloud API names answered by cloudid, every other name NXDOMAIN\nnameserver {}\n", dns::ADDRESS))?;
-    let token_file = scratch.path.join("eks-pod-identity-token");
+    let token_file = scratch.path.join(if platform == Platform::EksIrsa { "token" } else { "eks-pod-identity-token" });
     if let Some(token) = world.aws.containers.iter().find_map(|c| c.auth_token.as_ref()) {
         scratch.write("eks-pod-identity-token", token.expose())?;
     }
@@ -246,6 +256,10 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         let clock = crate::Clock::system();
         crate::apply_clock_config(&world, &clock);
         let shared = crate::Shared::new(world, clock);
+        if let Some(p) = projection {
+            shared.kubelet.mount(p, token_file.clone(), |p| shared.mint_projected(p)).map_err(|e| ExecError::Setup { step: "writing the pod's projected token".into(), source: io::Error::other(e) })?;
+            crate::kube_control::keep_fresh(std::sync::Arc::downgrade(&shared));
+        }
         let router = crate::router(shared.clone());
         let limits = crate::Limits::default();
         for addr in &metadata {

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use super::{ExecError, setup};
 use crate::world::WorldModel;
+use crate::world::kubernetes::{AUDIENCE_ANNOTATION, ClusterKind, ClusterModel, EXPIRATION_ANNOTATION, POD_IDENTITY_AUDIENCE, ROLE_ARN_ANNOTATION, ServiceAccount, WorkloadRef};
 use crate::world::model::ContainerAgent;
+use crate::world::projected::Projection;
 
 /// A platform preset (`--as`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,8 +23,16 @@ pub enum Platform {
     /// the task metadata v4 endpoint and the region variables.
     Ecs,
     /// An EKS pod with Pod Identity: the agent at 169.254.170.23 and fd00:ec2::23,
-    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (the
+    /// pod's projected token, kept fresh as the kubelet does).
     EksPodIdentity,
+    /// An EKS pod with IAM roles for service accounts: `AWS_ROLE_ARN`,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` (the projected token, kept fresh), `AWS_STS_REGIONAL_ENDPOINTS`
+    /// and the region variables, as the pod identity webhook injects them.
+    EksIrsa,
+    /// A GKE pod with Workload Identity: the GKE metadata server at 169.254.169.254 and
+    /// `metadata.google.internal`, answering for the pod's Kubernetes service account.
+    Gke,
     /// A Compute Engine VM: the metadata server at 169.254.169.254 and `metadata.google.internal`; no variables.
     Gce,
     /// A Cloud Run service: the metadata server, `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION`, `PORT`.
@@ -54,6 +64,8 @@ impl Platform {
             Self::Ec2 => "ec2",
             Self::Ecs => "ecs",
             Self::EksPodIdentity => "eks-pod-identity",
+            Self::EksIrsa => "eks-irsa",
+            Self::Gke => "gke",
             Self::Gce => "gce",
             Self::CloudRun => "cloud-run",
             Self::CloudRunJob => "cloud-run-job",
@@ -69,7 +81,7 @@ impl Platform {
             Self::Ec2
         } else if agent(ContainerAgent::Ecs) {
             Self::Ecs
-        } else if agent(ContainerAgent::PodIdentity) {
+        } else if agent(ContainerAgent::PodIdentity) || world.kubernetes.first_association().is_some() {
             Self::EksPodIdentity
         } else if world.gcp.default_account().is_some() {
             Self::Gce
@@ -80,7 +92,79 @@ impl Platform {
 
     /// Whether the platform is Google's (its metadata server at `metadata.google.internal`).
     pub(crate) fn is_google(self) -> bool {
-        matches!(self, Self::Gce | Self::CloudRun | Self::CloudRunJob)
+        matches!(self, Self::Gce | Self::CloudRun | Self::CloudRunJob | Self::Gke)
+    }
+
+    /// The cluster kind this platform's pods run on, if it is a Kubernetes one.
+    fn cluster_kind(self) -> Option<ClusterKind> {
+        match self {
+            Self::EksIrsa | Self::EksPodIdentity => Some(ClusterKind::Eks),
+            Self::Gke => Some(ClusterKind::Gke),
+            _ => None,
+        }
+    }
+
+    /// Whether `sa` of `cluster` can be this platform's workload: on the right kind of cluster,
+    /// with what the platform needs (an IRSA role annotation, a Pod Identity association).
+    fn fits(self, cluster: &ClusterModel, sa: &ServiceAccount) -> bool {
+        Some(cluster.kind) == self.cluster_kind()
+            && match self {
+                Self::EksIrsa => sa.annotations.contains_key(ROLE_ARN_ANNOTATION),
+                Self::EksPodIdentity => cluster.association(&sa.namespace, &sa.name).is_some(),
+                _ => true,
+            }
+    }
+
+    /// The world with its workload chosen for this platform: the service account `requested`
+    /// (`NAMESPACE/NAME`, searched in every cluster of the platform's kind) or the first that
+    /// fits; for other platforms, none. A requested account that does not fit is an error.
+    pub fn select_workload(self, mut world: WorldModel, requested: Option<&str>) -> Result<WorldModel, String> {
+        let Some(kind) = self.cluster_kind() else {
+            world.kubernetes.workload = None;
+            return match requested {
+                Some(_) => Err(format!("--service-account is for the Kubernetes platforms (eks-irsa, eks-pod-identity, gke), not {self}")),
+                None => Ok(world),
+            };
+        };
+        if self == Self::EksPodIdentity && requested.is_none() && world.aws.containers.iter().any(|c| c.agent == ContainerAgent::PodIdentity) {
+            return Ok(world);
+        }
+        let wanted = match requested {
+            Some(r) => Some(r.split_once('/').ok_or_else(|| format!("--service-account `{r}` is not NAMESPACE/NAME"))?),
+            None => None,
+        };
+        let found = world.kubernetes.clusters.iter().filter(|c| c.kind == kind).find_map(|c| {
+            c.service_accounts.iter().find(|sa| wanted.is_none_or(|(ns, n)| sa.namespace == ns && sa.name == n) && (wanted.is_some() || self.fits(c, sa))).map(|sa| (c, sa))
+        });
+        let Some((cluster, sa)) = found else {
+            return Err(match wanted {
+                Some((ns, n)) => format!("no service account {ns}/{n} in the world's {kind:?} clusters"),
+                None => self.missing(&world).unwrap_or_else(|| "the world has no workload for it".into()),
+            });
+        };
+        if !self.fits(cluster, sa) {
+            let need = match self {
+                Self::EksIrsa => format!("the {ROLE_ARN_ANNOTATION} annotation (IRSA)"),
+                _ => "a Pod Identity association".into(),
+            };
+            return Err(format!("service account {}/{} of cluster {} has no {need}", sa.namespace, sa.name, cluster.name));
+        }
+        world.kubernetes.workload = Some(WorkloadRef { cluster: cluster.name.clone(), namespace: sa.namespace.clone(), service_account: sa.name.clone() });
+        Ok(world)
+    }
+
+    /// The projected token the workload's pod has mounted, if the platform mounts one.
+    pub fn projection(self, world: &WorldModel) -> Option<Projection> {
+        let (cluster, sa) = world.kubernetes.workload()?;
+        let (audience, expiration) = match self {
+            Self::EksIrsa => (
+                sa.annotations.get(AUDIENCE_ANNOTATION).cloned().unwrap_or_else(|| "sts.amazonaws.com".into()),
+                sa.annotations.get(EXPIRATION_ANNOTATION).and_then(|e| e.parse().ok()).unwrap_or(86_400),
+            ),
+            Self::EksPodIdentity => (POD_IDENTITY_AUDIENCE.to_string(), 86_400),
+            _ => return None,
+        };
+        Some(Projection { cluster: cluster.name.clone(), namespace: sa.namespace.clone(), service_account: sa.name.clone(), audience, expiration_seconds: expiration })
     }
 
     /// Why the world cannot host this platform, if it cannot.
@@ -89,7 +173,13 @@ impl Platform {
         match self {
             Self::Ec2 if world.aws.ec2.is_none() => Some("the world has no EC2 instance (`aws.ec2`)".into()),
             Self::Ecs if !agent(ContainerAgent::Ecs) => Some("the world has no ECS task (an `aws.containers` entry with `agent: ecs`)".into()),
-            Self::EksPodIdentity if !agent(ContainerAgent::PodIdentity) => Some("the world has no Pod Identity association (an `aws.containers` entry with `agent: pod_identity`)".into()),
+            Self::EksPodIdentity if !agent(ContainerAgent::PodIdentity) && world.kubernetes.first_association().is_none() => {
+                Some("the world has no Pod Identity association (in an EKS cluster's `pod_identity_associations`, or an `aws.containers` entry with `agent: pod_identity`)".into())
+            }
+            Self::EksIrsa | Self::Gke if !world.kubernetes.clusters.iter().any(|c| c.service_accounts.iter().any(|sa| self.fits(c, sa))) => Some(match self {
+                Self::EksIrsa => format!("the world has no EKS service account with the {ROLE_ARN_ANNOTATION} annotation (`kubernetes.clusters`)"),
+                _ => "the world has no GKE cluster with a service account (`kubernetes.clusters` with `kind: gke`)".into(),
+            }),
             p if p.is_google() && world.gcp.default_account().is_none() => Some("the world has no attached service account (`default: true` in `gcp.service_accounts`)".into()),
             _ => None,
         }
@@ -125,8 +215,8 @@ impl Platform {
             Self::Ec2 => &[METADATA_V4, IMDS_V6],
             Self::Ecs => &[ECS_AGENT],
             Self::EksPodIdentity => &[POD_IDENTITY_V4, POD_IDENTITY_V6],
-            Self::Gce | Self::CloudRun | Self::CloudRunJob => &[METADATA_V4],
-            Self::GithubActions => &[],
+            Self::Gce | Self::CloudRun | Self::CloudRunJob | Self::Gke => &[METADATA_V4],
+            Self::GithubActions | Self::EksIrsa => &[],
         };
         list.iter().filter_map(|a| a.parse().ok()).collect()
     }
@@ -139,7 +229,16 @@ impl Platform {
         };
         let region = &world.aws.region;
         match self {
-            Self::Ec2 | Self::Gce => {}
+            Self::Ec2 | Self::Gce | Self::Gke => {}
+            Self::EksIrsa => {
+                if let Some((_, sa)) = world.kubernetes.workload() {
+                    set("AWS_ROLE_ARN", sa.annotations.get(ROLE_ARN_ANNOTATION).cloned().unwrap_or_default());
+                }
+                set("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.display().to_string());
+                set("AWS_STS_REGIONAL_ENDPOINTS", "regional".into());
+                set("AWS_REGION", region.clone());
+                set("AWS_DEFAULT_REGION", region.clone());
+            }
             Self::Ecs => {
                 if let Some(c) = world.aws.containers.first() {
                     set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", c.path.clone());

@@ -53,7 +53,18 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request, ne
             match claimed {
                 None => next.run(req).await,
                 Some(HostRoute::ResourceManager) => super::resource_manager::serve(shared, req).await,
-                Some(HostRoute::NotEmulated(cloud)) => super::not_emulated::serve(shared, cloud, host.unwrap_or_default(), req).await,
+                Some(HostRoute::NotEmulated(cloud)) => {
+                    // A world's issuer may live on an API host (a GKE cluster's on
+                    // container.googleapis.com): its documents are served, the rest is not emulated.
+                    let host = host.unwrap_or_default();
+                    if req.method() == axum::http::Method::GET
+                        && let Some(answer) = super::oidc_discovery::by_host(&shared, &host, req.uri().path())
+                    {
+                        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+                        return crate::exchange::serve!(shared, &super::oidc_discovery::Discovery, &method, &path, answer);
+                    }
+                    super::not_emulated::serve(shared, cloud, host, req).await
+                }
             }
         })
         .await

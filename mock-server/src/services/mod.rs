@@ -11,6 +11,7 @@ pub(crate) mod github_oidc;
 pub(crate) mod google_rpc;
 pub(crate) mod google_sts;
 pub(crate) mod iam_credentials;
+pub(crate) mod kube_apiserver;
 pub(crate) mod not_emulated;
 pub(crate) mod oidc_discovery;
 pub(crate) mod resource_manager;
@@ -37,6 +38,7 @@ pub(crate) fn router(model: &WorldModel) -> Router<Arc<Shared>> {
         .merge(github_oidc::router())
         .merge(google_sts::router())
         .merge(iam_credentials::router())
+        .merge(kube_apiserver::router())
         .merge(oidc_discovery::router())
         .merge(service_account_keys::router())
 }

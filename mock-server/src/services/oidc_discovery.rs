@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::exchange::{Answer, Service, Shared, Slice, Unclaimed, not_found, noted};
 use crate::journal::{Check, Note, Verdict};
 use crate::world::issuers::{AWS_OUTBOUND_HOST_SUFFIX, GITHUB_ISS, GOOGLE_ISS, Issuer};
+use crate::world::kubernetes::ClusterKind;
 
 /// Discovery and key routes by path.
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -47,7 +48,54 @@ fn json_response(body: Value) -> Response {
 }
 
 fn jwks_doc(issuer: &Issuer, shared: &Shared) -> Value {
-    json!({ "keys": issuer.jwks(shared.clock.now()) })
+    let keys = issuer.jwks(shared.clock.now());
+    if issuer.cluster.is_none() {
+        return json!({ "keys": keys });
+    }
+    // kube-apiserver and EKS publish bare RSA keys marked for signing: no certificate.
+    let keys: Vec<Value> = keys.iter().map(|k| json!({"use": "sig", "kty": k.kty, "kid": k.kid, "alg": k.alg, "n": k.n, "e": k.e})).collect();
+    json!({ "keys": keys })
+}
+
+/// Where a cluster issuer's keys are: EKS `…/keys`, GKE `…/jwks`, kube-apiserver
+/// `…/openid/v1/jwks`.
+pub(crate) fn cluster_jwks_path(kind: ClusterKind) -> &'static str {
+    match kind {
+        ClusterKind::Eks => "/keys",
+        ClusterKind::Gke => "/jwks",
+        ClusterKind::Generic => "/openid/v1/jwks",
+    }
+}
+
+/// A cluster issuer's discovery document, in its platform's shape.
+fn cluster_discovery(issuer: &Issuer, kind: ClusterKind, jwks_uri: &str) -> Value {
+    match kind {
+        ClusterKind::Eks => json!({
+            "issuer": issuer.iss,
+            "jwks_uri": jwks_uri,
+            "authorization_endpoint": "urn:kubernetes:programmatic_authorization",
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "claims_supported": ["sub", "iss"],
+            "id_token_signing_alg_values_supported": ["RS256"]
+        }),
+        ClusterKind::Gke => json!({
+            "issuer": issuer.iss,
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["iss", "sub", "kubernetes.io"],
+            "grant_types": ["urn:kubernetes:grant_type:programmatic_authorization"]
+        }),
+        ClusterKind::Generic => json!({
+            "issuer": issuer.iss,
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"]
+        }),
+    }
 }
 
 fn certs_doc(issuer: &Issuer, shared: &Shared) -> Value {
@@ -61,6 +109,9 @@ fn certs_doc(issuer: &Issuer, shared: &Shared) -> Value {
 }
 
 fn discovery_doc(issuer: &Issuer, jwks_uri: &str) -> Value {
+    if let Some(kind) = issuer.cluster {
+        return cluster_discovery(issuer, kind, jwks_uri);
+    }
     if issuer.iss == GOOGLE_ISS {
         json!({
             "issuer": issuer.iss,
@@ -171,11 +222,27 @@ pub(crate) fn by_host(shared: &Shared, host: &str, path: &str) -> Option<Answer>
         };
         return Some(serve(shared, &google, doc, "https://www.googleapis.com/oauth2/v3/certs"));
     }
-    let issuer = state.issuers.all().iter().find(|i| i.iss.strip_prefix("https://").and_then(|r| r.split('/').next()) == Some(host))?.clone();
+    let base_of = |i: &Issuer| i.iss.strip_prefix("https://").and_then(|r| r.split_once('/').map(|(_, p)| format!("/{p}"))).unwrap_or_default();
+    let issuer = state
+        .issuers
+        .all()
+        .iter()
+        .find(|i| i.iss.strip_prefix("https://").and_then(|r| r.split('/').next()) == Some(host) && path.strip_prefix(base_of(i).as_str()).is_some_and(|r| r.starts_with('/')))?
+        .clone();
     drop(state);
-    let base = issuer.iss.strip_prefix("https://").and_then(|r| r.split_once('/').map(|(_, p)| format!("/{p}"))).unwrap_or_default();
+    let base = base_of(&issuer);
     let rest = path.strip_prefix(base.as_str())?;
     let aws = issuer.iss.ends_with(AWS_OUTBOUND_HOST_SUFFIX);
+    if let Some(kind) = issuer.cluster {
+        let jwks = cluster_jwks_path(kind);
+        let jwks_uri = format!("{}{jwks}", issuer.iss);
+        let doc = match rest {
+            "/.well-known/openid-configuration" => Doc::Discovery,
+            r if r == jwks => Doc::Jwks,
+            _ => return None,
+        };
+        return Some(serve(shared, &issuer, doc, &jwks_uri));
+    }
     let jwks_uri = match () {
         _ if issuer.iss == GOOGLE_ISS => "https://www.googleapis.com/oauth2/v3/certs".to_string(),
         _ if aws => format!("{}/.well-known/jwks.json", issuer.iss),

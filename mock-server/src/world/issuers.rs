@@ -46,7 +46,7 @@ macro_rules! fixture_key {
 /// key, stored so that start-up signs nothing (aws-lc seeds its random generator — ~35 ms of
 /// jitter entropy — on the first RSA signature, and a certificate is one).
 const FIXTURE_KEYS: &[(&str, &str, &str)] =
-    &[fixture_key!("github-actions-1"), fixture_key!("github-actions-2"), fixture_key!("google-1"), fixture_key!("google-2"), fixture_key!("extra-issuer-1"), fixture_key!("aws-sts-1")];
+    &[fixture_key!("github-actions-1"), fixture_key!("github-actions-2"), fixture_key!("google-1"), fixture_key!("google-2"), fixture_key!("extra-issuer-1"), fixture_key!("aws-sts-1"), fixture_key!("kubernetes-1"), fixture_key!("kubernetes-2"), fixture_key!("kubernetes-3")];
 
 /// The `'static` name of bundled fixture key `name`, if there is one.
 pub fn fixture_name(name: &str) -> Option<&'static str> {
@@ -166,6 +166,11 @@ impl SigningKey {
         header.insert("kid".into(), json!(self.kid));
         header.insert("typ".into(), json!("JWT"));
         header.extend(extra_header.clone());
+        self.sign_with_header(claims, header)
+    }
+
+    /// Signs `claims` with RS256 under exactly `header` (which names the algorithm and key).
+    pub fn sign_with_header(&self, claims: &Value, header: Map<String, Value>) -> String {
         let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut sig).expect("RSA signing");
@@ -190,6 +195,10 @@ pub struct Issuer {
     pub unreachable: bool,
     /// A P-384 key it also signs with (ES384), published beside the RSA keys.
     pub es384: Option<super::ec_key::EcSigningKey>,
+    /// A key schedule (a Kubernetes cluster's rotation), which then decides the signing key.
+    pub schedule: Option<Schedule>,
+    /// The kind of Kubernetes cluster this issuer is, if it is one (its documents' shapes).
+    pub cluster: Option<super::kubernetes::ClusterKind>,
     next_fixture: usize,
     fixtures: Vec<&'static str>,
 }
@@ -205,6 +214,8 @@ impl Issuer {
             static_keys: Vec::new(),
             unreachable: false,
             es384: None,
+            schedule: None,
+            cluster: None,
             next_fixture: 1,
             fixtures: fixtures.to_vec(),
         }
@@ -215,10 +226,21 @@ impl Issuer {
         Self { static_keys: keys.into_iter().map(|k| Arc::new(PreparedKey::new(k))).collect(), ..Self::signing(name, iss, &[]) }
     }
 
-    /// Every key a verifier may use at `now`: the active key, retired keys in their grace
-    /// period, and inline keys.
+    /// The key a token minted at `now` is signed with: the schedule's, else the active key.
+    pub fn signer(&self, now: OffsetDateTime) -> Option<&SigningKey> {
+        match &self.schedule {
+            Some(s) => Some(s.current(now)),
+            None => self.active.as_ref(),
+        }
+    }
+
+    /// Every key a verifier may use at `now`: the active key (or the schedule's current and,
+    /// during its overlap, previous key), retired keys in their grace period, and inline keys.
     pub fn keys(&self, now: OffsetDateTime) -> Vec<Arc<PreparedKey>> {
-        let mut keys: Vec<Arc<PreparedKey>> = self.active.iter().map(|k| k.prepared.clone()).collect();
+        let mut keys: Vec<Arc<PreparedKey>> = match &self.schedule {
+            Some(s) => s.published(now).into_iter().map(|k| k.prepared.clone()).collect(),
+            None => self.active.iter().map(|k| k.prepared.clone()).collect(),
+        };
         keys.extend(self.retired.iter().filter(|(_, until)| *until > now).map(|(k, _)| k.prepared.clone()));
         keys.extend(self.es384.iter().map(|k| k.prepared.clone()));
         keys.extend(self.static_keys.iter().cloned());
@@ -241,6 +263,9 @@ impl Issuer {
     /// returned.
     pub fn rotate(&mut self, now: OffsetDateTime, grace: time::Duration) -> Option<&SigningKey> {
         let until = now.checked_add(grace)?;
+        if let Some(schedule) = self.schedule.take() {
+            self.active = Some(schedule.current(now).clone());
+        }
         let next = match self.fixtures.get(self.next_fixture) {
             Some(f) => SigningKey::fixture(f)?,
             None => SigningKey::generate(),
@@ -253,10 +278,72 @@ impl Issuer {
     }
 }
 
+/// A signing-key schedule: key `i % keys.len()` signs during the `i`-th period of `every` from
+/// `start`, and stays published `overlap` into the next.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// When the first period begins.
+    pub start: OffsetDateTime,
+    /// The length of a period (zero: the first key forever).
+    pub every: time::Duration,
+    /// How long a key outlives its period in the JWKS.
+    pub overlap: time::Duration,
+    /// The keys, in the order they take over.
+    pub keys: Vec<SigningKey>,
+}
+
+impl Schedule {
+    /// The period `now` falls in, and how far into it.
+    fn period(&self, now: OffsetDateTime) -> (i128, time::Duration) {
+        let since = (now - self.start).max(time::Duration::ZERO);
+        if self.every <= time::Duration::ZERO {
+            return (0, since);
+        }
+        let (total, every) = (since.whole_nanoseconds(), self.every.whole_nanoseconds());
+        (total / every, time::Duration::nanoseconds(i64::try_from(total % every).unwrap_or(i64::MAX)))
+    }
+
+    fn key(&self, period: i128) -> &SigningKey {
+        &self.keys[(period.rem_euclid(self.keys.len() as i128)) as usize]
+    }
+
+    /// The key signing at `now`.
+    pub fn current(&self, now: OffsetDateTime) -> &SigningKey {
+        self.key(self.period(now).0)
+    }
+
+    /// The keys published at `now`: the current one, and the previous one during the overlap.
+    pub fn published(&self, now: OffsetDateTime) -> Vec<&SigningKey> {
+        let (n, into) = self.period(now);
+        let mut keys = vec![self.key(n)];
+        if n > 0 && into < self.overlap {
+            keys.push(self.key(n - 1));
+        }
+        keys
+    }
+}
+
 impl IssuerAuthority {
-    /// The issuers of `model`: the built-ins adjusted by, and extended with, `model.issuers`.
-    pub fn from_model(model: &super::WorldModel) -> Self {
-        let outbound = model.aws.all_accounts().filter(|a| a.outbound_identity_federation).map(|a| Issuer::aws_outbound(a.account_id)).collect();
+    /// The issuers of `model` at `now`: the built-ins adjusted by, and extended with,
+    /// `model.issuers`, and one per Kubernetes cluster (its key schedule starting `now`).
+    pub fn from_model(model: &super::WorldModel, now: OffsetDateTime) -> Self {
+        let mut outbound: Vec<Issuer> = model.aws.all_accounts().filter(|a| a.outbound_identity_federation).map(|a| Issuer::aws_outbound(a.account_id)).collect();
+        let cluster_keys: Vec<SigningKey> = if model.kubernetes.clusters.is_empty() {
+            Vec::new()
+        } else {
+            ["kubernetes-1", "kubernetes-2", "kubernetes-3"].iter().filter_map(|k| SigningKey::fixture(k)).collect()
+        };
+        for (i, c) in model.kubernetes.clusters.iter().enumerate() {
+            let mut keys = cluster_keys.clone();
+            let n = keys.len().max(1);
+            keys.rotate_left(i % n);
+            let mut issuer = Issuer::signing(&c.issuer_name(), &c.issuer_url(&model.aws.region, &model.gcp), &[]);
+            issuer.active = keys.first().cloned();
+            issuer.cluster = Some(c.kind);
+            let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+            issuer.schedule = Some(Schedule { start: now, every: secs(c.key_rotation.every_seconds), overlap: secs(c.key_rotation.overlap_seconds), keys });
+            outbound.push(issuer);
+        }
         let mut auth = Self::new(outbound);
         for m in &model.issuers {
             let existing = auth.issuers.iter().position(|i| i.name == m.name);

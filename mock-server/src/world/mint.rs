@@ -53,6 +53,6 @@ pub fn mint(model: &WorldModel, state: &mut WorldState, now: OffsetDateTime, iss
         }
     };
     tokens::apply_overrides(&mut claims, overrides);
-    let key = state.issuers.by_name(issuer).and_then(|i| i.active.as_ref()).ok_or_else(|| format!("issuer `{issuer}` has no signing key"))?;
+    let key = state.issuers.by_name(issuer).and_then(|i| i.signer(now)).ok_or_else(|| format!("issuer `{issuer}` has no signing key"))?;
     Ok(key.sign(&claims, &Map::new()))
 }

@@ -7,11 +7,15 @@ pub mod expiring;
 pub mod google_tokens;
 pub mod import;
 pub mod issuers;
+pub mod kubelet;
+pub mod kubernetes;
+pub mod projected;
 pub mod load;
 pub mod mint;
 pub mod model;
 mod referenced;
 pub mod sa_keys;
+pub mod sa_token;
 pub mod strict_json;
 pub mod tokens;
 
@@ -66,7 +70,7 @@ impl WorldState {
             booted_http_date: axum::http::HeaderValue::from_str(&crate::clock::http_date(now)).unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
             rng: StdRng::seed_from_u64(model.seed),
             credentials: CredentialAuthority::with_capacity(model.credential_capacity),
-            issuers: issuers::IssuerAuthority::from_model(model),
+            issuers: issuers::IssuerAuthority::from_model(model, now),
             google_tokens: google_tokens::GoogleTokenAuthority::default(),
             imds_tokens: Default::default(),
         }

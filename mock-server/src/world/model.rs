@@ -38,6 +38,10 @@ pub struct WorldModel {
     /// Google's mapping and binding); refusals always do.
     #[serde(default)]
     pub explain_grants: bool,
+    /// Kubernetes clusters: their service-account token issuers, service accounts, pods and EKS
+    /// Pod Identity associations.
+    #[serde(default)]
+    pub kubernetes: super::kubernetes::KubernetesModel,
     /// Services cloudid does not emulate, forwarded to a server of the user's (DynamoDB Local,
     /// a BigQuery emulator, moto) once the request's credentials are verified.
     #[serde(default)]

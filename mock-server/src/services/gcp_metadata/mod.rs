@@ -2,6 +2,7 @@
 //! `metadata.google.internal`: `/computeMetadata/v1/…` with `Metadata-Flavor: Google`, service
 //! account access tokens and identity tokens, project and instance facts.
 
+mod gke;
 pub(crate) mod respond;
 
 use std::collections::HashMap;
@@ -63,6 +64,9 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     let path = req.uri().path();
     let mut note = Note::new("gcp_metadata", "GetMetadata", Verdict::Error);
     let model = shared.model.clone();
+    if let Some((cluster, ksa)) = gke::workload(&model) {
+        return gke::answer(shared, req, cluster, ksa);
+    }
     let gcp = &model.gcp;
     let Some(default_sa) = gcp.default_account() else {
         note.checks.push(Check::fail("gce.instance", "this world has no metadata server (no default service account)"));

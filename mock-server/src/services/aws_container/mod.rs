@@ -1,5 +1,8 @@
 //! Container credentials: the ECS agent (`/v2/credentials/<id>`, as ECS, Fargate and App Runner
-//! tasks reach it) and the EKS Pod Identity agent (`/v1/credentials` with a token).
+//! tasks reach it) and the EKS Pod Identity agent (`/v1/credentials` with a token): a world's
+//! fixed token here, its clusters' projected tokens in [`pod_identity`].
+
+mod pod_identity;
 
 use std::sync::Arc;
 
@@ -21,6 +24,9 @@ pub(crate) fn router(model: &WorldModel) -> Router<Arc<Shared>> {
         if c.agent == ContainerAgent::PodIdentity {
             router = router.route(&c.path, any(handle));
         }
+    }
+    if pod_identity::serves(model) && !model.aws.containers.iter().any(|c| c.path == pod_identity::PATH) {
+        router = router.route(pod_identity::PATH, any(handle));
     }
     router
 }
@@ -52,6 +58,9 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         };
         return refuse(note, e);
     }
+    if container.is_none() && path == pod_identity::PATH && pod_identity::serves(&shared.model) {
+        return pod_identity::answer(shared, req);
+    }
     let Some(container) = container else {
         let id = path.trim_start_matches("/v2/credentials").trim_start_matches('/');
         let (code, message) = if id.is_empty() { ("NoIdInRequest", "CredentialsV2Request: No ID in the request") } else { ("InvalidIdInRequest", "CredentialsV2Request: Credentials not found") };
@@ -72,13 +81,13 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
     note.principal = Some(cred.receipt.principal.clone());
     note.checks.push(Check::pass("container.credentials", if rotated { "issued new credentials" } else { "current credentials" }));
     note.issued = Some(cred.receipt.clone());
-    noted(document(container, &cred), note)
+    noted(document(container.agent == ContainerAgent::PodIdentity, &cred), note)
 }
 
 /// A refusal of either agent, in that agent's shape: the ECS agent's JSON
 /// (`code`/`message`/`HTTPErrorCode`) or the Pod Identity agent's Go `http.Error` text. Whether it
 /// denies is the variant's: a token refusal denies even when the agent answers 400.
-enum ContainerError {
+pub(super) enum ContainerError {
     /// The ECS agent's JSON error.
     Ecs { status: StatusCode, code: &'static str, message: &'static str, denial: bool },
     /// The Pod Identity agent's text error.
@@ -114,7 +123,7 @@ impl crate::exchange::Refusal for ContainerError {
 }
 
 /// A refused answer: the verdict the refusal gives, and its body.
-fn refuse(note: Note, e: ContainerError) -> Answer {
+pub(super) fn refuse(note: Note, e: ContainerError) -> Answer {
     crate::exchange::Refusal::answer(&e, note, "")
 }
 
@@ -172,7 +181,8 @@ fn credentials(shared: &Shared, container: &ContainerModel) -> (Arc<IssuedCreden
     )
 }
 
-fn document(container: &ContainerModel, cred: &IssuedCredential) -> Response {
+/// The credentials document; the Pod Identity agent's (`pod_identity`) carries `AccountId`.
+pub(super) fn document(pod_identity: bool, cred: &IssuedCredential) -> Response {
     let mut body = serde_json::Map::new();
     let mut put = |k: &str, v: String| {
         body.insert(k.to_string(), serde_json::Value::String(v));
@@ -181,7 +191,7 @@ fn document(container: &ContainerModel, cred: &IssuedCredential) -> Response {
     put("AccessKeyId", cred.access_key_id.clone());
     put("SecretAccessKey", cred.secret_access_key.expose().to_string());
     put("Token", cred.session_token.expose().to_string());
-    if container.agent == ContainerAgent::PodIdentity {
+    if pod_identity {
         put("AccountId", cred.principal.account_id.clone());
     }
     put("Expiration", cred.receipt.expiration.clone());
