@@ -144,7 +144,7 @@ impl Platform {
         };
         if !self.fits(cluster, sa) {
             let need = match self {
-                Self::EksIrsa => format!("the {ROLE_ARN_ANNOTATION} annotation (IRSA)"),
+                Self::EksIrsa => format!("{ROLE_ARN_ANNOTATION} annotation (IRSA)"),
                 _ => "a Pod Identity association".into(),
             };
             return Err(format!("service account {}/{} of cluster {} has no {need}", sa.namespace, sa.name, cluster.name));

@@ -187,7 +187,9 @@ pub(super) fn document(pod_identity: bool, cred: &IssuedCredential) -> Response 
     let mut put = |k: &str, v: String| {
         body.insert(k.to_string(), serde_json::Value::String(v));
     };
-    put("RoleArn", cred.principal.role_arn());
+    if !pod_identity {
+        put("RoleArn", cred.principal.role_arn());
+    }
     put("AccessKeyId", cred.access_key_id.clone());
     put("SecretAccessKey", cred.secret_access_key.expose().to_string());
     put("Token", cred.session_token.expose().to_string());
