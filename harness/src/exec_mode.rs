@@ -107,11 +107,16 @@ pub fn wrap(cloudid: &str, endpoint: &str, world_yaml: &str, flow: Flow, prepare
     let world = cloudid_mock::world::parse("<scenario world>", world_yaml).map_err(|e| e.to_string())?;
     let full_uri = prepared.env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").cloned().unwrap_or_default();
     let container_platform = || {
-        let pod = world.aws.containers.iter().any(|c| c.agent == cloudid_mock::world::model::ContainerAgent::PodIdentity && full_uri.ends_with(&c.path));
+        let pod = world.aws.containers.iter().any(|c| c.agent == cloudid_mock::world::model::ContainerAgent::PodIdentity && full_uri.ends_with(&c.path))
+            || (full_uri.ends_with(cloudid_mock::env::POD_IDENTITY_PATH) && world.kubernetes.first_association().is_some());
         if pod { "eks-pod-identity" } else { "ecs" }
     };
     let credential_file_is_aws = prepared.vars.get("cred_config").and_then(|p| std::fs::read_to_string(p).ok()).is_some_and(|t| t.contains("\"aws1\""));
+    let gke = world.kubernetes.workload().filter(|(c, _)| c.kind == cloudid_mock::world::kubernetes::ClusterKind::Gke).map(|(_, sa)| format!("{}/{}", sa.namespace, sa.name));
+    let service_account = prepared.pod.as_ref().map(|(_, sa)| sa.clone()).or(gke.clone());
     let platform = match flow {
+        _ if prepared.pod.is_some() => prepared.pod.as_ref().map_or("ec2", |(p, _)| *p),
+        Flow::GcpMetadata if gke.is_some() => "gke",
         Flow::AwsImds => "ec2",
         Flow::AwsContainer | Flow::GoogleAwsSupplier => container_platform(),
         Flow::AwsRoleChain if prepared.env.contains_key("AWS_EC2_METADATA_SERVICE_ENDPOINT") => "ec2",
@@ -131,6 +136,9 @@ pub fn wrap(cloudid: &str, endpoint: &str, world_yaml: &str, flow: Flow, prepare
     let world_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     std::fs::write(world_file.path(), world_yaml).map_err(|e| e.to_string())?;
     prefix.extend(["--world".to_string(), world_file.path().display().to_string(), "--as".to_string(), platform.to_string()]);
+    if let Some(sa) = service_account {
+        prefix.extend(["--service-account".to_string(), sa]);
+    }
     Ok(Wrapped { prefix, world_file })
 }
 

@@ -16,6 +16,43 @@ pub struct Prepared {
     pub vars: BTreeMap<String, String>,
     /// Files that must live as long as the run.
     pub files: Vec<tempfile::NamedTempFile>,
+    /// Under `cloudid exec`: the platform and the pod's Kubernetes service account
+    /// (`NAMESPACE/NAME`), when the flow runs in a cluster.
+    pub pod: Option<(&'static str, String)>,
+}
+
+/// A projected service-account token of the world's clusters for `service_account`
+/// (`NAMESPACE/NAME`): in a file the server keeps fresh as the kubelet does (`refresh`), or written
+/// once. The file and the token.
+async fn projected(cloud: &CloudId, service_account: &str, audience: Option<&str>, refresh: bool) -> Result<(tempfile::NamedTempFile, String), String> {
+    let (namespace, name) = service_account.split_once('/').ok_or_else(|| format!("service_account `{service_account}` is not NAMESPACE/NAME"))?;
+    let cluster = cloud
+        .world()
+        .kubernetes
+        .clusters
+        .iter()
+        .find(|c| c.service_account(namespace, name).is_some())
+        .ok_or_else(|| format!("no cluster of the world has the service account {service_account}"))?;
+    let f = file("")?;
+    let mut request = json!({"cluster": cluster.name, "namespace": namespace, "service_account": name, "audience": audience});
+    if refresh {
+        request["path"] = json!(f.path());
+    }
+    let answer = cloud.control().kubernetes_token(&request).await.map_err(|e| format!("projected token: {e}"))?;
+    let token = answer["token"].as_str().unwrap_or_default().to_string();
+    if !refresh {
+        std::fs::write(f.path(), &token).map_err(|e| e.to_string())?;
+    }
+    Ok((f, token))
+}
+
+/// The service account `param` names, else the first of the world's EKS clusters that `fits`.
+fn eks_service_account(cloud: &CloudId, param: Option<&str>, fits: impl Fn(&cloudid_mock::world::kubernetes::ClusterModel, &cloudid_mock::world::kubernetes::ServiceAccount) -> bool) -> Option<String> {
+    if let Some(p) = param {
+        return Some(p.to_string());
+    }
+    let world = cloud.world();
+    world.kubernetes.clusters.iter().filter(|c| c.kind == cloudid_mock::world::kubernetes::ClusterKind::Eks).find_map(|c| c.service_accounts.iter().find(|sa| fits(c, sa)).map(|sa| format!("{}/{}", sa.namespace, sa.name)))
 }
 
 fn param<'a>(params: &'a BTreeMap<String, Value>, k: &str, default: &'a str) -> &'a str {
@@ -55,10 +92,27 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
         }
         Flow::AwsContainer => {
             p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+            let cluster_agent = p.env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some_and(|u| u.ends_with(cloudid_mock::env::POD_IDENTITY_PATH))
+                && cloud.world().kubernetes.first_association().is_some()
+                && !cloud.world().aws.containers.iter().any(|c| c.path == cloudid_mock::env::POD_IDENTITY_PATH);
+            let refresh = params.get("token_refresh").and_then(Value::as_bool) != Some(false);
+            let token_file = params.get("token_file").and_then(Value::as_bool) == Some(true);
+            if cluster_agent {
+                // The pod's projected token for pods.eks.amazonaws.com, as EKS mounts it.
+                let sa = eks_service_account(cloud, params.get("service_account").and_then(Value::as_str), |c, sa| c.association(&sa.namespace, &sa.name).is_some()).unwrap_or_default();
+                let (f, token) = projected(cloud, &sa, Some(cloudid_mock::world::kubernetes::POD_IDENTITY_AUDIENCE), refresh && token_file).await?;
+                p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token);
+                p.pod = Some(("eks-pod-identity", sa));
+                if token_file {
+                    p.env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+                    p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(), f.path().display().to_string());
+                    p.files.push(f);
+                }
+            }
             if let Some(t) = params.get("container_token").and_then(Value::as_str) {
                 p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.to_string());
             }
-            if params.get("token_file").and_then(Value::as_bool) == Some(true) {
+            if token_file && !cluster_agent {
                 // As EKS Pod Identity mounts it: the token in a file the SDK reads on each fetch.
                 let token = p.env.remove("AWS_CONTAINER_AUTHORIZATION_TOKEN").unwrap_or_default();
                 let f = file(&token)?;
@@ -66,6 +120,33 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
                 p.files.push(f);
             }
             p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+        }
+        Flow::AwsWebIdentity if param(params, "issuer", "github") == "eks" => {
+            // IRSA: the pod identity webhook's variables and the kubelet's token file.
+            let annotation = cloudid_mock::world::kubernetes::ROLE_ARN_ANNOTATION;
+            let sa = eks_service_account(cloud, params.get("service_account").and_then(Value::as_str), |_, sa| sa.annotations.contains_key(annotation))
+                .ok_or("the world has no EKS service account with an IRSA role annotation")?;
+            let refresh = params.get("token_refresh").and_then(Value::as_bool) != Some(false);
+            let (f, _) = projected(cloud, &sa, Some(param(params, "audience", "sts.amazonaws.com")), refresh).await?;
+            let role_arn = match params.get("role").and_then(Value::as_str) {
+                Some(role) => format!("arn:aws:iam::123456789012:role/{role}"),
+                None => {
+                    let (ns, name) = sa.split_once('/').unwrap_or_default();
+                    let world = cloud.world();
+                    let found = world.kubernetes.clusters.iter().find_map(|c| c.service_account(ns, name)).and_then(|s| s.annotations.get(annotation).cloned());
+                    found.ok_or_else(|| format!("{sa} has no {annotation} annotation: give `role`"))?
+                }
+            };
+            p.env = pick(&all, &["AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+            p.env.insert("AWS_ROLE_ARN".into(), role_arn);
+            p.env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), f.path().display().to_string());
+            p.env.insert("AWS_STS_REGIONAL_ENDPOINTS".into(), "regional".into());
+            if let Some(name) = params.get("session_name").and_then(Value::as_str) {
+                p.env.insert("AWS_ROLE_SESSION_NAME".into(), name.to_string());
+            }
+            p.env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+            p.files.push(f);
+            p.pod = Some(("eks-irsa", sa));
         }
         Flow::AwsWebIdentity => {
             let issuer = param(params, "issuer", "github");

@@ -94,8 +94,16 @@ const COMMON: &[(&str, Kind)] = &[("repeat", Kind::Count), ("pause_ms", Kind::Co
 pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
     match flow {
         Flow::AwsImds => &[],
-        Flow::AwsContainer => &[("container_token", Kind::Text), ("token_file", Kind::Bool)],
-        Flow::AwsWebIdentity => &[("issuer", Kind::Word(&["github", "google"])), ("audience", Kind::Text), ("role", Kind::Text), ("session_name", Kind::Text), ("token_claims", Kind::Claims)],
+        Flow::AwsContainer => &[("container_token", Kind::Text), ("token_file", Kind::Bool), ("service_account", Kind::Text), ("token_refresh", Kind::Bool)],
+        Flow::AwsWebIdentity => &[
+            ("issuer", Kind::Word(&["github", "google", "eks"])),
+            ("audience", Kind::Text),
+            ("role", Kind::Text),
+            ("session_name", Kind::Text),
+            ("token_claims", Kind::Claims),
+            ("service_account", Kind::Text),
+            ("token_refresh", Kind::Bool),
+        ],
         Flow::AwsRoleChain => &[
             ("source", Kind::Word(&["web-identity", "ec2"])),
             ("role", Kind::Text),

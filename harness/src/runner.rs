@@ -300,7 +300,10 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
         Step::Run | Step::RunWith { .. } => {
             return Err(("steps", "a run cannot be applied as a step".into()));
         }
-        Step::AdvanceClock(secs) => cloud.clock().advance(Duration::from_secs(*secs)),
+        Step::AdvanceClock(secs) => {
+            // Through the control plane, so the kubelet rewrites the projected tokens now due.
+            control.advance_clock(*secs).await.map_err(failed("advance_clock"))?;
+        }
         Step::SetClock(at) => {
             control.set_clock(at).await.map_err(failed("set_clock"))?;
         }

@@ -238,13 +238,13 @@ async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::b
     .filter(|c| c.auth_token.is_some());
     if container.is_none()
         && req.path.as_deref().is_none_or(|p| p == crate::env::POD_IDENTITY_PATH)
-        && let Some(p) = crate::env::pod_identity_projection(&shared.model)
+        && crate::env::pod_identity_projection(&shared.model).is_some()
     {
         // The world's clusters: the kubelet's rotation, a new projected token (the old one stays
         // valid until it expires, as Kubernetes tokens do).
-        return match shared.mint_projected(&p) {
-            Ok(m) => Json(json!({ "path": crate::env::POD_IDENTITY_PATH, "token": m.token.expose() })).into_response(),
-            Err(e) => bad_request(format!("container token rotation: {e}")),
+        return match crate::env::rotate_pod_token(&shared) {
+            Some(t) => Json(json!({ "path": crate::env::POD_IDENTITY_PATH, "token": t.expose() })).into_response(),
+            None => bad_request("container token rotation: the pod's token cannot be minted"),
         };
     }
     let Some(container) = container else {

@@ -181,6 +181,14 @@ impl ControlClient {
         v["token"].as_str().map(str::to_string).ok_or_else(|| self.unexpected("no `token` in the answer"))
     }
 
+    /// Mints a projected service-account token (`POST /_cloudid/kubernetes/token`): `request`
+    /// names `namespace`, `service_account` and optionally `cluster`, `audience`,
+    /// `expiration_seconds` and `path` (a file the server writes and keeps fresh as the kubelet
+    /// does). The answer: `token`, `cluster`, `audience`, `issued_at`, `expires_at`, `path`.
+    pub async fn kubernetes_token(&self, request: &Value) -> Result<Value, ControlError> {
+        self.call("POST", "kubernetes/token", Some(request.clone())).await
+    }
+
     fn unexpected(&self, why: &str) -> ControlError {
         ControlError::Unexpected { endpoint: self.endpoint.clone(), why: why.to_string() }
     }

@@ -147,11 +147,34 @@ pub fn live_client_env(shared: &crate::exchange::Shared, endpoint: &str) -> BTre
     if let Some(t) = env_container(&shared.model).and_then(|c| shared.container_token(c)) {
         env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), t.expose().to_string());
     } else if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some_and(|u| u.ends_with(POD_IDENTITY_PATH))
-        && let Some(minted) = pod_identity_projection(&shared.model).and_then(|p| shared.mint_projected(&p).ok())
+        && let Some(token) = current_pod_token(shared)
     {
-        env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), minted.token.expose().to_string());
+        env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token.expose().to_string());
     }
     env
+}
+
+/// The projected token the world's Pod Identity pod has mounted now: the one minted last, until
+/// the kubelet's rule says it is due, then a new one (as its file would hold).
+pub fn current_pod_token(shared: &crate::exchange::Shared) -> Option<crate::secret::Secret> {
+    let now = shared.clock.now().unix_timestamp();
+    let held = shared.state().container_tokens.get(POD_IDENTITY_PATH).cloned();
+    if let Some(t) = held
+        && let Ok(d) = crate::verify::jwt::decode(t.expose())
+        && let (Some(iat), Some(exp)) = (d.claims.get("iat").and_then(serde_json::Value::as_i64), d.claims.get("exp").and_then(serde_json::Value::as_i64))
+        && !crate::world::projected::refresh_due(iat, exp, now)
+    {
+        return Some(t);
+    }
+    rotate_pod_token(shared)
+}
+
+/// Mints the Pod Identity pod's next projected token and makes it the current one (the old one
+/// stays valid until it expires, as Kubernetes tokens do).
+pub fn rotate_pod_token(shared: &crate::exchange::Shared) -> Option<crate::secret::Secret> {
+    let minted = shared.mint_projected(&pod_identity_projection(&shared.model)?).ok()?;
+    shared.state().container_tokens.insert(POD_IDENTITY_PATH.to_string(), minted.token.clone());
+    Some(minted.token)
 }
 
 #[cfg(test)]

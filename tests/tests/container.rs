@@ -1,5 +1,6 @@
-//! Container credentials over HTTP: the Pod Identity agent (token required) and the ECS agent
-//! (`/v2/credentials/<id>`), with every refusal in the agent's own shape.
+//! Container credentials over HTTP: the Pod Identity agent (the cluster pod's projected token,
+//! or a world's fixed token) and the ECS agent (`/v2/credentials/<id>`), with every refusal in the
+//! agent's own shape.
 
 use cloudid_mock::Verdict;
 use cloudid_tests::fixed_cloud;
@@ -17,16 +18,76 @@ async fn shape(r: Response) -> String {
     out
 }
 
+/// The default world with the Pod Identity agent of a world that fixes the pod's token (an
+/// `aws.containers` entry), instead of its cluster's projected tokens.
+async fn fixed_token_cloud() -> cloudid_mock::CloudId {
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "  containers:\n",
+        "  containers:\n    - agent: pod_identity\n      path: /v1/credentials\n      role: apprunner-bigquery-task\n      session_name: eks-acme-apprunner-bigquery-task\n      auth_token: eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpiaWdxdWVyeSJ9.Zml4ZWQ\n",
+    );
+    cloudid_mock::CloudId::builder().world_yaml(&yaml).unwrap().clock(cloudid_tests::fixed_clock()).start().await
+}
+
 #[tokio::test]
-async fn the_pod_identity_endpoint_serves_the_task_role_for_the_right_token() {
+async fn the_pod_identity_agent_serves_the_associated_role_for_the_pods_projected_token() {
     let cloud = fixed_cloud().await;
+    let env = cloud.env();
+    let r = Client::new().get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]).header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = shape(r).await;
+    let doc: serde_json::Value = serde_json::from_str(body.split("\n\n").nth(1).unwrap()).unwrap();
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["AccessKeyId", "AccountId", "Expiration", "SecretAccessKey", "Token"], "the agent's fields: no RoleArn");
+    assert_eq!(doc["AccountId"], "123456789012");
+    let e = &cloud.journal()[0];
+    assert_eq!(e.verdict, Verdict::Granted);
+    assert_eq!(e.issued.as_ref().unwrap().access_key_id.as_deref(), doc["AccessKeyId"].as_str());
+    let principal = e.principal.as_deref().unwrap();
+    assert!(principal.starts_with("arn:aws:sts::123456789012:assumed-role/apprunner-bigquery-task/eks-acme-eks-bigquery-"), "eks-CLUSTER-POD-UUID, each cut to 10: {principal}");
+    let check = |name: &str| e.checks.iter().find(|c| c.name == name).map(|c| c.outcome);
+    assert_eq!(check("eks_auth.token"), Some(cloudid_mock::Outcome::Pass));
+    assert_eq!(check("eks_auth.association"), Some(cloudid_mock::Outcome::Pass));
+    assert_eq!(check("iam.trust_policy"), Some(cloudid_mock::Outcome::Pass));
+}
+
+#[tokio::test]
+async fn the_pod_identity_agent_refuses_another_clusters_token_an_unassociated_account_and_an_expired_token() {
+    let cloud = fixed_cloud().await;
+    let url = cloud.env()["AWS_CONTAINER_CREDENTIALS_FULL_URI"].clone();
+    let control = cloud.control();
+    let mint = |ns: &str, sa: &str, aud: &str| serde_json::json!({"namespace": ns, "service_account": sa, "audience": aud});
+    let c = Client::new();
+    let unassociated = control.kubernetes_token(&mint("ci", "other", "pods.eks.amazonaws.com")).await.unwrap()["token"].as_str().unwrap().to_string();
+    let r = c.get(&url).header("Authorization", &unassociated).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("(ResourceNotFoundException): ") && text.contains("ci") && text.ends_with(", fault: client\n"), "{text}");
+    let wrong_audience = control.kubernetes_token(&mint("default", "bigquery", "sts.amazonaws.com")).await.unwrap()["token"].as_str().unwrap().to_string();
+    let r = c.get(&url).header("Authorization", &wrong_audience).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("(InvalidTokenException)"));
+    let gke = control.kubernetes_token(&serde_json::json!({"cluster": "acme-gke", "namespace": "analytics", "service_account": "bigquery", "audience": "pods.eks.amazonaws.com"})).await.unwrap();
+    let r = c.get(&url).header("Authorization", gke["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 400, "another cluster's token");
+    let good = cloud.env()["AWS_CONTAINER_AUTHORIZATION_TOKEN"].clone();
+    control.advance_clock(86_401).await.unwrap();
+    let r = c.get(&url).header("Authorization", &good).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.text().await.unwrap(), "Service account token failed basic claim validations: token is expired\n");
+    let journal = cloud.journal();
+    assert_eq!(journal.len(), 4);
+    assert!(journal.iter().all(|e| e.verdict == Verdict::Denied && e.issued.is_none()), "{journal:#?}");
+}
+
+#[tokio::test]
+async fn the_pod_identity_endpoint_serves_the_task_role_for_the_right_fixed_token() {
+    let cloud = fixed_token_cloud().await;
     let env = cloud.env();
     let r = Client::new().get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]).header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body = shape(r).await;
     insta::assert_snapshot!("container_pod_identity_credentials", body);
     let doc: serde_json::Value = serde_json::from_str(body.split("\n\n").nth(1).unwrap()).unwrap();
-    assert_eq!(doc["RoleArn"], "arn:aws:iam::123456789012:role/apprunner-bigquery-task");
     assert_eq!(doc["AccountId"], "123456789012");
     let e = &cloud.journal()[0];
     assert_eq!(e.verdict, Verdict::Granted);
@@ -99,8 +160,8 @@ async fn container_credentials_are_reused_until_rotation() {
 }
 
 #[tokio::test]
-async fn a_rotated_pod_token_replaces_the_old_one_which_is_then_refused() {
-    let cloud = fixed_cloud().await;
+async fn a_rotated_fixed_pod_token_replaces_the_old_one_which_is_then_refused() {
+    let cloud = fixed_token_cloud().await;
     let before = cloud.env();
     let url = before["AWS_CONTAINER_CREDENTIALS_FULL_URI"].clone();
     let c = Client::new();
@@ -117,7 +178,7 @@ async fn a_rotated_pod_token_replaces_the_old_one_which_is_then_refused() {
 
 #[tokio::test]
 async fn rotating_the_token_of_a_container_without_one_is_a_clear_error_and_changes_nothing() {
-    let cloud = fixed_cloud().await;
+    let cloud = fixed_token_cloud().await;
     let before = cloud.env();
     let r = Client::new().post(format!("{}/_cloudid/containers/rotate-token", cloud.endpoint())).body(format!(r#"{{"path": "{ECS_PATH}"}}"#)).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -128,7 +189,7 @@ async fn rotating_the_token_of_a_container_without_one_is_a_clear_error_and_chan
 
 #[tokio::test]
 async fn both_agents_refuse_other_methods_than_get_in_their_own_shape_and_issue_nothing() {
-    let cloud = fixed_cloud().await;
+    let cloud = fixed_token_cloud().await;
     let env = cloud.env();
     let c = Client::new();
     let ecs = c.post(format!("{}{ECS_PATH}", cloud.endpoint())).send().await.unwrap();

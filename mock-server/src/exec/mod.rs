@@ -30,6 +30,7 @@ mod isolation;
 mod netlink;
 mod platform;
 mod relay;
+mod remote_kubelet;
 mod sandbox;
 mod summary;
 mod trust;
@@ -151,13 +152,7 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         return Err(ExecError::Spawn { program: String::new(), source: io::Error::new(io::ErrorKind::InvalidInput, "no command given") });
     };
     let world = platform.select_workload(platform.shape(options.world), options.service_account.as_deref()).map_err(|why| ExecError::Platform { platform, why })?;
-    let projection = platform.projection(&world);
-    if projection.is_some() && options.server.is_some() {
-        return Err(ExecError::Setup {
-            step: format!("--as {platform} with --server"),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "the pod's projected token is signed by the serving cloudid: run without --server"),
-        });
-    }
+    let mut projection = platform.projection(&world);
     let scratch = Scratch::create()?;
     let authority = crate::tls::Authority::for_world(&world).map_err(|e| ExecError::Setup { step: "making the TLS certificates".into(), source: io::Error::other(e) })?;
     let ca = scratch.write("cloudid-ca.pem", &authority.ca_pem)?;
@@ -192,6 +187,9 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
                 return Err(ExecError::Setup { step: format!("attaching to {url}"), source: io::Error::new(io::ErrorKind::InvalidInput, "--server takes http://HOST:PORT") });
             };
             std::net::TcpStream::connect(authority).map_err(setup(format!("reaching the cloudid server at {url}")))?;
+            if let Some(p) = projection.take() {
+                remote_kubelet::mount(authority, &p, &token_file)?;
+            }
             Some(authority)
         }
         None => None,

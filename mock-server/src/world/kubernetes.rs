@@ -150,6 +150,10 @@ pub struct PodIdentityAssociation {
     pub service_account: String,
     /// The role (a name in `aws.roles`).
     pub role: String,
+    /// How long the credentials the agent serves live and when it fetches new ones (EKS Auth's
+    /// sessions last six hours).
+    #[serde(default)]
+    pub credentials: super::model::CredentialPolicy,
 }
 
 /// The IRSA role annotation.
@@ -301,6 +305,9 @@ pub(crate) fn validate(w: &super::WorldModel) -> Result<(), (String, String)> {
             }
             if c.service_account(&a.namespace, &a.service_account).is_none() {
                 return bad(g("service_account"), format!("no service account {}/{} in the cluster's service_accounts", a.namespace, a.service_account));
+            }
+            if a.credentials.lifetime_seconds < 900 || a.credentials.lifetime_seconds > 43_200 || a.credentials.refresh_before_seconds >= a.credentials.lifetime_seconds {
+                return bad(g("credentials"), "lifetime_seconds must be 900 … 43200 and refresh_before_seconds shorter".into());
             }
             if c.pod_identity_associations[..j].iter().any(|b| b.namespace == a.namespace && b.service_account == a.service_account) {
                 return bad(g("service_account"), format!("{}/{} is associated twice (EKS allows one association per service account)", a.namespace, a.service_account));

@@ -29,9 +29,6 @@ pub(crate) fn serves(model: &crate::world::WorldModel) -> bool {
     model.kubernetes.clusters.iter().any(|c| !c.pod_identity_associations.is_empty())
 }
 
-/// How long the credentials EKS Auth hands out last (`durationSeconds: 21600`).
-const LIFETIME_SECONDS: i64 = 6 * 3600;
-
 fn agent(status: StatusCode, message: String) -> ContainerError {
     ContainerError::Agent { status, message, denial: true }
 }
@@ -106,7 +103,7 @@ pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
     let cut = |s: &str| s.chars().take(10).collect::<String>();
     let uuid = crate::ids::stable_uuid(&format!("pod-identity:{}", jti.as_deref().unwrap_or(token)));
     let session = format!("eks-{}-{}-{uuid}", cut(&cluster_name), cut(&pod_name));
-    let cred = credentials(shared, &format!("pod-identity:{}", jti.as_deref().unwrap_or(token)), &association.role, &session, tags);
+    let cred = credentials(shared, &format!("pod-identity:{}", jti.as_deref().unwrap_or(token)), &association.role, &session, tags, association.credentials.into());
     note.verdict = Verdict::Granted;
     note.principal = Some(cred.receipt.principal.clone());
     note.checks.push(Check::pass("container.credentials", "credentials for the association's role"));
@@ -139,12 +136,11 @@ fn basic_checks(shared: &Shared, token: &str) -> Result<(), (String, ContainerEr
     }
 }
 
-fn credentials(shared: &Shared, slot: &str, role: &str, session: &str, tags: Vec<SessionTag>) -> Arc<IssuedCredential> {
+fn credentials(shared: &Shared, slot: &str, role: &str, session: &str, tags: Vec<SessionTag>, rotation: crate::world::Rotation) -> Arc<IssuedCredential> {
     let now = shared.clock.now();
     let model = &shared.model;
     let mut state = shared.state();
     let state = &mut *state;
-    let rotation = crate::world::Rotation { lifetime: time::Duration::seconds(LIFETIME_SECONDS), refresh_before: time::Duration::minutes(15) };
     let principal = || {
         let mut p = model.role_session(&model.aws.account_id, role, session).expect("validated role");
         p.tags = tags;
