@@ -24,17 +24,12 @@ pub struct Prepared {
 /// A projected service-account token of the world's clusters for `service_account`
 /// (`NAMESPACE/NAME`): in a file the server keeps fresh as the kubelet does (`refresh`), or written
 /// once. The file and the token.
-async fn projected(cloud: &CloudId, service_account: &str, audience: Option<&str>, refresh: bool) -> Result<(tempfile::NamedTempFile, String), String> {
+async fn projected(cloud: &CloudId, service_account: &str, audience: Option<&str>, expiration: Option<u64>, refresh: bool) -> Result<(tempfile::NamedTempFile, String), String> {
     let (namespace, name) = service_account.split_once('/').ok_or_else(|| format!("service_account `{service_account}` is not NAMESPACE/NAME"))?;
-    let cluster = cloud
-        .world()
-        .kubernetes
-        .clusters
-        .iter()
-        .find(|c| c.service_account(namespace, name).is_some())
-        .ok_or_else(|| format!("no cluster of the world has the service account {service_account}"))?;
+    let cluster =
+        cloud.world().kubernetes.clusters.iter().find(|c| c.service_account(namespace, name).is_some()).ok_or_else(|| format!("no cluster of the world has the service account {service_account}"))?;
     let f = file("")?;
-    let mut request = json!({"cluster": cluster.name, "namespace": namespace, "service_account": name, "audience": audience});
+    let mut request = json!({"cluster": cluster.name, "namespace": namespace, "service_account": name, "audience": audience, "expiration_seconds": expiration});
     if refresh {
         request["path"] = json!(f.path());
     }
@@ -47,12 +42,21 @@ async fn projected(cloud: &CloudId, service_account: &str, audience: Option<&str
 }
 
 /// The service account `param` names, else the first of the world's EKS clusters that `fits`.
-fn eks_service_account(cloud: &CloudId, param: Option<&str>, fits: impl Fn(&cloudid_mock::world::kubernetes::ClusterModel, &cloudid_mock::world::kubernetes::ServiceAccount) -> bool) -> Option<String> {
+fn eks_service_account(
+    cloud: &CloudId,
+    param: Option<&str>,
+    fits: impl Fn(&cloudid_mock::world::kubernetes::ClusterModel, &cloudid_mock::world::kubernetes::ServiceAccount) -> bool,
+) -> Option<String> {
     if let Some(p) = param {
         return Some(p.to_string());
     }
     let world = cloud.world();
-    world.kubernetes.clusters.iter().filter(|c| c.kind == cloudid_mock::world::kubernetes::ClusterKind::Eks).find_map(|c| c.service_accounts.iter().find(|sa| fits(c, sa)).map(|sa| format!("{}/{}", sa.namespace, sa.name)))
+    world
+        .kubernetes
+        .clusters
+        .iter()
+        .filter(|c| c.kind == cloudid_mock::world::kubernetes::ClusterKind::Eks)
+        .find_map(|c| c.service_accounts.iter().find(|sa| fits(c, sa)).map(|sa| format!("{}/{}", sa.namespace, sa.name)))
 }
 
 fn param<'a>(params: &'a BTreeMap<String, Value>, k: &str, default: &'a str) -> &'a str {
@@ -100,7 +104,8 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
             if cluster_agent {
                 // The pod's projected token for pods.eks.amazonaws.com, as EKS mounts it.
                 let sa = eks_service_account(cloud, params.get("service_account").and_then(Value::as_str), |c, sa| c.association(&sa.namespace, &sa.name).is_some()).unwrap_or_default();
-                let (f, token) = projected(cloud, &sa, Some(cloudid_mock::world::kubernetes::POD_IDENTITY_AUDIENCE), refresh && token_file).await?;
+                let expiration = params.get("token_expiration_seconds").and_then(Value::as_u64).or(Some(86_400));
+                let (f, token) = projected(cloud, &sa, Some(cloudid_mock::world::kubernetes::POD_IDENTITY_AUDIENCE), expiration, refresh && token_file).await?;
                 p.env.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token);
                 p.pod = Some(("eks-pod-identity", sa));
                 if token_file {
@@ -127,7 +132,7 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
             let sa = eks_service_account(cloud, params.get("service_account").and_then(Value::as_str), |_, sa| sa.annotations.contains_key(annotation))
                 .ok_or("the world has no EKS service account with an IRSA role annotation")?;
             let refresh = params.get("token_refresh").and_then(Value::as_bool) != Some(false);
-            let (f, _) = projected(cloud, &sa, Some(param(params, "audience", "sts.amazonaws.com")), refresh).await?;
+            let (f, _) = projected(cloud, &sa, Some(param(params, "audience", "sts.amazonaws.com")), params.get("token_expiration_seconds").and_then(Value::as_u64), refresh).await?;
             let role_arn = match params.get("role").and_then(Value::as_str) {
                 Some(role) => format!("arn:aws:iam::123456789012:role/{role}"),
                 None => {

@@ -94,7 +94,7 @@ const COMMON: &[(&str, Kind)] = &[("repeat", Kind::Count), ("pause_ms", Kind::Co
 pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
     match flow {
         Flow::AwsImds => &[],
-        Flow::AwsContainer => &[("container_token", Kind::Text), ("token_file", Kind::Bool), ("service_account", Kind::Text), ("token_refresh", Kind::Bool)],
+        Flow::AwsContainer => &[("container_token", Kind::Text), ("token_file", Kind::Bool), ("service_account", Kind::Text), ("token_refresh", Kind::Bool), ("token_expiration_seconds", Kind::Count)],
         Flow::AwsWebIdentity => &[
             ("issuer", Kind::Word(&["github", "google", "eks"])),
             ("audience", Kind::Text),
@@ -103,6 +103,7 @@ pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
             ("token_claims", Kind::Claims),
             ("service_account", Kind::Text),
             ("token_refresh", Kind::Bool),
+            ("token_expiration_seconds", Kind::Count),
         ],
         Flow::AwsRoleChain => &[
             ("source", Kind::Word(&["web-identity", "ec2"])),

@@ -236,10 +236,7 @@ async fn rotate_container_token(State(shared): State<Arc<Shared>>, body: axum::b
         None => crate::env::env_container(&shared.model),
     }
     .filter(|c| c.auth_token.is_some());
-    if container.is_none()
-        && req.path.as_deref().is_none_or(|p| p == crate::env::POD_IDENTITY_PATH)
-        && crate::env::pod_identity_projection(&shared.model).is_some()
-    {
+    if container.is_none() && req.path.as_deref().is_none_or(|p| p == crate::env::POD_IDENTITY_PATH) && crate::env::pod_identity_projection(&shared.model).is_some() {
         // The world's clusters: the kubelet's rotation, a new projected token (the old one stays
         // valid until it expires, as Kubernetes tokens do).
         return match crate::env::rotate_pod_token(&shared) {

@@ -255,7 +255,10 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         crate::apply_clock_config(&world, &clock);
         let shared = crate::Shared::new(world, clock);
         if let Some(p) = projection {
-            shared.kubelet.mount(p, token_file.clone(), |p| shared.mint_projected(p)).map_err(|e| ExecError::Setup { step: "writing the pod's projected token".into(), source: io::Error::other(e) })?;
+            shared
+                .kubelet
+                .mount(p, token_file.clone(), |p| shared.mint_projected(p))
+                .map_err(|e| ExecError::Setup { step: "writing the pod's projected token".into(), source: io::Error::other(e) })?;
             crate::kube_control::keep_fresh(std::sync::Arc::downgrade(&shared));
         }
         let router = crate::router(shared.clone());

@@ -133,22 +133,21 @@ impl Platform {
             Some(r) => Some(r.split_once('/').ok_or_else(|| format!("--service-account `{r}` is not NAMESPACE/NAME"))?),
             None => None,
         };
-        let found = world.kubernetes.clusters.iter().filter(|c| c.kind == kind).find_map(|c| {
-            c.service_accounts.iter().find(|sa| wanted.is_none_or(|(ns, n)| sa.namespace == ns && sa.name == n) && (wanted.is_some() || self.fits(c, sa))).map(|sa| (c, sa))
-        });
+        let found = world
+            .kubernetes
+            .clusters
+            .iter()
+            .filter(|c| c.kind == kind)
+            .find_map(|c| c.service_accounts.iter().find(|sa| wanted.is_none_or(|(ns, n)| sa.namespace == ns && sa.name == n) && (wanted.is_some() || self.fits(c, sa))).map(|sa| (c, sa)));
         let Some((cluster, sa)) = found else {
             return Err(match wanted {
                 Some((ns, n)) => format!("no service account {ns}/{n} in the world's {kind:?} clusters"),
                 None => self.missing(&world).unwrap_or_else(|| "the world has no workload for it".into()),
             });
         };
-        if !self.fits(cluster, sa) {
-            let need = match self {
-                Self::EksIrsa => format!("{ROLE_ARN_ANNOTATION} annotation (IRSA)"),
-                _ => "a Pod Identity association".into(),
-            };
-            return Err(format!("service account {}/{} of cluster {} has no {need}", sa.namespace, sa.name, cluster.name));
-        }
+        // An explicitly named account need not fit: it is still a pod — one the IRSA webhook
+        // left alone (no AWS_ROLE_ARN; give it with --env), or one whose Pod Identity association
+        // was deleted after it started (the agent then answers 404).
         world.kubernetes.workload = Some(WorkloadRef { cluster: cluster.name.clone(), namespace: sa.namespace.clone(), service_account: sa.name.clone() });
         Ok(world)
     }
@@ -231,8 +230,8 @@ impl Platform {
         match self {
             Self::Ec2 | Self::Gce | Self::Gke => {}
             Self::EksIrsa => {
-                if let Some((_, sa)) = world.kubernetes.workload() {
-                    set("AWS_ROLE_ARN", sa.annotations.get(ROLE_ARN_ANNOTATION).cloned().unwrap_or_default());
+                if let Some(arn) = world.kubernetes.workload().and_then(|(_, sa)| sa.annotations.get(ROLE_ARN_ANNOTATION)) {
+                    set("AWS_ROLE_ARN", arn.clone());
                 }
                 set("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.display().to_string());
                 set("AWS_STS_REGIONAL_ENDPOINTS", "regional".into());

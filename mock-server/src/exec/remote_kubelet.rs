@@ -21,10 +21,7 @@ pub(crate) fn mount(authority: &str, p: &Projection, path: &std::path::Path) -> 
     let step = format!("asking the cloudid at {authority} for the pod's projected token");
     let mut stream = std::net::TcpStream::connect(authority).map_err(setup(step.clone()))?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(setup(step.clone()))?;
-    let request = format!(
-        "POST /_cloudid/kubernetes/token HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let request = format!("POST /_cloudid/kubernetes/token HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     stream.write_all(request.as_bytes()).map_err(setup(step.clone()))?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).map_err(setup(step.clone()))?;

@@ -45,8 +45,17 @@ macro_rules! fixture_key {
 /// Bundled keys: name, PKCS#8 PEM, and the self-signed certificate [`self_signed`] makes for the
 /// key, stored so that start-up signs nothing (aws-lc seeds its random generator — ~35 ms of
 /// jitter entropy — on the first RSA signature, and a certificate is one).
-const FIXTURE_KEYS: &[(&str, &str, &str)] =
-    &[fixture_key!("github-actions-1"), fixture_key!("github-actions-2"), fixture_key!("google-1"), fixture_key!("google-2"), fixture_key!("extra-issuer-1"), fixture_key!("aws-sts-1"), fixture_key!("kubernetes-1"), fixture_key!("kubernetes-2"), fixture_key!("kubernetes-3")];
+const FIXTURE_KEYS: &[(&str, &str, &str)] = &[
+    fixture_key!("github-actions-1"),
+    fixture_key!("github-actions-2"),
+    fixture_key!("google-1"),
+    fixture_key!("google-2"),
+    fixture_key!("extra-issuer-1"),
+    fixture_key!("aws-sts-1"),
+    fixture_key!("kubernetes-1"),
+    fixture_key!("kubernetes-2"),
+    fixture_key!("kubernetes-3"),
+];
 
 /// The `'static` name of bundled fixture key `name`, if there is one.
 pub fn fixture_name(name: &str) -> Option<&'static str> {
@@ -328,11 +337,8 @@ impl IssuerAuthority {
     /// `model.issuers`, and one per Kubernetes cluster (its key schedule starting `now`).
     pub fn from_model(model: &super::WorldModel, now: OffsetDateTime) -> Self {
         let mut outbound: Vec<Issuer> = model.aws.all_accounts().filter(|a| a.outbound_identity_federation).map(|a| Issuer::aws_outbound(a.account_id)).collect();
-        let cluster_keys: Vec<SigningKey> = if model.kubernetes.clusters.is_empty() {
-            Vec::new()
-        } else {
-            ["kubernetes-1", "kubernetes-2", "kubernetes-3"].iter().filter_map(|k| SigningKey::fixture(k)).collect()
-        };
+        let cluster_keys: Vec<SigningKey> =
+            if model.kubernetes.clusters.is_empty() { Vec::new() } else { ["kubernetes-1", "kubernetes-2", "kubernetes-3"].iter().filter_map(|k| SigningKey::fixture(k)).collect() };
         for (i, c) in model.kubernetes.clusters.iter().enumerate() {
             let mut keys = cluster_keys.clone();
             let n = keys.len().max(1);

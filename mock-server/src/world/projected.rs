@@ -50,7 +50,8 @@ pub fn cluster<'m>(model: &'m WorldModel, name: &str) -> Result<&'m ClusterModel
 
 /// The claims of `p`'s token issued at `now` with id `jti`.
 pub fn claims(model: &WorldModel, c: &ClusterModel, p: &Projection, now: OffsetDateTime, jti: &str) -> Result<Value, String> {
-    let sa = c.service_account(&p.namespace, &p.service_account).ok_or_else(|| format!("serviceaccounts \"{}\" not found in namespace \"{}\" of cluster `{}`", p.service_account, p.namespace, c.name))?;
+    let sa =
+        c.service_account(&p.namespace, &p.service_account).ok_or_else(|| format!("serviceaccounts \"{}\" not found in namespace \"{}\" of cluster `{}`", p.service_account, p.namespace, c.name))?;
     let pod = c.pod(sa, &model.aws.region);
     let iat = now.unix_timestamp();
     Ok(json!({

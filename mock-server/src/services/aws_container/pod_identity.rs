@@ -37,6 +37,13 @@ fn eks_auth(shared: &Shared, status: StatusCode, code: &str, message: &str) -> C
     agent(status, format!("[{}]: ({code}): {message}, fault: client", shared.request_id()))
 }
 
+/// The cluster this node's agent belongs to (EKS Auth checks the token against it): the
+/// workload's EKS cluster, else the first with an association.
+fn agent_cluster(model: &crate::world::WorldModel) -> Option<&str> {
+    let workload = model.kubernetes.workload().filter(|(c, _)| c.kind == crate::world::kubernetes::ClusterKind::Eks).map(|(c, _)| c.name.as_str());
+    workload.or_else(|| model.kubernetes.first_association().map(|(c, _)| c.name.as_str()))
+}
+
 /// The agent's answer to `req`.
 pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
     let mut note = Note::new("aws_container", "GetCredentials", Verdict::Error);
@@ -70,8 +77,13 @@ pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
             return refuse(note, e);
         }
     };
-    note.checks.push(Check::pass("eks_auth.token", format!("system:serviceaccount:{namespace}:{service_account} of cluster {cluster_name}")));
     let model = &shared.model;
+    let own = agent_cluster(model);
+    if own != Some(cluster_name.as_str()) {
+        note.checks.push(Check::fail("eks_auth.token", format!("a token of cluster {cluster_name}; this node's agent is in cluster {}", own.unwrap_or("(none)"))));
+        return refuse(note, eks_auth(shared, StatusCode::BAD_REQUEST, "InvalidTokenException", "The service account token is invalid"));
+    }
+    note.checks.push(Check::pass("eks_auth.token", format!("system:serviceaccount:{namespace}:{service_account} of cluster {cluster_name}")));
     let cluster = model.kubernetes.clusters.iter().find(|c| c.name == cluster_name).expect("verified against this cluster");
     let Some(association) = cluster.association(&namespace, &service_account) else {
         note.checks.push(Check::fail("eks_auth.association", format!("no Pod Identity association for {namespace}/{service_account} in cluster {cluster_name}")));

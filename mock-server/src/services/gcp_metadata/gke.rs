@@ -170,9 +170,10 @@ pub(crate) fn answer(shared: &Shared, req: &Request, cluster: &ClusterModel, ksa
 fn bound(shared: &Shared, gsa: &crate::world::model::ServiceAccountModel, ksa: &ServiceAccount) -> Option<String> {
     let ours = members(&shared.model.gcp, ksa);
     let revoked = shared.state().revoked_bindings.clone();
-    gsa.bindings.iter().filter(|b| matches!(b.role.as_str(), "roles/iam.workloadIdentityUser" | "roles/iam.serviceAccountTokenCreator")).find_map(|b| {
-        b.members.iter().filter(|m| !revoked.contains(&(gsa.email.clone(), b.role.clone(), (*m).clone()))).find(|m| ours.contains(m)).map(|m| format!("{} via {m}", b.role))
-    })
+    gsa.bindings
+        .iter()
+        .filter(|b| matches!(b.role.as_str(), "roles/iam.workloadIdentityUser" | "roles/iam.serviceAccountTokenCreator"))
+        .find_map(|b| b.members.iter().filter(|m| !revoked.contains(&(gsa.email.clone(), b.role.clone(), (*m).clone()))).find(|m| ours.contains(m)).map(|m| format!("{} via {m}", b.role)))
 }
 
 /// The annotated account, checked as the GKE metadata server's call to IAM is: it exists and
