@@ -95,6 +95,7 @@ pub const CHECK_NAMES: &[&str] = &[
     "container.credentials",
     "container.id",
     "container.method",
+    "container.token.times",
     "crm.method",
     "crm.permission",
     "crm.project",

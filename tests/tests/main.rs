@@ -16,6 +16,7 @@ mod hardening;
 mod imds;
 mod issuers;
 mod jwt_props;
+mod kubernetes;
 mod real_clients_aws;
 mod real_clients_federation;
 mod real_clients_tokens;

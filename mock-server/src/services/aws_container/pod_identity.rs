@@ -48,11 +48,11 @@ fn agent_cluster(model: &crate::world::WorldModel) -> Option<&str> {
 pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
     let mut note = Note::new("aws_container", "GetCredentials", Verdict::Error);
     let token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let basic = basic_checks(shared, token);
-    if let Err((detail, e)) = basic {
-        note.checks.push(Check::fail("container.authorization", detail));
+    if let Err((check, detail, e)) = basic_checks(shared, token) {
+        note.checks.push(Check::fail(check, detail));
         return refuse(note, e);
     }
+    note.checks.push(Check::pass("container.authorization", "a JWT within its times"));
     let now = shared.clock.now();
     let audiences = [POD_IDENTITY_AUDIENCE.to_string()];
     let verified = {
@@ -124,26 +124,28 @@ pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
 }
 
 /// The agent's own checks before it calls EKS Auth: a token, a JWT, within its times.
-fn basic_checks(shared: &Shared, token: &str) -> Result<(), (String, ContainerError)> {
+fn basic_checks(shared: &Shared, token: &str) -> Result<(), (&'static str, String, ContainerError)> {
     if token.is_empty() {
-        return Err(("missing Authorization".into(), agent(StatusCode::BAD_REQUEST, "Service account token cannot be empty".into())));
+        return Err(("container.authorization", "missing Authorization".into(), agent(StatusCode::BAD_REQUEST, "Service account token cannot be empty".into())));
     }
     let decoded = match crate::verify::jwt::decode(token) {
         Ok(d) => d,
         Err(e) => {
             let message = "Service account token cannot be parsed: token is malformed: token contains an invalid number of segments".to_string();
-            return Err((format!("Authorization is not a JWT: {e}"), agent(StatusCode::BAD_REQUEST, message)));
+            return Err(("container.authorization", format!("Authorization is not a JWT: {e}"), agent(StatusCode::BAD_REQUEST, message)));
         }
     };
     let now = shared.clock.now().unix_timestamp();
     let rules = crate::verify::jwt::TimeRules { require_iat: false, exp_leeway: 0, early_leeway: 0, max_lifetime: None };
     match decoded.check_times(now, &rules) {
         Err(crate::verify::jwt::TimeFailure::Expired { exp }) => {
-            Err((format!("exp {exp} is before now {now}"), agent(StatusCode::BAD_REQUEST, "Service account token failed basic claim validations: token is expired".into())))
+            Err(("container.token.times", format!("exp {exp} is before now {now}"), agent(StatusCode::BAD_REQUEST, "Service account token failed basic claim validations: token is expired".into())))
         }
-        Err(crate::verify::jwt::TimeFailure::NotYetValid { nbf }) => {
-            Err((format!("nbf {nbf} is after now {now}"), agent(StatusCode::BAD_REQUEST, "Service account token failed basic claim validations: token is not valid yet".into())))
-        }
+        Err(crate::verify::jwt::TimeFailure::NotYetValid { nbf }) => Err((
+            "container.token.times",
+            format!("nbf {nbf} is after now {now}"),
+            agent(StatusCode::BAD_REQUEST, "Service account token failed basic claim validations: token is not valid yet".into()),
+        )),
         _ => Ok(()),
     }
 }
