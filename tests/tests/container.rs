@@ -202,3 +202,38 @@ async fn both_agents_refuse_other_methods_than_get_in_their_own_shape_and_issue_
         assert!(e.issued.is_none() && e.checks.iter().any(|c| c.name == "container.method" && c.outcome == cloudid_mock::Outcome::Fail), "{e:#?}");
     }
 }
+
+#[tokio::test]
+async fn pod_identity_session_tags_are_what_the_trust_policy_sees_and_what_the_session_carries() {
+    let only_default = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "                - pods.eks.amazonaws.com\n            Action:\n              - sts:AssumeRole\n              - sts:TagSession\n",
+        "                - pods.eks.amazonaws.com\n            Action:\n              - sts:AssumeRole\n              - sts:TagSession\n            Condition:\n              StringEquals:\n                aws:RequestTag/kubernetes-namespace: analytics\n",
+    );
+    assert_ne!(only_default, cloudid_mock::world::load::DEFAULT_WORLD_YAML, "the edit applies");
+    let cloud = cloudid_mock::CloudId::builder().world_yaml(&only_default).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let env = cloud.env();
+    let r = Client::new().get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]).header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("(AccessDeniedException): Unauthorized Exception! EKS does not have permissions to assume the associated role., fault: client"), "{text}");
+    let e = &cloud.journal()[0];
+    let trust = e.checks.iter().find(|c| c.name == "iam.trust_policy").unwrap();
+    assert!(trust.detail.as_deref().unwrap_or_default().contains("aws:RequestTag/kubernetes-namespace"), "{trust:#?}");
+
+    let tag_roles = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace(
+        "  oidc_providers:\n",
+        "    - name: default-namespace-only\n      trust_policy:\n        Version: \"2012-10-17\"\n        Statement:\n          - Effect: Allow\n            Principal: {AWS: arn:aws:iam::123456789012:role/apprunner-bigquery-task}\n            Action: [sts:AssumeRole, sts:TagSession]\n            Condition: {StringEquals: {aws:PrincipalTag/kubernetes-namespace: default, aws:PrincipalTag/eks-cluster-name: acme-eks}}\n    - name: analytics-only\n      trust_policy:\n        Version: \"2012-10-17\"\n        Statement:\n          - Effect: Allow\n            Principal: {AWS: arn:aws:iam::123456789012:role/apprunner-bigquery-task}\n            Action: [sts:AssumeRole, sts:TagSession]\n            Condition: {StringEquals: {aws:PrincipalTag/kubernetes-namespace: analytics}}\n  oidc_providers:\n",
+    );
+    let cloud = cloudid_mock::CloudId::builder().world_yaml(&tag_roles).unwrap().start().await;
+    let env = cloud.env();
+    let doc: serde_json::Value =
+        Client::new().get(&env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]).header("Authorization", &env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).send().await.unwrap().json().await.unwrap();
+    let creds = aws_credential_types::Credentials::new(doc["AccessKeyId"].as_str().unwrap(), doc["SecretAccessKey"].as_str().unwrap(), doc["Token"].as_str().map(str::to_string), None, "pod");
+    let now = cloudid_tests::sts::to_system(cloud.clock().now());
+    let assume = |role: &'static str| [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", role), ("RoleSessionName", "chained")];
+    let ok = cloudid_tests::sts::sign_form(&cloud, &creds, &assume("arn:aws:iam::123456789012:role/default-namespace-only"), "ap-northeast-1", "sts", now);
+    let (status, body) = cloudid_tests::sts::send_signed(&cloud, &ok).await;
+    assert_eq!(status, 200, "the session carries the pod's tags as principal tags: {body}");
+    let denied = cloudid_tests::sts::sign_form(&cloud, &creds, &assume("arn:aws:iam::123456789012:role/analytics-only"), "ap-northeast-1", "sts", now);
+    assert_eq!(cloudid_tests::sts::send_signed(&cloud, &denied).await.0, 403);
+}

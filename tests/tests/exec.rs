@@ -628,3 +628,43 @@ print(json.dumps(out))
     assert_eq!(r["bare"][0], "UNAUTHENTICATED", "no token, refused as Google refuses it");
     assert_eq!(journal.iter().filter(|e| e.service == "not_emulated" && e.path == "/google.pubsub.v1.Publisher/ListTopics").count(), 2);
 }
+
+#[test]
+fn boto3_on_an_eks_irsa_pod_assumes_the_service_accounts_role_with_the_projected_token() {
+    let script = r#"
+import json, os, boto3
+print(json.dumps({"arn": boto3.client("sts").get_caller_identity()["Arn"], "role": os.environ.get("AWS_ROLE_ARN"), "file": os.environ["AWS_WEB_IDENTITY_TOKEN_FILE"]}))
+"#;
+    let (run, journal) = exec(&["--as", "eks-irsa"], &[&python(), "-c", script]);
+    let out = ok(&run);
+    assert!(out["arn"].as_str().unwrap().starts_with("arn:aws:sts::123456789012:assumed-role/EksEcrPushRole/"), "{out}");
+    assert_eq!(out["role"], "arn:aws:iam::123456789012:role/EksEcrPushRole");
+    let assumed = served(&journal, "aws_sts", "AssumeRoleWithWebIdentity");
+    assert_eq!(assumed.verdict, Verdict::Granted);
+    assert_eq!(assumed.host.as_deref(), Some("sts.ap-northeast-1.amazonaws.com"), "AWS_STS_REGIONAL_ENDPOINTS=regional");
+    assert!(assumed.checks.iter().any(|c| c.name == "jwt.provider" && c.detail.as_deref().is_some_and(|d| d.contains("oidc-provider/oidc.eks.ap-northeast-1.amazonaws.com/id/"))), "{assumed:#?}");
+
+    let (run, journal) = exec(&["--as", "eks-irsa", "--service-account", "ci/other", "--env", "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/EksEcrPushRole"], &[&python(), "-c", script]);
+    assert_ne!(run.code, Some(0), "another service account's token is refused by the trust policy");
+    assert_eq!(served(&journal, "aws_sts", "AssumeRoleWithWebIdentity").verdict, Verdict::Denied);
+}
+
+#[test]
+fn google_auth_on_a_gke_pod_gets_its_linked_service_account_and_a_clear_refusal_when_unbound() {
+    let script = r#"
+import json, google.auth, google.auth.transport.requests as r
+c, project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+c.refresh(r.Request())
+print(json.dumps({"project": project, "email": c.service_account_email}))
+"#;
+    let (run, journal) = exec(&["--as", "gke", "--service-account", "analytics/bigquery"], &[&python(), "-c", script]);
+    let out = ok(&run);
+    assert_eq!(out["project"], "acme-data");
+    assert_eq!(out["email"], "bigquery-reader@acme-data.iam.gserviceaccount.com");
+    assert_eq!(served(&journal, "gcp_metadata", "GetAccessToken").host.as_deref(), Some("metadata.google.internal"));
+
+    let (run, journal) = exec(&["--as", "gke", "--service-account", "analytics/unbound"], &[&python(), "-c", script]);
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("IAM returned 403 Forbidden"), "{}", run.stderr);
+    assert_eq!(served(&journal, "gcp_metadata", "GetAccessToken").verdict, Verdict::Denied);
+}
