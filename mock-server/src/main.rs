@@ -280,6 +280,17 @@ enum Command {
         /// jti…) is set as given, after.
         #[arg(long = "claim", value_name = "NAME=VALUE")]
         claims: Vec<String>,
+        /// A hostile token for testing verifiers: set a JOSE header field, `name=value` (JSON
+        /// allowed: `kid=null` removes it, `crit=["exp"]`, `jku="https://evil.example/jwks"`).
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        header: Vec<String>,
+        /// Repeat a claim at the end of the payload's JSON (`sub="repo:evil/x:ref:refs/heads/main"`).
+        #[arg(long = "duplicate", value_name = "NAME=VALUE")]
+        duplicates: Vec<String>,
+        /// How to sign: `issuer` (default), `none` (alg none), `hs256-public-key` (HS256 keyed with
+        /// the issuer's public key), `generated` (a key no JWKS publishes), `issuer:NAME`.
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
         /// Base URL of the running server.
         #[arg(long, env = "CLOUDID_ENDPOINT", default_value = "http://127.0.0.1:8133")]
         endpoint: String,
@@ -372,7 +383,7 @@ fn main() -> ExitCode {
         Command::Run { args } => delegate("run", &args),
         Command::Certify { args } => delegate("certify", &args),
         Command::Fuzz { args } => delegate("fuzz", &args),
-        Command::Token { issuer, audience, service_account, format, claims, endpoint } => match token(&endpoint, &issuer, audience, service_account, format, &claims) {
+        Command::Token { issuer, audience, service_account, format, claims, header, duplicates, key, endpoint } => match token(&endpoint, &issuer, audience, service_account, format, [&claims, &header, &duplicates], key) {
             Ok(t) => {
                 print!("{t}");
                 ExitCode::SUCCESS
@@ -835,14 +846,20 @@ where
 }
 
 /// Asks the server for a token. Printed without a trailing newline: token files must not end in one.
-fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account: Option<String>, format: Option<String>, claims: &[String]) -> Result<String, String> {
-    let mut overrides = serde_json::Map::new();
-    for c in claims {
-        let (k, v) = c.split_once('=').ok_or_else(|| format!("--claim `{c}` is not NAME=VALUE"))?;
+/// `NAME=VALUE` pairs (`--claim`, `--header`, `--duplicate`) as a JSON object; a value that is not
+/// JSON is a string.
+fn pairs(flag: &str, items: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut out = serde_json::Map::new();
+    for c in items {
+        let (k, v) = c.split_once('=').ok_or_else(|| format!("--{flag} `{c}` is not NAME=VALUE"))?;
         let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
-        overrides.insert(k.to_string(), value);
+        out.insert(k.to_string(), value);
     }
-    let request = cloudid_mock::TokenRequest { audience, service_account, format, claims: overrides };
+    Ok(out)
+}
+
+fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account: Option<String>, format: Option<String>, [claims, header, duplicates]: [&[String]; 3], key: Option<String>) -> Result<String, String> {
+    let request = cloudid_mock::TokenRequest { audience, service_account, format, claims: pairs("claim", claims)?, header: pairs("header", header)?, duplicates: pairs("duplicate", duplicates)?, key };
     control(endpoint, |c| async move { c.mint(issuer, &request).await }).map_err(|e| e.to_string())
 }
 

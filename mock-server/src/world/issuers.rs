@@ -161,6 +161,13 @@ impl SigningKey {
         Self::from_pkcs8(der.as_ref(), None).expect("a generated key loads")
     }
 
+    /// The public key as X.509 SubjectPublicKeyInfo DER (what `-----BEGIN PUBLIC KEY-----` holds).
+    pub fn public_spki_der(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        let der: Result<PublicKeyX509Der<'static>, _> = self.pair.public_key().as_der();
+        der.map(|d| d.as_ref().to_vec()).unwrap_or_default()
+    }
+
     /// RSASSA-PKCS1-v1_5 SHA-256 signature of `data` (IAM `signBlob`).
     pub fn sign_bytes(&self, data: &[u8]) -> Vec<u8> {
         let mut sig = vec![0u8; self.pair.public_modulus_len()];

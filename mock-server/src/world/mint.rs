@@ -23,6 +23,17 @@ pub struct TokenRequest {
     /// Claims to set (or remove, with `null`) after the issuer's own.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub claims: Map<String, Value>,
+    /// Header fields to set (or remove, with `null`) after `alg`, `kid`, `typ`: a hostile token
+    /// for testing verifiers (`crit`, `jku`, `x5u`, `jwk`, `x5c`, another `kid`, …).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub header: Map<String, Value>,
+    /// Claims repeated at the end of the payload's JSON text (a second `sub`, …).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub duplicates: Map<String, Value>,
+    /// How to sign: `issuer` (default), `none`, `hs256-public-key`, `generated` (a key no
+    /// JWKS publishes), `issuer:NAME` (another issuer's key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Mints a token from issuer `issuer` (`github`, `google`, or an extra issuer with a signing key).
@@ -53,6 +64,16 @@ pub fn mint(model: &WorldModel, state: &mut WorldState, now: OffsetDateTime, iss
         }
     };
     tokens::apply_overrides(&mut claims, overrides);
-    let key = state.issuers.by_name(issuer).and_then(|i| i.signer(now)).ok_or_else(|| format!("issuer `{issuer}` has no signing key"))?;
-    Ok(key.sign(&claims, &Map::new()))
+    let own = state.issuers.by_name(issuer).and_then(|i| i.signer(now)).cloned();
+    if req.header.is_empty() && req.duplicates.is_empty() && req.key.as_deref().is_none_or(|k| k == "issuer") {
+        let key = own.ok_or_else(|| format!("issuer `{issuer}` has no signing key"))?;
+        return Ok(key.sign(&claims, &Map::new()));
+    }
+    let choice: super::forge::KeyChoice = req.key.as_deref().unwrap_or("issuer").parse()?;
+    let published: Vec<String> = state.issuers.all().iter().flat_map(|i| i.jwks(now)).filter_map(|k| k.kid).collect();
+    let issuers = &state.issuers;
+    super::forge::forge(&claims, &req.header, &req.duplicates, &choice, own.as_ref(), |name| match name {
+        Some(n) => issuers.by_name(n).and_then(|i| i.signer(now)).cloned(),
+        None => super::issuers::SigningKey::fixture("extra-issuer-1").filter(|k| !published.contains(&k.kid)).or_else(|| Some(super::issuers::SigningKey::generate())),
+    })
 }

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod ec_key;
 pub mod expiring;
+pub mod forge;
 pub mod google_tokens;
 pub mod import;
 pub mod issuers;
