@@ -12,6 +12,7 @@ mod explain;
 mod faults;
 mod google_sts;
 mod google_sts_props;
+mod hostile_tokens;
 mod hardening;
 mod imds;
 mod issuers;
