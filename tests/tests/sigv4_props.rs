@@ -114,3 +114,73 @@ proptest! {
         prop_assert!(verify(&c, &path, &query, &h, &body).is_err());
     }
 }
+
+/// Presigns `c` with aws-sigv4 (signature in the query, valid `expires` seconds); the query as
+/// sent and the headers.
+fn presigned(c: &Case, expires: u64) -> (String, Vec<(String, String)>) {
+    use aws_sigv4::http_request::SignatureLocation;
+    let mut headers = vec![("host".to_string(), "sts.example.test".to_string())];
+    headers.extend(c.headers.iter().cloned());
+    let creds = Credentials::new("ASIAPROPTEST00000001", c.secret.clone(), Some("session-token".into()), None, "p");
+    let identity = creds.into();
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(c.secs);
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(expires));
+    let params = v4::SigningParams::builder().identity(&identity).region(c.region).name("sts").time(time).settings(settings).build().unwrap().into();
+    let uri = if c.query.is_empty() { format!("https://sts.example.test{}", c.path) } else { format!("https://sts.example.test{}?{}", c.path, c.query) };
+    let signable = SignableRequest::new(c.method, uri, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(&c.body)).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut query = c.query.clone();
+    for (k, v) in instructions.params() {
+        let mut encoded = String::new();
+        sigv4::uri_encode(v.as_bytes(), false, &mut encoded);
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str(&format!("{k}={encoded}"));
+    }
+    (query, headers)
+}
+
+fn verify_at(c: &Case, query: &str, headers: &[(String, String)], body: &[u8], now: u64) -> Result<sigv4::Verified, sigv4::SigV4Error> {
+    let req = Request { method: c.method, path: &c.path, query, headers: headers.to_vec(), body };
+    let region_ok = |r: &str| r == c.region;
+    let rule = ScopeRule { service: "sts", region_ok: &region_ok };
+    let now = time::OffsetDateTime::from_unix_timestamp(now as i64).unwrap();
+    sigv4::verify(&req, &rule, now, |_| Some(KeyMaterial { secret: c.secret.clone(), session_token: Some("session-token".into()), expires_at: None }))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn whatever_aws_sigv4_presigns_verifies_until_it_expires(c in case(), expires in 1u64..604_800, at in 0u64..1000) {
+        let (query, headers) = presigned(&c, expires);
+        let within = c.secs + (at * expires) / 1000;
+        let v = verify_at(&c, &query, &headers, &c.body, within);
+        prop_assert!(v.is_ok(), "{} {:?}", query, v);
+        let after = verify_at(&c, &query, &headers, &c.body, c.secs + expires + 1);
+        prop_assert!(matches!(after, Err(sigv4::SigV4Error::PresignExpired(_))), "{:?}", after);
+    }
+
+    #[test]
+    fn changing_any_presigned_part_is_refused(c in case(), which in 0usize..4, flip in 0usize..1000) {
+        let (mut query, mut headers) = presigned(&c, 900);
+        let mut body = c.body.clone();
+        match which {
+            0 => headers[0].1.push('x'),
+            1 => query = query.replacen("X-Amz-Date=", "X-Amz-Date=1", 1),
+            2 => {
+                if body.is_empty() { body.push(b'x') } else { let i = flip % body.len(); body[i] ^= 0x01 }
+            }
+            _ => {
+                let at = query.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len() + flip % 64;
+                let mut bytes = query.into_bytes();
+                bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+                query = String::from_utf8(bytes).unwrap();
+            }
+        }
+        prop_assert!(verify_at(&c, &query, &headers, &body, c.secs).is_err());
+    }
+}

@@ -109,6 +109,9 @@ pub enum SigV4Error {
     /// `x-amz-content-sha256` does not match the body.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     PayloadHash,
+    /// A presigned request past `X-Amz-Date` + `X-Amz-Expires` (`ExpiredToken`… as STS words it).
+    #[error("{0}")]
+    PresignExpired(String),
     /// The signature does not match (`SignatureDoesNotMatch`).
     #[error(
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical_request}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
@@ -127,7 +130,7 @@ impl SigV4Error {
         match self {
             Self::Missing => "MissingAuthenticationToken",
             Self::Incomplete(_) => "IncompleteSignature",
-            Self::Scope(_) | Self::Skewed(_) | Self::Mismatch { .. } | Self::PayloadHash => "SignatureDoesNotMatch",
+            Self::Scope(_) | Self::Skewed(_) | Self::Mismatch { .. } | Self::PayloadHash | Self::PresignExpired(_) => "SignatureDoesNotMatch",
             Self::InvalidToken(_) => "InvalidClientTokenId",
             Self::Expired => "ExpiredToken",
         }
@@ -367,8 +370,119 @@ pub struct ScopeRule<'a> {
     pub region_ok: &'a dyn Fn(&str) -> bool,
 }
 
-/// Verifies `req`'s signature. `lookup` gives what the server knows of an access key.
+/// The query parameters of a presigned request, decoded.
+fn query_params(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (String::from_utf8_lossy(&percent_decode(k)).into_owned(), String::from_utf8_lossy(&percent_decode(v)).into_owned())
+        })
+        .collect()
+}
+
+/// The longest a presigned request may be valid: seven days.
+pub const MAX_PRESIGN_EXPIRES: i64 = 604_800;
+
+/// Verifies a presigned request (SigV4 in the query: `X-Amz-Algorithm`, `X-Amz-Credential`,
+/// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`, and
+/// `X-Amz-Security-Token` for temporary credentials): the same scope, key, token and signature
+/// checks as the header form, over the query without `X-Amz-Signature`, and the request's own
+/// expiry instead of the clock-skew window.
+fn verify_presigned(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, lookup: impl FnOnce(&str) -> Option<KeyMaterial>) -> Result<Verified, SigV4Error> {
+    let params = query_params(req.query);
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let required = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"];
+    if required.iter().any(|n| get(n).is_none()) {
+        return Err(SigV4Error::Incomplete(
+            "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders'. Re-examine the query-string parameters.".into(),
+        ));
+    }
+    let algorithm = get("X-Amz-Algorithm").unwrap_or_default();
+    if algorithm != ALGORITHM {
+        return Err(SigV4Error::Incomplete(format!("Unsupported AWS 'algorithm': '{algorithm}'")));
+    }
+    let credential = get("X-Amz-Credential").unwrap_or_default();
+    let signed = get("X-Amz-SignedHeaders").unwrap_or_default();
+    let given = get("X-Amz-Signature").unwrap_or_default();
+    let header = format!("{ALGORITHM} Credential={credential}, SignedHeaders={signed}, Signature={given}");
+    let auth = parse_authorization(&header)?;
+    if !auth.signed_headers.iter().any(|h| h == "host") {
+        return Err(SigV4Error::Incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into()));
+    }
+    let amz_date = get("X-Amz-Date").unwrap_or_default().to_string();
+    let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
+    let expires = match get("X-Amz-Expires") {
+        None => None,
+        Some(e) => match e.parse::<i64>() {
+            Ok(n) if (1..=MAX_PRESIGN_EXPIRES).contains(&n) => Some(n),
+            Ok(n) if n > MAX_PRESIGN_EXPIRES => {
+                return Err(SigV4Error::Incomplete(format!("X-Amz-Expires must be less than a week (in seconds) that is 604800; it was {n}.")));
+            }
+            _ => return Err(SigV4Error::Incomplete(format!("X-Amz-Expires should be a number between 1 and 604800; it was '{e}'."))),
+        },
+    };
+    check_scope(&auth, &amz_date, rule)?;
+    if request_time > now + MAX_SKEW {
+        return Err(SigV4Error::Skewed(format!("Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)", format_amz_date(now + MAX_SKEW), format_amz_date(now))));
+    }
+    let valid_until = request_time + time::Duration::seconds(expires.unwrap_or(MAX_SKEW.whole_seconds()));
+    if valid_until < now {
+        return Err(SigV4Error::PresignExpired(format!("Signature expired: {} is now earlier than {} ({} - {} sec.)", format_amz_date(valid_until), format_amz_date(now), format_amz_date(now), 0)));
+    }
+    let key = lookup(&auth.access_key_id).ok_or_else(|| SigV4Error::InvalidToken(format!("unknown access key {}", auth.access_key_id)))?;
+    if let Some(expected) = &key.session_token {
+        match get("X-Amz-Security-Token").or_else(|| req.header("x-amz-security-token")) {
+            None => return Err(SigV4Error::InvalidToken("temporary credentials used without their session token".into())),
+            Some(t) if t != expected => return Err(SigV4Error::InvalidToken("session token does not belong to this access key".into())),
+            Some(_) => {}
+        }
+    }
+    if key.expires_at.is_some_and(|exp| exp <= now) {
+        return Err(SigV4Error::Expired);
+    }
+    let unsigned_query = req.query.split('&').filter(|p| !p.starts_with("X-Amz-Signature=")).collect::<Vec<_>>().join("&");
+    let payload_hash = match get("X-Amz-Content-Sha256") {
+        Some(h) => h.to_string(),
+        None => sha256_hex(req.body),
+    };
+    let canonical = canonical_request(&Request { query: &unsigned_query, ..req.clone() }, &auth.signed_headers, &payload_hash)?;
+    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+    let sts = string_to_sign(&amz_date, &scope, &canonical);
+    let expected = signature(&key.secret, &auth.date, &auth.region, &auth.service, &sts);
+    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+        return Err(SigV4Error::Mismatch { canonical_request: canonical, string_to_sign: sts });
+    }
+    Ok(Verified { access_key_id: auth.access_key_id, region: auth.region, signed_headers: auth.signed_headers })
+}
+
+/// The scope checks both forms share: date, region, service, terminator.
+fn check_scope(auth: &Authorization, amz_date: &str, rule: &ScopeRule<'_>) -> Result<(), SigV4Error> {
+    if !amz_date.starts_with(&auth.date) {
+        return Err(SigV4Error::Scope(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+            auth.date,
+            &amz_date[..8]
+        )));
+    }
+    if !(rule.region_ok)(&auth.region) {
+        return Err(SigV4Error::Scope(format!("Credential should be scoped to a valid region, not '{}'. ", auth.region)));
+    }
+    if auth.service != rule.service {
+        return Err(SigV4Error::Scope(format!("Credential should be scoped to correct service: '{}'. ", rule.service)));
+    }
+    if auth.terminator != "aws4_request" {
+        return Err(SigV4Error::Scope("Credential should be scoped with a valid terminator: 'aws4_request', not '".to_string() + &auth.terminator + "'. "));
+    }
+    Ok(())
+}
+
+/// Verifies `req`'s signature, in the `Authorization` header or, presigned, in the query.
+/// `lookup` gives what the server knows of an access key.
 pub fn verify(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, lookup: impl FnOnce(&str) -> Option<KeyMaterial>) -> Result<Verified, SigV4Error> {
+    if req.header("authorization").is_none() && req.query.split('&').any(|p| p.starts_with("X-Amz-Algorithm=") || p.starts_with("X-Amz-Signature=") || p.starts_with("X-Amz-Credential=")) {
+        return verify_presigned(req, rule, now, lookup);
+    }
     let header = req.header("authorization").ok_or(SigV4Error::Missing)?;
     let auth = parse_authorization(header)?;
     if !auth.signed_headers.iter().any(|h| h == "host") {
@@ -389,22 +503,7 @@ pub fn verify(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, look
         return Err(SigV4Error::Incomplete(format!("'{date_header}' must be a 'SignedHeader' in the AWS Authorization.")));
     }
     let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
-    if !amz_date.starts_with(&auth.date) {
-        return Err(SigV4Error::Scope(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
-            auth.date,
-            &amz_date[..8]
-        )));
-    }
-    if !(rule.region_ok)(&auth.region) {
-        return Err(SigV4Error::Scope(format!("Credential should be scoped to a valid region, not '{}'. ", auth.region)));
-    }
-    if auth.service != rule.service {
-        return Err(SigV4Error::Scope(format!("Credential should be scoped to correct service: '{}'. ", rule.service)));
-    }
-    if auth.terminator != "aws4_request" {
-        return Err(SigV4Error::Scope("Credential should be scoped with a valid terminator: 'aws4_request', not '".to_string() + &auth.terminator + "'. "));
-    }
+    check_scope(&auth, &amz_date, rule)?;
     if request_time < now - MAX_SKEW {
         return Err(SigV4Error::Skewed(format!("Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)", format_amz_date(now - MAX_SKEW), format_amz_date(now))));
     }
