@@ -77,6 +77,9 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
         Ok(p) => p,
         Err(e) => return bad_request(format!("kubernetes token request: {e}")),
     };
+    if let Some(why) = req.path.as_deref().and_then(crate::world::kubelet::unfit_path) {
+        return bad_request(format!("kubernetes token request: `path`: {why}"));
+    }
     let minted = match &req.path {
         Some(path) => {
             let minted = shared.kubelet.mount(p.clone(), path.clone(), |p| shared.mint_projected(p));

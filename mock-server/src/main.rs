@@ -383,16 +383,18 @@ fn main() -> ExitCode {
         Command::Run { args } => delegate("run", &args),
         Command::Certify { args } => delegate("certify", &args),
         Command::Fuzz { args } => delegate("fuzz", &args),
-        Command::Token { issuer, audience, service_account, format, claims, header, duplicates, key, endpoint } => match token(&endpoint, &issuer, audience, service_account, format, [&claims, &header, &duplicates], key) {
-            Ok(t) => {
-                print!("{t}");
-                ExitCode::SUCCESS
+        Command::Token { issuer, audience, service_account, format, claims, header, duplicates, key, endpoint } => {
+            match token(&endpoint, &issuer, audience, service_account, format, [&claims, &header, &duplicates], key) {
+                Ok(t) => {
+                    print!("{t}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cloudid token: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("cloudid token: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::CreateCredConfig {
             provider,
             service_account,
@@ -858,7 +860,15 @@ fn pairs(flag: &str, items: &[String]) -> Result<serde_json::Map<String, serde_j
     Ok(out)
 }
 
-fn token(endpoint: &str, issuer: &str, audience: Option<String>, service_account: Option<String>, format: Option<String>, [claims, header, duplicates]: [&[String]; 3], key: Option<String>) -> Result<String, String> {
+fn token(
+    endpoint: &str,
+    issuer: &str,
+    audience: Option<String>,
+    service_account: Option<String>,
+    format: Option<String>,
+    [claims, header, duplicates]: [&[String]; 3],
+    key: Option<String>,
+) -> Result<String, String> {
     let request = cloudid_mock::TokenRequest { audience, service_account, format, claims: pairs("claim", claims)?, header: pairs("header", header)?, duplicates: pairs("duplicate", duplicates)?, key };
     control(endpoint, |c| async move { c.mint(issuer, &request).await }).map_err(|e| e.to_string())
 }

@@ -131,7 +131,7 @@ async fn token_review_authenticates_the_clusters_tokens_and_refuses_others_in_ku
     assert_eq!(status, 401);
     assert_eq!(unauthorized, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}));
 
-    cloud.control().advance_clock(3601).await.unwrap();
+    cloud.control().advance_clock(3661).await.unwrap();
     let fresh_caller = token(&cloud, json!({"namespace": "default", "service_account": "bigquery"})).await;
     let (_, expired) = review(&cloud, &fresh_caller, token_review(&caller, &[])).await;
     assert_eq!(expired["status"]["error"], "[invalid bearer token, service account token has expired]");
@@ -198,4 +198,60 @@ fn a_broken_cluster_in_a_world_file_is_named_with_its_field() {
     let e = cloudid_mock::world::parse("w.yaml", &yaml).unwrap_err();
     assert_eq!(e.field, "kubernetes.clusters[0].pod_identity_associations[0].role");
     assert!(e.message.contains("no role named `NoSuchRole`"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn token_review_wants_an_api_audience_caller_and_refuses_tokens_of_recreated_objects() {
+    let cloud = fixed_cloud().await;
+    let api = token(&cloud, json!({"namespace": "default", "service_account": "bigquery"})).await;
+    let pod_identity = token(&cloud, json!({"namespace": "default", "service_account": "bigquery", "audience": "pods.eks.amazonaws.com"})).await;
+    let irsa = token(&cloud, json!({"namespace": "ci", "service_account": "ecr-pusher"})).await;
+    let (status, _) = review(&cloud, &pod_identity, token_review(&irsa, &["sts.amazonaws.com"])).await;
+    assert_eq!(status, 401, "a caller's token must be for the API server");
+    let r = Client::new()
+        .post(format!("{}/clusters/acme-eks/apis/authentication.k8s.io/v1/tokenreviews", cloud.endpoint()))
+        .header("authorization", format!("bearer {api} trailing"))
+        .json(&token_review(&irsa, &["sts.amazonaws.com"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "the scheme in any case, the second part the token");
+
+    let recreated = cloudid_mock::world::load::DEFAULT_WORLD_YAML
+        .replace("        - namespace: ci\n          name: ecr-pusher\n", "        - namespace: ci\n          name: ecr-pusher\n          uid: 11111111-2222-4333-8444-555555555555\n");
+    let other = cloudid_mock::CloudId::builder().world_yaml(&recreated).unwrap().clock(cloudid_tests::fixed_clock()).start().await;
+    let caller = token(&other, json!({"namespace": "default", "service_account": "bigquery"})).await;
+    let (_, stale) = review(&other, &caller, token_review(&irsa, &["sts.amazonaws.com"])).await;
+    let error = stale["status"]["error"].as_str().unwrap();
+    assert!(error.starts_with("[invalid bearer token, service account UID (11111111-2222-4333-8444-555555555555) does not match claim ("), "{error}");
+
+    cloud.control().advance_clock(3600 + 30).await.unwrap();
+    let fresh = token(&cloud, json!({"namespace": "default", "service_account": "bigquery"})).await;
+    let (_, within_leeway) = review(&cloud, &fresh, token_review(&api, &[])).await;
+    assert_eq!(within_leeway["status"]["authenticated"], true, "go-jose allows a minute past exp");
+}
+
+#[tokio::test]
+async fn the_gke_metadata_server_refuses_proxied_requests_and_other_methods_and_token_paths_are_confined() {
+    let pod = gke_pod("bigquery").await;
+    let r = Client::new()
+        .get(format!("{}/computeMetadata/v1/instance/service-accounts/default/token", pod.endpoint()))
+        .header("Metadata-Flavor", "Google")
+        .header("X-Forwarded-For", "1.2.3.4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = Client::new().post(format!("{}/computeMetadata/v1/instance/service-accounts/default/token", pod.endpoint())).header("Metadata-Flavor", "Google").send().await.unwrap();
+    assert_eq!(r.status(), 405);
+
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("precious.conf");
+    std::fs::write(&precious, "setting = 1\n").unwrap();
+    for (path, why) in [(json!("relative-token"), "not an absolute path"), (json!(precious), "holds something other than a token"), (json!(dir.path()), "not a regular file")] {
+        let e = pod.control().kubernetes_token(&json!({"namespace": "ci", "service_account": "ecr-pusher", "cluster": "acme-eks", "path": path})).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "setting = 1\n", "left alone");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
 }

@@ -77,6 +77,25 @@ async fn token_review(State(shared): State<Arc<Shared>>, Path(name): Path<String
     crate::exchange::serve!(shared, &KubeApiserver, &parts.method, parts.uri.path(), review(&shared, &name, &parts.headers, &body))
 }
 
+/// A string list as Go's `%q` prints it: `["a" "b"]`.
+fn go_quoted(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|i| serde_json::Value::String(i.clone()).to_string()).collect::<Vec<_>>().join(" "))
+}
+
+/// kube-apiserver's clock-skew allowance on `exp` and `nbf` (go-jose's default leeway).
+const LEEWAY: i64 = 60;
+
+/// The token of an `Authorization: Bearer …` header, as Kubernetes' bearer-token authenticator
+/// reads it: the scheme in any case, the second space-separated part.
+fn bearer(headers: &axum::http::HeaderMap) -> &str {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut parts = value.splitn(3, ' ');
+    match (parts.next(), parts.next()) {
+        (Some(scheme), Some(token)) if scheme.eq_ignore_ascii_case("bearer") => token,
+        _ => "",
+    }
+}
+
 /// The error text kube-apiserver's service-account authenticator gives for `why`
 /// (`pkg/serviceaccount/jwt.go`, `claims.go`), after the loopback-token authenticator's
 /// `invalid bearer token`, joined as the union authenticator joins errors (`[a, b]`).
@@ -89,8 +108,9 @@ pub(crate) fn authenticator_error(why: &Refused) -> String {
         Refused::Expired(_) => "service account token has expired".to_string(),
         Refused::NotYetValid(_) => "service account token is not valid yet".to_string(),
         Refused::Times(_) | Refused::Claims(_) => "service account token claims could not be validated".to_string(),
-        Refused::Audience(have, want) => format!("token audiences {have:?} is invalid for the target audiences {want:?}"),
+        Refused::Audience(have, want) => format!("token audiences {} is invalid for the target audiences {}", go_quoted(have), go_quoted(want)),
         Refused::NoServiceAccount(ns, sa) => format!("serviceaccounts \"{sa}\" not found in namespace \"{ns}\""),
+        Refused::Invalidated(why) => why.clone(),
     };
     format!("[invalid bearer token, {inner}]")
 }
@@ -103,10 +123,10 @@ fn review(shared: &Shared, name: &str, headers: &axum::http::HeaderMap, body: &[
     };
     let now = shared.clock.now();
     let api_audiences = vec![cluster.issuer_url(&model.aws.region, &model.gcp), "https://kubernetes.default.svc".to_string()];
-    let caller = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+    let caller = bearer(headers);
     let caller_ok = {
         let state = shared.state();
-        sa_token::verify(model, &state.issuers, caller, now, None, 0).map(|v| v.cluster.name == cluster.name)
+        sa_token::verify(model, &state.issuers, caller, now, Some(&api_audiences), LEEWAY).map(|v| v.cluster.name == cluster.name)
     };
     match caller_ok {
         Ok(true) => note.checks.push(Check::passed("kube.caller")),
@@ -146,7 +166,7 @@ fn review(shared: &Shared, name: &str, headers: &axum::http::HeaderMap, body: &[
     let audiences = if requested.is_empty() { api_audiences } else { requested.clone() };
     let verified = {
         let state = shared.state();
-        sa_token::verify(model, &state.issuers, token, now, Some(&audiences), 0).map(|v| (v.cluster.name.clone(), v.namespace, v.service_account, v.sa_uid, v.pod, v.node, v.jti, v.audiences))
+        sa_token::verify(model, &state.issuers, token, now, Some(&audiences), LEEWAY).map(|v| (v.cluster.name.clone(), v.namespace, v.service_account, v.sa_uid, v.pod, v.node, v.jti, v.audiences))
     };
     let mut out = json!({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {"creationTimestamp": null}, "spec": spec});
     match verified {

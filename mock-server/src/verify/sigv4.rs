@@ -109,9 +109,6 @@ pub enum SigV4Error {
     /// `x-amz-content-sha256` does not match the body.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     PayloadHash,
-    /// A presigned request past `X-Amz-Date` + `X-Amz-Expires` (`ExpiredToken`… as STS words it).
-    #[error("{0}")]
-    PresignExpired(String),
     /// The signature does not match (`SignatureDoesNotMatch`).
     #[error(
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical_request}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
@@ -130,7 +127,7 @@ impl SigV4Error {
         match self {
             Self::Missing => "MissingAuthenticationToken",
             Self::Incomplete(_) => "IncompleteSignature",
-            Self::Scope(_) | Self::Skewed(_) | Self::Mismatch { .. } | Self::PayloadHash | Self::PresignExpired(_) => "SignatureDoesNotMatch",
+            Self::Scope(_) | Self::Skewed(_) | Self::Mismatch { .. } | Self::PayloadHash => "SignatureDoesNotMatch",
             Self::InvalidToken(_) => "InvalidClientTokenId",
             Self::Expired => "ExpiredToken",
         }
@@ -381,26 +378,22 @@ fn query_params(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The longest a presigned request may be valid: seven days.
-pub const MAX_PRESIGN_EXPIRES: i64 = 604_800;
-
 /// Verifies a presigned request (SigV4 in the query: `X-Amz-Algorithm`, `X-Amz-Credential`,
-/// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`, and
-/// `X-Amz-Security-Token` for temporary credentials): the same scope, key, token and signature
-/// checks as the header form, over the query without `X-Amz-Signature`, and the request's own
-/// expiry instead of the clock-skew window.
+/// `X-Amz-Date`, `X-Amz-SignedHeaders`, `X-Amz-Signature`, and `X-Amz-Security-Token` for
+/// temporary credentials): the same scope, window, key, token and signature checks as the header
+/// form, over the query without `X-Amz-Signature`. STS, unlike S3, does not read `X-Amz-Expires`:
+/// a presigned request is good for 15 minutes either side of `X-Amz-Date`, whatever it says
+/// (aws-iam-authenticator sent `X-Amz-Expires=0` for years).
 fn verify_presigned(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, lookup: impl FnOnce(&str) -> Option<KeyMaterial>) -> Result<Verified, SigV4Error> {
     let params = query_params(req.query);
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let required = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"];
-    if required.iter().any(|n| get(n).is_none()) {
-        return Err(SigV4Error::Incomplete(
-            "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders'. Re-examine the query-string parameters.".into(),
-        ));
+    if get("X-Amz-Algorithm") != Some(ALGORITHM) {
+        return Err(SigV4Error::Missing);
     }
-    let algorithm = get("X-Amz-Algorithm").unwrap_or_default();
-    if algorithm != ALGORITHM {
-        return Err(SigV4Error::Incomplete(format!("Unsupported AWS 'algorithm': '{algorithm}'")));
+    let required = ["X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"];
+    let missing: Vec<String> = required.iter().filter(|n| get(n).is_none()).map(|n| format!("'{n}'")).collect();
+    if !missing.is_empty() {
+        return Err(SigV4Error::Incomplete(format!("AWS query-string parameters must include {}. Re-examine the query-string parameters.", missing.join(", "))));
     }
     let credential = get("X-Amz-Credential").unwrap_or_default();
     let signed = get("X-Amz-SignedHeaders").unwrap_or_default();
@@ -412,24 +405,8 @@ fn verify_presigned(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime
     }
     let amz_date = get("X-Amz-Date").unwrap_or_default().to_string();
     let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
-    let expires = match get("X-Amz-Expires") {
-        None => None,
-        Some(e) => match e.parse::<i64>() {
-            Ok(n) if (1..=MAX_PRESIGN_EXPIRES).contains(&n) => Some(n),
-            Ok(n) if n > MAX_PRESIGN_EXPIRES => {
-                return Err(SigV4Error::Incomplete(format!("X-Amz-Expires must be less than a week (in seconds) that is 604800; it was {n}.")));
-            }
-            _ => return Err(SigV4Error::Incomplete(format!("X-Amz-Expires should be a number between 1 and 604800; it was '{e}'."))),
-        },
-    };
     check_scope(&auth, &amz_date, rule)?;
-    if request_time > now + MAX_SKEW {
-        return Err(SigV4Error::Skewed(format!("Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)", format_amz_date(now + MAX_SKEW), format_amz_date(now))));
-    }
-    let valid_until = request_time + time::Duration::seconds(expires.unwrap_or(MAX_SKEW.whole_seconds()));
-    if valid_until < now {
-        return Err(SigV4Error::PresignExpired(format!("Signature expired: {} is now earlier than {} ({} - {} sec.)", format_amz_date(valid_until), format_amz_date(now), format_amz_date(now), 0)));
-    }
+    check_window(request_time, &amz_date, now)?;
     let key = lookup(&auth.access_key_id).ok_or_else(|| SigV4Error::InvalidToken(format!("unknown access key {}", auth.access_key_id)))?;
     if let Some(expected) = &key.session_token {
         match get("X-Amz-Security-Token").or_else(|| req.header("x-amz-security-token")) {
@@ -454,6 +431,17 @@ fn verify_presigned(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime
         return Err(SigV4Error::Mismatch { canonical_request: canonical, string_to_sign: sts });
     }
     Ok(Verified { access_key_id: auth.access_key_id, region: auth.region, signed_headers: auth.signed_headers })
+}
+
+/// The 15 minutes either side of the server's clock a signed request may carry as its date.
+fn check_window(request_time: OffsetDateTime, amz_date: &str, now: OffsetDateTime) -> Result<(), SigV4Error> {
+    if request_time < now - MAX_SKEW {
+        return Err(SigV4Error::Skewed(format!("Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)", format_amz_date(now - MAX_SKEW), format_amz_date(now))));
+    }
+    if request_time > now + MAX_SKEW {
+        return Err(SigV4Error::Skewed(format!("Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)", format_amz_date(now + MAX_SKEW), format_amz_date(now))));
+    }
+    Ok(())
 }
 
 /// The scope checks both forms share: date, region, service, terminator.
@@ -504,12 +492,7 @@ pub fn verify(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, look
     }
     let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
     check_scope(&auth, &amz_date, rule)?;
-    if request_time < now - MAX_SKEW {
-        return Err(SigV4Error::Skewed(format!("Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)", format_amz_date(now - MAX_SKEW), format_amz_date(now))));
-    }
-    if request_time > now + MAX_SKEW {
-        return Err(SigV4Error::Skewed(format!("Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)", format_amz_date(now + MAX_SKEW), format_amz_date(now))));
-    }
+    check_window(request_time, &amz_date, now)?;
     let key = lookup(&auth.access_key_id).ok_or_else(|| SigV4Error::InvalidToken(format!("unknown access key {}", auth.access_key_id)))?;
     if let Some(expected) = &key.session_token {
         match req.header("x-amz-security-token") {

@@ -25,12 +25,32 @@ pub struct Kubelet {
     ticking: std::sync::atomic::AtomicBool,
 }
 
-/// Writes `token` to `path` through a temporary file renamed over it, so a reader sees the old
-/// token or the new one, never a part.
+/// Writes `token` to `path` through a temporary file of its own (created new in the same
+/// directory) renamed over it, so a reader sees the old token or the new one, never a part.
 fn write_atomically(path: &Path, token: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("cloudid-tmp");
-    std::fs::write(&tmp, token)?;
-    std::fs::rename(&tmp, path)
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".cloudid-token-").tempfile_in(dir)?;
+    tmp.write_all(token.as_bytes())?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
+/// Why `path` cannot hold a projected token: it must be absolute, and anything already there
+/// must be a regular file that is empty or holds a token (nothing else is overwritten).
+pub fn unfit_path(path: &Path) -> Option<String> {
+    if !path.is_absolute() {
+        return Some(format!("`{}` is not an absolute path", path.display()));
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(_) => None,
+        Ok(m) if !m.is_file() => Some(format!("`{}` exists and is not a regular file", path.display())),
+        Ok(m) if m.len() > 64 * 1024 => Some(format!("`{}` exists and holds something other than a token", path.display())),
+        Ok(_) => {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|_| "\u{0}".into());
+            let token_like = text.is_empty() || (text.split('.').count() == 3 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.=".contains(&b)));
+            (!token_like).then(|| format!("`{}` exists and holds something other than a token", path.display()))
+        }
+    }
 }
 
 impl Kubelet {

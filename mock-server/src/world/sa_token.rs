@@ -57,6 +57,9 @@ pub enum Refused {
     Claims(String),
     /// The service account does not exist (namespace, name).
     NoServiceAccount(String, String),
+    /// The objects the token is bound to are not the ones that exist now (a service account or
+    /// pod deleted and made again): kube-apiserver's words.
+    Invalidated(String),
 }
 
 impl std::fmt::Display for Refused {
@@ -72,6 +75,7 @@ impl std::fmt::Display for Refused {
             Self::Audience(have, want) => write!(f, "aud {have:?} holds none of {want:?}"),
             Self::Claims(why) => write!(f, "claims: {why}"),
             Self::NoServiceAccount(ns, sa) => write!(f, "service account {ns}/{sa} does not exist"),
+            Self::Invalidated(why) => write!(f, "bound to objects that no longer exist: {why}"),
         }
     }
 }
@@ -109,15 +113,18 @@ pub fn verify<'m>(model: &'m WorldModel, issuers: &IssuerAuthority, token: &str,
     }
     let sa = cluster.service_account(&namespace, &service_account).ok_or_else(|| Refused::NoServiceAccount(namespace.clone(), service_account.clone()))?;
     let pair = |k: &str| Some((text(private, &[k, "name"])?, text(private, &[k, "uid"])?));
-    Ok(Verified {
-        cluster,
-        sa_uid: text(private, &["serviceaccount", "uid"]).unwrap_or_else(|| cluster.sa_uid(sa)),
-        namespace,
-        service_account,
-        pod: pair("pod"),
-        node: pair("node"),
-        jti: decoded.str_claim("jti").map(str::to_string),
-        audiences: have,
-        exp: times.exp,
-    })
+    let sa_uid = cluster.sa_uid(sa);
+    if let Some(claimed) = text(private, &["serviceaccount", "uid"]).filter(|u| *u != sa_uid) {
+        return Err(Refused::Invalidated(format!("service account UID ({sa_uid}) does not match claim ({claimed})")));
+    }
+    if let Some((name, uid)) = pair("pod") {
+        let pod = cluster.pod(sa, &model.aws.region);
+        if name != pod.name {
+            return Err(Refused::Invalidated(format!("pods \"{name}\" not found")));
+        }
+        if uid != pod.uid {
+            return Err(Refused::Invalidated(format!("pod UID ({}) does not match claim ({uid})", pod.uid)));
+        }
+    }
+    Ok(Verified { cluster, sa_uid, namespace, service_account, pod: pair("pod"), node: pair("node"), jti: decoded.str_claim("jti").map(str::to_string), audiences: have, exp: times.exp })
 }

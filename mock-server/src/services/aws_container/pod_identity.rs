@@ -123,6 +123,22 @@ pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
     noted(super::document(true, &cred), note)
 }
 
+/// What golang-jwt (the agent's parser) says of a token that does not parse.
+fn jwt_parse_error(token: &str) -> &'static str {
+    use base64::Engine;
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return "token contains an invalid number of segments";
+    }
+    let decode = |p: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok();
+    match (decode(parts[0]), decode(parts[1])) {
+        (None, _) => "could not base64 decode header",
+        (Some(h), _) if serde_json::from_slice::<serde_json::Value>(&h).is_err() => "could not JSON decode header",
+        (_, None) => "could not base64 decode claim",
+        _ => "could not JSON decode claim",
+    }
+}
+
 /// The agent's own checks before it calls EKS Auth: a token, a JWT, within its times.
 fn basic_checks(shared: &Shared, token: &str) -> Result<(), (&'static str, String, ContainerError)> {
     if token.is_empty() {
@@ -131,7 +147,7 @@ fn basic_checks(shared: &Shared, token: &str) -> Result<(), (&'static str, Strin
     let decoded = match crate::verify::jwt::decode(token) {
         Ok(d) => d,
         Err(e) => {
-            let message = "Service account token cannot be parsed: token is malformed: token contains an invalid number of segments".to_string();
+            let message = format!("Service account token cannot be parsed: token is malformed: {}", jwt_parse_error(token));
             return Err(("container.authorization", format!("Authorization is not a JWT: {e}"), agent(StatusCode::BAD_REQUEST, message)));
         }
     };

@@ -107,7 +107,7 @@ impl StsCode {
         match e {
             E::Missing => Self::MissingAuthenticationToken,
             E::Incomplete(_) => Self::IncompleteSignature,
-            E::Scope(_) | E::Skewed(_) | E::Mismatch { .. } | E::PayloadHash | E::PresignExpired(_) => Self::SignatureDoesNotMatch,
+            E::Scope(_) | E::Skewed(_) | E::Mismatch { .. } | E::PayloadHash => Self::SignatureDoesNotMatch,
             E::InvalidToken(_) => Self::InvalidClientTokenId,
             E::Expired => Self::ExpiredToken,
         }

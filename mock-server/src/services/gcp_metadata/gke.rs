@@ -99,11 +99,19 @@ pub(crate) fn answer(shared: &Shared, req: &Request, cluster: &ClusterModel, ksa
     let path = req.uri().path();
     let mut note = Note::new("gcp_metadata", "GetMetadata", Verdict::Error);
     let gcp = &shared.model.gcp;
+    if req.headers().contains_key("x-forwarded-for") {
+        note.checks.push(Check::fail("gce.no_forwarded_for", "request carried X-Forwarded-For"));
+        return refuse(note, StatusCode::FORBIDDEN, "GKE Metadata Server encountered an error: request carried X-Forwarded-For\n".into(), true);
+    }
     if req.headers().get("metadata-flavor").map(|v| v.as_bytes()) != Some(b"Google") {
         note.checks.push(Check::fail("gce.metadata_flavor", "missing Metadata-Flavor: Google"));
         return refuse(note, StatusCode::FORBIDDEN, "GKE Metadata Server encountered an error: Missing required header \"Metadata-Flavor\": \"Google\"\n".into(), true);
     }
     note.checks.push(Check::passed("gce.metadata_flavor"));
+    if !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        note.checks.push(Check::fail("gce.method", format!("{} is not GET", req.method())));
+        return refuse(note, StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n".into(), false);
+    }
     let Some(rest) = path.strip_prefix("/computeMetadata/v1").filter(|r| r.is_empty() || r.starts_with('/')) else {
         note.checks.push(Check::fail("gce.path", format!("nothing at {path}")));
         return not_found(note);
