@@ -165,16 +165,19 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Answer {
     let mut note = Note::new("aws_sts", "Unknown", Verdict::Error);
     let request_id = shared.request_id();
     let result = run(shared, parts, body, &mut note);
+    let json = parts.headers.get(axum::http::header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("application/json"));
     match result {
         Ok((operation, outcome)) => {
             note.verdict = if outcome.issued.is_some() || outcome.token.is_some() { Verdict::Granted } else { Verdict::Served };
             note.issued = outcome.issued.as_ref().map(|cred| cred.receipt.clone()).or_else(|| outcome.token.clone());
-            noted(xml::success(operation, outcome.result, &request_id), note)
+            let response = if json { xml::success_json(operation, outcome.result, &request_id) } else { xml::success(operation, outcome.result, &request_id) };
+            noted(response, note)
         }
         Err(e) => {
             use crate::exchange::Refusal;
             let detail = format!("{} {}", e.status().as_u16(), e.code());
-            crate::exchange::refused(note, &e, "sts.answer", detail, &request_id)
+            let (response, note) = crate::exchange::refused(note, &e, "sts.answer", detail, &request_id);
+            (if json { e.json_response(&request_id) } else { response }, note)
         }
     }
 }
@@ -228,7 +231,8 @@ fn run(shared: &Shared, parts: &Parts, body: &Bytes, note: &mut Note) -> Result<
         "GetSessionToken" | "GetFederationToken" => Err(signed::refuse_session_credentials(operation, &mut note.checks)),
         "GetWebIdentityToken" => web_token::get(shared, &caller, &form, &signed, now, &mut note.checks).map(|o| (operation, o)),
         _ => {
-            let region = signed.header("authorization").and_then(|a| sigv4::parse_authorization(a).ok()).map(|a| a.region).unwrap_or_default();
+            let presigned = form.get("X-Amz-Credential").and_then(|c| c.split('/').nth(2)).map(str::to_string);
+            let region = signed.header("authorization").and_then(|a| sigv4::parse_authorization(a).ok()).map(|a| a.region).or(presigned).unwrap_or_default();
             signed::assume_role(shared, &caller, &form, now, &region, &mut note.checks).map(|o| (operation, o))
         }
     }

@@ -88,6 +88,47 @@ pub(crate) fn success(operation: &str, result: Vec<Node>, request_id: &str) -> R
     xml_response(StatusCode::OK, body, request_id)
 }
 
+fn to_json(node: &Node) -> (&'static str, serde_json::Value) {
+    match node {
+        Node::Text(name, text) => (name, serde_json::Value::String(text.clone())),
+        Node::Element(name, children) => (
+            name,
+            serde_json::Value::Object(
+                children
+                    .iter()
+                    .map(|c| {
+                        let (k, v) = to_json(c);
+                        (k.to_string(), v)
+                    })
+                    .collect(),
+            ),
+        ),
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value, request_id: &str) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A successful answer to `operation` as STS gives it to `Accept: application/json`: the XML's
+/// nesting as JSON objects (what aws-iam-authenticator reads).
+pub(crate) fn success_json(operation: &str, result: Vec<Node>, request_id: &str) -> Response {
+    let result: serde_json::Map<String, serde_json::Value> = result
+        .iter()
+        .map(|n| {
+            let (k, v) = to_json(n);
+            (k.to_string(), v)
+        })
+        .collect();
+    let body = serde_json::json!({ format!("{operation}Response"): { format!("{operation}Result"): result, "ResponseMetadata": {"RequestId": request_id} } });
+    json_response(StatusCode::OK, &body, request_id)
+}
+
 /// An STS error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StsError {
@@ -103,6 +144,13 @@ impl StsError {
     /// An error with this status, code and message.
     pub fn new(status: u16, code: super::code::StsCode, message: impl Into<String>) -> Self {
         Self { status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, message: message.into() }
+    }
+
+    /// The error as STS gives it to `Accept: application/json`.
+    pub fn json_response(&self, request_id: &str) -> Response {
+        let kind = if self.status.is_server_error() { "Receiver" } else { "Sender" };
+        let body = serde_json::json!({"Error": {"Code": self.code.as_str(), "Message": self.message, "Type": kind}, "RequestId": request_id});
+        json_response(self.status, &body, request_id)
     }
 
     /// The `ErrorResponse` document.
