@@ -17,6 +17,7 @@ mod hostile_tokens;
 mod imds;
 mod issuers;
 mod jwt_props;
+mod presigned;
 mod kubernetes;
 mod real_clients_aws;
 mod real_clients_federation;
