@@ -79,6 +79,29 @@ fn pick(all: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, Strin
     keys.iter().filter_map(|k| all.get(*k).map(|v| (k.to_string(), v.clone()))).collect()
 }
 
+/// The issuer and request the verifier flow mints with, from `CLOUDID_VERIFIER_MINT`.
+pub fn verifier_mint(text: &str) -> Result<(String, cloudid_mock::TokenRequest), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let issuer = v["issuer"].as_str().unwrap_or("github").to_string();
+    let request = serde_json::from_value(v["request"].clone()).map_err(|e| e.to_string())?;
+    Ok((issuer, request))
+}
+
+/// The `iss` of the world's issuer `name` (`github`, `google`, `k8s-CLUSTER`, or an extra one).
+fn issuer_url(world: &cloudid_mock::world::WorldModel, name: &str) -> Option<String> {
+    match name {
+        "github" => Some(cloudid_mock::world::issuers::GITHUB_ISS.to_string()),
+        "google" => Some(cloudid_mock::world::issuers::GOOGLE_ISS.to_string()),
+        _ => world
+            .kubernetes
+            .clusters
+            .iter()
+            .find(|c| c.issuer_name() == name)
+            .map(|c| c.issuer_url(&world.aws.region, &world.gcp))
+            .or_else(|| world.issuers.iter().find(|i| i.name == name).and_then(|i| i.iss.clone())),
+    }
+}
+
 /// Prepares `flow` with `params` against `cloud`.
 pub async fn prepare(cloud: &CloudId, flow: crate::params::Flow, params: &BTreeMap<String, Value>) -> Result<Prepared, crate::HarnessError> {
     prepare_inner(cloud, flow, params).await.map_err(|why| crate::HarnessError::Prepare { flow, why })
@@ -93,6 +116,29 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
     match flow {
         Flow::AwsImds => {
             p.env = pick(&all, &["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
+        }
+        Flow::Verifier => {
+            // The verifier is configured as a relying party would be (issuer, audience, JWKS URL)
+            // and handed a token minted as the scenario says — hostile or not.
+            let issuer = param(params, "issuer", "github");
+            let object = |k: &str| params.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
+            let request = cloudid_mock::TokenRequest {
+                audience: Some(param(params, "audience", "cloudid-verifier").to_string()),
+                claims: object("token_claims"),
+                header: object("token_header"),
+                duplicates: object("token_duplicates"),
+                key: params.get("token_key").and_then(Value::as_str).map(str::to_string),
+                ..Default::default()
+            };
+            let token = cloud.control().mint(issuer, &request).await.map_err(|e| format!("minting failed: {e}"))?;
+            let f = file(&token)?;
+            let iss = issuer_url(cloud.world(), issuer).ok_or_else(|| format!("no issuer named `{issuer}`"))?;
+            p.env.insert("CLOUDID_TOKEN_FILE".into(), f.path().display().to_string());
+            p.env.insert("CLOUDID_VERIFIER_ISSUER".into(), param(params, "accept_issuer", &iss).to_string());
+            p.env.insert("CLOUDID_VERIFIER_AUDIENCE".into(), param(params, "accept_audience", "cloudid-verifier").to_string());
+            p.env.insert("CLOUDID_VERIFIER_JWKS_URL".into(), format!("{e}/issuers/{issuer}/jwks"));
+            p.env.insert("CLOUDID_VERIFIER_MINT".into(), json!({"issuer": issuer, "request": request}).to_string());
+            p.files.push(f);
         }
         Flow::AwsContainer => {
             p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);

@@ -63,6 +63,8 @@ pub enum Flow {
     GoogleExternalAccount,
     /// Google federation from container credentials through a custom AWS supplier.
     GoogleAwsSupplier,
+    /// A relying party: a token verifier given a (possibly hostile) token and its issuer's keys.
+    Verifier,
 }
 
 impl Flow {
@@ -77,6 +79,7 @@ impl Flow {
             Flow::GithubOidc => "github-oidc",
             Flow::GoogleExternalAccount => "google-external-account",
             Flow::GoogleAwsSupplier => "google-aws-supplier",
+            Flow::Verifier => "verifier",
         }
     }
 }
@@ -126,6 +129,16 @@ pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
             ("token_claims", Kind::Claims),
         ],
         Flow::GoogleAwsSupplier => &[("provider", Kind::Text), ("service_account", Kind::Text)],
+        Flow::Verifier => &[
+            ("issuer", Kind::Text),
+            ("audience", Kind::Text),
+            ("token_claims", Kind::Claims),
+            ("token_header", Kind::Claims),
+            ("token_duplicates", Kind::Claims),
+            ("token_key", Kind::Text),
+            ("accept_audience", Kind::Text),
+            ("accept_issuer", Kind::Text),
+        ],
     }
 }
 

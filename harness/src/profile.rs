@@ -86,6 +86,8 @@ pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>
         .iter()
         .map(|part| {
             let mut out = part.replace("{clients}", &tools.clients.display().to_string());
+            let verifiers = tools.clients.parent().map(|f| f.join("verifiers")).unwrap_or_default();
+            out = out.replace("{verifiers}", &verifiers.display().to_string());
             out = out.replace("{python}", &tools.python).replace("{node}", &tools.node).replace("{rust-aws-config-client}", &tools.rust_aws_config_client);
             out = out.replace("{rust-google-auth-client}", &tools.rust_google_auth_client);
             out = out.replace("{go-aws-client}", &tools.go_aws_client).replace("{go-google-client}", &tools.go_google_client).replace("{aws-cli}", &tools.aws_cli);

@@ -317,6 +317,14 @@ async fn apply(cloud: &CloudId, env: &std::collections::BTreeMap<String, String>
         Step::RevokeBinding { service_account, member, role } => {
             control.revoke_binding(service_account, member, role.as_deref()).await.map_err(failed("revoke_binding"))?;
         }
+        Step::MintToken => {
+            let (Some(mint), Some(path)) = (env.get("CLOUDID_VERIFIER_MINT"), env.get("CLOUDID_TOKEN_FILE")) else {
+                return Err(("mint_token", "only the verifier flow mints its token again".into()));
+            };
+            let (issuer, request) = crate::flow::verifier_mint(mint).map_err(|e| ("mint_token", e))?;
+            let token = control.mint(&issuer, &request).await.map_err(failed("mint_token"))?;
+            std::fs::write(path, token).map_err(|e| ("mint_token", format!("{path}: {e}")))?;
+        }
         Step::RotateContainerToken => {
             let token = control.rotate_container_token(None).await.map_err(failed("rotate_container_token"))?;
             if let Some(path) = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {

@@ -74,6 +74,9 @@ pub enum Step {
     /// Rotate the container authorization token (as the kubelet rotates a pod's projected token)
     /// and write the new one to the client's `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, if any.
     RotateContainerToken,
+    /// Mint the verifier flow's token again (its params, the issuer's key now) into the file the
+    /// verifier reads (`CLOUDID_TOKEN_FILE`).
+    MintToken,
     /// Wait this many milliseconds.
     WaitMs(u64),
     /// Remove `member` from `service_account`'s IAM bindings (every role holding it, or `role`).
@@ -131,7 +134,8 @@ impl TryFrom<StepRepr> for Step {
         match r {
             StepRepr::Word(w) if w == "run" => Ok(Step::Run),
             StepRepr::Word(w) if w == "rotate_container_token" => Ok(Step::RotateContainerToken),
-            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, advance_clock, set_clock, rotate_key, revoke_binding, faults, wait_ms)")),
+            StepRepr::Word(w) if w == "mint_token" => Ok(Step::MintToken),
+            StepRepr::Word(w) => Err(format!("unknown step `{w}` (run, rotate_container_token, mint_token, advance_clock, set_clock, rotate_key, revoke_binding, faults, wait_ms)")),
             StepRepr::RunWith { run } if run.between.iter().any(|s| matches!(s, Step::Run | Step::RunWith { .. })) => Err("`between` steps cannot run the client".into()),
             StepRepr::RunWith { run } => Ok(Step::RunWith { between: run.between }),
             StepRepr::Advance { advance_clock } => Ok(Step::AdvanceClock(advance_clock)),

@@ -307,7 +307,8 @@ pub fn decode(token: &str) -> Result<Decoded, JwtError> {
 }
 
 impl Decoded {
-    /// Checks the algorithm and the signature against `keys` (selected by `kid`).
+    /// Checks the algorithm and the signature against `keys` (selected by `kid`; when a set
+    /// repeats a `kid`, each candidate is tried in turn).
     pub fn verify<'k, K: std::borrow::Borrow<PreparedKey>>(&self, keys: &'k [K]) -> Result<&'k PreparedKey, JwtError> {
         let alg = self.header.alg.as_str();
         if !ACCEPTED_ALGS.contains(&alg) {
@@ -317,10 +318,22 @@ impl Decoded {
             return Err(JwtError::UnsupportedCritical(crit.to_string()));
         }
         let kid = self.header.kid.clone().unwrap_or_default();
-        let key = keys.iter().map(|k| k.borrow()).find(|k| k.kid() == kid).ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
-        let (_, parsed) = key.parsed.iter().find(|(a, _)| *a == alg).ok_or_else(|| JwtError::KeyMismatch { kid: kid.clone(), alg: alg.to_string() })?;
-        parsed.verify_sig(self.signing_input.as_bytes(), &self.signature).map_err(|_| JwtError::BadSignature)?;
-        Ok(key)
+        let mut candidates = keys.iter().map(|k| k.borrow()).filter(|k| k.kid() == kid).peekable();
+        if candidates.peek().is_none() {
+            return Err(JwtError::UnknownKey(kid));
+        }
+        let mut failure = JwtError::BadSignature;
+        for key in candidates {
+            let Some((_, parsed)) = key.parsed.iter().find(|(a, _)| *a == alg) else {
+                failure = JwtError::KeyMismatch { kid: kid.clone(), alg: alg.to_string() };
+                continue;
+            };
+            if parsed.verify_sig(self.signing_input.as_bytes(), &self.signature).is_ok() {
+                return Ok(key);
+            }
+            failure = JwtError::BadSignature;
+        }
+        Err(failure)
     }
 
     /// A string claim.

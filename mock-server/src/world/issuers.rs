@@ -213,6 +213,8 @@ pub struct Issuer {
     pub es384: Option<super::ec_key::EcSigningKey>,
     /// A key schedule (a Kubernetes cluster's rotation), which then decides the signing key.
     pub schedule: Option<Schedule>,
+    /// Decoy public keys published before the real ones (nothing signs with them).
+    pub decoys: Vec<Arc<PreparedKey>>,
     /// The kind of Kubernetes cluster this issuer is, if it is one (its documents' shapes).
     pub cluster: Option<super::kubernetes::ClusterKind>,
     next_fixture: usize,
@@ -231,6 +233,7 @@ impl Issuer {
             unreachable: false,
             es384: None,
             schedule: None,
+            decoys: Vec::new(),
             cluster: None,
             next_fixture: 1,
             fixtures: fixtures.to_vec(),
@@ -253,10 +256,11 @@ impl Issuer {
     /// Every key a verifier may use at `now`: the active key (or the schedule's current and,
     /// during its overlap, previous key), retired keys in their grace period, and inline keys.
     pub fn keys(&self, now: OffsetDateTime) -> Vec<Arc<PreparedKey>> {
-        let mut keys: Vec<Arc<PreparedKey>> = match &self.schedule {
-            Some(s) => s.published(now).into_iter().map(|k| k.prepared.clone()).collect(),
-            None => self.active.iter().map(|k| k.prepared.clone()).collect(),
-        };
+        let mut keys: Vec<Arc<PreparedKey>> = self.decoys.clone();
+        match &self.schedule {
+            Some(s) => keys.extend(s.published(now).into_iter().map(|k| k.prepared.clone())),
+            None => keys.extend(self.active.iter().map(|k| k.prepared.clone())),
+        }
         keys.extend(self.retired.iter().filter(|(_, until)| *until > now).map(|(k, _)| k.prepared.clone()));
         keys.extend(self.es384.iter().map(|k| k.prepared.clone()));
         keys.extend(self.static_keys.iter().cloned());
@@ -292,6 +296,26 @@ impl Issuer {
         }
         self.active.as_ref()
     }
+}
+
+/// `count` decoy RSA public keys for issuer `name` (moduli derived from the name, so runs repeat),
+/// and, with `duplicate`, one more under that `kid`, first.
+fn decoys(name: &str, count: usize, duplicate: Option<String>) -> Vec<Arc<PreparedKey>> {
+    let key = |kid: String, i: usize| {
+        let mut n = Vec::with_capacity(256);
+        let mut block = 0u32;
+        while n.len() < 256 {
+            n.extend_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("decoy:{name}:{i}:{block}").as_bytes()).as_ref());
+            block += 1;
+        }
+        n[0] |= 0x80;
+        n[255] |= 1;
+        let jwk = Jwk { kty: "RSA".into(), kid: Some(kid), alg: Some("RS256".into()), n: Some(URL_SAFE_NO_PAD.encode(&n)), e: Some("AQAB".into()), crv: None, x: None, y: None, x5t: None, x5c: None };
+        Arc::new(PreparedKey::new(jwk))
+    };
+    let mut out: Vec<Arc<PreparedKey>> = duplicate.into_iter().map(|kid| key(kid, usize::MAX)).collect();
+    out.extend((0..count.min(1000)).map(|i| key(format!("decoy-{i:04}"), i)));
+    out
 }
 
 /// A signing-key schedule: key `i % keys.len()` signs during the `i`-th period of `every` from
@@ -375,6 +399,7 @@ impl IssuerAuthority {
             }
             issuer.static_keys.extend(m.jwks.iter().cloned().map(|k| Arc::new(PreparedKey::new(k))));
             issuer.unreachable = m.unreachable;
+            issuer.decoys = decoys(&m.name, m.decoy_keys, m.duplicate_kid.then(|| issuer.active.as_ref().map(|k| k.kid.clone())).flatten());
             match existing {
                 Some(pos) => auth.issuers[pos] = issuer,
                 None => auth.issuers.push(issuer),

@@ -354,6 +354,9 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
                 return bad(&f("jwks"), format!("extra issuer `{}` needs a `signing_key` or `jwks`", iss.name));
             }
         }
+        if iss.decoy_keys > 1000 {
+            return bad(&f("decoy_keys"), format!("{} is over 1000 decoy keys", iss.decoy_keys));
+        }
         if let Some(k) = &iss.signing_key
             && super::issuers::SigningKey::fixture(k).is_none()
         {

@@ -84,6 +84,14 @@ pub struct IssuerModel {
     /// Verifiers cannot reach this issuer's keys (STS answers `IDPCommunicationError`).
     #[serde(default)]
     pub unreachable: bool,
+    /// Publish this many decoy keys (syntactically valid RSA keys nothing signs with) before the
+    /// real ones, for testing verifiers against large key sets (at most 1000).
+    #[serde(default)]
+    pub decoy_keys: usize,
+    /// Publish, before the real key, a decoy with the real key's `kid` (RFC 7517 asks for unique
+    /// kids; verifiers that take the first match then fail).
+    #[serde(default)]
+    pub duplicate_kid: bool,
 }
 
 /// The GitHub Actions job context minted into tokens.
