@@ -123,7 +123,7 @@ pub fn wrap(cloudid: &str, endpoint: &str, world_yaml: &str, flow: Flow, prepare
         Flow::GcpMetadata => "gce",
         Flow::GoogleExternalAccount if credential_file_is_aws => "ec2",
         Flow::AwsWebIdentity | Flow::AwsRoleChain | Flow::GithubOidc | Flow::GoogleExternalAccount => "github-actions",
-        Flow::Verifier => return Err("a verifier is a relying party given its issuer's URLs: it runs with endpoint settings only".into()),
+        Flow::Verifier | Flow::AwsVerifier => return Err("a verifier is a relying party given its issuer's URLs: it runs with endpoint settings only".into()),
     };
     prepared.env.retain(|k, _| !ENDPOINT_VARIABLES.contains(&k.as_str()));
     let mut prefix: Vec<String> = ["exec", "-q", "--server", endpoint].iter().map(|s| s.to_string()).collect();

@@ -117,6 +117,24 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
         Flow::AwsImds => {
             p.env = pick(&all, &["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
         }
+        Flow::AwsVerifier => {
+            let request = json!({"cluster_id": param(params, "cluster_id", "acme-eks"), "host": params.get("host")});
+            let answer = cloud.control().presign(&request).await.map_err(|err| format!("presigning failed: {err}"))?;
+            let mut token = answer["eks_token"].as_str().unwrap_or_default().to_string();
+            if params.get("tamper").and_then(Value::as_bool) == Some(true) {
+                // The last signature digit changed: the URL still parses, the signature fails.
+                use base64::Engine;
+                let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                let url = String::from_utf8(engine.decode(token.trim_start_matches("k8s-aws-v1.")).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+                let flipped = if url.ends_with('0') { format!("{}1", &url[..url.len() - 1]) } else { format!("{}0", &url[..url.len() - 1]) };
+                token = format!("k8s-aws-v1.{}", engine.encode(flipped));
+            }
+            let f = file(&token)?;
+            p.env.insert("CLOUDID_TOKEN_FILE".into(), f.path().display().to_string());
+            p.env.insert("CLOUDID_VERIFIER_CLUSTER_ID".into(), param(params, "accept_cluster_id", "acme-eks").to_string());
+            p.env.insert("CLOUDID_VERIFIER_STS_ENDPOINT".into(), e.clone());
+            p.files.push(f);
+        }
         Flow::Verifier => {
             // The verifier is configured as a relying party would be (issuer, audience, JWKS URL)
             // and handed a token minted as the scenario says — hostile or not.

@@ -65,6 +65,9 @@ pub enum Flow {
     GoogleAwsSupplier,
     /// A relying party: a token verifier given a (possibly hostile) token and its issuer's keys.
     Verifier,
+    /// A relying party proving AWS identities: given an EKS token (a presigned
+    /// `GetCallerIdentity`), it checks it and asks STS.
+    AwsVerifier,
 }
 
 impl Flow {
@@ -80,6 +83,7 @@ impl Flow {
             Flow::GoogleExternalAccount => "google-external-account",
             Flow::GoogleAwsSupplier => "google-aws-supplier",
             Flow::Verifier => "verifier",
+            Flow::AwsVerifier => "aws-verifier",
         }
     }
 }
@@ -139,6 +143,7 @@ pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
             ("accept_audience", Kind::Text),
             ("accept_issuer", Kind::Text),
         ],
+        Flow::AwsVerifier => &[("cluster_id", Kind::Text), ("accept_cluster_id", Kind::Text), ("host", Kind::Text), ("tamper", Kind::Bool)],
     }
 }
 

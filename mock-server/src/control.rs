@@ -31,6 +31,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/_cloudid/issuers", get(issuers))
         .route("/_cloudid/faults", get(list_faults).post(add_faults).delete(clear_faults))
         .merge(crate::kube_control::router())
+        .merge(crate::presign_control::router())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), fenced))
         .layer(axum::middleware::map_response_with_state(shared, stamp_date))
 }

@@ -189,6 +189,12 @@ impl ControlClient {
         self.call("POST", "kubernetes/token", Some(request.clone())).await
     }
 
+    /// Presigns a `GetCallerIdentity` (`POST /_cloudid/aws/presign`: `host`, `cluster_id`,
+    /// `role`); the answer: `url`, `eks_token`, `principal`.
+    pub async fn presign(&self, request: &Value) -> Result<Value, ControlError> {
+        self.call("POST", "aws/presign", Some(request.clone())).await
+    }
+
     fn unexpected(&self, why: &str) -> ControlError {
         ControlError::Unexpected { endpoint: self.endpoint.clone(), why: why.to_string() }
     }

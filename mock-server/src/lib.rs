@@ -43,6 +43,7 @@ mod kube_control;
 pub mod lint;
 pub mod offline;
 mod percent;
+mod presign_control;
 pub mod proxy;
 mod secret;
 mod server;

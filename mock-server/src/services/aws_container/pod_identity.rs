@@ -48,8 +48,8 @@ fn agent_cluster(model: &crate::world::WorldModel) -> Option<&str> {
 pub(crate) fn answer(shared: &Shared, req: &Request) -> Answer {
     let mut note = Note::new("aws_container", "GetCredentials", Verdict::Error);
     let token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if let Err((check, detail, e)) = basic_checks(shared, token) {
-        note.checks.push(Check::fail(check, detail));
+    if let Err((check, e)) = basic_checks(shared, token) {
+        note.checks.push(check);
         return refuse(note, e);
     }
     note.checks.push(Check::pass("container.authorization", "a JWT within its times"));
@@ -140,28 +140,27 @@ fn jwt_parse_error(token: &str) -> &'static str {
 }
 
 /// The agent's own checks before it calls EKS Auth: a token, a JWT, within its times.
-fn basic_checks(shared: &Shared, token: &str) -> Result<(), (&'static str, String, ContainerError)> {
+fn basic_checks(shared: &Shared, token: &str) -> Result<(), (Check, ContainerError)> {
+    let refused = |message: &str| agent(StatusCode::BAD_REQUEST, message.to_string());
     if token.is_empty() {
-        return Err(("container.authorization", "missing Authorization".into(), agent(StatusCode::BAD_REQUEST, "Service account token cannot be empty".into())));
+        return Err((Check::fail("container.authorization", "missing Authorization"), refused("Service account token cannot be empty")));
     }
     let decoded = match crate::verify::jwt::decode(token) {
         Ok(d) => d,
         Err(e) => {
             let message = format!("Service account token cannot be parsed: token is malformed: {}", jwt_parse_error(token));
-            return Err(("container.authorization", format!("Authorization is not a JWT: {e}"), agent(StatusCode::BAD_REQUEST, message)));
+            return Err((Check::fail("container.authorization", format!("Authorization is not a JWT: {e}")), refused(&message)));
         }
     };
     let now = shared.clock.now().unix_timestamp();
     let rules = crate::verify::jwt::TimeRules { require_iat: false, exp_leeway: 0, early_leeway: 0, max_lifetime: None };
     match decoded.check_times(now, &rules) {
         Err(crate::verify::jwt::TimeFailure::Expired { exp }) => {
-            Err(("container.token.times", format!("exp {exp} is before now {now}"), agent(StatusCode::BAD_REQUEST, "Service account token failed basic claim validations: token is expired".into())))
+            Err((Check::fail("container.token.times", format!("exp {exp} is before now {now}")), refused("Service account token failed basic claim validations: token is expired")))
         }
-        Err(crate::verify::jwt::TimeFailure::NotYetValid { nbf }) => Err((
-            "container.token.times",
-            format!("nbf {nbf} is after now {now}"),
-            agent(StatusCode::BAD_REQUEST, "Service account token failed basic claim validations: token is not valid yet".into()),
-        )),
+        Err(crate::verify::jwt::TimeFailure::NotYetValid { nbf }) => {
+            Err((Check::fail("container.token.times", format!("nbf {nbf} is after now {now}")), refused("Service account token failed basic claim validations: token is not valid yet")))
+        }
         _ => Ok(()),
     }
 }
