@@ -87,6 +87,21 @@ pub fn verifier_mint(text: &str) -> Result<(String, cloudid_mock::TokenRequest),
     Ok((issuer, request))
 }
 
+/// `claims` with every `"now"`, `"now+N"` or `"now-N"` string replaced by that NumericDate on
+/// `now` (the server's clock), so a scenario can ask for times relative to the run.
+fn relative_times(claims: serde_json::Map<String, Value>, now: i64) -> serde_json::Map<String, Value> {
+    claims
+        .into_iter()
+        .map(|(k, v)| {
+            let relative = v.as_str().and_then(|s| s.strip_prefix("now")).and_then(|rest| match rest {
+                "" => Some(0),
+                r => r.strip_prefix('+').map_or_else(|| r.strip_prefix('-').and_then(|n| n.parse::<i64>().ok()).map(|n| -n), |n| n.parse::<i64>().ok()),
+            });
+            (k, relative.map_or(v, |d| Value::from(now + d)))
+        })
+        .collect()
+}
+
 /// The `iss` of the world's issuer `name` (`github`, `google`, `k8s-CLUSTER`, or an extra one).
 fn issuer_url(world: &cloudid_mock::world::WorldModel, name: &str) -> Option<String> {
     match name {
@@ -142,7 +157,7 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
             let object = |k: &str| params.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
             let request = cloudid_mock::TokenRequest {
                 audience: Some(param(params, "audience", "cloudid-verifier").to_string()),
-                claims: object("token_claims"),
+                claims: relative_times(object("token_claims"), cloud.clock().now().unix_timestamp()),
                 header: object("token_header"),
                 duplicates: object("token_duplicates"),
                 key: params.get("token_key").and_then(Value::as_str).map(str::to_string),
@@ -342,4 +357,16 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
         p.env.insert("CLOUDID_REFETCH".into(), "1".into());
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_relative_claims_become_numeric_dates_and_others_stay() {
+        let claims = json!({"exp": "now+30", "nbf": "now-600", "iat": "now", "sub": "nowhere", "aud": "x", "n": 5}).as_object().cloned().unwrap();
+        let out = relative_times(claims, 1_000_000);
+        assert_eq!(Value::Object(out), json!({"exp": 1_000_030, "nbf": 999_400, "iat": 1_000_000, "sub": "nowhere", "aud": "x", "n": 5}));
+    }
 }

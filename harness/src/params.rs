@@ -168,6 +168,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_verifier_takes_its_token_and_its_pins() {
+        let params = BTreeMap::from([("token_claims".to_string(), serde_json::json!({"exp": "now-600"})), ("accept_audience".to_string(), Value::from("x"))]);
+        assert!(check(Flow::Verifier, &params).is_ok());
+    }
+
+    #[test]
     fn a_misspelt_param_names_what_the_flow_takes() {
         let params = BTreeMap::from([("rol".to_string(), Value::from("x"))]);
         let (field, message) = check(Flow::AwsWebIdentity, &params).unwrap_err();
