@@ -407,9 +407,21 @@ fn verify_presigned(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime
     let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
     check_scope(&auth, &amz_date, rule)?;
     check_window(request_time, &amz_date, now)?;
+    let key = check_key(&auth, get("X-Amz-Security-Token").or_else(|| req.header("x-amz-security-token")), now, lookup)?;
+    let unsigned_query = req.query.split('&').filter(|p| !p.starts_with("X-Amz-Signature=")).collect::<Vec<_>>().join("&");
+    let payload_hash = match get("X-Amz-Content-Sha256") {
+        Some(h) => h.to_string(),
+        None => sha256_hex(req.body),
+    };
+    check_signature(&Request { query: &unsigned_query, ..req.clone() }, auth, &amz_date, &key, &payload_hash)
+}
+
+/// The key checks both forms share: the access key is one the server knows, the session token
+/// presented is its own, and the credentials have not expired.
+fn check_key(auth: &Authorization, presented_token: Option<&str>, now: OffsetDateTime, lookup: impl FnOnce(&str) -> Option<KeyMaterial>) -> Result<KeyMaterial, SigV4Error> {
     let key = lookup(&auth.access_key_id).ok_or_else(|| SigV4Error::InvalidToken(format!("unknown access key {}", auth.access_key_id)))?;
     if let Some(expected) = &key.session_token {
-        match get("X-Amz-Security-Token").or_else(|| req.header("x-amz-security-token")) {
+        match presented_token {
             None => return Err(SigV4Error::InvalidToken("temporary credentials used without their session token".into())),
             Some(t) if t != expected => return Err(SigV4Error::InvalidToken("session token does not belong to this access key".into())),
             Some(_) => {}
@@ -418,14 +430,15 @@ fn verify_presigned(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime
     if key.expires_at.is_some_and(|exp| exp <= now) {
         return Err(SigV4Error::Expired);
     }
-    let unsigned_query = req.query.split('&').filter(|p| !p.starts_with("X-Amz-Signature=")).collect::<Vec<_>>().join("&");
-    let payload_hash = match get("X-Amz-Content-Sha256") {
-        Some(h) => h.to_string(),
-        None => sha256_hex(req.body),
-    };
-    let canonical = canonical_request(&Request { query: &unsigned_query, ..req.clone() }, &auth.signed_headers, &payload_hash)?;
+    Ok(key)
+}
+
+/// The signature check both forms share: `req` made canonical over the signed headers and
+/// `payload_hash`, signed with `key` for the scope, compared in constant time with `auth`'s.
+fn check_signature(req: &Request<'_>, auth: Authorization, amz_date: &str, key: &KeyMaterial, payload_hash: &str) -> Result<Verified, SigV4Error> {
+    let canonical = canonical_request(req, &auth.signed_headers, payload_hash)?;
     let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-    let sts = string_to_sign(&amz_date, &scope, &canonical);
+    let sts = string_to_sign(amz_date, &scope, &canonical);
     let expected = signature(&key.secret, &auth.date, &auth.region, &auth.service, &sts);
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(SigV4Error::Mismatch { canonical_request: canonical, string_to_sign: sts });
@@ -493,30 +506,13 @@ pub fn verify(req: &Request<'_>, rule: &ScopeRule<'_>, now: OffsetDateTime, look
     let request_time = parse_amz_date(&amz_date).ok_or_else(|| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
     check_scope(&auth, &amz_date, rule)?;
     check_window(request_time, &amz_date, now)?;
-    let key = lookup(&auth.access_key_id).ok_or_else(|| SigV4Error::InvalidToken(format!("unknown access key {}", auth.access_key_id)))?;
-    if let Some(expected) = &key.session_token {
-        match req.header("x-amz-security-token") {
-            None => return Err(SigV4Error::InvalidToken("temporary credentials used without their session token".into())),
-            Some(t) if t != expected => return Err(SigV4Error::InvalidToken("session token does not belong to this access key".into())),
-            Some(_) => {}
-        }
-    }
-    if key.expires_at.is_some_and(|exp| exp <= now) {
-        return Err(SigV4Error::Expired);
-    }
+    let key = check_key(&auth, req.header("x-amz-security-token"), now, lookup)?;
     let body_hash = sha256_hex(req.body);
     let payload_hash = match req.header("x-amz-content-sha256") {
         Some(h) if h != body_hash => return Err(SigV4Error::PayloadHash),
         _ => body_hash,
     };
-    let canonical = canonical_request(req, &auth.signed_headers, &payload_hash)?;
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-    let sts = string_to_sign(&amz_date, &scope, &canonical);
-    let expected = signature(&key.secret, &auth.date, &auth.region, &auth.service, &sts);
-    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-        return Err(SigV4Error::Mismatch { canonical_request: canonical, string_to_sign: sts });
-    }
-    Ok(Verified { access_key_id: auth.access_key_id, region: auth.region, signed_headers: auth.signed_headers })
+    check_signature(req, auth, &amz_date, &key, &payload_hash)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -116,17 +116,7 @@ pub(crate) fn answer(shared: &Shared, req: &Request, cluster: &ClusterModel, ksa
         note.checks.push(Check::fail("gce.path", format!("nothing at {path}")));
         return not_found(note);
     };
-    let params: HashMap<String, String> = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (crate::percent::decode_form(k), crate::percent::decode_form(v))
-        })
-        .collect();
+    let params = super::query_params(req.uri().query());
     let recursive = params.get("recursive").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let gsa_email = ksa.annotations.get(GKE_ANNOTATION);
     let email = gsa_email.cloned().unwrap_or_else(|| pool(gcp));
