@@ -43,6 +43,8 @@ pub struct Tools {
     pub rust_aws_config_client: String,
     /// The Rust google-cloud-auth client binary.
     pub rust_google_auth_client: String,
+    /// The Rust jsonwebtoken verifier binary.
+    pub rust_jwt_verifier: String,
     /// The Go aws-sdk-go-v2 client binary (built by `scripts/setup-clients` into `target/go`).
     pub go_aws_client: String,
     /// The Go golang.org/x/oauth2/google client binary.
@@ -53,7 +55,7 @@ pub struct Tools {
 
 impl Tools {
     /// From the environment (`CLOUDID_PYTHON`, `CLOUDID_NODE`, `CLOUDID_RUST_AWS_CONFIG_CLIENT`,
-    /// `CLOUDID_RUST_GOOGLE_AUTH_CLIENT`) with `root` the workspace.
+    /// `CLOUDID_RUST_GOOGLE_AUTH_CLIENT`, `CLOUDID_RUST_JWT_VERIFIER`, …) with `root` the workspace.
     pub fn from_env(root: &Path) -> Self {
         let env = |k: &str, d: String| std::env::var(k).unwrap_or(d);
         Self {
@@ -62,6 +64,7 @@ impl Tools {
             node: env("CLOUDID_NODE", "node".into()),
             rust_aws_config_client: env("CLOUDID_RUST_AWS_CONFIG_CLIENT", root.join("target/debug/rust-aws-config-client").display().to_string()),
             rust_google_auth_client: env("CLOUDID_RUST_GOOGLE_AUTH_CLIENT", root.join("target/debug/rust-google-auth-client").display().to_string()),
+            rust_jwt_verifier: env("CLOUDID_RUST_JWT_VERIFIER", root.join("target/debug/rust-jwt-verifier").display().to_string()),
             go_aws_client: env("CLOUDID_GO_AWS_CLIENT", root.join("target/go/aws-sdk-v2").display().to_string()),
             go_google_client: env("CLOUDID_GO_GOOGLE_CLIENT", root.join("target/go/oauth2-google").display().to_string()),
             aws_cli: env("CLOUDID_AWS_CLI", "/usr/bin/aws".into()),
@@ -89,7 +92,7 @@ pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>
             let verifiers = tools.clients.parent().map(|f| f.join("verifiers")).unwrap_or_default();
             out = out.replace("{verifiers}", &verifiers.display().to_string());
             out = out.replace("{python}", &tools.python).replace("{node}", &tools.node).replace("{rust-aws-config-client}", &tools.rust_aws_config_client);
-            out = out.replace("{rust-google-auth-client}", &tools.rust_google_auth_client);
+            out = out.replace("{rust-google-auth-client}", &tools.rust_google_auth_client).replace("{rust-jwt-verifier}", &tools.rust_jwt_verifier);
             out = out.replace("{go-aws-client}", &tools.go_aws_client).replace("{go-google-client}", &tools.go_google_client).replace("{aws-cli}", &tools.aws_cli);
             for (k, v) in vars {
                 out = out.replace(&format!("{{{k}}}"), v);

@@ -343,6 +343,7 @@ pub fn check_client(cfg: &Config, profile: &str) -> Result<(), crate::HarnessErr
         "{node}" => "CLOUDID_NODE",
         "{rust-aws-config-client}" => "CLOUDID_RUST_AWS_CONFIG_CLIENT",
         "{rust-google-auth-client}" => "CLOUDID_RUST_GOOGLE_AUTH_CLIENT",
+        "{rust-jwt-verifier}" => "CLOUDID_RUST_JWT_VERIFIER",
         "{go-aws-client}" => "CLOUDID_GO_AWS_CLIENT",
         "{go-google-client}" => "CLOUDID_GO_GOOGLE_CLIENT",
         "{aws-cli}" => "CLOUDID_AWS_CLI",

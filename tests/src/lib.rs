@@ -26,7 +26,7 @@ pub fn fixed_clock() -> Clock {
 pub use cloudid_rust_clients::aws_http_client;
 
 /// The path of the Rust client program `name` (`rust-aws-config-client`,
-/// `rust-google-auth-client`, from `fixtures/clients/rust`), built in this test binary's profile;
+/// `rust-google-auth-client`, `rust-jwt-verifier`, from `fixtures/clients/rust`), built in this test binary's profile;
 /// built now if it is not there yet.
 pub fn rust_client(name: &str) -> String {
     let exe = std::env::current_exe().expect("own path");
