@@ -104,7 +104,8 @@ const GOOGLE_APIS: &[&str] = &[
     "www",
 ];
 /// Other emulated hosts.
-const OTHERS: &[&str] = &["sts.amazonaws.com", "accounts.google.com", "token.actions.githubusercontent.com", ACTIONS_HOST];
+const OTHERS: &[&str] =
+    &["sts.amazonaws.com", "accounts.google.com", "token.actions.githubusercontent.com", ACTIONS_HOST, "login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
 /// The hosts of the world's Kubernetes cluster issuers (`oidc.eks.REGION.amazonaws.com`,
 /// `container.googleapis.com`, a generic cluster's).

@@ -103,7 +103,13 @@ pub(crate) fn class(host: &str) -> HostClass {
         _ if (host.ends_with(".amazonaws.com") || host.ends_with(".api.aws")) && !host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) && matches!(host.split('.').next(), Some("sts" | "sts-fips")) => {
             HostClass::AwsSts
         }
-        _ if host.ends_with(".googleapis.com") || host.ends_with(".githubusercontent.com") || host == "accounts.google.com" || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX) || is_eks_oidc(host) => {
+        _ if host.ends_with(".googleapis.com")
+            || host.ends_with(".githubusercontent.com")
+            || host == "accounts.google.com"
+            || host.ends_with(AWS_OUTBOUND_HOST_SUFFIX)
+            || is_eks_oidc(host)
+            || ENTRA_HOSTS.contains(&host) =>
+        {
             HostClass::Api
         }
         _ => HostClass::Any,
@@ -114,7 +120,7 @@ pub(crate) fn class(host: &str) -> HostClass {
 pub(crate) fn serves(class: HostClass, read: bool, path: &str, query: &str) -> bool {
     let b = path.as_bytes();
     let dated = b.len() >= 11 && b[1..5].iter().all(u8::is_ascii_digit) && b[5] == b'-';
-    let metadata = path == "/" || path.starts_with("/latest") || path.starts_with("/computeMetadata") || dated;
+    let metadata = path == "/" || path.starts_with("/latest") || path.starts_with("/computeMetadata") || path.starts_with("/metadata/") || dated;
     let credentials = path.starts_with("/v1/credentials") || path.starts_with("/v2/credentials");
     match class {
         HostClass::Metadata => metadata && (read || path != "/") && !query.split('&').any(|kv| kv.starts_with("Action=")),
@@ -124,6 +130,9 @@ pub(crate) fn serves(class: HostClass, read: bool, path: &str, query: &str) -> b
         HostClass::Any => true,
     }
 }
+
+/// Entra ID's host names (the public cloud's aliases): served by path.
+pub(crate) const ENTRA_HOSTS: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
 /// Where a host's requests go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +205,9 @@ mod tests {
         assert!(serves(class("pipelinesghubeus1.actions.githubusercontent.com"), true, "/7mXF/00000000-0000-0000-0000-000000000000/_apis/x/idtoken", ""));
         assert!(serves(class("127.0.0.1"), true, "/latest/meta-data/", "") && serves(class("127.0.0.1"), false, "/", ""), "cloudid's own port serves everything");
         assert!(!serves(class("169.254.169.254"), false, "/", ""), "a POST to the IMDS address is not STS");
+        assert!(serves(class("169.254.169.254"), true, "/metadata/identity/oauth2/token", "api-version=2018-02-01"), "Azure's IMDS shares the address");
+        assert!(!serves(class("login.microsoftonline.com"), true, "/metadata/instance", ""));
+        assert!(serves(class("login.microsoftonline.com"), false, "/acme.onmicrosoft.com/oauth2/v2.0/token", ""));
     }
 
     #[test]

@@ -86,10 +86,24 @@ impl Check {
 /// Every check name the services record, sorted: the vocabulary of scenario `checks:`
 /// expectations and of the journal (`docs/reference.md` lists them with what each verifies).
 pub const CHECK_NAMES: &[&str] = &[
+    "app_service.api_version",
+    "app_service.identity",
+    "app_service.identity_header",
+    "app_service.method",
+    "app_service.resource",
     "aws.account",
     "aws.request",
     "aws.subject_token",
     "aws.target_resource",
+    "azure_imds.api_version",
+    "azure_imds.identity",
+    "azure_imds.metadata_header",
+    "azure_imds.method",
+    "azure_imds.no_forwarded_for",
+    "azure_imds.path",
+    "azure_imds.query",
+    "azure_imds.resource",
+    "azure_imds.token",
     "condition",
     "container.authorization",
     "container.credentials",
@@ -101,6 +115,19 @@ pub const CHECK_NAMES: &[&str] = &[
     "crm.project",
     "eks_auth.association",
     "eks_auth.token",
+    "entra.assertion",
+    "entra.assertion.audience",
+    "entra.assertion.key",
+    "entra.assertion.signature",
+    "entra.assertion.times",
+    "entra.client",
+    "entra.federation",
+    "entra.instance",
+    "entra.request",
+    "entra.scope",
+    "entra.secret",
+    "entra.tenant",
+    "entra.token",
     "gce.identity",
     "gce.identity.audience",
     "gce.identity.format",
@@ -181,6 +208,8 @@ pub enum IssuedKind {
     GoogleAccessToken,
     /// A signed ID token (JWT).
     IdToken,
+    /// An Entra ID access token (JWT).
+    AzureAccessToken,
 }
 
 /// Credentials a response handed out, identified without their secrets.
@@ -208,8 +237,13 @@ pub struct Issued {
 impl Issued {
     /// The receipt of a signed ID token (JWT) for `principal` and `audience`.
     pub fn id_token(token: &str, principal: &str, audience: &str, expires_at: time::OffsetDateTime) -> Self {
+        Self::jwt(IssuedKind::IdToken, token, principal, audience, expires_at)
+    }
+
+    /// The receipt of a JWT of `kind` for `principal` and `audience`.
+    pub fn jwt(kind: IssuedKind, token: &str, principal: &str, audience: &str, expires_at: time::OffsetDateTime) -> Self {
         Self {
-            kind: IssuedKind::IdToken,
+            kind,
             access_key_id: None,
             secret_fingerprint: None,
             token_fingerprint: crate::secret::fingerprint(token),
@@ -465,7 +499,18 @@ mod tests {
                 } else if p.extension().is_some_and(|x| x == "rs") {
                     let text = std::fs::read_to_string(&p).unwrap();
                     let text = text.split("#[cfg(test)]").next().unwrap_or("");
-                    for kind in ["Check::pass(\"", "Check::fail(\"", "Check::skip(\"", "Check::passed(\"", "refused(note, &e, \""] {
+                    for kind in [
+                        "Check::pass(\"",
+                        "Check::fail(\"",
+                        "Check::skip(\"",
+                        "Check::passed(\"",
+                        "refused(note, &e, \"",
+                        ".refuse(\"",
+                        "refuse(note, \"",
+                        "fail(note, \"",
+                        "error(shared, note, \"",
+                        "deny(\"",
+                    ] {
                         for piece in text.split(kind).skip(1) {
                             out.insert(piece.split('"').next().unwrap().to_string());
                         }

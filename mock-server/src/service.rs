@@ -37,6 +37,12 @@ pub enum Service {
     ResourceManager,
     /// A Kubernetes cluster's API server (discovery, keys, TokenReview).
     KubeApiserver,
+    /// Azure's Instance Metadata Service (managed identity, instance document).
+    AzureImds,
+    /// The App Service / Functions / Container Apps managed identity endpoint.
+    AppServiceIdentity,
+    /// Microsoft Entra ID (discovery, keys, the token endpoint).
+    Entra,
     /// A real cloud API cloudid does not emulate (credentials verified, then refused or forwarded).
     NotEmulated,
     /// cloudid itself: a path no service emulates.
@@ -60,6 +66,9 @@ impl Service {
             Self::GoogleOauth2 => "google_oauth2",
             Self::ResourceManager => "cloud_resource_manager",
             Self::KubeApiserver => "kube_apiserver",
+            Self::AzureImds => "azure_imds",
+            Self::AppServiceIdentity => "app_service_identity",
+            Self::Entra => "entra",
             Self::NotEmulated => "not_emulated",
             Self::Cloudid => "cloudid",
         }

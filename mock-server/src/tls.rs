@@ -24,6 +24,10 @@ pub const HOSTS: &[&str] = &[
     "token.actions.githubusercontent.com",
     "*.tokens.sts.global.api.aws",
     "metadata.google.internal",
+    "login.microsoftonline.com",
+    "login.windows.net",
+    "login.microsoft.com",
+    "sts.windows.net",
     "localhost",
 ];
 

@@ -166,7 +166,11 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
     let original_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let hosts_file = scratch.write("hosts", &hosts::hosts_file(&world, platform, &original_hosts))?;
     let resolv_conf = scratch.write("resolv.conf", &format!("# cloudid exec: cloud API names answered by cloudid, every other name NXDOMAIN\nnameserver {}\n", dns::ADDRESS))?;
-    let token_file = scratch.path.join(if platform == Platform::EksIrsa { "token" } else { "eks-pod-identity-token" });
+    let token_file = scratch.path.join(match platform {
+        Platform::EksIrsa => "token",
+        Platform::Aks => "azure-identity-token",
+        _ => "eks-pod-identity-token",
+    });
     if let Some(token) = world.aws.containers.iter().find_map(|c| c.auth_token.as_ref()) {
         scratch.write("eks-pod-identity-token", token.expose())?;
     }
@@ -263,8 +267,10 @@ pub fn run(options: ExecOptions) -> Result<i32, ExecError> {
         }
         let router = crate::router(shared.clone());
         let limits = crate::Limits::default();
-        for addr in &metadata {
-            let listener = tokio::net::TcpListener::bind(SocketAddr::new(*addr, 80)).await.map_err(setup(format!("listening on {addr} port 80")))?;
+        let app_service = (platform == Platform::AppService).then(|| SocketAddr::from(([127, 0, 0, 1], platform::APP_SERVICE_PORT)));
+        let plain: Vec<SocketAddr> = metadata.iter().map(|a| SocketAddr::new(*a, 80)).chain(app_service).collect();
+        for addr in &plain {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(setup(format!("listening on {addr}")))?;
             match &server_socket {
                 Some(socket) => {
                     tokio::spawn(attach::relay_plain(listener, socket.clone()));

@@ -41,7 +41,21 @@ pub enum Platform {
     CloudRunJob,
     /// A GitHub Actions job: `ACTIONS_ID_TOKEN_REQUEST_URL`/`_TOKEN` and the `GITHUB_*` context of the world's job.
     GithubActions,
+    /// An Azure VM: the Azure IMDS at 169.254.169.254 answering for `azure.vm`'s managed
+    /// identities; no variables.
+    AzureVm,
+    /// An App Service (or Functions, Container Apps) app: `IDENTITY_ENDPOINT` at
+    /// `http://127.0.0.1:42356/msi/token`, `IDENTITY_HEADER`, and `WEBSITE_*`, for `azure.app_service`.
+    AppService,
+    /// An AKS pod with workload identity: `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`,
+    /// `AZURE_FEDERATED_TOKEN_FILE` (the pod's projected token for `api://AzureADTokenExchange`,
+    /// kept fresh) and `AZURE_AUTHORITY_HOST`, as the workload identity webhook injects them.
+    Aks,
 }
+
+/// Where the App Service identity endpoint listens inside the namespace.
+pub(crate) const APP_SERVICE_PORT: u16 = 42356;
+use crate::world::azure::{AKS_CLIENT_ID_ANNOTATION, AKS_EXPIRATION_ANNOTATION, AKS_TENANT_ID_ANNOTATION};
 
 /// The address of EC2's IMDS and of Google's metadata server.
 pub(crate) const METADATA_V4: &str = "169.254.169.254";
@@ -70,6 +84,9 @@ impl Platform {
             Self::CloudRun => "cloud-run",
             Self::CloudRunJob => "cloud-run-job",
             Self::GithubActions => "github-actions",
+            Self::AzureVm => "azure-vm",
+            Self::AppService => "app-service",
+            Self::Aks => "aks",
         }
     }
 
@@ -85,6 +102,8 @@ impl Platform {
             Self::EksPodIdentity
         } else if world.gcp.default_account().is_some() {
             Self::Gce
+        } else if world.azure.vm.is_some() {
+            Self::AzureVm
         } else {
             Self::GithubActions
         }
@@ -100,6 +119,7 @@ impl Platform {
         match self {
             Self::EksIrsa | Self::EksPodIdentity => Some(ClusterKind::Eks),
             Self::Gke => Some(ClusterKind::Gke),
+            Self::Aks => Some(ClusterKind::Generic),
             _ => None,
         }
     }
@@ -111,6 +131,7 @@ impl Platform {
             && match self {
                 Self::EksIrsa => sa.annotations.contains_key(ROLE_ARN_ANNOTATION),
                 Self::EksPodIdentity => cluster.association(&sa.namespace, &sa.name).is_some(),
+                Self::Aks => sa.annotations.contains_key(AKS_CLIENT_ID_ANNOTATION),
                 _ => true,
             }
     }
@@ -161,6 +182,7 @@ impl Platform {
                 sa.annotations.get(EXPIRATION_ANNOTATION).and_then(|e| e.parse().ok()).unwrap_or(86_400),
             ),
             Self::EksPodIdentity => (POD_IDENTITY_AUDIENCE.to_string(), 86_400),
+            Self::Aks => (crate::world::azure::FIC_AUDIENCE.to_string(), sa.annotations.get(AKS_EXPIRATION_ANNOTATION).and_then(|e| e.parse().ok()).unwrap_or(3600)),
             _ => return None,
         };
         Some(Projection { cluster: cluster.name.clone(), namespace: sa.namespace.clone(), service_account: sa.name.clone(), audience, expiration_seconds: expiration })
@@ -180,6 +202,11 @@ impl Platform {
                 _ => "the world has no GKE cluster with a service account (`kubernetes.clusters` with `kind: gke`)".into(),
             }),
             p if p.is_google() && world.gcp.default_account().is_none() => Some("the world has no attached service account (`default: true` in `gcp.service_accounts`)".into()),
+            Self::AzureVm if world.azure.vm.is_none() => Some("the world has no Azure VM (`azure.vm`)".into()),
+            Self::AppService if world.azure.app_service.is_none() => Some("the world has no App Service app (`azure.app_service`)".into()),
+            Self::Aks if !world.kubernetes.clusters.iter().any(|c| c.service_accounts.iter().any(|sa| self.fits(c, sa))) => {
+                Some(format!("the world has no cluster service account with the {AKS_CLIENT_ID_ANNOTATION} annotation (`kubernetes.clusters`)"))
+            }
             _ => None,
         }
     }
@@ -202,6 +229,12 @@ impl Platform {
                 sa.default = false;
             }
         }
+        if self != Self::AzureVm {
+            world.azure.vm = None;
+        }
+        if self != Self::AppService {
+            world.azure.app_service = None;
+        }
         if matches!(self, Self::CloudRun | Self::CloudRunJob) && world.gcp.instance.region.is_none() {
             world.gcp.instance.region = world.gcp.zone.rsplit_once('-').map(|(r, _)| r.to_string());
         }
@@ -214,8 +247,8 @@ impl Platform {
             Self::Ec2 => &[METADATA_V4, IMDS_V6],
             Self::Ecs => &[ECS_AGENT],
             Self::EksPodIdentity => &[POD_IDENTITY_V4, POD_IDENTITY_V6],
-            Self::Gce | Self::CloudRun | Self::CloudRunJob | Self::Gke => &[METADATA_V4],
-            Self::GithubActions | Self::EksIrsa => &[],
+            Self::Gce | Self::CloudRun | Self::CloudRunJob | Self::Gke | Self::AzureVm => &[METADATA_V4],
+            Self::GithubActions | Self::EksIrsa | Self::AppService | Self::Aks => &[],
         };
         list.iter().filter_map(|a| a.parse().ok()).collect()
     }
@@ -228,7 +261,30 @@ impl Platform {
         };
         let region = &world.aws.region;
         match self {
-            Self::Ec2 | Self::Gce | Self::Gke => {}
+            Self::Ec2 | Self::Gce | Self::Gke | Self::AzureVm => {}
+            Self::AppService => {
+                if let Some(app) = &world.azure.app_service {
+                    set("IDENTITY_ENDPOINT", format!("http://127.0.0.1:{APP_SERVICE_PORT}{}", crate::services::app_service_identity::PATH));
+                    set("IDENTITY_HEADER", crate::world::azure::AzureModel::identity_header(world.seed));
+                    set("WEBSITE_SITE_NAME", app.name.clone());
+                    set("WEBSITE_RESOURCE_GROUP", app.resource_group.clone());
+                    set("WEBSITE_HOSTNAME", format!("{}.azurewebsites.net", app.name));
+                    set("WEBSITE_INSTANCE_ID", crate::world::azure::guid(&format!("instance:{}", app.name)).replace('-', ""));
+                }
+            }
+            Self::Aks => {
+                if let Some((_, sa)) = world.kubernetes.workload() {
+                    if let Some(id) = sa.annotations.get(AKS_CLIENT_ID_ANNOTATION) {
+                        set("AZURE_CLIENT_ID", id.clone());
+                    }
+                    let tenant = sa.annotations.get(AKS_TENANT_ID_ANNOTATION).cloned().or_else(|| world.azure.home_tenant().map(|t| t.tenant_id()));
+                    if let Some(t) = tenant {
+                        set("AZURE_TENANT_ID", t);
+                    }
+                }
+                set("AZURE_FEDERATED_TOKEN_FILE", token_file.display().to_string());
+                set("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/".into());
+            }
             Self::EksIrsa => {
                 if let Some(arn) = world.kubernetes.workload().and_then(|(_, sa)| sa.annotations.get(ROLE_ARN_ANNOTATION)) {
                     set("AWS_ROLE_ARN", arn.clone());

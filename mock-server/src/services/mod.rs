@@ -1,11 +1,14 @@
 //! The emulated services. Each is a slice with its own router, request parsing, logic and errors
 //! in the real service's shape; none reaches into another's state.
 
+pub(crate) mod app_service_identity;
 pub(crate) mod aws_container;
 pub(crate) mod aws_imds;
 pub(crate) mod aws_sts;
 pub(crate) mod aws_task_metadata;
+pub(crate) mod azure_imds;
 pub(crate) mod by_host;
+pub(crate) mod entra;
 pub(crate) mod gcp_metadata;
 pub(crate) mod github_oidc;
 pub(crate) mod google_rpc;
@@ -34,6 +37,9 @@ pub(crate) fn router(model: &WorldModel) -> Router<Arc<Shared>> {
         .merge(aws_imds::router())
         .merge(aws_container::router(model))
         .merge(aws_task_metadata::router())
+        .merge(azure_imds::router())
+        .merge(app_service_identity::router())
+        .merge(entra::router())
         .merge(gcp_metadata::router())
         .merge(github_oidc::router())
         .merge(google_sts::router())

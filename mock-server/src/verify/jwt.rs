@@ -137,6 +137,12 @@ pub struct Header {
     /// the token — `null` included (present is present).
     #[serde(default, deserialize_with = "present")]
     pub crit: Option<Value>,
+    /// Certificate thumbprint, SHA-1 (`x5t`), as client assertions name their key.
+    #[serde(default)]
+    pub x5t: Option<String>,
+    /// Certificate thumbprint, SHA-256 (`x5t#S256`).
+    #[serde(default, rename = "x5t#S256")]
+    pub x5t_s256: Option<String>,
 }
 
 /// `Some` whenever the field is present, even as `null`.
@@ -247,7 +253,13 @@ impl PreparedKey {
             "RSA" => {
                 if let (Some(n), Some(e)) = (b(&jwk.n), b(&jwk.e)) {
                     let der = rsa_public_key_der(&n, &e);
-                    for (alg, params) in [("RS256", &sig::RSA_PKCS1_2048_8192_SHA256), ("RS384", &sig::RSA_PKCS1_2048_8192_SHA384), ("RS512", &sig::RSA_PKCS1_2048_8192_SHA512)] {
+                    let algs: [(&'static str, &'static sig::RsaParameters); 4] = [
+                        ("RS256", &sig::RSA_PKCS1_2048_8192_SHA256),
+                        ("RS384", &sig::RSA_PKCS1_2048_8192_SHA384),
+                        ("RS512", &sig::RSA_PKCS1_2048_8192_SHA512),
+                        ("PS256", &sig::RSA_PSS_2048_8192_SHA256),
+                    ];
+                    for (alg, params) in algs {
                         if let Ok(k) = ParsedPublicKey::new(params, &der) {
                             parsed.push((alg, k));
                         }
@@ -310,8 +322,14 @@ impl Decoded {
     /// Checks the algorithm and the signature against `keys` (selected by `kid`; when a set
     /// repeats a `kid`, each candidate is tried in turn).
     pub fn verify<'k, K: std::borrow::Borrow<PreparedKey>>(&self, keys: &'k [K]) -> Result<&'k PreparedKey, JwtError> {
+        self.verify_allowing(keys, ACCEPTED_ALGS)
+    }
+
+    /// [`Decoded::verify`] with `algs` the accepted algorithms instead of [`ACCEPTED_ALGS`]
+    /// (Entra takes PS256 client assertions too).
+    pub fn verify_allowing<'k, K: std::borrow::Borrow<PreparedKey>>(&self, keys: &'k [K], algs: &[&str]) -> Result<&'k PreparedKey, JwtError> {
         let alg = self.header.alg.as_str();
-        if !ACCEPTED_ALGS.contains(&alg) {
+        if !algs.contains(&alg) {
             return Err(JwtError::UnsupportedAlgorithm(alg.to_string()));
         }
         if let Some(crit) = &self.header.crit {

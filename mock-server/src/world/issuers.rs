@@ -55,6 +55,8 @@ const FIXTURE_KEYS: &[(&str, &str, &str)] = &[
     fixture_key!("kubernetes-1"),
     fixture_key!("kubernetes-2"),
     fixture_key!("kubernetes-3"),
+    fixture_key!("entra-1"),
+    fixture_key!("entra-app-1"),
 ];
 
 /// The `'static` name of bundled fixture key `name`, if there is one.
@@ -151,6 +153,14 @@ impl SigningKey {
     pub fn fixture(name: &str) -> Option<Self> {
         let (_, pem, cert) = FIXTURE_KEYS.iter().find(|(n, _, _)| *n == name)?;
         Self::from_pkcs8(&pem_to_der(pem), Some((pem_to_der(cert), cert.to_string())))
+    }
+
+    /// The same key named by its certificate's thumbprint: `kid` = `x5t`, as Entra ID names its keys.
+    pub fn named_by_thumbprint(mut self) -> Self {
+        self.kid = self.x5t.clone();
+        self.jwk.kid = Some(self.x5t.clone());
+        self.prepared = Arc::new(PreparedKey::new(self.jwk.clone()));
+        self
     }
 
     /// A freshly generated 2048-bit key.
@@ -365,7 +375,8 @@ impl Schedule {
 
 impl IssuerAuthority {
     /// The issuers of `model` at `now`: the built-ins adjusted by, and extended with,
-    /// `model.issuers`, and one per Kubernetes cluster (its key schedule starting `now`).
+    /// `model.issuers`, one per Kubernetes cluster (its key schedule starting `now`), and two per
+    /// Entra ID tenant (its v2.0 and v1.0 issuers, sharing Entra's key).
     pub fn from_model(model: &super::WorldModel, now: OffsetDateTime) -> Self {
         let mut outbound: Vec<Issuer> = model.aws.all_accounts().filter(|a| a.outbound_identity_federation).map(|a| Issuer::aws_outbound(a.account_id)).collect();
         let cluster_keys: Vec<SigningKey> =
@@ -380,6 +391,14 @@ impl IssuerAuthority {
             let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
             issuer.schedule = Some(Schedule { start: now, every: secs(c.key_rotation.every_seconds), overlap: secs(c.key_rotation.overlap_seconds), keys });
             outbound.push(issuer);
+        }
+        let entra = SigningKey::fixture("entra-1").map(SigningKey::named_by_thumbprint);
+        for t in &model.azure.tenants {
+            for (name, iss) in [(t.issuer_name(), t.v2_iss()), (t.v1_issuer_name(), t.v1_iss())] {
+                let mut issuer = Issuer::signing(&name, &iss, &[]);
+                issuer.active = entra.clone();
+                outbound.push(issuer);
+            }
         }
         let mut auth = Self::new(outbound);
         for m in &model.issuers {

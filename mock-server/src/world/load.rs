@@ -395,6 +395,7 @@ fn validate(w: &WorldModel) -> Result<(), Invalid> {
         }
     }
     super::kubernetes::validate(w)?;
+    super::azure::validate(w)?;
     for (i, u) in w.upstreams.iter().enumerate() {
         let host = u.host.to_ascii_lowercase();
         if !matches!(crate::hostnames::route(&host), Some(crate::hostnames::HostRoute::NotEmulated(_))) {

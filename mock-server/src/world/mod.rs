@@ -1,8 +1,10 @@
 //! The world: the typed model loaded from YAML, and the live state derived from it (issued
 //! credentials, IMDS session tokens, the seeded generator).
 
+pub mod azure;
 pub mod credentials;
 pub mod ec_key;
+pub mod entra_tokens;
 pub mod expiring;
 pub mod forge;
 pub mod google_tokens;

@@ -42,6 +42,10 @@ pub struct WorldModel {
     /// Pod Identity associations.
     #[serde(default)]
     pub kubernetes: super::kubernetes::KubernetesModel,
+    /// Azure: Entra ID tenants, managed identities, and the VM and App Service app whose identity
+    /// endpoints answer.
+    #[serde(default)]
+    pub azure: super::azure::AzureModel,
     /// Services cloudid does not emulate, forwarded to a server of the user's (DynamoDB Local,
     /// a BigQuery emulator, moto) once the request's credentials are verified.
     #[serde(default)]
