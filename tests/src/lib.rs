@@ -197,3 +197,28 @@ pub fn cloudid_binary() -> String {
         })
         .clone()
 }
+
+/// Runs `cloudid exec ARGS… -- COMMAND…` (a minute at most); what it printed and the journal it
+/// wrote.
+pub fn exec(args: &[&str], command: &[&str]) -> (ClientRun, Vec<cloudid_mock::JournalEntry>) {
+    let dir = tempdir();
+    let journal = dir.join("journal.jsonl");
+    let mut all: Vec<&str> = vec!["exec", "--journal", journal.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    all.push("--");
+    all.extend_from_slice(command);
+    let run = run_client(&cloudid_binary(), &all, &BTreeMap::new(), Duration::from_secs(60));
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    let entries = text.lines().map(|l| serde_json::from_str(l).expect("a journal line is a JournalEntry")).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (run, entries)
+}
+
+/// A new empty directory under the system's temporary directory.
+pub fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("cloudid-exec-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

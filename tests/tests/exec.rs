@@ -6,24 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cloudid_mock::{JournalEntry, Verdict};
-use cloudid_tests::{ClientRun, client_program, cloudid_binary, python, run_client, workspace_root};
+use cloudid_tests::{ClientRun, client_program, cloudid_binary, exec, python, run_client, tempdir, workspace_root};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// Runs `cloudid exec ARGS… -- COMMAND…`; what it printed and the journal it wrote.
-fn exec(args: &[&str], command: &[&str]) -> (ClientRun, Vec<JournalEntry>) {
-    let dir = tempdir();
-    let journal = dir.join("journal.jsonl");
-    let mut all: Vec<&str> = vec!["exec", "--journal", journal.to_str().expect("utf-8 path")];
-    all.extend_from_slice(args);
-    all.push("--");
-    all.extend_from_slice(command);
-    let run = run_client(&cloudid_binary(), &all, &BTreeMap::new(), MINUTE);
-    let text = std::fs::read_to_string(&journal).unwrap_or_default();
-    let entries = text.lines().map(|l| serde_json::from_str(l).expect("a journal line is a JournalEntry")).collect();
-    let _ = std::fs::remove_dir_all(&dir);
-    (run, entries)
-}
 
 /// `cloudid exec -q -- sh -c SCRIPT` in the background (stdin closed), and the first line the
 /// script printed.
@@ -44,14 +29,6 @@ fn exec_in_background(script: &str) -> (std::process::Child, String) {
 fn is_running(pid: u32) -> bool {
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z")
-}
-
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!("cloudid-exec-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn served(entries: &[JournalEntry], service: &str, operation: &str) -> JournalEntry {

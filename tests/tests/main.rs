@@ -1,6 +1,7 @@
 //! The workspace's integration tests, one binary (as ripgrep keeps them): each module is one
 //! area — a service over HTTP, the real clients, the harness, containers, hardening.
 
+mod azure;
 mod certification;
 mod cli;
 mod cloud_apis;
