@@ -57,6 +57,8 @@ const ENDPOINT_VARIABLES: &[&str] = &[
     "GCE_METADATA_IP",
     "GOOGLE_CLOUD_PROJECT",
     "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "IDENTITY_ENDPOINT",
 ];
 
 fn rewrite(text: &str, endpoint: &str) -> String {
@@ -123,6 +125,9 @@ pub fn wrap(cloudid: &str, endpoint: &str, world_yaml: &str, flow: Flow, prepare
         Flow::GcpMetadata => "gce",
         Flow::GoogleExternalAccount if credential_file_is_aws => "ec2",
         Flow::AwsWebIdentity | Flow::AwsRoleChain | Flow::GithubOidc | Flow::GoogleExternalAccount => "github-actions",
+        Flow::AzureManagedIdentity if prepared.env.contains_key("IDENTITY_ENDPOINT") => "app-service",
+        Flow::AzureManagedIdentity => "azure-vm",
+        Flow::EntraToken => "github-actions",
         Flow::Verifier | Flow::AwsVerifier => return Err("a verifier is a relying party given its issuer's URLs: it runs with endpoint settings only".into()),
     };
     prepared.env.retain(|k, _| !ENDPOINT_VARIABLES.contains(&k.as_str()));

@@ -173,6 +173,71 @@ async fn prepare_inner(cloud: &CloudId, flow: crate::params::Flow, params: &BTre
             p.env.insert("CLOUDID_VERIFIER_MINT".into(), json!({"issuer": issuer, "request": request}).to_string());
             p.files.push(f);
         }
+        Flow::AzureManagedIdentity => {
+            // A VM's IMDS (Python and Node let AZURE_POD_IDENTITY_AUTHORITY_HOST move it) or App
+            // Service's identity endpoint, as the platform sets it.
+            match param(params, "platform", "vm") {
+                "app-service" => {
+                    let header = cloudid_mock::world::azure::AzureModel::identity_header(cloud.world().seed);
+                    p.env.insert("IDENTITY_ENDPOINT".into(), format!("{e}{}", cloudid_mock::APP_SERVICE_IDENTITY_PATH));
+                    p.env.insert("IDENTITY_HEADER".into(), param(params, "identity_header", &header).to_string());
+                }
+                _ => {
+                    p.env.insert("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), e.clone());
+                }
+            }
+            if let Some(id) = params.get("client_id").and_then(Value::as_str) {
+                p.env.insert("AZURE_CLIENT_ID".into(), id.to_string());
+            }
+            p.vars.insert("scope".into(), param(params, "scope", "https://management.azure.com/.default").into());
+        }
+        Flow::EntraToken => {
+            // The variables an application's DefaultAzureCredential reads: AKS's webhook-injected
+            // workload identity, a GitHub job's token in a file, or a secret or certificate.
+            let world = cloud.world();
+            let tenant = world.azure.home_tenant().ok_or("the world has no Azure tenant (azure.tenants)")?;
+            let tenant_id = param(params, "tenant", &tenant.tenant_id()).to_string();
+            let deployer = tenant.applications.first().map(|a| a.client_id()).unwrap_or_default();
+            let source = param(params, "source", "aks");
+            p.vars.insert("scope".into(), param(params, "scope", "https://management.azure.com/.default").into());
+            if source == "aks" {
+                let annotation = cloudid_mock::world::azure::AKS_CLIENT_ID_ANNOTATION;
+                let sa = params.get("service_account").and_then(Value::as_str).map(str::to_string).or_else(|| {
+                    world.kubernetes.clusters.iter().find_map(|c| c.service_accounts.iter().find(|sa| sa.annotations.contains_key(annotation)).map(|sa| format!("{}/{}", sa.namespace, sa.name)))
+                });
+                let sa = sa.ok_or_else(|| format!("the world has no service account with the {annotation} annotation"))?;
+                let (ns, name) = sa.split_once('/').unwrap_or_default();
+                let annotated = world.kubernetes.clusters.iter().find_map(|c| c.service_account(ns, name)).and_then(|s| s.annotations.get(annotation).cloned());
+                let client_id = params.get("client_id").and_then(Value::as_str).map(str::to_string).or(annotated).unwrap_or_default();
+                let (f, _) = projected(cloud, &sa, Some(param(params, "audience", cloudid_mock::world::azure::FIC_AUDIENCE)), Some(3600), true).await?;
+                p.env.insert("AZURE_FEDERATED_TOKEN_FILE".into(), f.path().display().to_string());
+                p.env.insert("AZURE_CLIENT_ID".into(), client_id);
+                p.files.push(f);
+                p.pod = Some(("aks", sa));
+            } else {
+                p.env.insert("AZURE_CLIENT_ID".into(), param(params, "client_id", &deployer).to_string());
+            }
+            p.env.insert("AZURE_TENANT_ID".into(), tenant_id);
+            match source {
+                "github" => {
+                    let token = mint(cloud, "github", param(params, "audience", cloudid_mock::world::azure::FIC_AUDIENCE), &claims).await?;
+                    let f = file(&token)?;
+                    p.env.insert("AZURE_FEDERATED_TOKEN_FILE".into(), f.path().display().to_string());
+                    p.files.push(f);
+                }
+                "secret" => {
+                    let secret = tenant.applications.first().and_then(|a| a.secrets.first()).map(|s| s.value.expose().to_string()).unwrap_or_default();
+                    p.env.insert("AZURE_CLIENT_SECRET".into(), param(params, "client_secret", &secret).to_string());
+                }
+                "certificate" => {
+                    let (key, cert) = cloudid_mock::world::issuers::fixture_pem("entra-app-1").ok_or("no bundled certificate key entra-app-1")?;
+                    let f = file(&format!("{key}{cert}"))?;
+                    p.env.insert("AZURE_CLIENT_CERTIFICATE_PATH".into(), f.path().display().to_string());
+                    p.files.push(f);
+                }
+                _ => {}
+            }
+        }
         Flow::AwsContainer => {
             p.env = pick(&all, &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_DEFAULT_REGION"]);
             let cluster_agent = p.env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some_and(|u| u.ends_with(cloudid_mock::env::POD_IDENTITY_PATH))

@@ -68,6 +68,11 @@ pub enum Flow {
     /// A relying party proving AWS identities: given an EKS token (a presigned
     /// `GetCallerIdentity`), it checks it and asks STS.
     AwsVerifier,
+    /// Azure managed identity: the Azure IMDS of a VM, or an App Service app's identity endpoint.
+    AzureManagedIdentity,
+    /// An Entra ID token for an app or user-assigned identity: with a federated token (an AKS
+    /// pod's projected token, a GitHub Actions token), a client secret or a certificate.
+    EntraToken,
 }
 
 impl Flow {
@@ -84,6 +89,8 @@ impl Flow {
             Flow::GoogleAwsSupplier => "google-aws-supplier",
             Flow::Verifier => "verifier",
             Flow::AwsVerifier => "aws-verifier",
+            Flow::AzureManagedIdentity => "azure-managed-identity",
+            Flow::EntraToken => "entra-token",
         }
     }
 }
@@ -144,6 +151,17 @@ pub fn of(flow: Flow) -> &'static [(&'static str, Kind)] {
             ("accept_issuer", Kind::Text),
         ],
         Flow::AwsVerifier => &[("cluster_id", Kind::Text), ("accept_cluster_id", Kind::Text), ("host", Kind::Text), ("tamper", Kind::Bool)],
+        Flow::AzureManagedIdentity => &[("platform", Kind::Word(&["vm", "app-service"])), ("scope", Kind::Text), ("client_id", Kind::Text), ("identity_header", Kind::Text)],
+        Flow::EntraToken => &[
+            ("source", Kind::Word(&["aks", "github", "secret", "certificate"])),
+            ("scope", Kind::Text),
+            ("tenant", Kind::Text),
+            ("client_id", Kind::Text),
+            ("client_secret", Kind::Text),
+            ("service_account", Kind::Text),
+            ("audience", Kind::Text),
+            ("token_claims", Kind::Claims),
+        ],
     }
 }
 

@@ -63,6 +63,7 @@ pub use journal::{Check, Issued, IssuedKind, JournalEntry, JournalSnapshot, Outc
 pub use secret::{Secret, fingerprint};
 pub use server::router;
 pub use service::Service;
+pub use services::app_service_identity::PATH as APP_SERVICE_IDENTITY_PATH;
 pub use world::mint::TokenRequest;
 pub use world::{WorldError, WorldModel};
 

@@ -187,7 +187,7 @@ async fn discovery_and_keys_are_served_by_path_and_by_the_real_host() {
     assert!(v1[kid].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
     let issuers: Value = c.get(format!("{}/_cloudid/issuers", cloud.endpoint())).send().await.unwrap().json().await.unwrap();
     let names: Vec<&str> = issuers["issuers"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["github", "google", "k8s-acme-eks", "k8s-acme-gke"]);
+    assert_eq!(names, ["github", "google", "k8s-acme-eks", "k8s-acme-gke", "k8s-acme-aks", "entra-acme", "entra-acme-v1"]);
 }
 
 #[tokio::test]

@@ -191,9 +191,9 @@ async fn the_gke_metadata_server_answers_for_the_pods_kubernetes_service_account
 
 #[test]
 fn a_broken_cluster_in_a_world_file_is_named_with_its_field() {
-    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.to_string() + "    - name: acme-eks\n      kind: eks\n";
+    let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("\n# Azure:", "    - name: acme-eks\n      kind: eks\n\n# Azure:");
     let e = cloudid_mock::world::parse("w.yaml", &yaml).unwrap_err();
-    assert_eq!(e.field, "kubernetes.clusters[2].name");
+    assert_eq!(e.field, "kubernetes.clusters[3].name");
     let yaml = cloudid_mock::world::load::DEFAULT_WORLD_YAML.replace("          role: apprunner-bigquery-task\n    - name: acme-gke", "          role: NoSuchRole\n    - name: acme-gke");
     let e = cloudid_mock::world::parse("w.yaml", &yaml).unwrap_err();
     assert_eq!(e.field, "kubernetes.clusters[0].pod_identity_associations[0].role");

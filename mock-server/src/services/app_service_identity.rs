@@ -24,7 +24,7 @@ use crate::world::azure::{APP_SERVICE_PROVIDER, AzureModel, Selector, Unpicked};
 use crate::world::entra_tokens::{self, ClientAuth};
 
 /// The endpoint's path.
-pub(crate) const PATH: &str = "/msi/token";
+pub const PATH: &str = "/msi/token";
 
 /// The route.
 pub(crate) fn router() -> Router<Arc<Shared>> {

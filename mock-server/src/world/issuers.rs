@@ -64,6 +64,12 @@ pub fn fixture_name(name: &str) -> Option<&'static str> {
     FIXTURE_KEYS.iter().find(|(n, _, _)| *n == name).map(|(n, _, _)| *n)
 }
 
+/// The bundled key `name` as PEM text, and its certificate's: what a client is configured with
+/// to sign client assertions (an app registration's certificate credential).
+pub fn fixture_pem(name: &str) -> Option<(&'static str, &'static str)> {
+    FIXTURE_KEYS.iter().find(|(n, _, _)| *n == name).map(|(_, key, cert)| (*key, *cert))
+}
+
 /// PKCS#8 DER from PEM text.
 pub fn pem_to_der(pem: &str) -> Vec<u8> {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();

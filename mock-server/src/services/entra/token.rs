@@ -278,6 +278,7 @@ fn certificate_assertion(cx: &mut Ctx<'_>, tenant: &TenantModel, identity: &Iden
     let Some(key) = key else {
         return Err(not_registered(format!("thumbprint {hex} is none of the {} certificates of `{}`", certs.len(), identity.name)));
     };
+    cx.note.checks.push(Check::pass("entra.assertion.key", format!("certificate {hex} of `{}`", identity.name)));
     let mut jwk = key.jwk.clone();
     jwk.alg = None;
     jwk.kid = decoded.header.kid.clone();
