@@ -29,6 +29,9 @@ use crate::world::entra_tokens::{self, ClientAuth};
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/metadata/identity/oauth2/token", any(token))
+        // msal-node appends a slash when AZURE_POD_IDENTITY_AUTHORITY_HOST moves the endpoint, and
+        // AAD Pod Identity's NMI (what that variable was for) serves both forms.
+        .route("/metadata/identity/oauth2/token/", any(token))
         .route("/metadata/identity/info", any(info))
         .route("/metadata/instance", any(instance))
         .route("/metadata/instance/{*rest}", any(instance))
