@@ -29,6 +29,9 @@ pub fn client_env(model: &WorldModel, endpoint: &str) -> BTreeMap<String, String
         set("GCE_METADATA_IP", authority.to_string());
         set("GCE_METADATA_ROOT", authority.to_string());
     }
+    if model.azure.vm.is_some() {
+        set("AZURE_POD_IDENTITY_AUTHORITY_HOST", endpoint.to_string());
+    }
     set("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{endpoint}{}?api-version=2.0", crate::services::github_oidc::PATH));
     set("ACTIONS_ID_TOKEN_REQUEST_TOKEN", model.github.request_token.expose().to_string());
     match env_container(model) {
@@ -74,6 +77,11 @@ pub enum EnvPlatform {
     Gce,
     /// GitHub Actions: the runtime's OIDC token request variables.
     GithubActions,
+    /// An Azure VM: `AZURE_POD_IDENTITY_AUTHORITY_HOST`, which moves the Azure IMDS for the Python
+    /// and Node SDKs (the Rust SDK has no such setting: use `cloudid exec --as azure-vm`).
+    AzureVm,
+    /// App Service, Functions, Container Apps: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`.
+    AppService,
 }
 
 /// `env` cut to the variables `platform`'s workloads have (and `CLOUDID_ENDPOINT`, the region
@@ -85,9 +93,15 @@ pub fn for_platform(model: &WorldModel, endpoint: &str, mut env: BTreeMap<String
         EnvPlatform::Ecs | EnvPlatform::EksPodIdentity => &["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"],
         EnvPlatform::Gce => &["GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT", "GOOGLE_CLOUD_PROJECT"],
         EnvPlatform::GithubActions => &["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"],
+        EnvPlatform::AzureVm => &["AZURE_POD_IDENTITY_AUTHORITY_HOST"],
+        EnvPlatform::AppService => &[],
     };
     env.retain(|k, _| common.contains(&k.as_str()) || own.contains(&k.as_str()));
     let endpoint = endpoint.trim_end_matches('/');
+    if platform == EnvPlatform::AppService && model.azure.app_service.is_some() {
+        env.insert("IDENTITY_ENDPOINT".into(), format!("{endpoint}{}", crate::services::app_service_identity::PATH));
+        env.insert("IDENTITY_HEADER".into(), crate::world::azure::AzureModel::identity_header(model.seed));
+    }
     let container = |agent: ContainerAgent| model.aws.containers.iter().find(|c| c.agent == agent);
     let chosen = match platform {
         EnvPlatform::Ecs => container(ContainerAgent::Ecs),
