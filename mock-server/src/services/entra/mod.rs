@@ -132,57 +132,52 @@ fn answer_document(shared: &Shared, name: &str, req: &Request, doc: Doc) -> Answ
                 .collect();
             json!({"keys": keys})
         }
-        Doc::V2 => json!({
-            "token_endpoint": format!("{o}/{tid}/oauth2/v2.0/token"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": format!("{o}/{tid}/discovery/v2.0/keys"),
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": t.v2_iss(),
-            "request_uri_parameter_supported": false,
-            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-            "authorization_endpoint": format!("{o}/{tid}/oauth2/v2.0/authorize"),
-            "device_authorization_endpoint": format!("{o}/{tid}/oauth2/v2.0/devicecode"),
-            "http_logout_supported": true,
-            "frontchannel_logout_supported": true,
-            "end_session_endpoint": format!("{o}/{tid}/oauth2/v2.0/logout"),
-            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-            "kerberos_endpoint": format!("{o}/{tid}/kerberos"),
-            "tenant_region_scope": "AS",
-            "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
-            "rbac_url": "https://pas.windows.net"
-        }),
-        Doc::V1 => json!({
-            "token_endpoint": format!("{o}/{tid}/oauth2/token"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": format!("{o}/{tid}/discovery/keys"),
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
-            "scopes_supported": ["openid"],
-            "issuer": t.v1_iss(),
-            "microsoft_multi_refresh_token": true,
-            "authorization_endpoint": format!("{o}/{tid}/oauth2/authorize"),
-            "device_authorization_endpoint": format!("{o}/{tid}/oauth2/devicecode"),
-            "http_logout_supported": true,
-            "frontchannel_logout_supported": true,
-            "end_session_endpoint": format!("{o}/{tid}/oauth2/logout"),
-            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"],
-            "check_session_iframe": format!("{o}/{tid}/oauth2/checksession"),
-            "userinfo_endpoint": format!("{o}/{tid}/openid/userinfo"),
-            "kerberos_endpoint": format!("{o}/{tid}/kerberos"),
-            "tenant_region_scope": "AS",
-            "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
-            "rbac_url": "https://pas.windows.net"
-        }),
+        Doc::V2 | Doc::V1 => {
+            // The two versions' documents share most fields; the v2.0 paths carry `v2.0/`.
+            let (v, iss) = if doc == Doc::V2 { ("v2.0/", t.v2_iss()) } else { ("", t.v1_iss()) };
+            let mut d = json!({
+                "token_endpoint": format!("{o}/{tid}/oauth2/{v}token"),
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+                "jwks_uri": format!("{o}/{tid}/discovery/{v}keys"),
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "issuer": iss,
+                "authorization_endpoint": format!("{o}/{tid}/oauth2/{v}authorize"),
+                "device_authorization_endpoint": format!("{o}/{tid}/oauth2/{v}devicecode"),
+                "http_logout_supported": true,
+                "frontchannel_logout_supported": true,
+                "end_session_endpoint": format!("{o}/{tid}/oauth2/{v}logout"),
+                "kerberos_endpoint": format!("{o}/{tid}/kerberos"),
+                "tenant_region_scope": "AS",
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_graph_host_name": "graph.windows.net",
+                "msgraph_host": "graph.microsoft.com",
+                "rbac_url": "https://pas.windows.net"
+            });
+            let own = if doc == Doc::V2 {
+                json!({
+                    "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                    "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                    "request_uri_parameter_supported": false,
+                    "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+                    "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"]
+                })
+            } else {
+                json!({
+                    "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+                    "scopes_supported": ["openid"],
+                    "microsoft_multi_refresh_token": true,
+                    "check_session_iframe": format!("{o}/{tid}/oauth2/checksession"),
+                    "userinfo_endpoint": format!("{o}/{tid}/openid/userinfo"),
+                    "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"]
+                })
+            };
+            if let (Some(d), Value::Object(own)) = (d.as_object_mut(), own) {
+                d.extend(own);
+            }
+            d
+        }
     };
     noted(json_response(StatusCode::OK, &body), note)
 }
