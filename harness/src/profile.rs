@@ -43,6 +43,8 @@ pub struct Tools {
     pub rust_aws_config_client: String,
     /// The Rust google-cloud-auth client binary.
     pub rust_google_auth_client: String,
+    /// The Rust azure_identity client binary.
+    pub rust_azure_identity_client: String,
     /// The Rust jsonwebtoken verifier binary.
     pub rust_jwt_verifier: String,
     /// The Go aws-sdk-go-v2 client binary (built by `scripts/setup-clients` into `target/go`).
@@ -64,6 +66,7 @@ impl Tools {
             node: env("CLOUDID_NODE", "node".into()),
             rust_aws_config_client: env("CLOUDID_RUST_AWS_CONFIG_CLIENT", root.join("target/debug/rust-aws-config-client").display().to_string()),
             rust_google_auth_client: env("CLOUDID_RUST_GOOGLE_AUTH_CLIENT", root.join("target/debug/rust-google-auth-client").display().to_string()),
+            rust_azure_identity_client: env("CLOUDID_RUST_AZURE_IDENTITY_CLIENT", root.join("target/debug/rust-azure-identity-client").display().to_string()),
             rust_jwt_verifier: env("CLOUDID_RUST_JWT_VERIFIER", root.join("target/debug/rust-jwt-verifier").display().to_string()),
             go_aws_client: env("CLOUDID_GO_AWS_CLIENT", root.join("target/go/aws-sdk-v2").display().to_string()),
             go_google_client: env("CLOUDID_GO_GOOGLE_CLIENT", root.join("target/go/oauth2-google").display().to_string()),
@@ -93,6 +96,7 @@ pub fn expand(command: &[String], tools: &Tools, vars: &BTreeMap<String, String>
             out = out.replace("{verifiers}", &verifiers.display().to_string());
             out = out.replace("{python}", &tools.python).replace("{node}", &tools.node).replace("{rust-aws-config-client}", &tools.rust_aws_config_client);
             out = out.replace("{rust-google-auth-client}", &tools.rust_google_auth_client).replace("{rust-jwt-verifier}", &tools.rust_jwt_verifier);
+            out = out.replace("{rust-azure-identity-client}", &tools.rust_azure_identity_client);
             out = out.replace("{go-aws-client}", &tools.go_aws_client).replace("{go-google-client}", &tools.go_google_client).replace("{aws-cli}", &tools.aws_cli);
             for (k, v) in vars {
                 out = out.replace(&format!("{{{k}}}"), v);

@@ -344,6 +344,7 @@ pub fn check_client(cfg: &Config, profile: &str) -> Result<(), crate::HarnessErr
         "{rust-aws-config-client}" => "CLOUDID_RUST_AWS_CONFIG_CLIENT",
         "{rust-google-auth-client}" => "CLOUDID_RUST_GOOGLE_AUTH_CLIENT",
         "{rust-jwt-verifier}" => "CLOUDID_RUST_JWT_VERIFIER",
+        "{rust-azure-identity-client}" => "CLOUDID_RUST_AZURE_IDENTITY_CLIENT",
         "{go-aws-client}" => "CLOUDID_GO_AWS_CLIENT",
         "{go-google-client}" => "CLOUDID_GO_GOOGLE_CLIENT",
         "{aws-cli}" => "CLOUDID_AWS_CLI",

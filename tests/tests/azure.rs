@@ -432,3 +432,32 @@ print(json.dumps({"ok": True, "account": creds.service_account_email, "project":
     assert_eq!(sts.verdict, Verdict::Granted, "{sts:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_rust_sdk_finds_the_azure_imds_at_its_fixed_address_and_entra_at_its_real_host() {
+    let client = cloudid_tests::rust_client("rust-azure-identity-client");
+    let (run, journal) = exec(&["--as", "azure-vm"], &[&client, ARM]);
+    let result = ok(&run);
+    assert_eq!(result["credential"], "ManagedIdentityCredential");
+    let e = entry(&journal, "azure_imds", "GetManagedIdentityToken");
+    assert_eq!((e.verdict, e.host.as_deref()), (Verdict::Granted, Some("169.254.169.254")), "the crate asks api-version 2019-08-01 at the constant address");
+    let (run, _) = exec(&["--as", "aks"], &[&client, ARM]);
+    assert_eq!(ok(&run)["credential"], "WorkloadIdentityCredential");
+}
+
+#[test]
+fn an_azure_vm_assumes_an_aws_role_with_its_managed_identity_token() {
+    let script = r#"
+import json, boto3
+from azure.identity import ManagedIdentityCredential
+token = ManagedIdentityCredential().get_token("api://acme-federation/.default").token
+sts = boto3.client("sts", region_name="ap-northeast-1")
+creds = sts.assume_role_with_web_identity(RoleArn="arn:aws:iam::123456789012:role/AzureVmReader", RoleSessionName="embulk-vm", WebIdentityToken=token)["Credentials"]
+me = boto3.client("sts", region_name="ap-northeast-1", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]).get_caller_identity()
+print(json.dumps({"ok": True, "arn": me["Arn"]}))
+"#;
+    let (run, journal) = exec(&["--as", "azure-vm"], &[&python(), "-c", script]);
+    assert_eq!(ok(&run)["arn"], "arn:aws:sts::123456789012:assumed-role/AzureVmReader/embulk-vm");
+    let e = entry(&journal, "aws_sts", "AssumeRoleWithWebIdentity");
+    assert!(e.checks.iter().any(|c| c.name == "jwt.provider" && c.detail.as_deref().is_some_and(|d| d.ends_with("oidc-provider/sts.windows.net/8f3a6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b/"))), "{e:#?}");
+}

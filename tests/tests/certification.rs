@@ -16,6 +16,7 @@ fn config() -> Config {
     cfg.tools.rust_aws_config_client = cloudid_tests::rust_client("rust-aws-config-client");
     cfg.tools.rust_google_auth_client = cloudid_tests::rust_client("rust-google-auth-client");
     cfg.tools.rust_jwt_verifier = cloudid_tests::rust_client("rust-jwt-verifier");
+    cfg.tools.rust_azure_identity_client = cloudid_tests::rust_client("rust-azure-identity-client");
     cfg.tools.go_aws_client = cloudid_tests::go_client("aws-sdk-v2");
     cfg.tools.go_google_client = cloudid_tests::go_client("oauth2-google");
     cfg.cloudid = cloudid_tests::cloudid_binary();

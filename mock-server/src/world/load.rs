@@ -237,8 +237,10 @@ fn check_account_iam(at: &str, roles: &[RoleModel], providers: &[OidcProviderMod
         let f = |k: &str| format!("{at}.oidc_providers[{i}].{k}");
         let rest = p.url.strip_prefix("https://").unwrap_or("");
         let host = rest.split('/').next().unwrap_or("");
-        if rest.is_empty() || host.contains(':') || p.url.contains(['?', '#']) || p.url.ends_with('/') {
-            return bad(f("url"), format!("`{}` must be https://host[/path], without port, query or trailing slash", p.url));
+        // A path may end in a slash (Entra's v1.0 issuer is https://sts.windows.net/TENANT/); a bare
+        // host may not.
+        if rest.is_empty() || host.contains(':') || p.url.contains(['?', '#']) || rest == format!("{host}/") || rest.contains("//") {
+            return bad(f("url"), format!("`{}` must be https://host[/path], without port, query or a slash after the bare host", p.url));
         }
         if !seen.insert(p.url.as_str()) {
             return bad(f("url"), format!("provider `{}` is declared twice", p.url));
