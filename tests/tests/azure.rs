@@ -79,6 +79,11 @@ async fn default_azure_credential_on_app_service_uses_the_identity_endpoint_with
     assert_eq!(entry(&cloud.journal(), "app_service_identity", "GetManagedIdentityToken").verdict, Verdict::Granted);
 }
 
+/// A query, headers, and the `error_description` IMDS answers.
+type ImdsCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+/// A tenant, a form, and the status, `error` and AADSTS code Entra answers.
+type EntraCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+
 async fn imds(cloud: &CloudId, query: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let mut req = Client::new().get(format!("{}/metadata/identity/oauth2/token?{query}", cloud.endpoint()));
     for (k, v) in headers {
@@ -98,7 +103,7 @@ async fn imds_answers_every_field_as_a_string_and_refuses_as_azure_does() {
     shape["access_token"] = json!("[jwt]");
     insta::assert_json_snapshot!("azure_imds_token", shape);
     assert!(body.as_object().unwrap().values().all(Value::is_string), "the Rust SDK parses expires_on only as a string");
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[ImdsCase] = &[
         ("api-version=2018-02-01&resource=x", &[], "Required metadata header not specified"),
         ("", &[], "Required metadata header not specified"),
         ("api-version=2018-02-01&resource=x", &[("Metadata", "false")], "Required metadata header not specified"),
@@ -227,7 +232,7 @@ async fn entra_grants_a_client_secret_and_refuses_each_mistake_with_its_aadsts_c
         shape[k] = json!(format!("[{k}]"));
     }
     insta::assert_json_snapshot!("entra_error", shape);
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str, u64)> = vec![
+    let cases: Vec<EntraCase> = vec![
         ("nobody.onmicrosoft.com", with(&[("client_secret", SECRET)]), 400, "invalid_request", 90_002),
         ("not a tenant", with(&[("client_secret", SECRET)]), 400, "invalid_request", 900_023),
         (
