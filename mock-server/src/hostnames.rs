@@ -126,7 +126,7 @@ pub(crate) fn serves(class: HostClass, read: bool, path: &str, query: &str) -> b
         HostClass::Metadata => metadata && (read || path != "/") && !query.split('&').any(|kv| kv.starts_with("Action=")),
         HostClass::ContainerAgent => credentials || path.starts_with("/v3/") || path.starts_with("/v4/"),
         HostClass::AwsSts => path == "/" && (!read || query.split('&').any(|kv| kv.starts_with("Action="))),
-        HostClass::Api => !metadata && !credentials,
+        HostClass::Api => !metadata && !credentials && !path.starts_with("/msi/"),
         HostClass::Any => true,
     }
 }
@@ -207,6 +207,7 @@ mod tests {
         assert!(!serves(class("169.254.169.254"), false, "/", ""), "a POST to the IMDS address is not STS");
         assert!(serves(class("169.254.169.254"), true, "/metadata/identity/oauth2/token", "api-version=2018-02-01"), "Azure's IMDS shares the address");
         assert!(!serves(class("login.microsoftonline.com"), true, "/metadata/instance", ""));
+        assert!(!serves(class("login.microsoftonline.com"), true, "/msi/token", ""), "App Service's endpoint is the app's own");
         assert!(serves(class("login.microsoftonline.com"), false, "/acme.onmicrosoft.com/oauth2/v2.0/token", ""));
     }
 

@@ -466,3 +466,72 @@ print(json.dumps({"ok": True, "arn": me["Arn"]}))
     let e = entry(&journal, "aws_sts", "AssumeRoleWithWebIdentity");
     assert!(e.checks.iter().any(|c| c.name == "jwt.provider" && c.detail.as_deref().is_some_and(|d| d.ends_with("oidc-provider/sts.windows.net/8f3a6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b/"))), "{e:#?}");
 }
+
+/// A client assertion for `client_id` signed with the app's certificate key, with `claims`.
+fn certificate_assertion(claims: Value) -> String {
+    let key = cloudid_mock::world::issuers::SigningKey::fixture("entra-app-1").expect("bundled");
+    let header = json!({"alg": "RS256", "typ": "JWT", "x5t": key.x5t}).as_object().cloned().unwrap();
+    key.sign_with_header(&claims, header)
+}
+
+#[tokio::test]
+async fn malformed_and_ambiguous_token_requests_are_refused_before_any_token_is_issued() {
+    let cloud = CloudId::start().await;
+    let now = cloud.clock().now().unix_timestamp();
+    let endpoint = format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token");
+    let assertion = |claims: Value| certificate_assertion(claims);
+    let good = json!({"aud": endpoint, "iss": DEPLOYER, "sub": DEPLOYER, "jti": "1", "nbf": now, "exp": now + 600});
+    let jwt = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    let with_assertion = |a: String| {
+        vec![("grant_type", "client_credentials".to_string()), ("client_id", DEPLOYER.to_string()), ("scope", ARM.to_string()), ("client_assertion_type", jwt.to_string()), ("client_assertion", a)]
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let cloud = &cloud;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            entra_token(cloud, TENANT, &form).await
+        }
+    };
+    let (status, body) = post(with_assertion(assertion(good.clone()))).await;
+    assert_eq!(status, 200, "a certificate assertion signed with the app's key: {body}");
+    let mut other_tenant = good.clone();
+    other_tenant["aud"] = json!("https://login.microsoftonline.com/00000000-0000-4000-8000-000000000000/oauth2/v2.0/token");
+    let mut far = good.clone();
+    far["exp"] = json!(i64::MAX);
+    let mut expired = good.clone();
+    expired["exp"] = json!(now - 3600);
+    for (claims, code) in [(other_tenant, 700_023), (far, 700_024), (expired, 700_024)] {
+        let (_, body) = post(with_assertion(assertion(claims.clone()))).await;
+        assert_eq!(body["error_codes"][0].as_u64(), Some(code), "{claims}: {body}");
+    }
+    let fic = "api://AzureADTokenExchange";
+    for claims in [json!({"iat": -9_223_372_036_854_775_000_i64, "exp": 9_223_372_036_854_775_000_i64}), json!({"iat": now + 86_400, "exp": now + 90_000, "nbf": now - 60})] {
+        let (status, body) = post(with_assertion(github_token(&cloud, fic, claims.clone()).await)).await;
+        assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(70_023)), "{claims}: {body}");
+    }
+    let secret = |extra: &[(&'static str, &str)]| {
+        let mut f = vec![("grant_type", "client_credentials".to_string()), ("client_id", DEPLOYER.to_string()), ("scope", ARM.to_string()), ("client_secret", SECRET.to_string())];
+        f.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        f
+    };
+    let (_, body) = post(secret(&[("scope", "https://vault.azure.net/.default")])).await;
+    assert_eq!(aadsts(&body), (Some("invalid_request"), Some(9_000_411)), "a repeated parameter: {body}");
+    let (_, body) = post(secret(&[("client_assertion_type", jwt), ("client_assertion", "x.y.z")])).await;
+    assert_eq!(aadsts(&body), (Some("invalid_request"), Some(9_002_313)), "two ways to authenticate: {body}");
+    let r = Client::new()
+        .post(format!("{}/{TENANT}/oauth2/v2.0/token", cloud.endpoint()))
+        .json(&json!({"grant_type": "client_credentials", "client_id": DEPLOYER, "scope": ARM, "client_secret": SECRET}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(aadsts(&body), (Some("invalid_request"), Some(900_144)), "Entra reads only a form body: {body}");
+    let (_, body) = entra_token(&cloud, "common", &[("grant_type", "client_credentials"), ("client_id", DEPLOYER), ("scope", ARM), ("client_secret", SECRET)]).await;
+    assert_eq!(aadsts(&body), (Some("invalid_request"), Some(50_059)));
+    let (_, body) = post(secret(&[]).into_iter().map(|(k, v)| if k == "scope" { (k, "https://vault.azure.net///.default".to_string()) } else { (k, v) }).collect()).await;
+    assert_eq!(aadsts(&body), (Some("invalid_resource"), Some(500_011)), "one trailing slash at most: {body}");
+    let common: Value =
+        Client::new().get(format!("{}/common/v2.0/.well-known/openid-configuration", cloud.endpoint())).header("host", "login.microsoftonline.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(common["issuer"], "https://login.microsoftonline.com/{tenantid}/v2.0");
+    assert_eq!(common["token_endpoint"], "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+}

@@ -132,7 +132,7 @@ fn answer(shared: &Shared, req: &Request) -> Answer {
         );
     };
     let now = shared.clock.now();
-    let minted = { entra_tokens::mint(&mut shared.state(), tenant, &identity, &res, ClientAuth::Certificate, super::azure_imds::MI_LIFETIME, now) };
+    let minted = { entra_tokens::mint(&mut shared.state(), tenant, &identity, &res, ClientAuth::Certificate, i64::from(app.token_lifetime_seconds), now) };
     let Some(t) = minted else {
         return error(shared, note, "app_service.resource", StatusCode::INTERNAL_SERVER_ERROR, "the tenant has no signing key".into(), "An unexpected error occured while fetching the AAD Token.");
     };

@@ -8,7 +8,7 @@
 //! `msi_res_id` names, else the system-assigned one, else the only user-assigned one. Every
 //! refusal is a 400 in IMDS's `{"error", "error_description"}` shape, as IMDS answers design-time
 //! errors (clients retry 404, 410, 429 and 5xx). Tokens are Entra's v1.0 managed-identity tokens,
-//! living 24 hours, every field of the answer a string (the Rust SDK requires `expires_on` as
+//! living 24 hours (the machine's `token_lifetime_seconds`), every field of the answer a string (the Rust SDK requires `expires_on` as
 //! one). Sources: docs/fidelity.md, "Azure IMDS".
 
 use std::sync::Arc;
@@ -230,7 +230,7 @@ fn issue(shared: &Shared, req: &Request) -> Answer {
     };
     note.checks.push(Check::pass("azure_imds.resource", format!("v{} token for {}", res.version, res.audience())));
     let now = shared.clock.now();
-    let minted = { entra_tokens::mint(&mut shared.state(), tenant, &identity, &res, ClientAuth::Certificate, MI_LIFETIME, now) };
+    let minted = { entra_tokens::mint(&mut shared.state(), tenant, &identity, &res, ClientAuth::Certificate, i64::from(vm.token_lifetime_seconds), now) };
     let Some(t) = minted else {
         note.checks.push(Check::fail("azure_imds.token", format!("tenant `{}` has no signing key", tenant.name)));
         return noted(json_answer(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "unknown", "error_description": "Failed to retrieve token from the Active directory"})), note);
@@ -243,16 +243,13 @@ fn issue(shared: &Shared, req: &Request) -> Answer {
         "client_id": identity.client_id,
         "expires_in": (t.expires_on - now.unix_timestamp()).to_string(),
         "expires_on": t.expires_on.to_string(),
-        "ext_expires_in": (MI_LIFETIME - 1).to_string(),
+        "ext_expires_in": (i64::from(vm.token_lifetime_seconds) - 1).to_string(),
         "not_before": t.not_before.to_string(),
         "resource": resource,
         "token_type": "Bearer",
     });
     noted(json_answer(StatusCode::OK, &body), note)
 }
-
-/// How long a managed identity's token lives (Entra's 24 hours).
-pub(crate) const MI_LIFETIME: i64 = 86_400;
 
 async fn info(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     crate::exchange::serve!(shared, &AzureImds, req.method(), req.uri().path(), info_answer(&shared, &req))

@@ -156,6 +156,13 @@ pub struct MachineModel {
     /// User-assigned identities attached to it (names in the tenant's `managed_identities`).
     #[serde(default)]
     pub user_assigned: Vec<String>,
+    /// How long its managed identity tokens live (Entra's 24 hours; 60 … 86400).
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_seconds: u32,
+}
+
+fn default_token_lifetime() -> u32 {
+    86_400
 }
 
 fn default_location() -> String {
@@ -290,7 +297,8 @@ impl MachineModel {
             name: self.name.clone(),
             client_id: guid(&format!("system-client:{provider}:{}", self.name)),
             object_id: guid(&format!("system-principal:{provider}:{}", self.name)),
-            resource_id: Some(self.resource_id(subscription, provider)),
+            // Entra writes `resourcegroups` in lower case in `xms_mirid`.
+            resource_id: Some(self.resource_id(subscription, provider).replacen("/resourceGroups/", "/resourcegroups/", 1)),
         })
     }
 }
@@ -455,6 +463,9 @@ pub(crate) fn validate(w: &super::WorldModel) -> Result<(), (String, String)> {
         let Some(home) = a.home_tenant() else {
             return bad(field.into(), "a machine needs a tenant (azure.tenants) for its identities".into());
         };
+        if !(60..=86_400).contains(&m.token_lifetime_seconds) {
+            return bad(format!("{field}.token_lifetime_seconds"), format!("{} is outside 60 … 86400 seconds", m.token_lifetime_seconds));
+        }
         for (k, n) in m.user_assigned.iter().enumerate() {
             if home.managed_identity(n).is_none() {
                 return bad(format!("{field}.user_assigned[{k}]"), format!("no managed identity `{n}` in tenant `{}`", home.name));

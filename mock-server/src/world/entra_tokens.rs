@@ -59,8 +59,8 @@ impl Resource {
 /// The resource `requested` (an App ID URI, a first-party API's URL, or a client id) names in
 /// `tenant`, or `None` when the tenant has no such resource principal (AADSTS500011).
 pub fn resource(tenant: &TenantModel, requested: &str) -> Option<Resource> {
-    let trimmed = requested.trim_end_matches('/');
-    if trimmed.is_empty() {
+    let trimmed = requested.strip_suffix('/').unwrap_or(requested);
+    if trimmed.is_empty() || trimmed.ends_with('/') {
         return None;
     }
     if FIRST_PARTY.iter().any(|r| r.eq_ignore_ascii_case(trimmed)) {
@@ -177,6 +177,7 @@ mod tests {
         assert_eq!(resource(&t, "api://legacy/").unwrap().audience(), "api://legacy/", "v1.0 tokens carry the resource as requested");
         assert_eq!(resource(&t, "api://nobody"), None);
         assert_eq!(resource(&t, ""), None);
+        assert_eq!(resource(&t, "https://vault.azure.net//"), None, "one trailing slash at most");
     }
 
     #[test]

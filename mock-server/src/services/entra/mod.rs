@@ -66,7 +66,15 @@ pub(crate) fn tenant<'a>(shared: &'a Shared, name: &str) -> Result<&'a TenantMod
     }
     let guid = crate::world::azure::is_guid(name);
     let domain = name.contains('.') && name.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    if guid || domain || matches!(name, "common" | "organizations" | "consumers") { Err(error::tenant_not_found(name)) } else { Err(error::bad_tenant(name)) }
+    if is_multi_tenant(name) {
+        return Err(Aadsts::new("invalid_request", 50_059, "No tenant-identifying information found in either the request or implied by any provided credentials."));
+    }
+    if guid || domain { Err(error::tenant_not_found(name)) } else { Err(error::bad_tenant(name)) }
+}
+
+/// Whether `name` is one of Entra's multi-tenant authorities, whose documents carry `{tenantid}`.
+fn is_multi_tenant(name: &str) -> bool {
+    matches!(name.to_ascii_lowercase().as_str(), "common" | "organizations" | "consumers")
 }
 
 /// `https://HOST` of the request (Entra's own host when the request named none).
@@ -98,6 +106,16 @@ fn answer_document(shared: &Shared, name: &str, req: &Request, doc: Doc) -> Answ
         Doc::Keys => "GetKeys",
     };
     let note = Note::new("entra", operation, Verdict::Error);
+    if is_multi_tenant(name)
+        && let Some(any) = shared.model.azure.tenants.first()
+    {
+        // The multi-tenant documents: `{tenantid}` where a tenant's id would be, Entra's shared keys.
+        let mut template = any.clone();
+        template.id = Some("{tenantid}".into());
+        let mut note = note;
+        note.checks.push(Check::pass("entra.tenant", format!("{name} (multi-tenant)")));
+        return tenant_document(shared, &template, &name.to_ascii_lowercase(), req, doc, note);
+    }
     let t = match tenant(shared, name) {
         Ok(t) => t,
         Err(why) if doc != Doc::Keys && why.code == 90_002 => {
@@ -108,6 +126,11 @@ fn answer_document(shared: &Shared, name: &str, req: &Request, doc: Doc) -> Answ
     };
     let mut note = note;
     note.checks.push(Check::pass("entra.tenant", t.name.clone()));
+    tenant_document(shared, t, &t.tenant_id(), req, doc, note)
+}
+
+/// Document `doc` of tenant `t`, its URLs under `/{path}/` (the tenant id, or `common`…).
+fn tenant_document(shared: &Shared, t: &TenantModel, path: &str, req: &Request, doc: Doc, mut note: Note) -> Answer {
     note.verdict = Verdict::Served;
     let (o, tid) = (origin(req), t.tenant_id());
     let body = match doc {
@@ -136,19 +159,19 @@ fn answer_document(shared: &Shared, name: &str, req: &Request, doc: Doc) -> Answ
             // The two versions' documents share most fields; the v2.0 paths carry `v2.0/`.
             let (v, iss) = if doc == Doc::V2 { ("v2.0/", t.v2_iss()) } else { ("", t.v1_iss()) };
             let mut d = json!({
-                "token_endpoint": format!("{o}/{tid}/oauth2/{v}token"),
+                "token_endpoint": format!("{o}/{path}/oauth2/{v}token"),
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-                "jwks_uri": format!("{o}/{tid}/discovery/{v}keys"),
+                "jwks_uri": format!("{o}/{path}/discovery/{v}keys"),
                 "response_modes_supported": ["query", "fragment", "form_post"],
                 "subject_types_supported": ["pairwise"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "issuer": iss,
-                "authorization_endpoint": format!("{o}/{tid}/oauth2/{v}authorize"),
-                "device_authorization_endpoint": format!("{o}/{tid}/oauth2/{v}devicecode"),
+                "authorization_endpoint": format!("{o}/{path}/oauth2/{v}authorize"),
+                "device_authorization_endpoint": format!("{o}/{path}/oauth2/{v}devicecode"),
                 "http_logout_supported": true,
                 "frontchannel_logout_supported": true,
-                "end_session_endpoint": format!("{o}/{tid}/oauth2/{v}logout"),
-                "kerberos_endpoint": format!("{o}/{tid}/kerberos"),
+                "end_session_endpoint": format!("{o}/{path}/oauth2/{v}logout"),
+                "kerberos_endpoint": format!("{o}/{path}/kerberos"),
                 "tenant_region_scope": "AS",
                 "cloud_instance_name": "microsoftonline.com",
                 "cloud_graph_host_name": "graph.windows.net",
@@ -168,8 +191,8 @@ fn answer_document(shared: &Shared, name: &str, req: &Request, doc: Doc) -> Answ
                     "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
                     "scopes_supported": ["openid"],
                     "microsoft_multi_refresh_token": true,
-                    "check_session_iframe": format!("{o}/{tid}/oauth2/checksession"),
-                    "userinfo_endpoint": format!("{o}/{tid}/openid/userinfo"),
+                    "check_session_iframe": format!("{o}/{path}/oauth2/checksession"),
+                    "userinfo_endpoint": format!("{o}/{path}/openid/userinfo"),
                     "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"]
                 })
             };

@@ -62,10 +62,17 @@ impl Ctx<'_> {
 }
 
 fn answer(shared: &Shared, tenant_name: &str, req: &Request, body: &[u8]) -> Answer {
-    let params = form(body);
+    // Entra reads only a form body: anything else leaves it without parameters.
+    let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let params = if is_form { form(body) } else { Vec::new() };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
     let correlation = req.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| get("client-request-id").map(str::to_string));
+    let correlation = correlation.filter(|c| crate::world::azure::is_guid(c));
     let mut cx = Ctx { shared, note: Note::new("entra", "GetToken", Verdict::Error), correlation };
+    if let Some((dup, _)) = params.iter().enumerate().find(|(i, (k, _))| params[..*i].iter().any(|(o, _)| o == k)).map(|(_, p)| p) {
+        let why = Aadsts::new("invalid_request", 9_000_411, format!("The request is not properly formatted. The parameter '{dup}' is duplicated."));
+        return cx.refuse("entra.request", format!("`{dup}` appears twice in the form"), &why);
+    }
     let tenant = match super::tenant(shared, tenant_name) {
         Ok(t) => t,
         Err(why) => return cx.refuse("entra.tenant", format!("no tenant `{tenant_name}` in the world"), &why),
@@ -79,6 +86,12 @@ fn answer(shared: &Shared, tenant_name: &str, req: &Request, body: &[u8]) -> Ans
         return cx.refuse("entra.request", format!("grant_type `{grant}`: cloudid's Entra serves the client credentials grant"), &why);
     }
     let basic = basic_credentials(req);
+    let methods = usize::from(basic.is_some()) + usize::from(get("client_secret").is_some()) + usize::from(get("client_assertion").is_some());
+    let basic_mismatch = basic.as_ref().zip(get("client_id")).is_some_and(|((id, _), body)| !id.eq_ignore_ascii_case(body));
+    if methods > 1 || basic_mismatch {
+        let why = Aadsts::new("invalid_request", 9_002_313, "Invalid request. Request is malformed or invalid.");
+        return cx.refuse("entra.request", "more than one way of authenticating the client (RFC 6749 2.3: use one), or a Basic client id that is not the body's".into(), &why);
+    }
     let Some(client_id) = get("client_id").map(str::to_string).or_else(|| basic.as_ref().map(|(id, _)| id.clone())) else {
         return cx.refuse("entra.request", "no client_id".into(), &missing("client_id"));
     };
@@ -209,9 +222,12 @@ fn deny(check: &'static str, detail: String, why: Aadsts) -> Refusal {
     (check, detail, why)
 }
 
-/// A NumericDate claim, integer or (as MSAL Python sends) fractional.
+/// A NumericDate claim, integer or (as MSAL Python sends) fractional; `None` when absent, not a
+/// number, or not a date between 1970 and 9999 (so time arithmetic cannot overflow).
 fn numeric(decoded: &jwt::Decoded, name: &str) -> Option<i64> {
-    decoded.claims.get(name).and_then(|v| v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)))
+    let v = decoded.claims.get(name)?;
+    let t = v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite() && (0.0..=jwt::LATEST_NUMERIC_DATE as f64).contains(f)).map(|f| f as i64))?;
+    (0..=jwt::LATEST_NUMERIC_DATE).contains(&t).then_some(t)
 }
 
 /// Bytes of a thumbprint header, base64url or standard, padded or not.
@@ -371,11 +387,11 @@ fn federated_assertion(cx: &mut Ctx<'_>, identity: &Identity, fics: &[FederatedC
     cx.note.checks.push(Check::pass("entra.assertion.signature", format!("{} kid {}", decoded.header.alg, decoded.header.kid.as_deref().unwrap_or(""))));
     let t = now.unix_timestamp();
     let (iat, exp) = (numeric(decoded, "iat"), numeric(decoded, "exp"));
-    if iat.is_none() || exp.zip(iat).is_some_and(|(e, i)| e - i > MAX_FEDERATED_LIFETIME) {
+    if iat.is_none() || exp.zip(iat).is_some_and(|(e, i)| e - i > MAX_FEDERATED_LIFETIME) || iat.is_some_and(|i| i > t + SKEW) {
         let text = format!("External OIDC Provider token must have a lifetime of less than or equal to 1.01:00:00. Token issued at {}. Token expires on {}.", iat.unwrap_or(0), exp.unwrap_or(0));
         return Err(deny(
             "entra.assertion.times",
-            format!("iat {iat:?}, exp {exp:?}: iat is required and the lifetime at most {MAX_FEDERATED_LIFETIME} s"),
+            format!("iat {iat:?}, exp {exp:?}: iat is required, not ahead of now, and the lifetime at most {MAX_FEDERATED_LIFETIME} s"),
             Aadsts::new("invalid_request", 70_023, text),
         ));
     }
